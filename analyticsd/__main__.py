@@ -1,0 +1,3 @@
+from analyticsd.cli import main
+
+raise SystemExit(main())

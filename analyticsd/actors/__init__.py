@@ -1,0 +1,1 @@
+"""Actors: trio tasks that move typed messages between the pure core and IO."""

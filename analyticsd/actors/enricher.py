@@ -1,0 +1,74 @@
+"""The enricher: raw spool records → privacy-safe enriched records.
+
+Reads raw records past its durable cursor, keeps the visitor id stable across
+midnight (current and previous salt both tried), drops the IP and user agent,
+and hands the results to the spool writer, which replaces the raw records in
+the same transaction that moves the cursor. A record that cannot be decoded is
+dropped with a log line; it never stops the actor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+import trio
+
+from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord, RawRecord, decode_raw, encode
+from analyticsd.core.visitor import RecentVisitors, salt_day, visitor_id
+from analyticsd.storage.salts import SaltBook
+from analyticsd.storage.spool import ENRICHER, Enrich, Spool
+
+log = logging.getLogger(__name__)
+BATCH = 2000
+
+
+def enrich(raw: RawRecord, salts: SaltBook, recent: RecentVisitors) -> EnrichedRecord:
+    ev = raw.event
+    prev_salt = salts.get(salt_day(raw.received_ms) - 1)
+    previous = visitor_id(prev_salt, ev.site_id, raw.ip, raw.ua) if prev_salt else None
+    visitor = recent.resolve(raw.visitor, previous, ev.timestamp_ms)
+    return EnrichedRecord(
+        v=SCHEMA_VERSION,
+        event_id=raw.event_id,
+        received_ms=raw.received_ms,
+        visitor=visitor,
+        event=ev,
+    )
+
+
+def enrich_batch(
+    rows: list[tuple[int, bytes]], salts: SaltBook, recent: RecentVisitors
+) -> list[tuple[int, bytes | None]]:
+    out: list[tuple[int, bytes | None]] = []
+    for seq, data in rows:
+        try:
+            record = decode_raw(data)
+        except msgspec.DecodeError as e:
+            log.error("spool record %d is unreadable and is dropped: %s", seq, e)
+            out.append((seq, None))
+            continue
+        out.append((seq, encode(enrich(record, salts, recent))))
+    return out
+
+
+async def run_enricher(
+    spool: Spool,
+    writer: SpoolWriter,
+    salts: SaltBook,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    pos = await trio.to_thread.run_sync(spool.cursor, ENRICHER)
+    recent = RecentVisitors()
+    task_status.started()
+    while True:
+        new_data = writer.committed  # taken before reading, so no wake-up is missed
+        rows = await trio.to_thread.run_sync(spool.read_raw, pos, BATCH)
+        if not rows:
+            await new_data.wait()
+            continue
+        items = enrich_batch(rows, salts, recent)
+        await writer.submit(Enrich(items=items, upto_seq=rows[-1][0]))
+        pos = rows[-1][0]

@@ -1,0 +1,129 @@
+"""Command line: `analyticsd run | status | check-config` (SPEC §3)."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import trio
+
+from analyticsd import __version__, report
+from analyticsd.core import config as config_mod
+from analyticsd.core import status as status_mod
+from analyticsd.core.config import Config
+from analyticsd.core.errors import AnalyticsdError, ConfigError
+
+EXIT_DOWN = 3
+EXIT_CONFIG = 2
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def load_config(path: str | None) -> tuple[Config, str]:
+    return config_mod.load(path, dict(os.environ), os.path.exists, _read)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="analyticsd", description="Privacy-first web analytics.")
+    p.add_argument("--version", action="version", version=f"analyticsd {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "run the daemon in the foreground"),
+        ("status", "show spool, forwarder and aggregator state"),
+        ("check-config", "validate the configuration file"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--config", help="path to the TOML file")
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_check_config(path: str | None) -> int:
+    cfg, source = load_config(path)
+    print(
+        f"{source}: OK ({len(cfg.sites)} site(s), listen {cfg.server.listen}, "
+        f"data dir {cfg.storage.data_dir})"
+    )
+    return 0
+
+
+def cmd_run(path: str | None) -> int:
+    from analyticsd.daemon import Daemon, lock_data_dir
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    cfg, source = load_config(path)
+    logging.getLogger("analyticsd").info("configuration from %s", source)
+    lock_fd = lock_data_dir(cfg.storage.data_dir)
+    try:
+        daemon = Daemon(cfg)
+        try:
+            trio.run(daemon.run)
+        finally:
+            daemon.close()
+    finally:
+        os.close(lock_fd)
+    return 0
+
+
+def _ask_daemon(cfg: Config) -> dict[str, Any] | None:
+    host, port = config_mod.parse_listen(cfg.server.listen)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    conn = http.client.HTTPConnection(host, port, timeout=3)
+    try:
+        conn.request("GET", "/api/health")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return None
+        data: dict[str, Any] = json.loads(resp.read())
+        return data
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def cmd_status(path: str | None, as_json: bool) -> int:
+    from analyticsd.daemon import wall_ms
+
+    cfg, _ = load_config(path)
+    live = _ask_daemon(cfg)
+    rep = live if live is not None else report.offline(cfg, wall_ms())
+    if as_json:
+        print(json.dumps(rep, sort_keys=True))
+    else:
+        print(status_mod.render(rep))
+        if live is None:
+            print(
+                "the daemon is down (no answer on "
+                f"{cfg.server.listen}); figures read from the data directory"
+            )
+    return 0 if live is not None else EXIT_DOWN
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args.config)
+        if args.command == "status":
+            return cmd_status(args.config, args.json)
+        return cmd_run(args.config)
+    except ConfigError as e:
+        print(f"analyticsd: configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AnalyticsdError as e:
+        print(f"analyticsd: {e}", file=sys.stderr)
+        return EXIT_DOWN if args.command == "status" else 1

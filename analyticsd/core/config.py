@@ -1,0 +1,278 @@
+"""The one frozen configuration object, decoded once from TOML.
+
+Invariants: unknown keys are errors naming their key path; every value is
+checked at load so actors never see an invalid setting; each actor receives
+only its own section.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from analyticsd.core.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "/etc/analyticsd/analyticsd.toml"
+CONFIG_ENV_VAR = "ANALYTICSD_CONFIG"
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    listen: str = "127.0.0.1:8787"
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32",)
+    max_body_bytes: int = 65536
+    # A client must deliver a complete request (head and body) within this
+    # many seconds; slow-loris connections are closed, not kept forever.
+    read_timeout_s: float = 10.0
+    # Idle keep-alive connections are closed after this many seconds.
+    keep_alive_s: float = 30.0
+    max_connections: int = 1024
+
+
+class StorageConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    data_dir: str = "var"
+    spool_max_bytes: int = 1073741824
+    raw_event_retention_days: int = 30
+
+
+class AggregatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    flush_interval_s: float = 5.0
+
+
+class ForwardConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stream: str = "analyticsd:events"
+    probe_interval_s: float = 2.0
+
+
+class HubConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stream: str = "analyticsd:events"
+    group: str = "analyticsd-hub"
+
+
+class GeoipConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    database: str = ""
+
+
+class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    tokens: tuple[str, ...] = ()
+
+
+class SiteConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: str
+    origins: tuple[str, ...] = ()
+    timezone: str = "UTC"
+
+
+class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    aggregator: AggregatorConfig = AggregatorConfig()
+    forward: ForwardConfig = ForwardConfig()
+    hub: HubConfig = HubConfig()
+    geoip: GeoipConfig = GeoipConfig()
+    api: ApiConfig = ApiConfig()
+    sites: tuple[SiteConfig, ...] = ()
+
+    def site(self, site_id: str) -> SiteConfig | None:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        return None
+
+
+DEMO_SITE = SiteConfig(
+    id="localhost",
+    origins=(
+        "http://localhost",
+        "http://localhost:8787",
+        "http://127.0.0.1",
+        "http://127.0.0.1:8787",
+    ),
+    timezone="UTC",
+)
+
+
+def embedded_default() -> Config:
+    """What `analyticsd run` uses with no file: loopback, ./var, a demo site."""
+    return validate(Config(sites=(DEMO_SITE,)))
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]+)`")
+
+
+def _key_path(raw: str) -> str:
+    return raw.lstrip(".") or "(top level)"
+
+
+def _translate(err: msgspec.MsgspecError) -> ConfigError:
+    """Turn msgspec's message into `key.path: what is wrong`."""
+    m = _AT.match(str(err))
+    assert m is not None  # the pattern matches any string
+    msg, path = m.group("msg"), m.group("path") or ""
+    unknown = _UNKNOWN.search(msg)
+    if unknown:
+        full = f"{path}.{unknown.group('key')}"
+        return ConfigError(f"{_key_path(full)}: unknown key")
+    return ConfigError(f"{_key_path(path)}: {msg}")
+
+
+def parse_toml(text: str | bytes) -> Config:
+    """Decode and validate a TOML document; raises ConfigError naming the key."""
+    try:
+        cfg = msgspec.toml.decode(text, type=Config)
+    except msgspec.ValidationError as e:
+        raise _translate(e) from e
+    except msgspec.DecodeError as e:
+        raise ConfigError(f"not valid TOML: {e}") from e
+    return validate(cfg)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` → (host, port)."""
+    host, sep, port_s = listen.rpartition(":")
+    if not sep or not host or not port_s.isdigit():
+        raise ConfigError(f"server.listen: expected HOST:PORT, got {listen!r}")
+    port = int(port_s)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"server.listen: port {port} out of range")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ConfigError(
+                f"server.listen: {host!r} is not an IP address (or localhost)"
+            ) from None
+    return host, port
+
+
+_ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$")
+_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,252}$")
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}")
+
+
+def _check_each(items: tuple[str, ...], key: str, ok: Callable[[str], bool], msg: str) -> None:
+    for i, item in enumerate(items):
+        _check(ok(item), f"{key}[{i}]", f"{msg}, got {item!r}")
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def validate(cfg: Config) -> Config:
+    """Checks that need more than types; returns the config unchanged."""
+    s = cfg.server
+    parse_listen(s.listen)
+    _check_each(s.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR")
+    _check(
+        1024 <= s.max_body_bytes <= 64 * 1024 * 1024,
+        "server.max_body_bytes",
+        "must be between 1024 and 67108864",
+    )
+    _check(0 < s.read_timeout_s <= 300, "server.read_timeout_s", "must be in (0, 300]")
+    _check(0 < s.keep_alive_s <= 3600, "server.keep_alive_s", "must be in (0, 3600]")
+    _check(
+        1 <= s.max_connections <= 100_000, "server.max_connections", "must be between 1 and 100000"
+    )
+    st = cfg.storage
+    _check(bool(st.data_dir), "storage.data_dir", "must not be empty")
+    _check(st.spool_max_bytes >= 4096, "storage.spool_max_bytes", "must be at least 4096")
+    _check(
+        st.raw_event_retention_days >= 0, "storage.raw_event_retention_days", "must not be negative"
+    )
+    _check(
+        0 < cfg.aggregator.flush_interval_s <= 3600,
+        "aggregator.flush_interval_s",
+        "must be in (0, 3600]",
+    )
+    # Forwarding and the hub role are part of the contract but not of this
+    # build; refusing them is better than silently not delivering.
+    _check(
+        not cfg.forward.enabled,
+        "forward.enabled",
+        "forwarding to Redis is not available in this version yet",
+    )
+    _check(not cfg.hub.enabled, "hub.enabled", "the hub role is not available in this version yet")
+    _check(len(cfg.sites) > 0, "sites", "at least one [[sites]] entry is required")
+    seen: set[str] = set()
+    for i, site in enumerate(cfg.sites):
+        key = f"sites[{i}]"
+        _check(
+            bool(_SITE_ID.match(site.id)),
+            f"{key}.id",
+            f"must be a hostname-like id, got {site.id!r}",
+        )
+        _check(site.id not in seen, f"{key}.id", f"duplicate site id {site.id!r}")
+        seen.add(site.id)
+        _check(
+            _is_timezone(site.timezone),
+            f"{key}.timezone",
+            f"unknown IANA timezone {site.timezone!r}",
+        )
+        _check_each(
+            site.origins,
+            f"{key}.origins",
+            lambda o: bool(_ORIGIN.match(o)),
+            "expected '*' or scheme://host[:port]",
+        )
+    return cfg
+
+
+def load(
+    path: str | None,
+    environ: dict[str, str],
+    exists: Callable[[str], bool],
+    read: Callable[[str], bytes],
+) -> tuple[Config, str]:
+    """Resolve which config applies (SPEC §3) and load it.
+
+    Returns the config and a description of its source. IO is injected so the
+    resolution order is testable without touching /etc.
+    """
+    chosen = (
+        path
+        or environ.get(CONFIG_ENV_VAR)
+        or (DEFAULT_CONFIG_PATH if exists(DEFAULT_CONFIG_PATH) else None)
+    )
+    if chosen is None:
+        return embedded_default(), "built-in defaults"
+    try:
+        raw = read(chosen)
+    except OSError as e:
+        raise ConfigError(f"cannot read {chosen}: {e.strerror or e}") from e
+    return parse_toml(raw), chosen
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(cfg)
+    return result

@@ -1,0 +1,35 @@
+"""The one error tree of analyticsd.
+
+Foreign exceptions (lmdb, sqlite3, OS) are translated into these where they
+enter our code, so callers catch a meaning, not a library.
+"""
+
+from __future__ import annotations
+
+
+class AnalyticsdError(Exception):
+    """Base of every error analyticsd raises on purpose."""
+
+
+class ConfigError(AnalyticsdError):
+    """The configuration file is unreadable or invalid; the message names the key."""
+
+
+class SpoolError(AnalyticsdError):
+    """The spool could not complete an operation."""
+
+
+class SpoolFull(SpoolError):
+    """The spool byte quota (or the LMDB map) is exhausted; retry later."""
+
+
+class ShuttingDown(SpoolError):
+    """The daemon is stopping and accepts no new writes."""
+
+
+class StatsStoreError(AnalyticsdError):
+    """The SQLite statistics store failed."""
+
+
+class DataDirLocked(AnalyticsdError):
+    """Another analyticsd process already owns the data directory."""

@@ -1,0 +1,311 @@
+"""Validation of ingest payloads (our JSON event format, SPEC §5).
+
+Turns an untrusted decoded JSON value into a typed `IncomingEvent`, or into the
+list of every problem found (one message per field, so a client fixes them all
+at once). Pure: the receive time is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+PAGEVIEW = "pageview"
+_PAGEVIEW_ALIASES = frozenset({"pageview", "page_view", "pageView", "page-view"})
+
+MAX_FUTURE_SKEW_MS = 15 * 60 * 1000
+# Events older than this are refused. It is shorter than the eventId dedupe
+# window (see storage.spool), which is what keeps a late retry from being
+# counted twice.
+MAX_EVENT_AGE_MS = 7 * 24 * 3600 * 1000
+MAX_PATH = 2048
+MAX_STR = 256
+MAX_EVENT_TYPE = 64
+MAX_PROPS = 30
+MAX_PROP_VALUE = 2000
+MAX_REVENUE = Decimal("1e12")
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_MULTI_SLASH = re.compile(r"/{2,}")
+
+PropValue = str | int | float | bool
+
+
+class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated event as the receiver accepts it (before enrichment)."""
+
+    site_id: str
+    event_type: str
+    path: str
+    hostname: str
+    timestamp_ms: int
+    event_id: str | None
+    referrer: str
+    props: dict[str, PropValue]
+    revenue_amount: str | None
+    revenue_currency: str | None
+    session_id: str | None
+    user_id: str | None
+    screen_width: int | None
+    utm: dict[str, str]
+
+
+def normalise_event_type(name: str) -> str:
+    return PAGEVIEW if name in _PAGEVIEW_ALIASES else name
+
+
+def normalise_path(path: str) -> str:
+    """Keep the path only: no query or fragment, one slash at a time, no trailing slash."""
+    path = path.split("#", 1)[0].split("?", 1)[0]
+    if not path.startswith("/"):
+        path = "/" + path
+    path = _MULTI_SLASH.sub("/", path)
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    return path
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, msg: str) -> None:
+        self.messages.append(msg)
+
+
+def _has_nul(value: str) -> bool:
+    return "\x00" in value
+
+
+def _opt_str(obj: dict[str, Any], key: str, errs: _Errors, limit: int = MAX_STR) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errs.add(f"{key} must be a string")
+        return None
+    if len(value) > limit:
+        errs.add(f"{key} must be at most {limit} characters")
+        return None
+    if _has_nul(value):
+        errs.add(f"{key} must not contain NUL characters")
+        return None
+    return value
+
+
+def _timestamp(obj: dict[str, Any], now_ms: int, errs: _Errors) -> int:
+    raw = obj.get("timestamp")
+    if raw is None:
+        return now_ms
+    if not isinstance(raw, str) or len(raw) > 40:
+        errs.add("timestamp must be a valid ISO 8601 date string")
+        return now_ms
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        errs.add("timestamp must be a valid ISO 8601 date string")
+        return now_ms
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    ts = int(parsed.timestamp() * 1000)
+    if ts > now_ms + MAX_FUTURE_SKEW_MS:
+        errs.add("timestamp must not be more than 15 minutes in the future")
+    elif ts < now_ms - MAX_EVENT_AGE_MS:
+        errs.add("timestamp must not be more than 7 days in the past")
+    return ts
+
+
+def _event_id(obj: dict[str, Any], errs: _Errors) -> str | None:
+    raw = obj.get("eventId")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > 64:
+        errs.add("eventId must be a UUID")
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        errs.add("eventId must be a UUID")
+        return None
+
+
+def _path_and_host(obj: dict[str, Any], errs: _Errors) -> tuple[str, str]:
+    path = _opt_str(obj, "path", errs, MAX_PATH)
+    url = _opt_str(obj, "url", errs, MAX_PATH)
+    hostname = ""
+    if url is not None:
+        try:
+            parts = urlsplit(url)
+            hostname = (parts.hostname or "")[:MAX_STR]
+        except ValueError:
+            errs.add("url must be a valid URL")
+            return "/", ""
+        if path is None:
+            path = parts.path or "/"
+    if path is None:
+        if "path" not in obj and "url" not in obj:
+            errs.add("path or url is required")
+        return "/", hostname
+    return normalise_path(path), hostname
+
+
+def _props(obj: dict[str, Any], errs: _Errors) -> dict[str, PropValue]:
+    raw = obj.get("props")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errs.add("props must be an object")
+        return {}
+    if len(raw) > MAX_PROPS:
+        errs.add(f"props must have at most {MAX_PROPS} keys")
+        return {}
+    out: dict[str, PropValue] = {}
+    for key, value in raw.items():
+        if len(key) > MAX_STR or _has_nul(key):
+            errs.add("props keys must be at most 256 characters without NUL")
+            return {}
+        if isinstance(value, bool | str):
+            if isinstance(value, str) and (len(value) > MAX_PROP_VALUE or _has_nul(value)):
+                errs.add(f"props.{key} must be a string of at most {MAX_PROP_VALUE} characters")
+                return {}
+            out[key] = value
+        elif isinstance(value, int | float):
+            if not _finite_number(value):
+                errs.add(f"props.{key} is out of range")
+                return {}
+            out[key] = value
+        else:
+            errs.add(f"props.{key} must be a string, number or boolean (props are flat)")
+            return {}
+    return out
+
+
+def _finite_number(value: int | float) -> bool:
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return math.isfinite(value)
+
+
+def _revenue(obj: dict[str, Any], errs: _Errors) -> tuple[str | None, str | None]:
+    raw = obj.get("revenue")
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        errs.add("revenue must be an object {amount, currency}")
+        return None, None
+    amount, currency = raw.get("amount"), raw.get("currency")
+    ok_type = isinstance(amount, int | float | str) and not isinstance(amount, bool)
+    value: Decimal | None = None
+    if ok_type and not (isinstance(amount, str) and len(amount) > 40):
+        try:
+            value = Decimal(str(amount))
+        except InvalidOperation:
+            value = None
+    if value is None or not value.is_finite() or abs(value) > MAX_REVENUE:
+        errs.add("revenue.amount must be a number between -1e12 and 1e12")
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        errs.add("revenue.currency must be a 3-letter ISO 4217 code such as EUR")
+        return None, None
+    return (str(value) if value is not None else None), currency
+
+
+def _screen_width(obj: dict[str, Any], errs: _Errors) -> int | None:
+    raw = obj.get("screenWidth")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 100_000:
+        errs.add("screenWidth must be an integer between 0 and 100000")
+        return None
+    return raw
+
+
+def _event_type(obj: dict[str, Any], errs: _Errors) -> str:
+    raw = obj.get("eventType")
+    if raw is None or raw == "":
+        errs.add("eventType should not be empty")
+        return ""
+    if not isinstance(raw, str):
+        errs.add("eventType must be a string")
+        return ""
+    if len(raw) > MAX_EVENT_TYPE or _has_nul(raw):
+        errs.add(f"eventType must be at most {MAX_EVENT_TYPE} characters without NUL")
+        return ""
+    return normalise_event_type(raw)
+
+
+def _site_id(obj: dict[str, Any], errs: _Errors) -> str:
+    raw = obj.get("siteId")
+    if raw is None or raw == "":
+        errs.add("siteId should not be empty")
+        return ""
+    if not isinstance(raw, str):
+        errs.add("siteId must be a string")
+        return ""
+    if len(raw) > MAX_STR or _has_nul(raw):
+        errs.add("siteId must be at most 256 characters without NUL")
+        return ""
+    return raw
+
+
+def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
+    """Check one decoded JSON value; returns the event or every problem found."""
+    if not isinstance(obj, dict):
+        return ["event must be a JSON object"]
+    errs = _Errors()
+    site_id = _site_id(obj, errs)
+    event_type = _event_type(obj, errs)
+    path, hostname = _path_and_host(obj, errs)
+    timestamp_ms = _timestamp(obj, now_ms, errs)
+    event_id = _event_id(obj, errs)
+    referrer = _opt_str(obj, "referrer", errs, MAX_PATH) or ""
+    props = _props(obj, errs)
+    amount, currency = _revenue(obj, errs)
+    session_id = _opt_str(obj, "sessionId", errs)
+    user_id = _opt_str(obj, "userId", errs)
+    screen_width = _screen_width(obj, errs)
+    utm = {k: v for k in UTM_FIELDS if (v := _opt_str(obj, k, errs)) is not None}
+    if errs.messages:
+        return errs.messages
+    return IncomingEvent(
+        site_id=site_id,
+        event_type=event_type,
+        path=path,
+        hostname=hostname,
+        timestamp_ms=timestamp_ms,
+        event_id=event_id,
+        referrer=referrer,
+        props=props,
+        revenue_amount=amount,
+        revenue_currency=currency,
+        session_id=session_id,
+        user_id=user_id,
+        screen_width=screen_width,
+        utm=utm,
+    )
+
+
+class BodyError(ValueError):
+    """The request body is not a JSON document we can read (message says why)."""
+
+
+def decode_body(body: bytes) -> Any:
+    """Decode a JSON body, with a precise message for each way it can be wrong."""
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.ValidationError as e:  # e.g. a number too large for a float
+        raise BodyError(f"body is not valid JSON: {e}") from e
+    except msgspec.DecodeError as e:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BodyError("body is not valid UTF-8") from e
+        raise BodyError(f"body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise BodyError("body is nested too deeply") from e

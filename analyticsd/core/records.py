@@ -1,0 +1,65 @@
+"""Spool record encoding.
+
+Two record kinds live in the spool under the same sequence number:
+`RawRecord` (as received; holds the client IP and user agent, needed only by
+enrichment) and `EnrichedRecord` (privacy-safe: no IP, no raw user agent),
+which is what the aggregator and, later, the forwarder consume. Records are
+msgpack arrays with a leading schema version so old spools stay readable.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from analyticsd.core.ingest import IncomingEvent
+
+SCHEMA_VERSION = 1
+
+
+class RawRecord(msgspec.Struct, frozen=True, array_like=True):
+    v: int
+    event_id: str
+    received_ms: int
+    ip: str
+    ua: str
+    visitor: str
+    event: IncomingEvent
+
+
+class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
+    v: int
+    event_id: str
+    received_ms: int
+    visitor: str
+    event: IncomingEvent
+
+
+_encoder = msgspec.msgpack.Encoder()
+_raw_decoder = msgspec.msgpack.Decoder(RawRecord)
+_enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
+
+
+def encode(record: RawRecord | EnrichedRecord) -> bytes:
+    return _encoder.encode(record)
+
+
+def decode_raw(data: bytes) -> RawRecord:
+    return _raw_decoder.decode(data)
+
+
+def decode_enriched(data: bytes) -> EnrichedRecord:
+    return _enriched_decoder.decode(data)
+
+
+_any_decoder = msgspec.msgpack.Decoder()
+
+
+def received_ms_of(data: bytes) -> int | None:
+    """The receive time of a raw or enriched record (both keep it third)."""
+    try:
+        value = _any_decoder.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(value, list) and len(value) > 2 and isinstance(value[2], int):
+        return value[2]
+    return None

@@ -1,0 +1,45 @@
+"""The status report: one shape for `status`, `status --json` and `/api/health`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def render(report: dict[str, Any]) -> str:
+    """Human-readable status lines."""
+    sp, ag, fw, ing = (report["spool"], report["aggregator"], report["forwarder"], report["ingest"])
+    lines = [
+        f"analyticsd {report['version']}: {report['daemon']}"
+        + (f" (up {_age(report.get('uptime_s'))})" if report["daemon"] == "running" else ""),
+        f"  data dir:     {report['data_dir']}",
+        f"  spool:        {sp['events']} events, {_bytes(sp['bytes'])} of "
+        f"{_bytes(sp['quota_bytes'])} quota ({sp['used_pct']:.1f}%)",
+        f"  oldest event: {_age(sp['oldest_event_age_s'])} old (not yet consumed by everyone)",
+        f"  forwarder:    {fw['state']}" + (f" since {fw['since']}" if fw.get("since") else ""),
+        f"  aggregator:   {ag['lag_events']} events behind, last flush "
+        f"{ag['last_flush'] or 'never'}",
+        f"  ingest:       {ing['events_per_s_1m']:.1f} events/s over the last minute"
+        if ing["events_per_s_1m"] is not None
+        else "  ingest:       -",
+    ]
+    return "\n".join(lines)

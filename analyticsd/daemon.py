@@ -1,0 +1,193 @@
+"""Wiring: builds every actor from the config and runs them in one nursery.
+
+Shutdown order on SIGTERM/SIGINT (each step bounded in time):
+1. the receiver answers ingest with 503 and waits for in-flight requests;
+2. the listener closes;
+3. the spool writer commits what is waiting, then refuses writes;
+4. the aggregator does its final flush (shielded from cancellation);
+5. exit 0. Anything acknowledged is in the spool, so nothing is lost even if
+   a step runs out of time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import trio
+
+from analyticsd import report
+from analyticsd.actors.aggregator import Aggregator
+from analyticsd.actors.enricher import run_enricher
+from analyticsd.actors.salt_rotator import run_salt_rotator
+from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core.buckets import zone
+from analyticsd.core.config import Config, parse_listen
+from analyticsd.core.errors import DataDirLocked
+from analyticsd.core.rates import RateMeter
+from analyticsd.core.visitor import salt_day
+from analyticsd.http.api import create_app
+from analyticsd.http.ingest import IngestHandler
+from analyticsd.http.server import HttpServer
+from analyticsd.storage.salts import SaltBook
+from analyticsd.storage.spool import Spool
+from analyticsd.storage.statsdb import DayStats, StatsDB, StatsReader
+
+log = logging.getLogger("analyticsd")
+DRAIN_TIMEOUT_S = 5.0
+LOCK_FILE = "analyticsd.lock"
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def lock_data_dir(data_dir: str) -> int:
+    """Hold an exclusive lock for the process lifetime: two daemons on one data
+    dir would count every event twice."""
+    os.makedirs(data_dir, exist_ok=True)
+    fd = os.open(os.path.join(data_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirLocked(f"another analyticsd is running on {data_dir}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+async def _run_in(
+    scope: trio.CancelScope,
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with scope:
+        await fn(task_status=task_status)
+
+
+class Daemon:
+    def __init__(self, config: Config, now_ms: Callable[[], int] = wall_ms) -> None:
+        self.config = config
+        self.now_ms = now_ms
+        st = config.storage
+        self.spool = Spool(
+            os.path.join(st.data_dir, report.SPOOL_DIR), st.spool_max_bytes, report.CONSUMERS
+        )
+        self.salts = SaltBook(st.data_dir)
+        self.db = StatsDB(st.data_dir)
+        self.reader = StatsReader(st.data_dir)
+        self._read_lock = trio.Lock()
+        self.writer = SpoolWriter(self.spool, now_ms)
+        self.meter = RateMeter()
+        tz = {s.id: s.timezone for s in config.sites}
+        self.aggregator = Aggregator(
+            self.spool,
+            self.writer,
+            self.db,
+            lambda site: tz.get(site, "UTC"),
+            config.aggregator.flush_interval_s,
+            now_ms,
+        )
+        self.ingest = IngestHandler(
+            config, self.writer.submit, self._salt_for, now_ms, self._accepted
+        )
+        app = create_app(config, self._day_stats, self.status, self._today_in)
+        self.server = HttpServer(config.server, self.ingest, app)
+        self.started_at = 0.0
+
+    # -- callables handed to the HTTP layer -----------------------------------
+
+    def _salt_for(self, now_ms: int) -> bytes:
+        day = salt_day(now_ms)
+        salt = self.salts.get(day)
+        if salt is None:  # the wall clock jumped past the rotator; rare
+            self.salts.rotate(day)
+            salt = self.salts.get(day)
+            assert salt is not None
+        return salt
+
+    def _accepted(self, n: int) -> None:
+        self.meter.add(n, trio.current_time())
+
+    def _today_in(self, tz_name: str) -> str:
+        return datetime.fromtimestamp(self.now_ms() / 1000, zone(tz_name)).strftime("%Y-%m-%d")
+
+    async def _day_stats(self, site_id: str, day: str) -> DayStats | None:
+        async with self._read_lock:
+            return await trio.to_thread.run_sync(self.reader.day_stats, site_id, day)
+
+    async def status(self) -> dict[str, Any]:
+        stats = await trio.to_thread.run_sync(self.spool.stats)
+        now = trio.current_time()
+        st = self.aggregator.state
+        live = report.Live(
+            uptime_s=now - self.started_at,
+            events_per_s_1m=self.meter.per_second(now),
+            accepted_total=self.meter.total,
+            pending_events=st.pending_events,
+            last_flush_ms=st.last_flush_ms,
+            draining=self.server.draining,
+        )
+        return report.build(
+            self.config.storage.data_dir, stats, st.flushed_seq, self.now_ms(), live
+        )
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def run(self, on_ready: Callable[[str], None] | None = None) -> None:
+        host, port = parse_listen(self.config.server.listen)
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        self.started_at = trio.current_time()
+        scopes = {
+            name: trio.CancelScope() for name in ("server", "enricher", "aggregator", "rotator")
+        }
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.writer.run)
+                await nursery.start(
+                    _run_in, scopes["rotator"], partial(run_salt_rotator, self.salts, self.now_ms)
+                )
+                await nursery.start(_run_in, scopes["aggregator"], self.aggregator.run)
+                await nursery.start(
+                    _run_in,
+                    scopes["enricher"],
+                    partial(run_enricher, self.spool, self.writer, self.salts),
+                )
+                await nursery.start(
+                    _run_in, scopes["server"], partial(self.server.serve, listeners)
+                )
+                bound = listeners[0].socket.getsockname()
+                log.info("listening on %s:%s", bound[0], bound[1])
+                if on_ready is not None:
+                    on_ready(f"{bound[0]}:{bound[1]}")
+                async for signum in signals:
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    break
+                await self._stop(scopes)
+                nursery.cancel_scope.cancel()
+
+    async def _stop(self, scopes: dict[str, trio.CancelScope]) -> None:
+        self.server.start_draining()
+        with trio.move_on_after(DRAIN_TIMEOUT_S):
+            await self.server.wait_idle()
+        scopes["server"].cancel()
+        scopes["enricher"].cancel()
+        self.writer.close()
+        with trio.move_on_after(DRAIN_TIMEOUT_S):
+            await self.writer.wait_stopped()
+        scopes["aggregator"].cancel()  # its final flush is shielded inside
+        scopes["rotator"].cancel()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.db.close()
+        self.spool.close()

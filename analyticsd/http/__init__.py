@@ -1,0 +1,1 @@
+"""HTTP: the lean ingest listener and the Quart app for everything else."""

@@ -1,0 +1,78 @@
+"""The Quart app: every non-ingest route (stats, health/status).
+
+It receives its dependencies as plain callables, so it knows nothing of the
+actors or the storage behind them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from analyticsd.core.config import Config
+from analyticsd.storage.statsdb import DayStats
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DayStatsQuery = Callable[[str, str], Awaitable[DayStats | None]]
+StatusQuery = Callable[[], Awaitable[dict[str, Any]]]
+TodayIn = Callable[[str], str]
+
+
+def _json(status: int, payload: Any) -> Response:
+    return Response(msgspec.json.encode(payload), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    reason = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+    return _json(status, {"statusCode": status, "message": [message], "error": reason})
+
+
+def create_app(
+    config: Config, day_stats: DayStatsQuery, status: StatusQuery, today_in: TodayIn
+) -> QuartTrio:
+    app = QuartTrio("analyticsd")
+    sites = {s.id: s for s in config.sites}
+
+    @app.get("/api/stats")
+    async def stats() -> Response:
+        site_id = request.args.get("siteId", "")
+        if not site_id:
+            return _error(400, "siteId is required")
+        site = sites.get(site_id)
+        if site is None:
+            return _error(404, f"siteId {site_id!r} is not a configured site")
+        day = request.args.get("date") or today_in(site.timezone)
+        if not _DATE.match(day):
+            return _error(400, "date must be YYYY-MM-DD")
+        result = await day_stats(site_id, day)
+        if result is None:
+            return _error(404, f"no data for site {site_id!r} on {day}")
+        return _json(
+            200,
+            {
+                "siteId": result.site_id,
+                "date": result.day,
+                "totalViews": result.pageviews,
+                "uniqueUsers": result.visitors,
+                "topPaths": [{"path": p, "views": n} for p, n in result.top_paths],
+            },
+        )
+
+    @app.get("/api/health")
+    async def health() -> Response:
+        return _json(200, await status())
+
+    @app.errorhandler(404)
+    async def not_found(_: Exception) -> Response:
+        return _error(404, f"no route for {request.method} {request.path}")
+
+    @app.errorhandler(405)
+    async def not_allowed(_: Exception) -> Response:
+        return _error(405, f"{request.method} is not allowed on {request.path}")
+
+    return app

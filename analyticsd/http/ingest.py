@@ -1,0 +1,240 @@
+"""Ingest endpoints: `POST /api/event`, `POST /api/batch` and their CORS preflights.
+
+Invariant: `202` is sent only after the spool writer reports the records
+committed and fsynced. Every rejection is a 4xx (or 503 when we cannot keep
+the event) with a message saying what is wrong, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from analyticsd.core.config import Config, SiteConfig
+from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull
+from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, validate_event
+from analyticsd.core.netaddr import client_ip, parse_networks
+from analyticsd.core.records import SCHEMA_VERSION, RawRecord, encode
+from analyticsd.core.visitor import visitor_id
+from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
+from analyticsd.storage.spool import Append, PendingRecord
+
+MAX_BATCH = 500
+MAX_UA = 512
+RETRY_FULL_S = b"30"
+RETRY_SHUTDOWN_S = b"5"
+INGEST_PATHS = frozenset({"/api/event", "/api/batch"})
+_ACCEPTED_TYPES = (b"application/json", b"text/plain", b"")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[bytes, bytes]
+    body: bytes
+    peer: str
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    status: int
+    messages: list[str]
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    event_id: str
+    visitor: str
+    record: bytes
+
+
+class IngestHandler:
+    def __init__(
+        self,
+        config: Config,
+        submit: Callable[[Append], Awaitable[None]],
+        salt_today: Callable[[int], bytes],
+        now_ms: Callable[[], int],
+        on_accepted: Callable[[int], None],
+    ) -> None:
+        self._sites = {s.id: s for s in config.sites}
+        self._all_origins = frozenset(o for s in config.sites for o in s.origins)
+        self._trusted = parse_networks(config.server.trusted_proxies)
+        self._submit = submit
+        self._salt_today = salt_today
+        self._now_ms = now_ms
+        self._on_accepted = on_accepted
+        self.draining = False
+
+    # -- CORS --------------------------------------------------------------
+
+    def _cors(self, origin: bytes | None, site: SiteConfig | None = None) -> Headers:
+        if origin is None:
+            return []
+        text = origin.decode("latin-1")
+        allowed = site.origins if site is not None else self._all_origins
+        if text in allowed or "*" in allowed:
+            return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+        return []
+
+    def _origin_ok(self, origin: bytes | None, site: SiteConfig) -> bool:
+        if origin is None:  # not a browser cross-origin request (curl, server-side)
+            return True
+        return origin.decode("latin-1") in site.origins or "*" in site.origins
+
+    def preflight(self, req: Request) -> HttpResponse:
+        origin = req.headers.get(b"origin")
+        cors = self._cors(origin)
+        if origin is None or not cors:
+            return error_response(403, "origin is not allowed for any configured site")
+        return HttpResponse(
+            204,
+            b"",
+            [
+                *cors,
+                (b"access-control-allow-methods", b"POST, OPTIONS"),
+                (b"access-control-allow-headers", b"Content-Type"),
+                (b"access-control-max-age", b"86400"),
+            ],
+        )
+
+    # -- requests ----------------------------------------------------------
+
+    async def handle(self, req: Request) -> HttpResponse:
+        if req.method == "OPTIONS":
+            return self.preflight(req)
+        if req.method != "POST":
+            return error_response(
+                405, f"{req.path} accepts POST only", [(b"allow", b"POST, OPTIONS")]
+            )
+        origin = req.headers.get(b"origin")
+        if self.draining:
+            return error_response(
+                503,
+                "the daemon is shutting down; retry shortly",
+                [(b"retry-after", RETRY_SHUTDOWN_S), *self._cors(origin)],
+            )
+        ctype = req.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if ctype not in _ACCEPTED_TYPES:
+            return error_response(
+                415, "Content-Type must be application/json or text/plain", self._cors(origin)
+            )
+        try:
+            body = decode_body(req.body)
+            ip = client_ip(req.peer, _header(req, b"x-forwarded-for"), self._trusted)
+        except (BodyError, ValueError) as e:
+            return error_response(400, str(e), self._cors(origin))
+        ua = _header(req, b"user-agent") or ""
+        if req.path == "/api/batch":
+            return await self._batch(body, origin, ip, ua[:MAX_UA])
+        return await self._single(body, origin, ip, ua[:MAX_UA])
+
+    def _check(
+        self, obj: Any, origin: bytes | None, now_ms: int
+    ) -> _Rejected | tuple[IncomingEvent, SiteConfig]:
+        result = validate_event(obj, now_ms)
+        if isinstance(result, list):
+            return _Rejected(400, result)
+        site = self._sites.get(result.site_id)
+        if site is None:
+            return _Rejected(403, [f"siteId {result.site_id!r} is not a configured site"])
+        if not self._origin_ok(origin, site):
+            shown = origin.decode("latin-1") if origin else ""
+            return _Rejected(403, [f"origin {shown!r} is not allowed for site {site.id!r}"])
+        return result, site
+
+    def _prepare(self, ev: IncomingEvent, ip: str, ua: str, now_ms: int) -> _Accepted:
+        event_id = ev.event_id or str(uuid.uuid4())
+        visitor = visitor_id(self._salt_today(now_ms), ev.site_id, ip, ua)
+        record = RawRecord(
+            v=SCHEMA_VERSION,
+            event_id=event_id,
+            received_ms=now_ms,
+            ip=ip,
+            ua=ua,
+            visitor=visitor,
+            event=ev,
+        )
+        return _Accepted(event_id, visitor, encode(record))
+
+    async def _store(self, accepted: list[_Accepted], cors: Headers) -> HttpResponse | None:
+        op = Append([PendingRecord(a.event_id, a.record) for a in accepted])
+        try:
+            await self._submit(op)
+        except SpoolFull as e:
+            return error_response(503, str(e), [(b"retry-after", RETRY_FULL_S), *cors])
+        except ShuttingDown as e:
+            return error_response(503, str(e), [(b"retry-after", RETRY_SHUTDOWN_S), *cors])
+        except SpoolError as e:
+            return error_response(
+                503, f"event not stored: {e}", [(b"retry-after", RETRY_SHUTDOWN_S), *cors]
+            )
+        self._on_accepted(sum(op.stored))
+        return None
+
+    async def _single(self, obj: Any, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
+        now_ms = self._now_ms()
+        checked = self._check(obj, origin, now_ms)
+        if isinstance(checked, _Rejected):
+            return error_response(checked.status, checked.messages, self._cors(origin))
+        ev, site = checked
+        cors = self._cors(origin, site)
+        acc = self._prepare(ev, ip, ua, now_ms)
+        failed = await self._store([acc], cors)
+        if failed is not None:
+            return failed
+        return json_response(
+            202, {"success": True, "eventId": acc.event_id, "visitorId": acc.visitor}, cors
+        )
+
+    async def _batch(self, obj: Any, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
+        cors = self._cors(origin)
+        events = obj.get("events") if isinstance(obj, dict) else None
+        if not isinstance(events, list) or not events:
+            return error_response(400, "events must be a non-empty array", cors)
+        if len(events) > MAX_BATCH:
+            return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
+        now_ms = self._now_ms()
+        accepted: list[tuple[int, _Accepted]] = []
+        rejected: list[dict[str, Any]] = []
+        for i, item in enumerate(events):
+            checked = self._check(item, origin, now_ms)
+            if isinstance(checked, _Rejected):
+                rejected.append(
+                    {"index": i, "statusCode": checked.status, "message": checked.messages}
+                )
+                continue
+            accepted.append((i, self._prepare(checked[0], ip, ua, now_ms)))
+        if not accepted:
+            return json_response(
+                400,
+                {
+                    "statusCode": 400,
+                    "error": "Bad Request",
+                    "message": ["no event in the batch is valid"],
+                    "rejected": rejected,
+                },
+                cors,
+            )
+        failed = await self._store([a for _, a in accepted], cors)
+        if failed is not None:
+            return failed
+        return json_response(
+            202,
+            {
+                "success": True,
+                "accepted": [
+                    {"index": i, "eventId": a.event_id, "visitorId": a.visitor} for i, a in accepted
+                ],
+                "rejected": rejected,
+            },
+            cors,
+        )
+
+
+def _header(req: Request, name: bytes) -> str | None:
+    value = req.headers.get(name)
+    return None if value is None else value.decode("latin-1")

@@ -1,0 +1,1 @@
+"""Storage: the LMDB spool, the SQLite statistics store and the salt file."""

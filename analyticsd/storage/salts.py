@@ -1,0 +1,69 @@
+"""The persisted daily salts behind visitor ids.
+
+Invariant: the file holds at most the salts of yesterday, today and tomorrow
+(tomorrow's is made ahead so midnight never waits on disk IO). A salt is
+destroyed when its day is more than one day past, i.e. at most 48 h after
+that day began. The file is replaced atomically and readable by the owner
+only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+from analyticsd.core.errors import AnalyticsdError
+from analyticsd.core.visitor import SALT_BYTES, salts_to_keep
+
+FILENAME = "salts.json"
+
+
+class SaltBook:
+    def __init__(self, data_dir: str) -> None:
+        self.path = os.path.join(data_dir, FILENAME)
+        self._salts: dict[int, bytes] = {}
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                raw = json.load(f)
+            self._salts = {int(day): bytes.fromhex(salt) for day, salt in raw.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            raise AnalyticsdError(f"cannot read {self.path}: {e}") from e
+
+    def days(self) -> list[int]:
+        return sorted(self._salts)
+
+    def get(self, day: int) -> bytes | None:
+        return self._salts.get(day)
+
+    def rotate(self, today: int) -> bool:
+        """Make today's and tomorrow's salts, destroy expired ones; persist if changed."""
+        keep = salts_to_keep(today) | {today + 1}
+        salts = {d: s for d, s in self._salts.items() if d in keep}
+        for day in (today, today + 1):
+            if day not in salts:
+                salts[day] = secrets.token_bytes(SALT_BYTES)
+        if salts == self._salts:
+            return False
+        self._persist(salts)
+        # One assignment, so a reader in another thread sees old or new, never half.
+        self._salts = salts
+        return True
+
+    def _persist(self, salts: dict[int, bytes]) -> None:
+        tmp = self.path + ".tmp"
+        payload = json.dumps({str(d): s.hex() for d, s in salts.items()})
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, payload.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
