@@ -307,5 +307,7 @@ def decode_body(body: bytes) -> Any:
         except UnicodeDecodeError:
             raise BodyError("body is not valid UTF-8") from e
         raise BodyError(f"body is not valid JSON: {e}") from e
+    except UnicodeDecodeError as e:  # msgspec raises it for bad bytes inside a string
+        raise BodyError("body is not valid UTF-8") from e
     except RecursionError as e:
         raise BodyError("body is nested too deeply") from e

@@ -102,7 +102,10 @@ class HttpServer:
                 try:
                     req = await self._read_request(conn, stream, peer, wait)
                 except _Abort as abort:
-                    if abort.response is not None and conn.our_state is h11.SEND_RESPONSE:
+                    if abort.response is not None and conn.our_state in (
+                        h11.IDLE,
+                        h11.SEND_RESPONSE,
+                    ):
                         await self._send(conn, stream, abort.response, close=True)
                     return
                 if req is None:
@@ -144,6 +147,10 @@ class HttpServer:
             return None
         if not isinstance(head, h11.Request):
             raise _Abort(None)
+        # h11 bounds only an incomplete head; a complete one read in a single
+        # chunk can be larger, so bound it here too.
+        if len(head.target) + sum(len(k) + len(v) for k, v in head.headers) > MAX_HEAD_BYTES:
+            raise _Abort(error_response(431, "request head is too large"))
         headers = {k.lower(): v for k, v in head.headers}
         limit = self.cfg.max_body_bytes
         length = headers.get(b"content-length")

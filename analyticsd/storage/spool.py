@@ -29,6 +29,7 @@ from typing import Any
 
 import lmdb
 
+from analyticsd.core import faults
 from analyticsd.core.errors import SpoolError, SpoolFull
 
 # Longer than the oldest timestamp the receiver accepts (7 days) plus clock
@@ -173,6 +174,7 @@ class Spool:
             self._prune_eids(txn, now_ms - DEDUPE_WINDOW_MS)
             txn.put(_NEXT_SEQ, u64(next_seq), db=self._meta)
             txn.put(_BYTES, u64(total), db=self._meta)
+            faults.hit("spool.commit")
         # Only after the commit returned (fsync done) is the new state ours.
         self.next_seq, self.bytes = next_seq, total
 

@@ -18,6 +18,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
+from analyticsd.core import faults
 from analyticsd.core.buckets import Deltas
 from analyticsd.core.errors import StatsStoreError
 
@@ -103,10 +104,12 @@ class StatsDB:
                 c.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,)
                 )
+                faults.hit("flush.before_commit")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
             c.execute("COMMIT")
+            faults.hit("flush.after_commit")
         except sqlite3.Error as e:
             raise StatsStoreError(f"flush failed: {e}") from e
 

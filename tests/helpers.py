@@ -1,0 +1,164 @@
+"""Start the real daemon as a subprocess on a free port and talk HTTP to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TEST_SITE = "test_site"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_config(
+    tmp: Path,
+    port: int,
+    *,
+    flush_interval_s: float = 0.1,
+    spool_max_bytes: int = 64 * 1024 * 1024,
+    extra: str = "",
+    timezone: str = "UTC",
+    read_timeout_s: float = 10.0,
+) -> Path:
+    path = tmp / "analyticsd.toml"
+    path.write_text(f"""
+[server]
+listen = "127.0.0.1:{port}"
+trusted_proxies = ["127.0.0.1/32"]
+max_body_bytes = 65536
+read_timeout_s = {read_timeout_s}
+
+[storage]
+data_dir = "{tmp / "data"}"
+spool_max_bytes = {spool_max_bytes}
+
+[aggregator]
+flush_interval_s = {flush_interval_s}
+
+[[sites]]
+id = "{TEST_SITE}"
+origins = ["https://test.example"]
+timezone = "{timezone}"
+
+[[sites]]
+id = "other.example"
+origins = ["https://other.example"]
+timezone = "Europe/Berlin"
+{extra}
+""")
+    return path
+
+
+@dataclass
+class Daemon:
+    config: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "analyticsd", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def start(self, failpoint: str | None = None, timeout: float = 20.0) -> None:
+        env = {**os.environ, **self.env}
+        env.pop("ANALYTICSD_FAILPOINT", None)
+        if failpoint:
+            env["ANALYTICSD_FAILPOINT"] = failpoint
+        self.log_path = self.config.parent / "daemon.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "analyticsd", "run", "--config", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.signal(signal.SIGTERM)
+        return self.wait()
+
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.url}/api/health", timeout=5).json()
+        return data
+
+    def wait_caught_up(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the aggregator has flushed everything the spool holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            h = self.health()
+            if h["spool"]["raw_events"] == 0 and h["aggregator"]["lag_events"] == 0:
+                return h
+            time.sleep(0.05)
+        raise AssertionError(f"aggregator did not catch up: {json.dumps(self.health())}")
+
+    def stats(self, date: str, site: str = TEST_SITE) -> httpx.Response:
+        return httpx.get(f"{self.url}/api/stats", params={"siteId": site, "date": date}, timeout=5)
+
+
+@contextmanager
+def running_daemon(tmp: Path, **config: Any) -> Iterator[Daemon]:
+    port = free_port()
+    d = Daemon(write_config(tmp, port, **config), port)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.kill()
