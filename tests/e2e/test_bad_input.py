@@ -163,9 +163,11 @@ def test_each_bad_input_is_refused_and_changes_nothing(
 def test_bad_batches(daemon: Daemon) -> None:
     url = f"{daemon.url}/api/batch"
     r = httpx.post(url, json={"events": "x"}, timeout=5)
-    assert r.status_code == 400 and "non-empty array" in r.json()["message"][0]
+    assert r.status_code == 400
+    assert "non-empty array" in r.json()["message"][0]
     r = httpx.post(url, json={"events": [GOOD] * 501}, timeout=5)
-    assert r.status_code == 400 and "at most 500" in r.json()["message"][0]
+    assert r.status_code == 400
+    assert "at most 500" in r.json()["message"][0]
     r = httpx.post(
         url,
         json={"events": [{"siteId": ""}, {"siteId": "nope", "eventType": "x", "path": "/"}]},

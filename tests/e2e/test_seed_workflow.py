@@ -37,7 +37,8 @@ def test_complete_testing_workflow(daemon: Daemon) -> None:
         assert r.status_code == 202, r.text
         body = r.json()
         assert body["success"] is True
-        assert len(body["eventId"]) == 36 and len(body["visitorId"]) == 16
+        assert len(body["eventId"]) == 36
+        assert len(body["visitorId"]) == 16
 
     # Test 4: the same event three times under one eventId.
     event_id = "550e8400-e29b-41d4-a716-446655440099"
@@ -62,7 +63,8 @@ def test_complete_testing_workflow(daemon: Daemon) -> None:
     r = daemon.stats(today.isoformat())
     assert r.status_code == 200, r.text
     stats = r.json()
-    assert stats["siteId"] == TEST_SITE and stats["date"] == today.isoformat()
+    assert stats["siteId"] == TEST_SITE
+    assert stats["date"] == today.isoformat()
     assert stats["totalViews"] == 5
     assert stats["uniqueUsers"] == 1
     views = {p["path"]: p["views"] for p in stats["topPaths"]}
