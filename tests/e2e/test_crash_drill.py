@@ -1,0 +1,132 @@
+"""Crash drills: SIGKILL mid-stream, restart, re-send everything, count exactly once.
+
+Kill points: inside a spool commit, inside an aggregator flush (before its
+SQLite COMMIT), right after a flush (before the spool cursor moves), and an
+outside `kill -9` at an arbitrary moment. The daemon kills itself at the exact
+point through a failpoint, which is a real SIGKILL, not an emulation.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import TEST_SITE, Daemon, free_port, write_config
+
+N_EVENTS = 2000
+WORKERS = 12
+N_PATHS = 37
+
+
+def _events() -> list[dict[str, Any]]:
+    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    return [
+        {
+            "siteId": TEST_SITE,
+            "eventType": "pageview",
+            "path": f"/drill/{i % N_PATHS}",
+            "timestamp": ts,
+            "eventId": str(uuid.uuid4()),
+        }
+        for i in range(N_EVENTS)
+    ]
+
+
+def _send_all(
+    url: str, events: list[dict[str, Any]], acked: set[str], on_ack: Any = None
+) -> list[int]:
+    """Send from WORKERS threads; returns every status seen (0 = no answer)."""
+    lock = threading.Lock()
+    statuses: list[int] = []
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        with httpx.Client(timeout=10) as client:
+            for ev in chunk:
+                try:
+                    status = client.post(f"{url}/api/event", json=ev).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    statuses.append(status)
+                    if status == 202:
+                        acked.add(ev["eventId"])
+                        if on_ack is not None:
+                            on_ack(len(acked))
+
+    chunks = [events[i::WORKERS] for i in range(WORKERS)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(work, chunks))
+    return statuses
+
+
+def _path_counts(data_dir: Path, day: str) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{data_dir / 'stats.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT path, pageviews FROM site_day_path WHERE site=? AND day=?", (TEST_SITE, day)
+        ).fetchall()
+    finally:
+        conn.close()
+    return dict(rows)
+
+
+def _drill(tmp_path: Path, failpoint: str | None, kill_after_acks: int | None = None) -> None:
+    port = free_port()
+    d = Daemon(write_config(tmp_path, port, flush_interval_s=0.05), port)
+    events = _events()
+    day = events[0]["timestamp"][:10]
+    d.start(failpoint=failpoint)
+    acked: set[str] = set()
+    try:
+
+        def maybe_kill(n: int) -> None:
+            if kill_after_acks is not None and n == kill_after_acks:
+                d.signal(signal.SIGKILL)
+
+        _send_all(d.url, events, acked, maybe_kill)
+        assert d.wait(timeout=30) == -signal.SIGKILL, "the daemon was not killed mid-stream"
+        assert 0 < len(acked) < N_EVENTS, f"kill not mid-stream: {len(acked)} acked"
+
+        d.start()
+        # Every acknowledged event must already be in the spool: re-sending
+        # them stores nothing new (the spool head does not move).
+        head = d.health()["spool"]["head_seq"]
+        acked_events = [e for e in events if e["eventId"] in acked]
+        again: set[str] = set()
+        assert set(_send_all(d.url, acked_events, again)) == {202}
+        assert d.health()["spool"]["head_seq"] == head
+        # Then the client re-sends everything, acked or not.
+        assert set(_send_all(d.url, events, again)) == {202}
+        d.wait_caught_up()
+        stats = d.stats(day).json()
+        assert stats["totalViews"] == N_EVENTS
+        expected = Counter(e["path"] for e in events)
+        assert _path_counts(tmp_path / "data", day) == dict(expected)
+        assert d.stop() == 0
+    finally:
+        d.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "failpoint",
+    ["spool.commit:60", "flush.before_commit:4", "flush.after_commit:4"],
+    ids=["during-spool-commit", "during-flush", "just-after-flush"],
+)
+def test_kill_at_failpoint(tmp_path: Path, failpoint: str) -> None:
+    _drill(tmp_path, failpoint)
+
+
+@pytest.mark.slow
+def test_kill_from_outside(tmp_path: Path) -> None:
+    _drill(tmp_path, None, kill_after_acks=N_EVENTS // 2)
