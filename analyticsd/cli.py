@@ -71,6 +71,12 @@ def cmd_run(path: str | None) -> int:
         daemon = Daemon(cfg)
         try:
             trio.run(daemon.run)
+        except Exception:
+            # Top-level supervisor: any actor's unexpected failure ends up
+            # here. Log it once and exit non-zero so systemd restarts us;
+            # acknowledged events are safe in the spool.
+            logging.getLogger("analyticsd").exception("fatal error, exiting")
+            return 1
         finally:
             daemon.close()
     finally:

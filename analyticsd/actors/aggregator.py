@@ -63,6 +63,10 @@ class Aggregator:
         last = await trio.to_thread.run_sync(self.db.last_seq)
         self._deltas = Deltas(last_seq=last)
         self.state.flushed_seq = self.state.read_seq = last
+        # After a crash or a stop the spool cursor may lag SQLite (it moves
+        # after the flush); catch it up so the spool can free those records.
+        if await trio.to_thread.run_sync(self.spool.cursor, CONSUMER) < last:
+            await self.writer.submit(Advance(consumer=CONSUMER, seq=last))
         task_status.started()
         try:
             await self._loop()

@@ -15,6 +15,7 @@ import msgspec
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core.errors import ShuttingDown
 from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord, RawRecord, decode_raw, encode
 from analyticsd.core.visitor import RecentVisitors, salt_day, visitor_id
 from analyticsd.storage.salts import SaltBook
@@ -70,5 +71,8 @@ async def run_enricher(
             await new_data.wait()
             continue
         items = enrich_batch(rows, salts, recent)
-        await writer.submit(Enrich(items=items, upto_seq=rows[-1][0]))
+        try:
+            await writer.submit(Enrich(items=items, upto_seq=rows[-1][0]))
+        except ShuttingDown:
+            return  # the raw records stay; enrichment resumes after restart
         pos = rows[-1][0]

@@ -1,0 +1,83 @@
+"""SIGTERM under load: exit 0 within 10 s, and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.test_crash_drill import _send_all
+from tests.helpers import TEST_SITE, Daemon, free_port, write_config
+
+MAX_EVENTS = 6000
+
+
+def test_sigterm_under_load(tmp_path: Path) -> None:
+    port = free_port()
+    d = Daemon(write_config(tmp_path, port, flush_interval_s=0.5), port)
+    d.start()
+    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    events: list[dict[str, Any]] = [
+        {
+            "siteId": TEST_SITE,
+            "eventType": "pageview",
+            "path": f"/t/{i % 5}",
+            "timestamp": ts,
+            "eventId": str(uuid.uuid4()),
+        }
+        for i in range(MAX_EVENTS)
+    ]
+    acked: set[str] = set()
+    stopped_at: list[float] = []
+
+    def stop_when_busy(n: int) -> None:
+        if n == 1000:
+            stopped_at.append(time.monotonic())
+            d.signal(signal.SIGTERM)
+
+    try:
+        loader = threading.Thread(target=_send_all, args=(d.url, events, acked, stop_when_busy))
+        loader.start()
+        loader.join(timeout=120)
+        assert stopped_at, "load never reached the stop point"
+        assert d.wait(timeout=15) == 0
+        assert d.proc is not None
+        log = d.log()
+        assert "received SIGTERM" in log
+        assert len(acked) < MAX_EVENTS, "the daemon kept accepting after SIGTERM"
+
+        d.start()
+        head = d.health()["spool"]["head_seq"]
+        again: set[str] = set()
+        assert set(_send_all(d.url, [e for e in events if e["eventId"] in acked], again)) == {202}
+        assert d.health()["spool"]["head_seq"] == head, "an acknowledged event was lost"
+        d.wait_caught_up()
+        assert d.stats(ts[:10]).json()["totalViews"] == len(acked)
+    finally:
+        d.kill()
+
+
+def test_sigterm_exits_promptly(tmp_path: Path) -> None:
+    port = free_port()
+    d = Daemon(write_config(tmp_path, port), port)
+    d.start()
+    r = httpx.post(
+        f"{d.url}/api/event",
+        timeout=5,
+        json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},
+    )
+    assert r.status_code == 202
+    start = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=10) == 0
+    assert time.monotonic() - start < 10
+    # The final flush happened: the stats file already holds the event.
+    d.start()
+    assert d.stats(datetime.now(UTC).date().isoformat()).json()["totalViews"] == 1
+    d.kill()
