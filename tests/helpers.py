@@ -36,12 +36,14 @@ def write_config(
     extra: str = "",
     timezone: str = "UTC",
     read_timeout_s: float = 10.0,
+    trusted_proxies: str = '"127.0.0.1/32"',
 ) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "analyticsd.toml"
     path.write_text(f"""
 [server]
 listen = "127.0.0.1:{port}"
-trusted_proxies = ["127.0.0.1/32"]
+trusted_proxies = [{trusted_proxies}]
 max_body_bytes = 65536
 read_timeout_s = {read_timeout_s}
 

@@ -1,0 +1,122 @@
+"""HTTP behaviour of the ingest listener: CORS, beacons, proxies, slow clients, keep-alive."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import TEST_SITE, Daemon, running_daemon
+
+EVENT = {"siteId": TEST_SITE, "eventType": "pageview", "path": "/"}
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def test_cors_preflight_and_post(daemon: Daemon) -> None:
+    pre = httpx.options(
+        f"{daemon.url}/api/event",
+        timeout=5,
+        headers={"Origin": "https://test.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert pre.status_code == 204
+    assert pre.headers["access-control-allow-origin"] == "https://test.example"
+    assert "POST" in pre.headers["access-control-allow-methods"]
+    denied = httpx.options(
+        f"{daemon.url}/api/event", timeout=5, headers={"Origin": "https://evil.example"}
+    )
+    assert denied.status_code == 403
+    r = httpx.post(
+        f"{daemon.url}/api/event", json=EVENT, timeout=5, headers={"Origin": "https://test.example"}
+    )
+    assert r.status_code == 202
+    assert r.headers["access-control-allow-origin"] == "https://test.example"
+    # An origin of another configured site may not post for this one.
+    r = httpx.post(
+        f"{daemon.url}/api/event",
+        json=EVENT,
+        timeout=5,
+        headers={"Origin": "https://other.example"},
+    )
+    assert r.status_code == 403
+
+
+def test_text_plain_beacon(daemon: Daemon) -> None:
+    r = httpx.post(
+        f"{daemon.url}/api/event",
+        timeout=5,
+        content=b'{"siteId":"test_site","eventType":"pageview","url":"https://t.example/a?x=1#h"}',
+        headers={"Content-Type": "text/plain;charset=UTF-8"},
+    )
+    assert r.status_code == 202, r.text
+    daemon.wait_caught_up()
+    assert daemon.stats(_today()).json()["topPaths"] == [{"path": "/a", "views": 1}]
+
+
+def _visitor(d: Daemon, headers: dict[str, str]) -> str:
+    r = httpx.post(
+        f"{d.url}/api/event", json=EVENT, timeout=5, headers={"User-Agent": "ua", **headers}
+    )
+    assert r.status_code == 202
+    return str(r.json()["visitorId"])
+
+
+def test_forwarded_for_only_from_trusted_proxies(tmp_path: Path) -> None:
+    with running_daemon(tmp_path / "trusting") as d:
+        a = _visitor(d, {"X-Forwarded-For": "203.0.113.7"})
+        b = _visitor(d, {"X-Forwarded-For": "198.51.100.9"})
+        # Behind a trusted proxy the client's address decides the visitor.
+        assert a != b
+        assert a == _visitor(d, {"X-Forwarded-For": "10.9.9.9, 203.0.113.7"})
+    with running_daemon(tmp_path / "untrusting", trusted_proxies='"192.0.2.0/24"') as d:
+        a = _visitor(d, {"X-Forwarded-For": "203.0.113.7"})
+        b = _visitor(d, {"X-Forwarded-For": "198.51.100.9"})
+        # From an untrusted peer the header is ignored: same peer, same visitor.
+        assert a == b
+        # And a malformed one from an untrusted peer is ignored too.
+        assert a == _visitor(d, {"X-Forwarded-For": "garbage"})
+
+
+def test_slow_client_is_cut_off(tmp_path: Path) -> None:
+    with running_daemon(tmp_path, read_timeout_s=1.0) as d:
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+            s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            data = s.recv(65536)
+            rest = s.recv(65536)
+        assert data.startswith(b"HTTP/1.1 408")
+        assert rest == b""  # closed
+        assert time.monotonic() - start < 5
+        assert httpx.post(f"{d.url}/api/event", json=EVENT, timeout=5).status_code == 202
+
+
+def test_declared_oversize_body_refused_before_reading(daemon: Daemon) -> None:
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+        data = s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 413")
+
+
+def test_keep_alive_many_requests_one_connection(daemon: Daemon) -> None:
+    with httpx.Client(timeout=5) as client:
+        for i in range(50):
+            r = client.post(f"{daemon.url}/api/event", json={**EVENT, "path": f"/k{i % 3}"})
+            assert r.status_code == 202
+        assert client.get(f"{daemon.url}/api/health").status_code == 200
+    daemon.wait_caught_up()
+    assert daemon.stats(_today()).json()["totalViews"] == 50
+
+
+def test_stats_parameters(daemon: Daemon) -> None:
+    r = httpx.get(f"{daemon.url}/api/stats", timeout=5)
+    assert r.status_code == 400
+    assert "siteId" in r.json()["message"][0]
+    r = httpx.get(f"{daemon.url}/api/stats", params={"siteId": "nope"}, timeout=5)
+    assert r.status_code == 404
+    r = httpx.get(f"{daemon.url}/api/stats", params={"siteId": TEST_SITE, "date": "x"}, timeout=5)
+    assert r.status_code == 400
