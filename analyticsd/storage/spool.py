@@ -103,7 +103,12 @@ class SpoolStats:
 
 class Spool:
     def __init__(
-        self, path: str, quota_bytes: int, consumers: Sequence[str], readonly: bool = False
+        self,
+        path: str,
+        quota_bytes: int,
+        consumers: Sequence[str],
+        readonly: bool = False,
+        map_size: int | None = None,
     ) -> None:
         self.quota_bytes = quota_bytes
         self.consumers = tuple(consumers)
@@ -112,7 +117,9 @@ class Spool:
         try:
             self.env = lmdb.open(
                 path,
-                map_size=2 * quota_bytes + (1 << 30),
+                # Room for the quota, pages freed but not yet reusable, and the
+                # eventId index; sparse, so unused map costs no disk.
+                map_size=map_size or 2 * quota_bytes + (1 << 30),
                 max_dbs=8,
                 sync=True,
                 metasync=True,

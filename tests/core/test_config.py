@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+
+from analyticsd.core import config as c
+from analyticsd.core.errors import ConfigError
+
+MINIMAL = '[[sites]]\nid = "example.com"\n'
+
+
+def test_embedded_default_runs_on_loopback_with_a_demo_site() -> None:
+    cfg = c.embedded_default()
+    assert cfg.server.listen == "127.0.0.1:8787"
+    assert cfg.storage.data_dir == "var"
+    assert cfg.forward.enabled is False
+    assert [s.id for s in cfg.sites] == ["localhost"]
+
+
+def test_defaults_fill_missing_sections() -> None:
+    cfg = c.parse_toml(MINIMAL)
+    assert cfg.server.max_body_bytes == 65536
+    assert cfg.aggregator.flush_interval_s == 5.0
+    assert cfg.sites[0].timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nlisten_on = 1\n" + MINIMAL, "server.listen_on: unknown key"),
+        ("bogus = 1\n" + MINIMAL, "bogus: unknown key"),
+        (MINIMAL + "colour = 'red'\n", "sites[0].colour: unknown key"),
+        ("[server]\nlisten = 8787\n" + MINIMAL, "server.listen: Expected `str`"),
+        ("[server]\nlisten = 'nohost'\n" + MINIMAL, "server.listen: expected HOST:PORT"),
+        ("[server]\ntrusted_proxies = ['x']\n" + MINIMAL, "server.trusted_proxies[0]"),
+        ("[storage]\nspool_max_bytes = 1\n" + MINIMAL, "storage.spool_max_bytes"),
+        ("[aggregator]\nflush_interval_s = 0\n" + MINIMAL, "aggregator.flush_interval_s"),
+        (MINIMAL + "timezone = 'Mars/Olympus'\n", "sites[0].timezone"),
+        (MINIMAL + "origins = ['example.com']\n", "sites[0].origins[0]"),
+        (MINIMAL + MINIMAL, "sites[1].id: duplicate"),
+        ("[server]\n", "sites: at least one"),
+        ("[forward]\nenabled = true\n" + MINIMAL, "forward.enabled"),
+        ("[[sites]\n", "not valid TOML"),
+    ],
+)
+def test_invalid_configs_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        c.parse_toml(text)
+    assert message in str(info.value)
+
+
+def test_config_is_frozen() -> None:
+    cfg = c.parse_toml(MINIMAL)
+    with pytest.raises(AttributeError):
+        cfg.server.listen = "0.0.0.0:1"  # type: ignore[misc]
+
+
+def test_resolution_order() -> None:
+    files = {
+        "/etc/analyticsd/analyticsd.toml": MINIMAL.encode(),
+        "/env.toml": b'[[sites]]\nid = "env.example"\n',
+        "/arg.toml": b'[[sites]]\nid = "arg.example"\n',
+    }
+
+    def load(path: str | None, env: dict[str, str], present: set[str]) -> str:
+        cfg, _ = c.load(path, env, lambda p: p in present, lambda p: files[p])
+        return cfg.sites[0].id
+
+    everything = set(files)
+    assert load("/arg.toml", {c.CONFIG_ENV_VAR: "/env.toml"}, everything) == "arg.example"
+    assert load(None, {c.CONFIG_ENV_VAR: "/env.toml"}, everything) == "env.example"
+    assert load(None, {}, everything) == "example.com"
+    assert load(None, {}, set()) == "localhost"
+
+
+def test_unreadable_file_is_a_config_error() -> None:
+    def read(path: str) -> bytes:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    with pytest.raises(ConfigError, match="cannot read /x.toml"):
+        c.load("/x.toml", {}, lambda p: False, read)
+
+
+def test_example_config_in_repo_is_valid() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "config" / "analyticsd.toml").read_text()
+    cfg = c.parse_toml(text)
+    assert cfg.sites
