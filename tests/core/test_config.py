@@ -76,7 +76,7 @@ def test_unreadable_file_is_a_config_error() -> None:
     def read(path: str) -> bytes:
         raise FileNotFoundError(2, "No such file or directory")
 
-    with pytest.raises(ConfigError, match="cannot read /x.toml"):
+    with pytest.raises(ConfigError, match=r"cannot read /x\.toml"):
         c.load("/x.toml", {}, lambda p: False, read)
 
 
