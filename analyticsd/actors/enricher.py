@@ -17,7 +17,13 @@ import trio
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.errors import ShuttingDown
 from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord, RawRecord, decode_raw, encode
-from analyticsd.core.visitor import RecentVisitors, salt_day, visitor_id
+from analyticsd.core.visitor import (
+    DAY_MS,
+    SESSION_GAP_MS,
+    RecentVisitors,
+    salt_day,
+    visitor_id,
+)
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import ENRICHER, Enrich, Spool
 
@@ -27,9 +33,17 @@ BATCH = 2000
 
 def enrich(raw: RawRecord, salts: SaltBook, recent: RecentVisitors) -> EnrichedRecord:
     ev = raw.event
-    prev_salt = salts.get(salt_day(raw.received_ms) - 1)
-    previous = visitor_id(prev_salt, ev.site_id, raw.ip, raw.ua) if prev_salt else None
-    visitor = recent.resolve(raw.visitor, previous, ev.timestamp_ms)
+    day = salt_day(raw.received_ms)
+    into_day = raw.received_ms - day * DAY_MS
+    visitor = raw.visitor
+    # Only the half hours around midnight matter for carrying a visit over;
+    # the rest of the day skips the second hash and the bookkeeping.
+    if into_day <= SESSION_GAP_MS:
+        prev_salt = salts.get(day - 1)
+        previous = visitor_id(prev_salt, ev.site_id, raw.ip, raw.ua) if prev_salt else None
+        visitor = recent.resolve(raw.visitor, previous, raw.received_ms)
+    elif into_day >= DAY_MS - SESSION_GAP_MS:
+        visitor = recent.resolve(raw.visitor, None, raw.received_ms)
     return EnrichedRecord(
         v=SCHEMA_VERSION,
         event_id=raw.event_id,

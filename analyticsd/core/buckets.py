@@ -44,31 +44,43 @@ class Counts:
 
 
 @dataclass
+class DayAgg:
+    """One site-day: counts, page views per path and the visitor ids seen."""
+
+    counts: Counts = field(default_factory=Counts)
+    paths: dict[str, int] = field(default_factory=dict)
+    visitors: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Deltas:
     """Counts accumulated since the last flush, plus the spool position they reach."""
 
     last_seq: int
-    days: dict[tuple[str, str], Counts] = field(default_factory=dict)
+    days: dict[tuple[str, str], DayAgg] = field(default_factory=dict)
     hours: dict[tuple[str, str], Counts] = field(default_factory=dict)
-    day_paths: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    visitors: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     n_events: int = 0
 
     def add(self, seq: int, record: EnrichedRecord, tz_name: str) -> None:
         ev = record.event
-        day, hour = local_day_hour(ev.timestamp_ms, tz_name)
-        is_view = ev.event_type == PAGEVIEW
-        for counts in (
-            self.days.setdefault((ev.site_id, day), Counts()),
-            self.hours.setdefault((ev.site_id, hour), Counts()),
-        ):
-            counts.events += 1
-            counts.pageviews += is_view
-        if is_view:
-            key = (ev.site_id, day, ev.path)
-            self.day_paths[key] = self.day_paths.get(key, 0) + 1
-        self.visitors.setdefault((ev.site_id, day), set()).add(record.visitor)
-        self.last_seq = max(self.last_seq, seq)
+        day, hour = _labels(tz_name, ev.timestamp_ms // _QUANTUM_MS)
+        day_key = (ev.site_id, day)
+        agg = self.days.get(day_key)
+        if agg is None:
+            agg = self.days[day_key] = DayAgg()
+        hour_key = (ev.site_id, hour)
+        counts = self.hours.get(hour_key)
+        if counts is None:
+            counts = self.hours[hour_key] = Counts()
+        agg.counts.events += 1
+        counts.events += 1
+        if ev.event_type == PAGEVIEW:
+            agg.counts.pageviews += 1
+            counts.pageviews += 1
+            agg.paths[ev.path] = agg.paths.get(ev.path, 0) + 1
+        agg.visitors.add(record.visitor)
+        if seq > self.last_seq:
+            self.last_seq = seq
         self.n_events += 1
 
     def empty(self) -> bool:

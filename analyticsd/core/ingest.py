@@ -32,6 +32,7 @@ MAX_PROPS = 30
 MAX_PROP_VALUE = 2000
 MAX_REVENUE = Decimal("1e12")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+_UTM_SET = frozenset(UTM_FIELDS)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MULTI_SLASH = re.compile(r"/{2,}")
 
@@ -63,6 +64,14 @@ def normalise_event_type(name: str) -> str:
 
 def normalise_path(path: str) -> str:
     """Keep the path only: no query or fragment, one slash at a time, no trailing slash."""
+    if (
+        path.startswith("/")
+        and "//" not in path
+        and "?" not in path
+        and "#" not in path
+        and (len(path) == 1 or not path.endswith("/"))
+    ):
+        return path  # already normal: the common case, kept cheap
     path = path.split("#", 1)[0].split("?", 1)[0]
     if not path.startswith("/"):
         path = "/" + path
@@ -270,7 +279,9 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     session_id = _opt_str(obj, "sessionId", errs)
     user_id = _opt_str(obj, "userId", errs)
     screen_width = _screen_width(obj, errs)
-    utm = {k: v for k in UTM_FIELDS if (v := _opt_str(obj, k, errs)) is not None}
+    utm: dict[str, str] = {}
+    if not _UTM_SET.isdisjoint(obj):
+        utm = {k: v for k in UTM_FIELDS if (v := _opt_str(obj, k, errs)) is not None}
     if errs.messages:
         return errs.messages
     return IncomingEvent(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -16,7 +17,10 @@ def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def _trusted(ip: str, networks: Sequence[Network]) -> bool:
+@lru_cache(maxsize=8192)
+def _trusted(ip: str, networks: tuple[Network, ...]) -> bool:
+    # Cached: the same few peers (the proxy, loopback) ask on every request,
+    # and ipaddress parsing costs more than the rest of the request routing.
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -24,7 +28,7 @@ def _trusted(ip: str, networks: Sequence[Network]) -> bool:
     return any(addr in net for net in networks)
 
 
-def client_ip(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
+def client_ip(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
     """The client's IP. Raises ValueError for a malformed header from a trusted proxy.
 
     Walks X-Forwarded-For right to left and stops at the first hop that is not

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import struct
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +193,7 @@ class Spool:
             return next_seq, total
         stored: list[bool] = []
         for rec in op.records:
-            key = uuid.UUID(rec.event_id).bytes
+            key = bytes.fromhex(rec.event_id.replace("-", ""))  # canonical UUID text
             if txn.get(key, db=self._eid) is not None:
                 stored.append(False)
                 continue

@@ -115,33 +115,30 @@ class StatsDB:
 
     @staticmethod
     def _apply(c: sqlite3.Connection, d: Deltas) -> None:
-        new_visitors: dict[tuple[str, str], int] = {}
-        for (site, day), ids in d.visitors.items():
+        for (site, day), agg in d.days.items():
             before = c.total_changes
             c.executemany(
                 "INSERT OR IGNORE INTO day_visitor(site, day, visitor) VALUES (?, ?, ?)",
-                [(site, day, v) for v in ids],
+                [(site, day, v) for v in agg.visitors],
             )
-            new_visitors[(site, day)] = c.total_changes - before
-        c.executemany(
-            "INSERT INTO site_day(site, day, pageviews, events, visitors) VALUES (?,?,?,?,?) "
-            "ON CONFLICT(site, day) DO UPDATE SET pageviews = pageviews + excluded.pageviews, "
-            "events = events + excluded.events, visitors = visitors + excluded.visitors",
-            [
-                (s, day, n.pageviews, n.events, new_visitors.get((s, day), 0))
-                for (s, day), n in d.days.items()
-            ],
-        )
+            new_visitors = c.total_changes - before
+            c.execute(
+                "INSERT INTO site_day(site, day, pageviews, events, visitors) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(site, day) DO UPDATE SET pageviews = pageviews + excluded.pageviews, "
+                "events = events + excluded.events, visitors = visitors + excluded.visitors",
+                (site, day, agg.counts.pageviews, agg.counts.events, new_visitors),
+            )
+            c.executemany(
+                "INSERT INTO site_day_path(site, day, path, pageviews) VALUES (?,?,?,?) "
+                "ON CONFLICT(site, day, path) DO UPDATE "
+                "SET pageviews = pageviews + excluded.pageviews",
+                [(site, day, p, n) for p, n in agg.paths.items()],
+            )
         c.executemany(
             "INSERT INTO site_hour(site, hour, pageviews, events) VALUES (?,?,?,?) "
             "ON CONFLICT(site, hour) DO UPDATE SET pageviews = pageviews + excluded.pageviews, "
             "events = events + excluded.events",
             [(s, h, n.pageviews, n.events) for (s, h), n in d.hours.items()],
-        )
-        c.executemany(
-            "INSERT INTO site_day_path(site, day, path, pageviews) VALUES (?,?,?,?) "
-            "ON CONFLICT(site, day, path) DO UPDATE SET pageviews = pageviews + excluded.pageviews",
-            [(s, day, p, n) for (s, day, p), n in d.day_paths.items()],
         )
 
 

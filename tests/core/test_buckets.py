@@ -61,8 +61,8 @@ def test_deltas_count_views_paths_visitors() -> None:
     assert d.last_seq == 14
     assert d.n_events == 4
     day = d.days[("s", "2026-11-23")]
-    assert (day.pageviews, day.events) == (3, 4)
+    assert (day.counts.pageviews, day.counts.events) == (3, 4)
     assert d.hours[("s", "2026-11-23T10")].pageviews == 2
     assert d.hours[("s", "2026-11-23T11")].pageviews == 1
-    assert d.day_paths == {("s", "2026-11-23", "/a"): 2, ("s", "2026-11-23", "/b"): 1}
-    assert d.visitors[("s", "2026-11-23")] == {"v1", "v2"}
+    assert day.paths == {"/a": 2, "/b": 1}
+    assert day.visitors == {"v1", "v2"}
