@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from analyticsd.core.config import Config, SiteConfig
 from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull
@@ -44,11 +44,11 @@ class _Rejected:
     messages: list[str]
 
 
-@dataclass(frozen=True)
-class _Accepted:
+class _Accepted(NamedTuple):
     event_id: str
     visitor: str
     record: bytes
+    client_id: bool  # the client chose the eventId
 
 
 class IngestHandler:
@@ -164,10 +164,10 @@ class IngestHandler:
             visitor=visitor,
             event=ev,
         )
-        return _Accepted(event_id, visitor, encode(record))
+        return _Accepted(event_id, visitor, encode(record), ev.event_id is not None)
 
     async def _store(self, accepted: list[_Accepted], cors: Headers) -> HttpResponse | None:
-        op = Append([PendingRecord(a.event_id, a.record) for a in accepted])
+        op = Append([PendingRecord(a.event_id, a.record, a.client_id) for a in accepted])
         try:
             await self._submit(op)
         except SpoolFull as e:

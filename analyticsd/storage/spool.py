@@ -11,8 +11,10 @@ Invariants:
   consumer's durable cursor is past them.
 * The byte quota is checked before appending; when the quota or the LMDB map
   is exhausted the append fails with SpoolFull, never silently.
-* Every eventId is indexed for DEDUPE_WINDOW_MS; a repeat is reported as a
-  duplicate and not stored again.
+* Every client-supplied eventId is indexed for DEDUPE_WINDOW_MS; a repeat is
+  reported as a duplicate and not stored again. Ids minted by the receiver
+  are fresh random UUIDs, so they are not indexed (that halves the random
+  B-tree writes per event for trackers that send no ids).
 
 Methods are blocking: the spool writer actor calls `write` exactly once per
 `trio.to_thread.run_sync`, so every transaction lives in one thread.
@@ -56,6 +58,9 @@ def from_u64(b: bytes) -> int:
 class PendingRecord:
     event_id: str
     data: bytes
+    # True when the client chose the eventId (it may send it again); ids we
+    # minted ourselves cannot repeat and skip the dedupe index.
+    indexed: bool = True
 
 
 @dataclass
@@ -192,30 +197,43 @@ class Spool:
             op.error = SpoolFull(f"spool quota of {self.quota_bytes} bytes reached; retry later")
             return next_seq, total
         stored: list[bool] = []
+        raw: list[tuple[bytes, bytes]] = []
+        index: dict[bytes, bytes] = {}
+        stamp = u64(now_ms)
         for rec in op.records:
-            key = bytes.fromhex(rec.event_id.replace("-", ""))  # canonical UUID text
-            if txn.get(key, db=self._eid) is not None:
-                stored.append(False)
-                continue
-            txn.put(key, u64(next_seq), db=self._eid)
-            txn.put(u64(now_ms) + key, b"", db=self._eid_time)
-            txn.put(u64(next_seq), rec.data, db=self._raw)
+            if rec.indexed:
+                key = bytes.fromhex(rec.event_id.replace("-", ""))  # canonical UUID text
+                if key in index or txn.get(key, db=self._eid) is not None:
+                    stored.append(False)
+                    continue
+                index[key] = u64(next_seq)
+            raw.append((u64(next_seq), rec.data))
             next_seq += 1
             total += len(rec.data)
             stored.append(True)
+        # Bulk puts in C; sequence keys only grow, so raw records append.
+        _, added = txn.cursor(db=self._raw).putmulti(raw, append=True)
+        if added != len(raw):  # an out-of-order key: never acknowledge what is not stored
+            raise SpoolError(f"spool append stored {added} of {len(raw)} records")
+        if index:
+            txn.cursor(db=self._eid).putmulti(index.items())
+            txn.cursor(db=self._eid_time).putmulti((stamp + k, b"") for k in index)
         op.stored = stored
         return next_seq, total
 
     def _enrich(self, txn: Any, op: Enrich, total: int) -> int:
+        raw = txn.cursor(db=self._raw)
+        enriched: list[tuple[bytes, bytes]] = []
         for seq, data in op.items:
             key = u64(seq)
-            old = txn.pop(key, db=self._raw)
-            if old is None:
+            if not raw.set_key(key):
                 continue  # already enriched (a retry after a crash)
-            total -= len(old)
+            total -= len(raw.value())
+            raw.delete()
             if data is not None:
-                txn.put(key, data, db=self._enriched)
+                enriched.append((key, data))
                 total += len(data)
+        txn.cursor(db=self._enriched).putmulti(enriched)
         txn.put(_CURSOR + ENRICHER.encode(), u64(op.upto_seq), db=self._meta)
         return total
 
