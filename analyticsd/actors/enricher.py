@@ -16,7 +16,14 @@ import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.errors import ShuttingDown
-from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord, RawRecord, decode_raw, encode
+from analyticsd.core.records import (
+    SCHEMA_VERSION,
+    EnrichedHead,
+    RawHead,
+    decode_event,
+    decode_raw_head,
+    encode,
+)
 from analyticsd.core.visitor import (
     DAY_MS,
     SESSION_GAP_MS,
@@ -31,25 +38,26 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 
 
-def enrich(raw: RawRecord, salts: SaltBook, recent: RecentVisitors) -> EnrichedRecord:
-    ev = raw.event
+def enrich(raw: RawHead, salts: SaltBook, recent: RecentVisitors) -> EnrichedHead:
     day = salt_day(raw.received_ms)
     into_day = raw.received_ms - day * DAY_MS
     visitor = raw.visitor
     # Only the half hours around midnight matter for carrying a visit over;
-    # the rest of the day skips the second hash and the bookkeeping.
+    # the rest of the day skips the second hash, the bookkeeping and even
+    # decoding the event (it is copied through as encoded bytes).
     if into_day <= SESSION_GAP_MS:
         prev_salt = salts.get(day - 1)
-        previous = visitor_id(prev_salt, ev.site_id, raw.ip, raw.ua) if prev_salt else None
+        site_id = decode_event(raw.event).site_id
+        previous = visitor_id(prev_salt, site_id, raw.ip, raw.ua) if prev_salt else None
         visitor = recent.resolve(raw.visitor, previous, raw.received_ms)
     elif into_day >= DAY_MS - SESSION_GAP_MS:
         visitor = recent.resolve(raw.visitor, None, raw.received_ms)
-    return EnrichedRecord(
+    return EnrichedHead(
         v=SCHEMA_VERSION,
         event_id=raw.event_id,
         received_ms=raw.received_ms,
         visitor=visitor,
-        event=ev,
+        event=raw.event,
     )
 
 
@@ -59,12 +67,13 @@ def enrich_batch(
     out: list[tuple[int, bytes | None]] = []
     for seq, data in rows:
         try:
-            record = decode_raw(data)
+            record = decode_raw_head(data)
+            enriched = encode(enrich(record, salts, recent))
         except msgspec.DecodeError as e:
             log.error("spool record %d is unreadable and is dropped: %s", seq, e)
             out.append((seq, None))
             continue
-        out.append((seq, encode(enrich(record, salts, recent))))
+        out.append((seq, enriched))
     return out
 
 

@@ -273,12 +273,14 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     path, hostname = _path_and_host(obj, errs)
     timestamp_ms = _timestamp(obj, now_ms, errs)
     event_id = _event_id(obj, errs)
-    referrer = _opt_str(obj, "referrer", errs, MAX_PATH) or ""
-    props = _props(obj, errs)
-    amount, currency = _revenue(obj, errs)
-    session_id = _opt_str(obj, "sessionId", errs)
-    user_id = _opt_str(obj, "userId", errs)
-    screen_width = _screen_width(obj, errs)
+    # Optional fields are checked only when present: most beacons carry few,
+    # and this runs for every event on the ingest path.
+    referrer = (_opt_str(obj, "referrer", errs, MAX_PATH) or "") if "referrer" in obj else ""
+    props = _props(obj, errs) if "props" in obj else {}
+    amount, currency = _revenue(obj, errs) if "revenue" in obj else (None, None)
+    session_id = _opt_str(obj, "sessionId", errs) if "sessionId" in obj else None
+    user_id = _opt_str(obj, "userId", errs) if "userId" in obj else None
+    screen_width = _screen_width(obj, errs) if "screenWidth" in obj else None
     utm: dict[str, str] = {}
     if not _UTM_SET.isdisjoint(obj):
         utm = {k: v for k in UTM_FIELDS if (v := _opt_str(obj, k, errs)) is not None}

@@ -34,12 +34,47 @@ class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
     event: IncomingEvent
 
 
+class RawHead(msgspec.Struct, frozen=True, array_like=True):
+    """A raw record with its event left encoded (msgspec.Raw)."""
+
+    v: int
+    event_id: str
+    received_ms: int
+    ip: str
+    ua: str
+    visitor: str
+    event: msgspec.Raw
+
+
+class EnrichedHead(msgspec.Struct, frozen=True, array_like=True):
+    """An enriched record with its event left encoded; same bytes as EnrichedRecord."""
+
+    v: int
+    event_id: str
+    received_ms: int
+    visitor: str
+    event: msgspec.Raw
+
+
 _encoder = msgspec.msgpack.Encoder()
 _raw_decoder = msgspec.msgpack.Decoder(RawRecord)
 _enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
 
 
-def encode(record: RawRecord | EnrichedRecord) -> bytes:
+_raw_head_decoder = msgspec.msgpack.Decoder(RawHead)
+_event_decoder = msgspec.msgpack.Decoder(IncomingEvent)
+
+
+def decode_raw_head(data: bytes) -> RawHead:
+    """Decode all but the event: enrichment rarely needs to look inside it."""
+    return _raw_head_decoder.decode(data)
+
+
+def decode_event(raw: msgspec.Raw) -> IncomingEvent:
+    return _event_decoder.decode(raw)
+
+
+def encode(record: RawRecord | EnrichedRecord | EnrichedHead) -> bytes:
     return _encoder.encode(record)
 
 

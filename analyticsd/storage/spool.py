@@ -26,7 +26,8 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
 import lmdb
 
@@ -54,8 +55,7 @@ def from_u64(b: bytes) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class PendingRecord:
+class PendingRecord(NamedTuple):  # a tuple: built per event on the hot path
     event_id: str
     data: bytes
     # True when the client chose the eventId (it may send it again); ids we
@@ -282,10 +282,8 @@ class Spool:
             cur = txn.cursor(db=db)
             if not cur.set_range(u64(after_seq + 1)):
                 return out
-            for key, value in cur:
-                out.append((from_u64(key), value))
-                if len(out) >= limit:
-                    break
+            unpack = _U64.unpack
+            out = [(unpack(k)[0], v) for k, v in islice(cur.iternext(), limit)]
         return out
 
     def read_raw(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
