@@ -25,7 +25,9 @@ from analyticsd.storage.statsdb import StatsDB
 
 log = logging.getLogger(__name__)
 CONSUMER = "aggregator"
-BATCH = 5000
+# Bounded so one batch of bucket updates holds the event loop ~1 ms at most.
+BATCH = 500
+GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
 FINAL_FLUSH_TIMEOUT_S = 5.0
@@ -89,6 +91,9 @@ class Aggregator:
             if not rows:
                 with trio.move_on_at(next_flush):
                     await new_data.wait()
+                    # Counting is only visible at the next flush anyway, so
+                    # read in chunks rather than after every spool commit.
+                    await trio.sleep(GATHER_S)
 
     def _add(self, rows: list[tuple[int, bytes]]) -> None:
         for seq, data in rows:

@@ -1,0 +1,265 @@
+"""`make bench`: drive a real analyticsd over loopback and print its figures.
+
+In one run, on this machine, with the same wrk settings for all three:
+  * reference A: a bare ASGI endpoint on hypercorn's trio worker;
+  * reference B: a minimal trio + h11 server that parses the JSON, answers 202;
+  * analyticsd: durable single-event ingest, batched ingest (50 events per
+    request), ack latency at a paced 1,000 req/s, end-to-end lag (202 →
+    visible in /api/stats), drain time, peak RSS, and a count check that every
+    accepted event was aggregated.
+Every load loop is bounded in count and time and targets 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from bench.paced import paced_run
+from bench.payloads import event_body
+
+HERE = Path(__file__).resolve().parent
+WRK = ["wrk", "-t1", "-c32", "-d8s", "--timeout", "5s", "-s", str(HERE / "mix.lua")]
+SITE, LAG_SITE = "bench.example", "lag.example"
+BATCH = 50
+PACED_RATE, PACED_SECONDS = 1000, 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+@contextmanager
+def process(args: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrk(url: str, batch: int = 0) -> dict[str, Any]:
+    env = {**os.environ, "SITE": SITE, "BATCH": str(batch)}
+    out = subprocess.run(
+        [*WRK, url], capture_output=True, text=True, env=env, timeout=60, check=True
+    ).stdout
+    result: dict[str, Any] = json.loads(re.search(r"RESULT (\{.*\})", out).group(1))  # type: ignore[union-attr]
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["non_2xx"] = result["status_errors"]
+    return result
+
+
+def reference(module: str, tmp: Path) -> float:
+    port = free_port()
+    with process([sys.executable, "-m", module, str(port)], port, tmp / f"{module}.log"):
+        return float(wrk(f"http://127.0.0.1:{port}")["rps"])
+
+
+def write_config(tmp: Path, port: int) -> Path:
+    cfg = tmp / "bench.toml"
+    cfg.write_text(f"""
+[server]
+listen = "127.0.0.1:{port}"
+trusted_proxies = ["127.0.0.1/32"]
+[storage]
+data_dir = "{tmp / "data"}"
+[[sites]]
+id = "{SITE}"
+[[sites]]
+id = "{LAG_SITE}"
+""")
+    return cfg
+
+
+def health(base: str) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{base}/api/health", timeout=10).json()
+    return data
+
+
+def wait_drained(base: str, limit_s: float = 120) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        h = health(base)
+        if h["spool"]["raw_events"] == 0 and h["aggregator"]["lag_events"] == 0:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise RuntimeError("the pipeline did not drain")
+
+
+def views_today(base: str, site: str) -> int:
+    today = datetime.now(UTC).date().isoformat()
+    r = httpx.get(f"{base}/api/stats", params={"siteId": site, "date": today}, timeout=10)
+    return int(r.json()["totalViews"]) if r.status_code == 200 else 0
+
+
+def e2e_lag(base: str, samples: int = 4) -> list[float]:
+    lags = []
+    with httpx.Client(timeout=10) as client:
+        for i in range(samples):
+            before = views_today(base, LAG_SITE)
+            r = client.post(
+                f"{base}/api/event",
+                content=event_body(LAG_SITE, f"/lag/{i}"),
+                headers={"Content-Type": "text/plain"},
+            )
+            assert r.status_code == 202, r.text
+            acked = time.monotonic()
+            while views_today(base, LAG_SITE) == before:
+                if time.monotonic() - acked > 30:
+                    raise RuntimeError("event never became visible")
+                time.sleep(0.01)
+            lags.append(time.monotonic() - acked)
+    return lags
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def run_daemon_benchmarks(tmp: Path) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cfg = write_config(tmp, port)
+    args = [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)]
+    res: dict[str, Any] = {}
+    with process(args, port, tmp / "analyticsd.log") as proc:
+        single = wrk(base)
+        t0 = time.monotonic()
+        batched = wrk(base, batch=BATCH)
+        drain_s = wait_drained(base)
+        load_s = batched["duration_us"] / 1e6
+        res |= {
+            "single_rps": single["rps"],
+            "single_p50_ms": single["p50_us"] / 1000,
+            "single_p99_ms": single["p99_us"] / 1000,
+            "single_non_2xx": single["non_2xx"],
+            "batch_events_per_s": batched["rps"] * BATCH,
+            "batch_non_2xx": batched["non_2xx"],
+            "batch_drain_s": drain_s,
+            "batch_sustained_events_per_s": batched["requests"] * BATCH / (time.monotonic() - t0),
+            "load_s": load_s,
+        }
+        latencies, errors = trio.run(paced_run, "127.0.0.1", port, PACED_RATE, PACED_SECONDS, SITE)
+        res |= {
+            "paced_rate": PACED_RATE,
+            "paced_requests": len(latencies),
+            "paced_errors": len(errors),
+            "paced_p50_ms": pct(latencies, 50) * 1000,
+            "paced_p99_ms": pct(latencies, 99) * 1000,
+        }
+        wait_drained(base)
+        lags = e2e_lag(base)
+        res |= {"lag_mean_s": sum(lags) / len(lags), "lag_max_s": max(lags)}
+        # The daemon's own count of acknowledged events (wrk's request count
+        # misses requests still in flight when it stops) against what the
+        # stats say: every 202 must be counted, exactly once.
+        accepted = int(health(base)["ingest"]["accepted_total"])
+        counted = views_today(base, SITE) + views_today(base, LAG_SITE)
+        res |= {"accepted_events": accepted, "counted_events": counted}
+        with open(f"/proc/{proc.pid}/status") as f:
+            hwm = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+        res["peak_rss_mb"] = int(hwm.group(1)) / 1024 if hwm else float("nan")
+        res["spool_bytes_on_disk"] = sum(p.stat().st_size for p in (tmp / "data").rglob("*"))
+    return res
+
+
+def report(r: dict[str, Any]) -> str:
+    ratio_hc = r["single_rps"] / r["ref_hypercorn_rps"]
+    ratio_h11 = r["single_rps"] / r["ref_h11_rps"]
+    rows = [
+        ("reference: bare ASGI on hypercorn (trio worker)", f"{r['ref_hypercorn_rps']:,.0f} req/s"),
+        ("reference: minimal trio + h11 server", f"{r['ref_h11_rps']:,.0f} req/s"),
+        (
+            "analyticsd single-event ingest (fsynced)",
+            f"{r['single_rps']:,.0f} req/s = {ratio_h11:.2f}x trio+h11, {ratio_hc:.2f}x hypercorn",
+        ),
+        (
+            "  ack latency under that load (32 conns)",
+            f"p50 {r['single_p50_ms']:.1f} ms, p99 {r['single_p99_ms']:.1f} ms",
+        ),
+        (
+            f"analyticsd batched ingest ({BATCH}/request)",
+            f"{r['batch_events_per_s']:,.0f} events/s accepted",
+        ),
+        (
+            "  incl. draining to SQLite afterwards",
+            f"{r['batch_sustained_events_per_s']:,.0f} events/s (drain {r['batch_drain_s']:.1f} s)",
+        ),
+        (
+            f"ack latency at a paced {r['paced_rate']} req/s",
+            f"p50 {r['paced_p50_ms']:.2f} ms, p99 {r['paced_p99_ms']:.2f} ms "
+            f"({r['paced_requests']} requests, {r['paced_errors']} errors)",
+        ),
+        (
+            "end-to-end lag (202 -> visible in /api/stats)",
+            f"mean {r['lag_mean_s']:.2f} s, max {r['lag_max_s']:.2f} s (flush_interval_s = 5)",
+        ),
+        ("peak RSS of the daemon", f"{r['peak_rss_mb']:.0f} MB"),
+        ("accepted vs counted events", f"{r['accepted_events']:,} / {r['counted_events']:,}"),
+        ("non-2xx answers under load", f"{r['single_non_2xx'] + r['batch_non_2xx']}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (make bench installs it)", file=sys.stderr)
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="analyticsd-bench-"))
+    try:
+        results: dict[str, Any] = {"cpus": os.cpu_count(), "when": datetime.now(UTC).isoformat()}
+        results["ref_hypercorn_rps"] = reference("bench.ref_hypercorn", tmp)
+        results["ref_h11_rps"] = reference("bench.ref_h11", tmp)
+        results |= run_daemon_benchmarks(tmp)
+        out_dir = HERE / "out"
+        out_dir.mkdir(exist_ok=True)
+        (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+        print(report(results))
+        ok = results["accepted_events"] == results["counted_events"]
+        if not ok:
+            print("MISMATCH: accepted and counted events differ", file=sys.stderr)
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
