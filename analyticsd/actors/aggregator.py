@@ -25,8 +25,10 @@ from analyticsd.storage.statsdb import StatsDB
 
 log = logging.getLogger(__name__)
 CONSUMER = "aggregator"
-# Bounded so one batch of bucket updates holds the event loop ~1 ms at most.
-BATCH = 500
+# Records per spool read, counted in CHUNKs with a checkpoint between them so
+# one chunk of bucket updates holds the event loop ~1 ms at most.
+BATCH = 5000
+CHUNK = 500
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
@@ -83,7 +85,9 @@ class Aggregator:
             rows = await trio.to_thread.run_sync(
                 self.spool.read_enriched, self.state.read_seq, BATCH
             )
-            self._add(rows)
+            for start in range(0, len(rows), CHUNK):
+                self._add(rows[start : start + CHUNK])
+                await trio.lowlevel.checkpoint()
             due = trio.current_time() >= next_flush
             if due or self._deltas.n_events >= MAX_PENDING_EVENTS:
                 await self.flush()
