@@ -1,12 +1,14 @@
 """Wiring: builds every actor from the config and runs them in one nursery.
 
-Shutdown order on SIGTERM/SIGINT (each step bounded in time):
+Shutdown order on SIGTERM/SIGINT (all steps share one time budget):
 1. the receiver answers ingest with 503 and waits for in-flight requests;
 2. the listener closes;
-3. the spool writer commits what is waiting, then refuses writes;
-4. the aggregator does its final flush (shielded from cancellation);
-5. exit 0. Anything acknowledged is in the spool, so nothing is lost even if
-   a step runs out of time.
+3. the enricher enriches what is left in the spool, then stops;
+4. the aggregator counts what is left and does its final flush (shielded
+   from cancellation), moving its spool cursor;
+5. the spool writer commits what is waiting, then refuses writes;
+6. exit 0. Anything acknowledged is in the spool, so nothing is lost if a
+   step runs out of time: it is picked up after the restart.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import DayStats, StatsDB, StatsReader
 
 log = logging.getLogger("analyticsd")
-DRAIN_TIMEOUT_S = 5.0
+# Budget for the whole graceful stop; systemd's TimeoutStopSec is larger.
+STOP_BUDGET_S = 7.0
 LOCK_FILE = "analyticsd.lock"
 
 
@@ -68,11 +71,16 @@ def lock_data_dir(data_dir: str) -> int:
 async def _run_in(
     scope: trio.CancelScope,
     fn: Callable[..., Awaitable[Any]],
+    done: trio.Event | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    with scope:
-        await fn(task_status=task_status)
+    try:
+        with scope:
+            await fn(task_status=task_status)
+    finally:
+        if done is not None:
+            done.set()
 
 
 class Daemon:
@@ -104,6 +112,8 @@ class Daemon:
         app = create_app(config, self._day_stats, self.status, self._today_in)
         self.server = HttpServer(config.server, self.ingest, app)
         self.started_at = 0.0
+        self.stopping = trio.Event()
+        self.aggregator_done = trio.Event()
 
     # -- callables handed to the HTTP layer -----------------------------------
 
@@ -157,11 +167,14 @@ class Daemon:
                 await nursery.start(
                     _run_in, scopes["rotator"], partial(run_salt_rotator, self.salts, self.now_ms)
                 )
-                await nursery.start(_run_in, scopes["aggregator"], self.aggregator.run)
+                await nursery.start(
+                    _run_in, scopes["aggregator"], self.aggregator.run, self.aggregator_done
+                )
                 await nursery.start(
                     _run_in,
                     scopes["enricher"],
-                    partial(run_enricher, self.spool, self.writer, self.salts),
+                    partial(run_enricher, self.spool, self.writer, self.salts, self.stopping),
+                    self.aggregator.upstream_done,
                 )
                 await nursery.start(
                     _run_in, scopes["server"], partial(self.server.serve, listeners)
@@ -182,15 +195,22 @@ class Daemon:
                 nursery.cancel_scope.cancel()
 
     async def _stop(self, scopes: dict[str, trio.CancelScope]) -> None:
+        deadline = trio.current_time() + STOP_BUDGET_S
         self.server.start_draining()
-        with trio.move_on_after(DRAIN_TIMEOUT_S):
+        with trio.move_on_at(deadline):
             await self.server.wait_idle()
         scopes["server"].cancel()
+        self.stopping.set()  # the enricher drains, then sets upstream_done
+        with trio.move_on_at(deadline):
+            await self.aggregator.upstream_done.wait()
         scopes["enricher"].cancel()
-        self.writer.close()
-        with trio.move_on_after(DRAIN_TIMEOUT_S):
-            await self.writer.wait_stopped()
+        self.aggregator.upstream_done.set()
+        with trio.move_on_at(deadline):
+            await self.aggregator_done.wait()
         scopes["aggregator"].cancel()  # its final flush is shielded inside
+        self.writer.close()
+        with trio.move_on_at(deadline + 1):
+            await self.writer.wait_stopped()
         scopes["rotator"].cancel()
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ import msgspec
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.actors.waiting import wait_any
 from analyticsd.core.buckets import Deltas
 from analyticsd.core.errors import ShuttingDown, SpoolError
 from analyticsd.core.records import decode_enriched
@@ -62,6 +63,9 @@ class Aggregator:
         self.now_ms = now_ms
         self.state = AggregatorState()
         self._deltas = Deltas(last_seq=0)
+        # Set when no more enriched records will come (shutdown): the
+        # aggregator then reads what is left, flushes and returns.
+        self.upstream_done = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         last = await trio.to_thread.run_sync(self.db.last_seq)
@@ -93,11 +97,14 @@ class Aggregator:
                 await self.flush()
                 next_flush = trio.current_time() + self.interval
             if not rows:
+                if self.upstream_done.is_set():
+                    return  # everything counted; `run` does the final flush
                 with trio.move_on_at(next_flush):
-                    await new_data.wait()
-                    # Counting is only visible at the next flush anyway, so
-                    # read in chunks rather than after every spool commit.
-                    await trio.sleep(GATHER_S)
+                    await wait_any(new_data, self.upstream_done)
+                    if not self.upstream_done.is_set():
+                        # Counting is only visible at the next flush anyway,
+                        # so read in chunks, not after every spool commit.
+                        await trio.sleep(GATHER_S)
 
     def _add(self, rows: list[tuple[int, bytes]]) -> None:
         for seq, data in rows:

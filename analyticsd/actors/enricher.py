@@ -15,6 +15,7 @@ import msgspec
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.actors.waiting import wait_any
 from analyticsd.core.errors import ShuttingDown
 from analyticsd.core.records import (
     SCHEMA_VERSION,
@@ -88,9 +89,11 @@ async def run_enricher(
     spool: Spool,
     writer: SpoolWriter,
     salts: SaltBook,
+    stopping: trio.Event,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """Enrich until cancelled, or until `stopping` is set and nothing is left."""
     pos = await trio.to_thread.run_sync(spool.cursor, ENRICHER)
     recent = RecentVisitors()
     task_status.started()
@@ -98,11 +101,14 @@ async def run_enricher(
         new_data = writer.committed  # taken before reading, so no wake-up is missed
         rows = await trio.to_thread.run_sync(spool.read_raw, pos, BATCH)
         if not rows:
-            await new_data.wait()
-            # Let records gather: one enrichment per GATHER_S instead of one
-            # per commit keeps most spool commits small (fewer dirty pages to
-            # fsync, so faster acks) and costs fewer thread hops per event.
-            await trio.sleep(GATHER_S)
+            if stopping.is_set():
+                return  # drained for a clean shutdown
+            await wait_any(new_data, stopping)
+            if not stopping.is_set():
+                # Let records gather: one enrichment per GATHER_S instead of
+                # one per commit keeps most spool commits small (fewer dirty
+                # pages to fsync, so faster acks) and costs fewer thread hops.
+                await trio.sleep(GATHER_S)
             continue
         items: list[tuple[int, bytes | None]] = []
         for start in range(0, len(rows), CHUNK):
