@@ -9,15 +9,32 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 TEST_SITE = "test_site"
+
+
+def recent_events(n: int, path_prefix: str, n_paths: int) -> list[dict[str, Any]]:
+    """`n` page views with their own eventIds, a minute old, over `n_paths` paths."""
+    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    return [
+        {
+            "siteId": TEST_SITE,
+            "eventType": "pageview",
+            "path": f"{path_prefix}{i % n_paths}",
+            "timestamp": ts,
+            "eventId": str(uuid.uuid4()),
+        }
+        for i in range(n)
+    ]
 
 
 def free_port() -> int:

@@ -235,30 +235,16 @@ def _screen_width(obj: dict[str, Any], errs: _Errors) -> int | None:
     return raw
 
 
-def _event_type(obj: dict[str, Any], errs: _Errors) -> str:
-    raw = obj.get("eventType")
+def _required_str(obj: dict[str, Any], key: str, limit: int, errs: _Errors) -> str:
+    raw = obj.get(key)
     if raw is None or raw == "":
-        errs.add("eventType should not be empty")
+        errs.add(f"{key} should not be empty")
         return ""
     if not isinstance(raw, str):
-        errs.add("eventType must be a string")
+        errs.add(f"{key} must be a string")
         return ""
-    if len(raw) > MAX_EVENT_TYPE or _has_nul(raw):
-        errs.add(f"eventType must be at most {MAX_EVENT_TYPE} characters without NUL")
-        return ""
-    return normalise_event_type(raw)
-
-
-def _site_id(obj: dict[str, Any], errs: _Errors) -> str:
-    raw = obj.get("siteId")
-    if raw is None or raw == "":
-        errs.add("siteId should not be empty")
-        return ""
-    if not isinstance(raw, str):
-        errs.add("siteId must be a string")
-        return ""
-    if len(raw) > MAX_STR or _has_nul(raw):
-        errs.add("siteId must be at most 256 characters without NUL")
+    if len(raw) > limit or _has_nul(raw):
+        errs.add(f"{key} must be at most {limit} characters without NUL")
         return ""
     return raw
 
@@ -268,8 +254,8 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     if not isinstance(obj, dict):
         return ["event must be a JSON object"]
     errs = _Errors()
-    site_id = _site_id(obj, errs)
-    event_type = _event_type(obj, errs)
+    site_id = _required_str(obj, "siteId", MAX_STR, errs)
+    event_type = normalise_event_type(_required_str(obj, "eventType", MAX_EVENT_TYPE, errs))
     path, hostname = _path_and_host(obj, errs)
     timestamp_ms = _timestamp(obj, now_ms, errs)
     event_id = _event_id(obj, errs)

@@ -11,17 +11,15 @@ from __future__ import annotations
 import signal
 import sqlite3
 import threading
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import TEST_SITE, Daemon, free_port, write_config
+from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, write_config
 
 N_EVENTS = 2000
 WORKERS = 12
@@ -29,17 +27,7 @@ N_PATHS = 37
 
 
 def _events() -> list[dict[str, Any]]:
-    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    return [
-        {
-            "siteId": TEST_SITE,
-            "eventType": "pageview",
-            "path": f"/drill/{i % N_PATHS}",
-            "timestamp": ts,
-            "eventId": str(uuid.uuid4()),
-        }
-        for i in range(N_EVENTS)
-    ]
+    return recent_events(N_EVENTS, "/drill/", N_PATHS)
 
 
 def _send_all(

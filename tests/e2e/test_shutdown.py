@@ -5,15 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.e2e.test_crash_drill import _send_all
-from tests.helpers import TEST_SITE, Daemon, free_port, write_config
+from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, write_config
 
 MAX_EVENTS = 6000
 
@@ -22,17 +20,8 @@ def test_sigterm_under_load(tmp_path: Path) -> None:
     port = free_port()
     d = Daemon(write_config(tmp_path, port, flush_interval_s=0.5), port)
     d.start()
-    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    events: list[dict[str, Any]] = [
-        {
-            "siteId": TEST_SITE,
-            "eventType": "pageview",
-            "path": f"/t/{i % 5}",
-            "timestamp": ts,
-            "eventId": str(uuid.uuid4()),
-        }
-        for i in range(MAX_EVENTS)
-    ]
+    events = recent_events(MAX_EVENTS, "/t/", 5)
+    day = events[0]["timestamp"][:10]
     acked: set[str] = set()
     stopped_at: list[float] = []
 
@@ -58,7 +47,7 @@ def test_sigterm_under_load(tmp_path: Path) -> None:
         assert set(_send_all(d.url, [e for e in events if e["eventId"] in acked], again)) == {202}
         assert d.health()["spool"]["head_seq"] == head, "an acknowledged event was lost"
         d.wait_caught_up()
-        assert d.stats(ts[:10]).json()["totalViews"] == len(acked)
+        assert d.stats(day).json()["totalViews"] == len(acked)
     finally:
         d.kill()
 
