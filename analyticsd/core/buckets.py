@@ -82,6 +82,3 @@ class Deltas:
         if seq > self.last_seq:
             self.last_seq = seq
         self.n_events += 1
-
-    def empty(self) -> bool:
-        return self.n_events == 0

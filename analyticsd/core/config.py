@@ -11,7 +11,6 @@ import ipaddress
 import re
 import zoneinfo
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
@@ -271,8 +270,3 @@ def load(
     except OSError as e:
         raise ConfigError(f"cannot read {chosen}: {e.strerror or e}") from e
     return parse_toml(raw), chosen
-
-
-def to_dict(cfg: Config) -> dict[str, Any]:
-    result: dict[str, Any] = msgspec.to_builtins(cfg)
-    return result

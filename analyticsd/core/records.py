@@ -57,7 +57,6 @@ class EnrichedHead(msgspec.Struct, frozen=True, array_like=True):
 
 
 _encoder = msgspec.msgpack.Encoder()
-_raw_decoder = msgspec.msgpack.Decoder(RawRecord)
 _enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
 
 
@@ -76,10 +75,6 @@ def decode_event(raw: msgspec.Raw) -> IncomingEvent:
 
 def encode(record: RawRecord | EnrichedRecord | EnrichedHead) -> bytes:
     return _encoder.encode(record)
-
-
-def decode_raw(data: bytes) -> RawRecord:
-    return _raw_decoder.decode(data)
 
 
 def decode_enriched(data: bytes) -> EnrichedRecord:
