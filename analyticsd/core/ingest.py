@@ -81,7 +81,7 @@ def normalise_path(path: str) -> str:
     return path
 
 
-class _Errors:
+class Problems:
     def __init__(self) -> None:
         self.messages: list[str] = []
 
@@ -93,7 +93,7 @@ def _has_nul(value: str) -> bool:
     return "\x00" in value
 
 
-def _opt_str(obj: dict[str, Any], key: str, errs: _Errors, limit: int = MAX_STR) -> str | None:
+def _opt_str(obj: dict[str, Any], key: str, errs: Problems, limit: int = MAX_STR) -> str | None:
     value = obj.get(key)
     if value is None:
         return None
@@ -109,7 +109,7 @@ def _opt_str(obj: dict[str, Any], key: str, errs: _Errors, limit: int = MAX_STR)
     return value
 
 
-def _timestamp(obj: dict[str, Any], now_ms: int, errs: _Errors) -> int:
+def read_timestamp(obj: dict[str, Any], now_ms: int, errs: Problems) -> int:
     raw = obj.get("timestamp")
     if raw is None:
         return now_ms
@@ -131,7 +131,7 @@ def _timestamp(obj: dict[str, Any], now_ms: int, errs: _Errors) -> int:
     return ts
 
 
-def _event_id(obj: dict[str, Any], errs: _Errors) -> str | None:
+def read_event_id(obj: dict[str, Any], errs: Problems) -> str | None:
     raw = obj.get("eventId")
     if raw is None:
         return None
@@ -145,7 +145,7 @@ def _event_id(obj: dict[str, Any], errs: _Errors) -> str | None:
         return None
 
 
-def _path_and_host(obj: dict[str, Any], errs: _Errors) -> tuple[str, str]:
+def read_path_and_host(obj: dict[str, Any], errs: Problems) -> tuple[str, str]:
     path = _opt_str(obj, "path", errs, MAX_PATH)
     url = _opt_str(obj, "url", errs, MAX_PATH)
     hostname = ""
@@ -165,7 +165,7 @@ def _path_and_host(obj: dict[str, Any], errs: _Errors) -> tuple[str, str]:
     return normalise_path(path), hostname
 
 
-def _props(obj: dict[str, Any], errs: _Errors) -> dict[str, PropValue]:
+def read_props(obj: dict[str, Any], errs: Problems) -> dict[str, PropValue]:
     raw = obj.get("props")
     if raw is None:
         return {}
@@ -202,7 +202,7 @@ def _finite_number(value: int | float) -> bool:
     return math.isfinite(value)
 
 
-def _revenue(obj: dict[str, Any], errs: _Errors) -> tuple[str | None, str | None]:
+def read_revenue(obj: dict[str, Any], errs: Problems) -> tuple[str | None, str | None]:
     raw = obj.get("revenue")
     if raw is None:
         return None, None
@@ -225,7 +225,7 @@ def _revenue(obj: dict[str, Any], errs: _Errors) -> tuple[str | None, str | None
     return (str(value) if value is not None else None), currency
 
 
-def _screen_width(obj: dict[str, Any], errs: _Errors) -> int | None:
+def _screen_width(obj: dict[str, Any], errs: Problems) -> int | None:
     raw = obj.get("screenWidth")
     if raw is None:
         return None
@@ -235,7 +235,7 @@ def _screen_width(obj: dict[str, Any], errs: _Errors) -> int | None:
     return raw
 
 
-def _required_str(obj: dict[str, Any], key: str, limit: int, errs: _Errors) -> str:
+def _required_str(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> str:
     raw = obj.get(key)
     if raw is None or raw == "":
         errs.add(f"{key} should not be empty")
@@ -253,17 +253,17 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     """Check one decoded JSON value; returns the event or every problem found."""
     if not isinstance(obj, dict):
         return ["event must be a JSON object"]
-    errs = _Errors()
+    errs = Problems()
     site_id = _required_str(obj, "siteId", MAX_STR, errs)
     event_type = normalise_event_type(_required_str(obj, "eventType", MAX_EVENT_TYPE, errs))
-    path, hostname = _path_and_host(obj, errs)
-    timestamp_ms = _timestamp(obj, now_ms, errs)
-    event_id = _event_id(obj, errs)
+    path, hostname = read_path_and_host(obj, errs)
+    timestamp_ms = read_timestamp(obj, now_ms, errs)
+    event_id = read_event_id(obj, errs)
     # Optional fields are checked only when present: most beacons carry few,
     # and this runs for every event on the ingest path.
     referrer = (_opt_str(obj, "referrer", errs, MAX_PATH) or "") if "referrer" in obj else ""
-    props = _props(obj, errs) if "props" in obj else {}
-    amount, currency = _revenue(obj, errs) if "revenue" in obj else (None, None)
+    props = read_props(obj, errs) if "props" in obj else {}
+    amount, currency = read_revenue(obj, errs) if "revenue" in obj else (None, None)
     session_id = _opt_str(obj, "sessionId", errs) if "sessionId" in obj else None
     user_id = _opt_str(obj, "userId", errs) if "userId" in obj else None
     screen_width = _screen_width(obj, errs) if "screenWidth" in obj else None

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from analyticsd.core.config import Config, SiteConfig
 from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull
+from analyticsd.core.fastpath import MAX_BATCH, fast_batch, fast_event
 from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, validate_event
 from analyticsd.core.netaddr import client_ip, parse_networks
 from analyticsd.core.records import SCHEMA_VERSION, RawRecord, encode
@@ -21,7 +22,6 @@ from analyticsd.core.visitor import visitor_id
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
 from analyticsd.storage.spool import Append, PendingRecord
 
-MAX_BATCH = 500
 MAX_UA = 512
 RETRY_FULL_S = b"30"
 RETRY_SHUTDOWN_S = b"5"
@@ -123,19 +123,18 @@ class IngestHandler:
                 415, "Content-Type must be application/json or text/plain", self._cors(origin)
             )
         try:
-            body = decode_body(req.body)
             ip = client_ip(req.peer, _header(req, b"x-forwarded-for"), self._trusted)
-        except (BodyError, ValueError) as e:
+        except ValueError as e:
             return error_response(400, str(e), self._cors(origin))
-        ua = _header(req, b"user-agent") or ""
+        ua = (_header(req, b"user-agent") or "")[:MAX_UA]
         if req.path == "/api/batch":
-            return await self._batch(body, origin, ip, ua[:MAX_UA])
-        return await self._single(body, origin, ip, ua[:MAX_UA])
+            return await self._batch(req.body, origin, ip, ua)
+        return await self._single(req.body, origin, ip, ua)
 
     def _check(
         self, obj: Any, origin: bytes | None, now_ms: int
     ) -> _Rejected | tuple[IncomingEvent, SiteConfig]:
-        result = validate_event(obj, now_ms)
+        result = obj if isinstance(obj, IncomingEvent) else validate_event(obj, now_ms)
         if isinstance(result, list):
             return _Rejected(400, result)
         site = self._sites.get(result.site_id)
@@ -181,8 +180,14 @@ class IngestHandler:
         self._on_accepted(sum(op.stored))
         return None
 
-    async def _single(self, obj: Any, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
+    async def _single(self, body: bytes, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
         now_ms = self._now_ms()
+        obj: Any = fast_event(body, now_ms)
+        if obj is None:  # not plainly well-formed: the validator says why
+            try:
+                obj = decode_body(body)
+            except BodyError as e:
+                return error_response(400, str(e), self._cors(origin))
         checked = self._check(obj, origin, now_ms)
         if isinstance(checked, _Rejected):
             return error_response(checked.status, checked.messages, self._cors(origin))
@@ -196,14 +201,20 @@ class IngestHandler:
             202, {"success": True, "eventId": acc.event_id, "visitorId": acc.visitor}, cors
         )
 
-    async def _batch(self, obj: Any, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
+    async def _batch(self, body: bytes, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
         cors = self._cors(origin)
-        events = obj.get("events") if isinstance(obj, dict) else None
-        if not isinstance(events, list) or not events:
-            return error_response(400, "events must be a non-empty array", cors)
-        if len(events) > MAX_BATCH:
-            return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
         now_ms = self._now_ms()
+        events: list[Any] | None = fast_batch(body, now_ms)
+        if events is None:  # not plainly well-formed: validate item by item
+            try:
+                obj = decode_body(body)
+            except BodyError as e:
+                return error_response(400, str(e), cors)
+            events = obj.get("events") if isinstance(obj, dict) else None
+            if not isinstance(events, list) or not events:
+                return error_response(400, "events must be a non-empty array", cors)
+            if len(events) > MAX_BATCH:
+                return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
         accepted: list[tuple[int, _Accepted]] = []
         visitors: dict[str, str] = {}
         rejected: list[dict[str, Any]] = []
