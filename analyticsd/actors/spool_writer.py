@@ -69,16 +69,15 @@ class SpoolWriter:
         task_status.started()
         try:
             while True:
+                await self._work.wait()
+                self._work = trio.Event()
                 if not self._group.ops:
                     if self._closing:
                         return
-                    await self._work.wait()
-                    self._work = trio.Event()
                     continue
-                # Requests arrived during the last commit: start the next one
-                # straight away, without yielding a scheduling round first.
                 group, self._group = self._group, _Group()
                 await self._commit(group)
+                self._work.set()  # look again: more may have arrived meanwhile
         finally:
             self._stopped.set()
 
