@@ -184,6 +184,11 @@ class HttpServer:
             await self._serve_requests(stream, parser)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away; nothing to answer
+        except Exception:
+            # Connection-level supervisor: a bug triggered by one request must
+            # cost that connection, not the daemon and every other client.
+            # Nothing is acknowledged that was not committed, so closing is safe.
+            log.exception("request handling failed; connection closed")
         finally:
             self._slots.release()
             with trio.CancelScope(shield=True), trio.move_on_after(1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from datetime import UTC, datetime
@@ -120,3 +121,22 @@ def test_stats_parameters(daemon: Daemon) -> None:
     assert r.status_code == 404
     r = httpx.get(f"{daemon.url}/api/stats", params={"siteId": TEST_SITE, "date": "x"}, timeout=5)
     assert r.status_code == 400
+
+
+def test_pipelined_requests_are_answered_in_order(daemon: Daemon) -> None:
+    body = b'{"siteId":"test_site","eventType":"pageview","path":"/pipe"}'
+    one = (
+        b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    health = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(one + health + one)
+        data = b""
+        deadline = time.monotonic() + 10
+        while data.count(b"HTTP/1.1 ") < 3 and time.monotonic() < deadline:
+            data += s.recv(65536)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3})", data)
+    assert statuses == [b"202", b"200", b"202"]
+    daemon.wait_caught_up()
+    assert daemon.stats(_today()).json()["totalViews"] == 2
