@@ -161,7 +161,8 @@ class Daemon:
         scopes = {
             name: trio.CancelScope() for name in ("server", "enricher", "aggregator", "rotator")
         }
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        stop_signals = (signal.SIGTERM, signal.SIGINT)
+        with trio.open_signal_receiver(*stop_signals, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.writer.run)
                 await nursery.start(
@@ -189,8 +190,15 @@ class Daemon:
                 if on_ready is not None:
                     on_ready(f"{bound[0]}:{bound[1]}")
                 async for signum in signals:
-                    log.info("received %s, shutting down", signal.Signals(signum).name)
-                    break
+                    if signum in stop_signals:
+                        log.info("received %s, shutting down", signal.Signals(signum).name)
+                        break
+                    # SIGHUP's default action would kill us; live reload is
+                    # not in this version, so say so and keep running.
+                    log.warning(
+                        "received SIGHUP: configuration reload is not supported yet; "
+                        "restart the daemon to apply changes"
+                    )
                 await self._stop(scopes)
                 nursery.cancel_scope.cancel()
 

@@ -19,7 +19,7 @@ import trio
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
 from analyticsd.core.buckets import Deltas
-from analyticsd.core.errors import ShuttingDown, SpoolError
+from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.records import decode_enriched
 from analyticsd.storage.spool import Advance, Spool
 from analyticsd.storage.statsdb import StatsDB
@@ -45,6 +45,7 @@ class AggregatorState:
     pending_events: int = 0
     last_flush_ms: int | None = None
     flushes: int = 0
+    flush_failures: int = 0
 
 
 class Aggregator:
@@ -80,7 +81,7 @@ class Aggregator:
             await self._loop()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
-                await self.flush()
+                await self.try_flush()
 
     async def _loop(self) -> None:
         next_flush = trio.current_time() + self.interval
@@ -94,7 +95,7 @@ class Aggregator:
                 await trio.lowlevel.checkpoint()
             due = trio.current_time() >= next_flush
             if due or self._deltas.n_events >= MAX_PENDING_EVENTS:
-                await self.flush()
+                await self._flush_with_retries()
                 next_flush = trio.current_time() + self.interval
             if not rows:
                 if self.upstream_done.is_set():
@@ -117,6 +118,25 @@ class Aggregator:
                 self._deltas.add(seq, record, self.tz_of(record.event.site_id))
             self.state.read_seq = seq
         self.state.pending_events = self._deltas.n_events
+
+    async def _flush_with_retries(self) -> None:
+        """Flush, retrying every interval while SQLite refuses (disk full, I/O
+        error). Meanwhile nothing more is read, so memory stays bounded; the
+        events wait in the spool, whose quota pushes back on ingest."""
+        while True:
+            if await self.try_flush():
+                return
+            await trio.sleep(self.interval)
+
+    async def try_flush(self) -> bool:
+        """Flush; on a SQLite failure log it and report False (the deltas stay)."""
+        try:
+            await self.flush()
+        except StatsStoreError as e:
+            log.error("flush to SQLite failed, will retry: %s", e)
+            self.state.flush_failures += 1
+            return False
+        return True
 
     async def flush(self) -> None:
         deltas = self._deltas

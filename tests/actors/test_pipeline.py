@@ -12,6 +12,8 @@ import trio.testing
 from analyticsd.actors.aggregator import Aggregator
 from analyticsd.actors.enricher import enrich, run_enricher
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core.buckets import Deltas
+from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.records import (
     SCHEMA_VERSION,
@@ -156,3 +158,37 @@ def test_visit_keeps_its_visitor_across_midnight(
     second = enrich(decode_raw_head(raw(2, t2, visitor=new_id)), salts, recent)
     assert first.visitor == old_id
     assert second.visitor == (old_id if continues else new_id)
+
+
+class FlakyStatsDB(StatsDB):
+    """A stats store whose first flushes fail, as on a full disk."""
+
+    def __init__(self, data_dir: str, failures: int) -> None:
+        super().__init__(data_dir)
+        self.failures = failures
+
+    def flush(self, deltas: Deltas, now_ms: int) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StatsStoreError("database or disk is full")
+        super().flush(deltas, now_ms)
+
+
+async def test_failed_flushes_are_retried_and_nothing_is_lost(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    p = Pipeline(tmp_path)
+    p.db = FlakyStatsDB(str(tmp_path), failures=3)
+    agg = p.aggregator()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(p.writer.run)
+        await nursery.start(agg.run)
+        await nursery.start(run_enricher, p.spool, p.writer, p.salts, p.stopping)
+        await p.append(12)
+        await wait_for(p.writer, lambda: agg.state.flushed_seq == 12)
+        assert agg.state.flush_failures == 3
+        # The spool kept every record until the flush finally succeeded.
+        nursery.cancel_scope.cancel()
+    day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert day is not None
+    assert day.pageviews == 12

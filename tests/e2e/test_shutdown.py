@@ -70,3 +70,24 @@ def test_sigterm_exits_promptly(tmp_path: Path) -> None:
     d.start()
     assert d.stats(datetime.now(UTC).date().isoformat()).json()["totalViews"] == 1
     d.kill()
+
+
+def test_sighup_does_not_stop_the_daemon(tmp_path: Path) -> None:
+    port = free_port()
+    d = Daemon(write_config(tmp_path, port), port)
+    d.start()
+    try:
+        d.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "received SIGHUP" not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "reload is not supported yet" in d.log()
+        r = httpx.post(
+            f"{d.url}/api/event",
+            timeout=5,
+            json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},
+        )
+        assert r.status_code == 202
+        assert d.stop() == 0
+    finally:
+        d.kill()
