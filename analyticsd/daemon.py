@@ -34,6 +34,7 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.buckets import zone
 from analyticsd.core.config import Config, parse_listen
 from analyticsd.core.errors import DataDirLocked
+from analyticsd.core.messages import DayStats
 from analyticsd.core.rates import RateMeter
 from analyticsd.core.visitor import salt_day
 from analyticsd.http.api import create_app
@@ -41,7 +42,7 @@ from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
-from analyticsd.storage.statsdb import DayStats, StatsDB, StatsReader
+from analyticsd.storage.statsdb import StatsDB, StatsReader
 
 log = logging.getLogger("analyticsd")
 # Budget for the whole graceful stop; systemd's TimeoutStopSec is larger.

@@ -20,8 +20,9 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
 from analyticsd.core.buckets import Deltas
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
+from analyticsd.core.messages import Advance
 from analyticsd.core.records import decode_enriched
-from analyticsd.storage.spool import Advance, Spool
+from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB
 
 log = logging.getLogger(__name__)

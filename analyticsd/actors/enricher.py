@@ -17,6 +17,7 @@ import trio
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
 from analyticsd.core.errors import ShuttingDown
+from analyticsd.core.messages import Enrich
 from analyticsd.core.records import (
     SCHEMA_VERSION,
     EnrichedHead,
@@ -33,7 +34,7 @@ from analyticsd.core.visitor import (
     visitor_id,
 )
 from analyticsd.storage.salts import SaltBook
-from analyticsd.storage.spool import ENRICHER, Enrich, Spool
+from analyticsd.storage.spool import ENRICHER, Spool
 
 log = logging.getLogger(__name__)
 # Small enough that one batch holds the event loop for well under a

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import trio
 
 from analyticsd.core.errors import ShuttingDown, SpoolError
-from analyticsd.storage.spool import Append, Spool, WriteOp
+from analyticsd.core.messages import Append, WriteOp
+from analyticsd.storage.spool import Spool
 
 
 class _Group:

@@ -15,7 +15,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from analyticsd.core.config import Config
-from analyticsd.storage.statsdb import DayStats
+from analyticsd.core.messages import DayStats
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DayStatsQuery = Callable[[str, str], Awaitable[DayStats | None]]

@@ -16,11 +16,11 @@ from analyticsd.core.config import Config, SiteConfig
 from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull
 from analyticsd.core.fastpath import MAX_BATCH, fast_batch, fast_event
 from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, validate_event
+from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.netaddr import client_ip, parse_networks
 from analyticsd.core.records import SCHEMA_VERSION, RawRecord, encode
 from analyticsd.core.visitor import visitor_id
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
-from analyticsd.storage.spool import Append, PendingRecord
 
 MAX_UA = 512
 RETRY_FULL_S = b"30"

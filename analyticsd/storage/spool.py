@@ -25,14 +25,15 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any
 
 import lmdb
 
 from analyticsd.core import faults
 from analyticsd.core.errors import SpoolError, SpoolFull
+from analyticsd.core.messages import Append, Enrich, WriteOp
 
 # Longer than the oldest timestamp the receiver accepts (7 days) plus clock
 # skew, so a retried event is always found here.
@@ -53,44 +54,6 @@ def u64(n: int) -> bytes:
 def from_u64(b: bytes) -> int:
     value: int = _U64.unpack(b)[0]
     return value
-
-
-class PendingRecord(NamedTuple):  # a tuple: built per event on the hot path
-    event_id: str
-    data: bytes
-    # True when the client chose the eventId (it may send it again); ids we
-    # minted ourselves cannot repeat and skip the dedupe index.
-    indexed: bool = True
-
-
-@dataclass
-class Append:
-    """Records of one request; stored all together or not at all."""
-
-    records: Sequence[PendingRecord]
-    # Filled in by `write`: per record, True if new, False if a duplicate.
-    stored: list[bool] = field(default_factory=list)
-    error: SpoolError | None = None
-
-
-@dataclass
-class Enrich:
-    """Replace raw records by enriched ones and move the enricher cursor."""
-
-    # (seq, enriched bytes); None drops an unreadable raw record.
-    items: Sequence[tuple[int, bytes | None]]
-    upto_seq: int
-
-
-@dataclass
-class Advance:
-    """Move a consumer's durable cursor (records up to `seq` are done)."""
-
-    consumer: str
-    seq: int
-
-
-WriteOp = Append | Enrich | Advance
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 
 from analyticsd.core import faults
 from analyticsd.core.buckets import Deltas
 from analyticsd.core.errors import StatsStoreError
+from analyticsd.core.messages import DayStats
 
 FILENAME = "stats.sqlite3"
 
@@ -43,15 +43,6 @@ CREATE TABLE IF NOT EXISTS day_visitor (
     site TEXT NOT NULL, day TEXT NOT NULL, visitor TEXT NOT NULL,
     PRIMARY KEY (site, day, visitor)) WITHOUT ROWID;
 """
-
-
-@dataclass(frozen=True)
-class DayStats:
-    site_id: str
-    day: str
-    pageviews: int
-    visitors: int
-    top_paths: list[tuple[str, int]]
 
 
 def _connect(path: str, readonly: bool) -> sqlite3.Connection:

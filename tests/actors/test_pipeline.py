@@ -15,6 +15,7 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.buckets import Deltas
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.ingest import IncomingEvent, validate_event
+from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.records import (
     SCHEMA_VERSION,
     RawRecord,
@@ -24,7 +25,7 @@ from analyticsd.core.records import (
 )
 from analyticsd.core.visitor import DAY_MS, RecentVisitors, visitor_id
 from analyticsd.storage.salts import SaltBook
-from analyticsd.storage.spool import Append, PendingRecord, Spool
+from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 
 DAY = 20_000

@@ -8,7 +8,8 @@ import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.errors import ShuttingDown, SpoolFull
-from analyticsd.storage.spool import Append, PendingRecord, Spool
+from analyticsd.core.messages import Append, PendingRecord
+from analyticsd.storage.spool import Spool
 
 
 def _append(size: int = 100) -> Append:

@@ -6,15 +6,8 @@ from pathlib import Path
 import pytest
 
 from analyticsd.core.errors import SpoolFull
-from analyticsd.storage.spool import (
-    DEDUPE_WINDOW_MS,
-    ENRICHER,
-    Advance,
-    Append,
-    Enrich,
-    PendingRecord,
-    Spool,
-)
+from analyticsd.core.messages import Advance, Append, Enrich, PendingRecord
+from analyticsd.storage.spool import DEDUPE_WINDOW_MS, ENRICHER, Spool
 
 NOW = 1_800_000_000_000
 

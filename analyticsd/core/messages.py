@@ -1,0 +1,63 @@
+"""Typed messages between the receiver, the actors and the spool.
+
+Frozen where they travel unchanged; `Append` carries its result back (which
+records were new, or the error) because the spool fills it in inside the
+transaction that decides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from analyticsd.core.errors import SpoolError
+
+
+class PendingRecord(NamedTuple):  # a tuple: built per event on the hot path
+    event_id: str
+    data: bytes
+    # True when the client chose the eventId (it may send it again); ids we
+    # minted ourselves cannot repeat and skip the dedupe index.
+    indexed: bool = True
+
+
+@dataclass
+class Append:
+    """Records of one request; stored all together or not at all."""
+
+    records: Sequence[PendingRecord]
+    # Filled in by `write`: per record, True if new, False if a duplicate.
+    stored: list[bool] = field(default_factory=list)
+    error: SpoolError | None = None
+
+
+@dataclass
+class Enrich:
+    """Replace raw records by enriched ones and move the enricher cursor."""
+
+    # (seq, enriched bytes); None drops an unreadable raw record.
+    items: Sequence[tuple[int, bytes | None]]
+    upto_seq: int
+
+
+@dataclass
+class Advance:
+    """Move a consumer's durable cursor (records up to `seq` are done)."""
+
+    consumer: str
+    seq: int
+
+
+WriteOp = Append | Enrich | Advance
+
+
+@dataclass(frozen=True)
+class DayStats:
+    """One site-day as the stats endpoint reports it."""
+
+    site_id: str
+    day: str
+    pageviews: int
+    visitors: int
+    top_paths: list[tuple[str, int]]
