@@ -10,12 +10,30 @@ requests.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import trio
 
 from analyticsd.core.errors import ShuttingDown, SpoolError
 from analyticsd.core.messages import Append, WriteOp
 from analyticsd.storage.spool import Spool
+
+
+class _CommitLimiter:
+    """Thread limiter for the commit call (trio accepts any object with these
+    two methods). The writer runs one transaction at a time by construction,
+    so there is nothing to limit; and unlike CapacityLimiter, acquiring here
+    is not a checkpoint, so the commit thread starts at once instead of after
+    a full scheduling round of every other task: one round less per ack."""
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        return None
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        return None
+
+
+_LIMITER = cast(trio.CapacityLimiter, _CommitLimiter())
 
 
 class _Group:
@@ -88,7 +106,9 @@ class SpoolWriter:
         try:
             # Not abandoned on cancel: a started commit always finishes, so
             # whoever waits on it gets a true answer.
-            await trio.to_thread.run_sync(self.spool.write, group.ops, self._now_ms())
+            await trio.to_thread.run_sync(
+                self.spool.write, group.ops, self._now_ms(), limiter=_LIMITER
+            )
             error = None
             self.commits += 1
         except SpoolError as e:
