@@ -58,10 +58,6 @@ class SpoolWriter:
         self.committed = trio.Event()  # replaced after every commit: "new data"
         self.commits = 0
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     async def submit(self, op: WriteOp) -> None:
         """Wait until `op` is durably committed; raise its error if it failed."""
         if self._closing:

@@ -34,6 +34,10 @@ class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
     event: IncomingEvent
 
 
+# The *Head views below repeat the field lists above on purpose: they decode
+# the same arrays but leave the event encoded, so enrichment can copy it
+# through without decoding. Keep the field order identical to the records
+# above (tests/actors/test_pipeline.py decodes one with the other).
 class RawHead(msgspec.Struct, frozen=True, array_like=True):
     """A raw record with its event left encoded (msgspec.Raw)."""
 
