@@ -1,0 +1,153 @@
+"""User agent → browser, OS, device class and bot flag.
+
+Parsing uses ua-parser's Rust resolver (the maintained uap-core regexes);
+bot detection uses crawlerdetect's maintained crawler list compiled into one
+RE2 automaton, plus the automation tools that list leaves out (Puppeteer,
+Playwright, Selenium, ...), plus absurd strings (empty, tiny, huge). Results
+are cached per user agent string: real traffic repeats a few thousand of them.
+
+The user agent is classified once, when the request arrives, and only the
+result is kept: the string itself never reaches the spool, SQLite or Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+# Longer than any browser sends; such strings are scripts or attacks. They are
+# classified as bots before the cache, so they cannot flood it either.
+MAX_REAL_UA = 1024
+MIN_REAL_UA = 8
+CACHE_SIZE = 16384
+
+
+class ClientInfo(msgspec.Struct, frozen=True, array_like=True):
+    """What we keep of a user agent. Empty strings mean unknown."""
+
+    browser: str
+    browser_version: str
+    os: str
+    os_version: str
+    device: str  # desktop | mobile | tablet | bot
+    bot: bool
+
+
+BOT = ClientInfo("", "", "", "", "bot", True)
+
+# Tools that drive a real browser: crawlerdetect does not list all of them.
+_AUTOMATION = re.compile(
+    r"headless|puppeteer|playwright|selenium|webdriver|phantomjs|slimerjs|"
+    r"lighthouse|pagespeed|cypress|nightmare|electron/.* headless",
+    re.IGNORECASE,
+)
+
+_BROWSER_NAMES = {
+    "Mobile Safari": "Safari",
+    "Mobile Safari UI/WKWebView": "Safari",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome WebView",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+    "Samsung Internet": "Samsung Internet",
+    "Other": "",
+}
+_OS_NAMES = {"Mac OS X": "macOS", "Other": ""}
+
+
+def _version(*parts: str | None) -> str:
+    out = [p for p in parts if p]
+    return ".".join(out[:3])
+
+
+class _CrawlerPatterns:
+    """crawlerdetect's lists compiled for RE2 (linear time on any input)."""
+
+    def __init__(self) -> None:
+        import re2
+        from crawlerdetect.providers.crawlers import data as crawlers
+        from crawlerdetect.providers.exclusions import data as exclusions
+
+        opts = re2.Options()
+        opts.case_sensitive = False
+        opts.max_mem = 64 << 20
+        # RE2 has no look-ahead; the one pattern using it gets plain `re`.
+        plain = [p for p in crawlers if "(?" not in p]
+        special = [p for p in crawlers if "(?" in p]
+        self._crawler = re2.compile("(?:" + "|".join(plain) + ")", opts)
+        self._special = re.compile("|".join(special), re.IGNORECASE) if special else None
+        # Exclusions are browser tokens removed before matching ("Safari/...").
+        self._exclusions = re.compile("|".join(exclusions), re.IGNORECASE)
+
+    def is_crawler(self, ua: str) -> bool:
+        rest = self._exclusions.sub("", ua).strip()
+        if not rest:
+            return False
+        if self._crawler.search(rest):
+            return True
+        return bool(self._special and self._special.search(rest))
+
+
+class UAClassifier:
+    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
+        from ua_parser import Parser, load_builtins
+        from ua_parser.regex import Resolver
+
+        self._parser = Parser(Resolver(load_builtins()))
+        self._crawlers = _CrawlerPatterns()
+        self.classify = lru_cache(maxsize=cache_size)(self._classify)
+
+    def _classify(self, ua: str) -> ClientInfo:
+        if not MIN_REAL_UA <= len(ua) <= MAX_REAL_UA or not any(c.isalpha() for c in ua):
+            return BOT
+        if _AUTOMATION.search(ua) or self._crawlers.is_crawler(ua):
+            return BOT
+        res = self._parser.parse(ua)
+        device = res.device
+        if device is not None and device.family == "Spider":
+            return BOT
+        browser = os_name = browser_version = os_version = ""
+        if res.user_agent is not None:
+            fam = res.user_agent.family
+            browser = _BROWSER_NAMES.get(fam, fam)
+            if browser:
+                browser_version = _version(res.user_agent.major, res.user_agent.minor)
+        if res.os is not None:
+            fam = res.os.family
+            os_name = _OS_NAMES.get(fam, fam)
+            if os_name:
+                os_version = _version(res.os.major, res.os.minor, res.os.patch)
+        brand = device.brand if device is not None else None
+        return ClientInfo(
+            browser=browser[:64],
+            browser_version=browser_version[:32],
+            os=os_name[:64],
+            os_version=os_version[:32],
+            device=device_class(ua, os_name, device.family if device else "", brand or ""),
+            bot=False,
+        )
+
+
+_TABLET = re.compile(r"ipad|tablet|kindle|silk/|playbook|nexus (7|9|10)|sm-t\d|sm-x\d", re.I)
+_MOBILE = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I)
+
+
+def device_class(ua: str, os_name: str, device_family: str, brand: str) -> str:
+    """desktop / mobile / tablet, from the UA's own words first."""
+    if brand == "Generic_Android_Tablet" or _TABLET.search(ua) or device_family == "iPad":
+        return "tablet"
+    if _MOBILE.search(ua):
+        return "mobile"
+    if os_name == "Android":  # Android without "Mobile" is a tablet by convention
+        return "tablet"
+    if os_name == "iOS":
+        return "mobile"
+    return "desktop"
