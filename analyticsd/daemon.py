@@ -33,13 +33,18 @@ from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.buckets import zone
 from analyticsd.core.config import Config, parse_listen
+from analyticsd.core.enrich import rules_for
 from analyticsd.core.errors import DataDirLocked
+from analyticsd.core.geo import GeoInfo
 from analyticsd.core.messages import DayStats
 from analyticsd.core.rates import RateMeter
+from analyticsd.core.useragent import ClientInfo, UAClassifier
 from analyticsd.core.visitor import salt_day
 from analyticsd.http.api import create_app
+from analyticsd.http.client import ClientProfiler
 from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
+from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
@@ -103,12 +108,16 @@ class Daemon:
             self.spool,
             self.writer,
             self.db,
-            lambda site: tz.get(site, "UTC"),
+            lambda: tz,
             config.aggregator.flush_interval_s,
             now_ms,
+            st.raw_event_retention_days,
         )
+        self.site_rules = rules_for(config.sites)
+        self.geo = GeoLookup(config.geoip.database)
+        self.profiler = ClientProfiler(UAClassifier(), self.geo, self._salt_for, self.salts.get)
         self.ingest = IngestHandler(
-            config, self.writer.submit, self._salt_for, now_ms, self._accepted
+            config, self.writer.submit, self.profiler, now_ms, self._accepted
         )
         app = create_app(config, self._day_stats, self.status, self._today_in)
         self.server = HttpServer(config.server, self.ingest, app)
@@ -126,6 +135,10 @@ class Daemon:
             salt = self.salts.get(day)
             assert salt is not None
         return salt
+
+    def _client_facts(self, ip: str, ua: str) -> tuple[ClientInfo, GeoInfo]:
+        facts = self.profiler.facts(ip, ua, None)
+        return facts.client, facts.geo
 
     def _accepted(self, n: int) -> None:
         self.meter.add(n, trio.current_time())
@@ -175,7 +188,14 @@ class Daemon:
                 await nursery.start(
                     _run_in,
                     scopes["enricher"],
-                    partial(run_enricher, self.spool, self.writer, self.salts, self.stopping),
+                    partial(
+                        run_enricher,
+                        self.spool,
+                        self.writer,
+                        lambda: self.site_rules,
+                        self._client_facts,
+                        self.stopping,
+                    ),
                     self.aggregator.upstream_done,
                 )
                 await nursery.start(
@@ -223,6 +243,7 @@ class Daemon:
         scopes["rotator"].cancel()
 
     def close(self) -> None:
+        self.geo.close()
         self.reader.close()
         self.db.close()
         self.spool.close()

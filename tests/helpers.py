@@ -37,6 +37,9 @@ def recent_events(n: int, path_prefix: str, n_paths: int) -> list[dict[str, Any]
     ]
 
 
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

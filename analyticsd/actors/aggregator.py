@@ -1,10 +1,11 @@
-"""The aggregator: enriched spool records → in-memory buckets → SQLite.
+"""The aggregator: enriched spool records → sessions and buckets → SQLite.
 
-Exactly-once: a flush writes the deltas and the last spool sequence they cover
-in one SQLite transaction; on start we resume right after that sequence. The
-spool cursor is moved only after the flush committed, so the spool never
-forgets a record SQLite has not counted. The final flush on shutdown is
-shielded from cancellation and bounded in time.
+Exactly-once: a flush writes the bucket deltas, the per-event rows, the
+changed sessions and the last spool sequence they cover in one SQLite
+transaction; on start we reload the open sessions and resume right after that
+sequence. The spool cursor is moved only after the flush committed, so the
+spool never forgets a record SQLite has not counted. The final flush on
+shutdown is shielded from cancellation and bounded in time.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
-from analyticsd.core.buckets import Deltas
+from analyticsd.core.aggregate import SKEW_MS, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.messages import Advance
-from analyticsd.core.records import decode_enriched
+from analyticsd.core.records import EnrichedRecord, decode_enriched
+from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB
 
@@ -30,11 +32,13 @@ CONSUMER = "aggregator"
 # Records per spool read, counted in CHUNKs with a checkpoint between them so
 # one chunk of bucket updates holds the event loop ~1 ms at most.
 BATCH = 5000
-CHUNK = 500
+CHUNK = 250
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
 FINAL_FLUSH_TIMEOUT_S = 5.0
+PRUNE_EVERY_MS = 3600_000
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -44,6 +48,7 @@ class AggregatorState:
     flushed_seq: int = 0
     read_seq: int = 0
     pending_events: int = 0
+    open_sessions: int = 0
     last_flush_ms: int | None = None
     flushes: int = 0
     flush_failures: int = 0
@@ -55,23 +60,32 @@ class Aggregator:
         spool: Spool,
         writer: SpoolWriter,
         db: StatsDB,
-        tz_of: Callable[[str], str],
+        tz_of: Callable[[], dict[str, str]],
         flush_interval_s: float,
         now_ms: Callable[[], int],
+        retention_days: int = 30,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
         self.tz_of = tz_of
         self.interval = flush_interval_s
         self.now_ms = now_ms
+        self.retention_ms = retention_days * DAY_MS
         self.state = AggregatorState()
-        self._deltas = Deltas(last_seq=0)
+        self.agg = Aggregation(tz_of=tz_of())
+        self._last_prune_ms = 0
         # Set when no more enriched records will come (shutdown): the
         # aggregator then reads what is left, flushes and returns.
         self.upstream_done = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         last = await trio.to_thread.run_sync(self.db.last_seq)
-        self._deltas = Deltas(last_seq=last)
+        watermark = await trio.to_thread.run_sync(self.db.meta, "watermark_ms") or 0
+        sessions = await trio.to_thread.run_sync(
+            self.db.open_sessions, watermark - SESSION_GAP_MS - SKEW_MS
+        )
+        self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
+        for s in sessions:
+            self.agg.book.restore(s)
         self.state.flushed_seq = self.state.read_seq = last
         # After a crash or a stop the spool cursor may lag SQLite (it moves
         # after the flush); catch it up so the spool can free those records.
@@ -92,10 +106,10 @@ class Aggregator:
                 self.spool.read_enriched, self.state.read_seq, BATCH
             )
             for start in range(0, len(rows), CHUNK):
-                self._add(rows[start : start + CHUNK])
+                await self._add(rows[start : start + CHUNK])
                 await trio.lowlevel.checkpoint()
             due = trio.current_time() >= next_flush
-            if due or self._deltas.n_events >= MAX_PENDING_EVENTS:
+            if due or self.agg.n_events >= MAX_PENDING_EVENTS:
                 await self._flush_with_retries()
                 next_flush = trio.current_time() + self.interval
             if not rows:
@@ -108,17 +122,25 @@ class Aggregator:
                         # so read in chunks, not after every spool commit.
                         await trio.sleep(GATHER_S)
 
-    def _add(self, rows: list[tuple[int, bytes]]) -> None:
+    async def _add(self, rows: list[tuple[int, bytes]]) -> None:
+        records: list[tuple[int, EnrichedRecord]] = []
         for seq, data in rows:
             try:
-                record = decode_enriched(data)
+                records.append((seq, decode_enriched(data)))
             except msgspec.DecodeError as e:
                 log.error("enriched record %d is unreadable and is skipped: %s", seq, e)
-                self._deltas.last_seq = max(self._deltas.last_seq, seq)
-            else:
-                self._deltas.add(seq, record, self.tz_of(record.event.site_id))
-            self.state.read_seq = seq
-        self.state.pending_events = self._deltas.n_events
+                self.agg.last_seq = max(self.agg.last_seq, seq)
+        agg = self.agg
+        for site, day in agg.days_needed(r for _, r in records):
+            # A day not in memory (first event after a start, or a late
+            # event): its unique visitors so far are recounted from SQLite.
+            marks = await trio.to_thread.run_sync(self.db.day_marks, site, day, agg.tz(site))
+            agg.load_day(site, day, marks)
+        for seq, record in records:
+            agg.add(seq, record)
+        if rows:
+            self.state.read_seq = rows[-1][0]
+        self.state.pending_events = agg.n_events
 
     async def _flush_with_retries(self) -> None:
         """Flush, retrying every interval while SQLite refuses (disk full, I/O
@@ -130,7 +152,7 @@ class Aggregator:
             await trio.sleep(self.interval)
 
     async def try_flush(self) -> bool:
-        """Flush; on a SQLite failure log it and report False (the deltas stay)."""
+        """Flush; on a SQLite failure log it and report False (the counts stay)."""
         try:
             await self.flush()
         except StatsStoreError as e:
@@ -140,17 +162,29 @@ class Aggregator:
         return True
 
     async def flush(self) -> None:
-        deltas = self._deltas
-        if deltas.last_seq <= self.state.flushed_seq:
+        agg = self.agg
+        if agg.last_seq <= self.state.flushed_seq and not any(s.dirty for s in agg.book.sessions()):
             return
+        batch = agg.take()
         now = self.now_ms()
-        await trio.to_thread.run_sync(self.db.flush, deltas, now)
-        self._deltas = Deltas(last_seq=deltas.last_seq)
-        st = self.state
-        st.flushed_seq, st.pending_events = deltas.last_seq, 0
-        st.last_flush_ms, st.flushes = now, st.flushes + 1
         try:
-            await self.writer.submit(Advance(consumer=CONSUMER, seq=deltas.last_seq))
+            await trio.to_thread.run_sync(self.db.flush, batch, now)
+        except BaseException:
+            agg.failed(batch)
+            raise
+        agg.committed(batch)
+        st = self.state
+        st.flushed_seq, st.pending_events = batch.last_seq, agg.n_events
+        st.open_sessions = len(agg.book)
+        st.last_flush_ms, st.flushes = now, st.flushes + 1
+        if now - self._last_prune_ms >= PRUNE_EVERY_MS:
+            self._last_prune_ms = now
+            try:
+                await trio.to_thread.run_sync(self.db.prune, now - self.retention_ms)
+            except StatsStoreError as e:
+                log.error("pruning old per-event rows failed, will retry: %s", e)
+        try:
+            await self.writer.submit(Advance(consumer=CONSUMER, seq=batch.last_seq))
         except (ShuttingDown, SpoolError) as e:
             # Harmless: the cursor only lets the spool forget counted records
             # sooner; on restart we resume from SQLite's last_seq anyway.

@@ -1,44 +1,36 @@
-"""The enricher: raw spool records → privacy-safe enriched records.
+"""The enricher: raw spool records → enriched records (source, goals).
 
-Reads raw records past its durable cursor, keeps the visitor id stable across
-midnight (current and previous salt both tried), drops the IP and user agent,
-and hands the results to the spool writer, which replaces the raw records in
-the same transaction that moves the cursor. A record that cannot be decoded is
-dropped with a log line; it never stops the actor.
+Reads raw records past its durable cursor, enriches them (pure, see
+core.enrich) and hands the results to the spool writer, which replaces the raw
+records in the same transaction that moves the cursor. A record that cannot be
+decoded is dropped with a log line; it never stops the actor.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 import msgspec
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
+from analyticsd.core.enrich import SiteRules, enrich
 from analyticsd.core.errors import ShuttingDown
+from analyticsd.core.geo import GeoInfo
 from analyticsd.core.messages import Enrich
 from analyticsd.core.records import (
     SCHEMA_VERSION,
-    EnrichedHead,
-    RawHead,
-    decode_event,
-    decode_raw_head,
+    RawRecord,
+    RawRecordV1,
+    decode_raw,
     encode,
 )
-from analyticsd.core.visitor import (
-    DAY_MS,
-    SESSION_GAP_MS,
-    RecentVisitors,
-    salt_day,
-    visitor_id,
-)
-from analyticsd.storage.salts import SaltBook
+from analyticsd.core.useragent import ClientInfo
 from analyticsd.storage.spool import ENRICHER, Spool
 
 log = logging.getLogger(__name__)
-# Small enough that one batch holds the event loop for well under a
-# millisecond, so acks waiting behind it are not delayed.
 # Records read per spool read; they are enriched in CHUNKs with a checkpoint
 # between chunks, so one chunk holds the event loop well under a millisecond
 # and acks waiting behind it are not delayed, while one commit covers a lot.
@@ -46,57 +38,54 @@ BATCH = 2048
 CHUNK = 256
 GATHER_S = 0.05
 
+# (ip, user agent) → client facts; used only for records of schema version 1.
+ClientFacts = Callable[[str, str], tuple[ClientInfo, GeoInfo]]
 
-def enrich(raw: RawHead, salts: SaltBook, recent: RecentVisitors) -> EnrichedHead:
-    day = salt_day(raw.received_ms)
-    into_day = raw.received_ms - day * DAY_MS
-    visitor = raw.visitor
-    # Only the half hours around midnight matter for carrying a visit over;
-    # the rest of the day skips the second hash, the bookkeeping and even
-    # decoding the event (it is copied through as encoded bytes).
-    if into_day <= SESSION_GAP_MS:
-        prev_salt = salts.get(day - 1)
-        site_id = decode_event(raw.event).site_id
-        previous = visitor_id(prev_salt, site_id, raw.ip, raw.ua) if prev_salt else None
-        visitor = recent.resolve(raw.visitor, previous, raw.received_ms)
-    elif into_day >= DAY_MS - SESSION_GAP_MS:
-        visitor = recent.resolve(raw.visitor, None, raw.received_ms)
-    return EnrichedHead(
+
+def upgrade(old: RawRecordV1, facts: ClientFacts) -> RawRecord:
+    """A version 1 raw record (it held IP and UA) in today's shape."""
+    client, geo = facts(old.ip, old.ua)
+    return RawRecord(
         v=SCHEMA_VERSION,
-        event_id=raw.event_id,
-        received_ms=raw.received_ms,
-        visitor=visitor,
-        event=raw.event,
+        event_id=old.event_id,
+        received_ms=old.received_ms,
+        visitor=old.visitor,
+        prev_visitor="",
+        client=client,
+        geo=geo,
+        lang="",
+        event=old.event,
     )
 
 
 def enrich_batch(
-    rows: list[tuple[int, bytes]], salts: SaltBook, recent: RecentVisitors
+    rows: list[tuple[int, bytes]], rules: Mapping[str, SiteRules], facts: ClientFacts
 ) -> list[tuple[int, bytes | None]]:
     out: list[tuple[int, bytes | None]] = []
     for seq, data in rows:
         try:
-            record = decode_raw_head(data)
-            enriched = encode(enrich(record, salts, recent))
+            raw = decode_raw(data)
         except msgspec.DecodeError as e:
             log.error("spool record %d is unreadable and is dropped: %s", seq, e)
             out.append((seq, None))
             continue
-        out.append((seq, enriched))
+        if isinstance(raw, RawRecordV1):
+            raw = upgrade(raw, facts)
+        out.append((seq, encode(enrich(raw, rules.get(raw.event.site_id)))))
     return out
 
 
 async def run_enricher(
     spool: Spool,
     writer: SpoolWriter,
-    salts: SaltBook,
+    rules: Callable[[], Mapping[str, SiteRules]],
+    facts: ClientFacts,
     stopping: trio.Event,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Enrich until cancelled, or until `stopping` is set and nothing is left."""
     pos = await trio.to_thread.run_sync(spool.cursor, ENRICHER)
-    recent = RecentVisitors()
     task_status.started()
     while True:
         new_data = writer.committed  # taken before reading, so no wake-up is missed
@@ -112,8 +101,9 @@ async def run_enricher(
                 await trio.sleep(GATHER_S)
             continue
         items: list[tuple[int, bytes | None]] = []
+        current = rules()  # the site rules in force (they change on reload)
         for start in range(0, len(rows), CHUNK):
-            items += enrich_batch(rows[start : start + CHUNK], salts, recent)
+            items += enrich_batch(rows[start : start + CHUNK], current, facts)
             await trio.lowlevel.checkpoint()
         try:
             await writer.submit(Enrich(items=items, upto_seq=rows[-1][0]))

@@ -68,10 +68,23 @@ class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
     tokens: tuple[str, ...] = ()
 
 
+class GoalConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A conversion goal: a custom event name, or a page path (`*` matches any run)."""
+
+    event: str = ""
+    page: str = ""
+    name: str = ""  # shown in reports; defaults to the event name or "Visit <page>"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.event or f"Visit {self.page}"
+
+
 class SiteConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: str
     origins: tuple[str, ...] = ()
     timezone: str = "UTC"
+    goals: tuple[GoalConfig, ...] = ()
 
 
 class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -206,8 +219,12 @@ def validate(cfg: Config) -> Config:
     st = cfg.storage
     _check(bool(st.data_dir), "storage.data_dir", "must not be empty")
     _check(st.spool_max_bytes >= 4096, "storage.spool_max_bytes", "must be at least 4096")
+    # Per-event rows are what unique visitors are recounted from after a
+    # restart when late events (up to 7 days old) arrive, so keep 8 days.
     _check(
-        st.raw_event_retention_days >= 0, "storage.raw_event_retention_days", "must not be negative"
+        8 <= st.raw_event_retention_days <= 3650,
+        "storage.raw_event_retention_days",
+        "must be between 8 and 3650",
     )
     _check(
         0 < cfg.aggregator.flush_interval_s <= 3600,
@@ -244,6 +261,18 @@ def validate(cfg: Config) -> Config:
             lambda o: bool(_ORIGIN.match(o)),
             "expected '*' or scheme://host[:port]",
         )
+        names: set[str] = set()
+        for j, goal in enumerate(site.goals):
+            gkey = f"{key}.goals[{j}]"
+            _check(
+                bool(goal.event) != bool(goal.page),
+                gkey,
+                "set exactly one of `event` or `page`",
+            )
+            _check(not goal.page or goal.page.startswith("/"), f"{gkey}.page", "must start with /")
+            _check(len(goal.display_name) <= 120, f"{gkey}.name", "at most 120 characters")
+            _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}")
+            names.add(goal.display_name)
     return cfg
 
 

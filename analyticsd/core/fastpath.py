@@ -29,6 +29,7 @@ from analyticsd.core.ingest import (
     read_props,
     read_revenue,
     read_timestamp,
+    url_attribution,
 )
 
 Str256 = Annotated[str, msgspec.Meta(max_length=MAX_STR)]
@@ -100,6 +101,7 @@ def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
         assert path is not None
         path = normalise_path(path)
     utm = {k: v for k in UTM_FIELDS if (v := getattr(f, k)) is not None}
+    utm, click_id = url_attribution(f.url, utm)
     return IncomingEvent(
         site_id=f.siteId,
         event_type=normalise_event_type(f.eventType),
@@ -115,6 +117,7 @@ def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
         user_id=f.userId,
         screen_width=f.screenWidth,
         utm=utm,
+        click_id=click_id,
     )
 
 

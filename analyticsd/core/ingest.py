@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
@@ -56,6 +56,34 @@ class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None
     screen_width: int | None
     utm: dict[str, str]
+    # The ad click id parameter on the landing URL (gclid, fbclid, ...), if any.
+    click_id: str = ""
+
+
+_CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "ttclid", "twclid", "li_fat_id")
+
+
+def url_attribution(url: str | None, utm: dict[str, str]) -> tuple[dict[str, str], str]:
+    """UTM parameters and click id from the landing URL's query string.
+
+    Explicit `utm_*` fields win over the URL's. Values are cut to the field
+    limit rather than refused: the URL is the page's, not a choice of the client.
+    """
+    if not url or "?" not in url:
+        return utm, ""
+    query = url.split("#", 1)[0].split("?", 1)[1]
+    found = dict(utm)
+    click = ""
+    try:
+        pairs = parse_qsl(query, max_num_fields=100)
+    except ValueError:
+        return utm, ""
+    for key, value in pairs:
+        if key in _UTM_SET and key not in found and value and "\x00" not in value:
+            found[key] = value[:MAX_STR]
+        elif not click and key in _CLICK_IDS and value:
+            click = key
+    return found, click
 
 
 def normalise_event_type(name: str) -> str:
@@ -272,6 +300,8 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
         utm = {k: v for k in UTM_FIELDS if (v := _opt_str(obj, k, errs)) is not None}
     if errs.messages:
         return errs.messages
+    url = obj.get("url")
+    utm, click_id = url_attribution(url if isinstance(url, str) else None, utm)
     return IncomingEvent(
         site_id=site_id,
         event_type=event_type,
@@ -287,6 +317,7 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
         user_id=user_id,
         screen_width=screen_width,
         utm=utm,
+        click_id=click_id,
     )
 
 

@@ -1,28 +1,45 @@
 """Spool record encoding.
 
 Two record kinds live in the spool under the same sequence number:
-`RawRecord` (as received; holds the client IP and user agent, needed only by
-enrichment) and `EnrichedRecord` (privacy-safe: no IP, no raw user agent),
-which is what the aggregator and, later, the forwarder consume. Records are
-msgpack arrays with a leading schema version so old spools stay readable.
+
+* `RawRecord`, written by the receiver: the validated event plus what the
+  request said about the client. The IP address and the user agent string are
+  *not* in it: everything that needs them (visitor ids, browser/OS/device,
+  bot flag, GeoIP) is derived while the request is in memory, so they never
+  touch the disk. (LMDB reuses freed pages without zeroing them, so "delete
+  the raw record after enrichment" would leave them in the file for a while.)
+* `EnrichedRecord`, written by the enricher in place of the raw one: adds the
+  traffic source and the goals the event completes. This is what the
+  aggregator (and the forwarder) consume.
+
+Records are msgpack arrays with a leading schema version. Version 1 records
+(written before enrichment existed; the raw ones held IP and UA) are still
+read, so a spool survives the upgrade.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from analyticsd.core.geo import NO_GEO, GeoInfo
 from analyticsd.core.ingest import IncomingEvent
+from analyticsd.core.source import DIRECT, DIRECT_NAME, Source
+from analyticsd.core.useragent import UNKNOWN_CLIENT, ClientInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class RawRecord(msgspec.Struct, frozen=True, array_like=True):
     v: int
     event_id: str
     received_ms: int
-    ip: str
-    ua: str
     visitor: str
+    # The id under yesterday's salt, only in the 30 minutes after midnight,
+    # so a visit in progress keeps its session across the salt change.
+    prev_visitor: str
+    client: ClientInfo
+    geo: GeoInfo
+    lang: str
     event: IncomingEvent
 
 
@@ -31,65 +48,77 @@ class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
     event_id: str
     received_ms: int
     visitor: str
+    prev_visitor: str
+    client: ClientInfo
+    geo: GeoInfo
+    lang: str
+    source: Source
+    goals: tuple[str, ...]
     event: IncomingEvent
 
 
-# The *Head views below repeat the field lists above on purpose: they decode
-# the same arrays but leave the event encoded, so enrichment can copy it
-# through without decoding. Keep the field order identical to the records
-# above (tests/actors/test_pipeline.py decodes one with the other).
-class RawHead(msgspec.Struct, frozen=True, array_like=True):
-    """A raw record with its event left encoded (msgspec.Raw)."""
-
+class RawRecordV1(msgspec.Struct, frozen=True, array_like=True):
     v: int
     event_id: str
     received_ms: int
     ip: str
     ua: str
     visitor: str
-    event: msgspec.Raw
+    event: IncomingEvent
 
 
-class EnrichedHead(msgspec.Struct, frozen=True, array_like=True):
-    """An enriched record with its event left encoded; same bytes as EnrichedRecord."""
-
+class EnrichedRecordV1(msgspec.Struct, frozen=True, array_like=True):
     v: int
     event_id: str
     received_ms: int
     visitor: str
-    event: msgspec.Raw
+    event: IncomingEvent
 
 
 _encoder = msgspec.msgpack.Encoder()
+_raw_decoder = msgspec.msgpack.Decoder(RawRecord)
+_raw_v1_decoder = msgspec.msgpack.Decoder(RawRecordV1)
 _enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
-
-
-_raw_head_decoder = msgspec.msgpack.Decoder(RawHead)
-_event_decoder = msgspec.msgpack.Decoder(IncomingEvent)
-
-
-def decode_raw_head(data: bytes) -> RawHead:
-    """Decode all but the event: enrichment rarely needs to look inside it."""
-    return _raw_head_decoder.decode(data)
-
-
-def decode_event(raw: msgspec.Raw) -> IncomingEvent:
-    return _event_decoder.decode(raw)
-
-
-def encode(record: RawRecord | EnrichedRecord | EnrichedHead) -> bytes:
-    return _encoder.encode(record)
-
-
-def decode_enriched(data: bytes) -> EnrichedRecord:
-    return _enriched_decoder.decode(data)
-
-
+_enriched_v1_decoder = msgspec.msgpack.Decoder(EnrichedRecordV1)
 _any_decoder = msgspec.msgpack.Decoder()
 
 
+def encode(record: msgspec.Struct) -> bytes:
+    return _encoder.encode(record)
+
+
+def decode_raw(data: bytes) -> RawRecord | RawRecordV1:
+    """Raises msgspec.DecodeError when the bytes are neither version."""
+    try:
+        return _raw_decoder.decode(data)
+    except msgspec.DecodeError:
+        return _raw_v1_decoder.decode(data)
+
+
+def decode_enriched(data: bytes) -> EnrichedRecord:
+    """Raises msgspec.DecodeError when the bytes are neither version."""
+    try:
+        return _enriched_decoder.decode(data)
+    except msgspec.DecodeError:
+        old = _enriched_v1_decoder.decode(data)
+    # A version 1 record predates enrichment: no client facts are known.
+    return EnrichedRecord(
+        v=SCHEMA_VERSION,
+        event_id=old.event_id,
+        received_ms=old.received_ms,
+        visitor=old.visitor,
+        prev_visitor="",
+        client=UNKNOWN_CLIENT,
+        geo=NO_GEO,
+        lang="",
+        source=Source(DIRECT, DIRECT_NAME, ""),
+        goals=(),
+        event=old.event,
+    )
+
+
 def received_ms_of(data: bytes) -> int | None:
-    """The receive time of a raw or enriched record (both keep it third)."""
+    """The receive time of a raw or enriched record (all versions keep it third)."""
     try:
         value = _any_decoder.decode(data)
     except msgspec.DecodeError:

@@ -36,8 +36,6 @@ REFERRAL = "referral"
 CHANNELS = (DIRECT, ORGANIC, PAID, SOCIAL, EMAIL, AFFILIATE, REFERRAL)
 DIRECT_NAME = "Direct / None"
 
-CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "ttclid", "twclid", "li_fat_id")
-
 
 class Source(msgspec.Struct, frozen=True, array_like=True):
     channel: str

@@ -39,6 +39,7 @@ class ClientInfo(msgspec.Struct, frozen=True, array_like=True):
 
 
 BOT = ClientInfo("", "", "", "", "bot", True)
+UNKNOWN_CLIENT = ClientInfo("", "", "", "", "", False)
 
 # Tools that drive a real browser: crawlerdetect does not list all of them.
 _AUTOMATION = re.compile(

@@ -19,10 +19,11 @@ from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, valida
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.netaddr import client_ip, parse_networks
 from analyticsd.core.records import SCHEMA_VERSION, RawRecord, encode
-from analyticsd.core.visitor import visitor_id
+from analyticsd.http.client import ClientProfiler, Facts
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
 
-MAX_UA = 512
+# Longer user agents are classified as bots on their first MAX_UA characters.
+MAX_UA = 1100
 RETRY_FULL_S = b"30"
 RETRY_SHUTDOWN_S = b"5"
 INGEST_PATHS = frozenset({"/api/event", "/api/batch"})
@@ -44,6 +45,14 @@ class _Rejected:
     messages: list[str]
 
 
+class _Client(NamedTuple):
+    """The request's client; ip and ua live only as long as the request."""
+
+    ip: str
+    ua: str
+    facts: Facts
+
+
 class _Accepted(NamedTuple):
     event_id: str
     visitor: str
@@ -56,7 +65,7 @@ class IngestHandler:
         self,
         config: Config,
         submit: Callable[[Append], Awaitable[None]],
-        salt_today: Callable[[int], bytes],
+        profiler: ClientProfiler,
         now_ms: Callable[[], int],
         on_accepted: Callable[[int], None],
     ) -> None:
@@ -64,7 +73,7 @@ class IngestHandler:
         self._all_origins = frozenset(o for s in config.sites for o in s.origins)
         self._trusted = parse_networks(config.server.trusted_proxies)
         self._submit = submit
-        self._salt_today = salt_today
+        self._profiler = profiler
         self._now_ms = now_ms
         self._on_accepted = on_accepted
         self.draining = False
@@ -127,9 +136,10 @@ class IngestHandler:
         except ValueError as e:
             return error_response(400, str(e), self._cors(origin))
         ua = (_header(req, b"user-agent") or "")[:MAX_UA]
+        client = _Client(ip, ua, self._profiler.facts(ip, ua, _header(req, b"accept-language")))
         if req.path == "/api/batch":
-            return await self._batch(req.body, origin, ip, ua)
-        return await self._single(req.body, origin, ip, ua)
+            return await self._batch(req.body, origin, client)
+        return await self._single(req.body, origin, client)
 
     def _check(
         self, obj: Any, origin: bytes | None, now_ms: int
@@ -146,24 +156,31 @@ class IngestHandler:
         return result, site
 
     def _prepare(
-        self, ev: IncomingEvent, ip: str, ua: str, now_ms: int, visitors: dict[str, str]
+        self,
+        ev: IncomingEvent,
+        client: _Client,
+        now_ms: int,
+        visitors: dict[str, tuple[str, str]],
     ) -> _Accepted:
         event_id = ev.event_id or mint_event_id()
         # One request comes from one client: hash once per site, not per event.
-        visitor = visitors.get(ev.site_id)
-        if visitor is None:
-            visitor = visitor_id(self._salt_today(now_ms), ev.site_id, ip, ua)
-            visitors[ev.site_id] = visitor
+        ids = visitors.get(ev.site_id)
+        if ids is None:
+            ids = self._profiler.visitors(ev.site_id, client.ip, client.ua, now_ms)
+            visitors[ev.site_id] = ids
+        facts = client.facts
         record = RawRecord(
             v=SCHEMA_VERSION,
             event_id=event_id,
             received_ms=now_ms,
-            ip=ip,
-            ua=ua,
-            visitor=visitor,
+            visitor=ids[0],
+            prev_visitor=ids[1],
+            client=facts.client,
+            geo=facts.geo,
+            lang=facts.lang,
             event=ev,
         )
-        return _Accepted(event_id, visitor, encode(record), ev.event_id is not None)
+        return _Accepted(event_id, ids[0], encode(record), ev.event_id is not None)
 
     async def _store(self, accepted: list[_Accepted], cors: Headers) -> HttpResponse | None:
         op = Append([PendingRecord(a.event_id, a.record, a.client_id) for a in accepted])
@@ -180,7 +197,7 @@ class IngestHandler:
         self._on_accepted(sum(op.stored))
         return None
 
-    async def _single(self, body: bytes, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
+    async def _single(self, body: bytes, origin: bytes | None, client: _Client) -> HttpResponse:
         now_ms = self._now_ms()
         obj: Any = fast_event(body, now_ms)
         if obj is None:  # not plainly well-formed: the validator says why
@@ -193,7 +210,7 @@ class IngestHandler:
             return error_response(checked.status, checked.messages, self._cors(origin))
         ev, site = checked
         cors = self._cors(origin, site)
-        acc = self._prepare(ev, ip, ua, now_ms, {})
+        acc = self._prepare(ev, client, now_ms, {})
         failed = await self._store([acc], cors)
         if failed is not None:
             return failed
@@ -201,7 +218,7 @@ class IngestHandler:
             202, {"success": True, "eventId": acc.event_id, "visitorId": acc.visitor}, cors
         )
 
-    async def _batch(self, body: bytes, origin: bytes | None, ip: str, ua: str) -> HttpResponse:
+    async def _batch(self, body: bytes, origin: bytes | None, client: _Client) -> HttpResponse:
         cors = self._cors(origin)
         now_ms = self._now_ms()
         events: list[Any] | None = fast_batch(body, now_ms)
@@ -216,7 +233,7 @@ class IngestHandler:
             if len(events) > MAX_BATCH:
                 return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
         accepted: list[tuple[int, _Accepted]] = []
-        visitors: dict[str, str] = {}
+        visitors: dict[str, tuple[str, str]] = {}
         rejected: list[dict[str, Any]] = []
         for i, item in enumerate(events):
             checked = self._check(item, origin, now_ms)
@@ -225,7 +242,7 @@ class IngestHandler:
                     {"index": i, "statusCode": checked.status, "message": checked.messages}
                 )
                 continue
-            accepted.append((i, self._prepare(checked[0], ip, ua, now_ms, visitors)))
+            accepted.append((i, self._prepare(checked[0], client, now_ms, visitors)))
         if not accepted:
             return json_response(
                 400,

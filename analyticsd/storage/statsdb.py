@@ -1,13 +1,22 @@
 """The SQLite statistics store.
 
 Invariants:
-* Every flush is one `BEGIN IMMEDIATE` transaction that adds the deltas with
-  upserts and records `last_seq`, the highest spool sequence they cover. The
-  aggregator resumes after `last_seq` on start, which is what makes counting
-  exactly-once across crashes.
+* Every flush is one `BEGIN IMMEDIATE` transaction that adds the bucket
+  deltas with upserts, appends the per-event rows, saves the changed sessions
+  and records `last_seq`, the highest spool sequence all of that covers. The
+  aggregator resumes after `last_seq` on start (reloading open sessions), which
+  is what makes counting exactly-once across crashes.
 * `synchronous=FULL`: a flush is durable before the spool may forget the
   records it covers.
-* Only salted visitor hashes are stored, never an IP or a user agent.
+* Only salted visitor hashes and derived facts are stored, never an IP or a
+  user agent string.
+
+Tables (see core.aggregate for how `agg` is keyed):
+  agg       counters per (site, granularity, bucket, dimension, value)
+  revenue   revenue per currency for the same keys
+  events    one row per non-bot event, kept `raw_event_retention_days`
+  sessions  one row per visit with its visit dimensions
+  dims      dimension code → Stats API property name (for people reading SQL)
 
 Methods are blocking; callers run each in one `trio.to_thread.run_sync`.
 """
@@ -16,33 +25,91 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import datetime
+
+import msgspec
 
 from analyticsd.core import faults
-from analyticsd.core.buckets import Deltas
+from analyticsd.core.aggregate import (
+    DAY,
+    DIMENSIONS,
+    ENTRY_PAGE,
+    EXIT_PAGE,
+    HOUR,
+    PAGE,
+    SESSION_DIMS,
+    SITE,
+    Contribution,
+    FlushBatch,
+    buckets,
+    day_label,
+    day_number,
+    event_pairs,
+    session_pairs,
+    visitor_hex,
+    visitor_int,
+    visitor_marks,
+)
+from analyticsd.core.buckets import zone
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
+from analyticsd.core.sessions import Session
 
 FILENAME = "stats.sqlite3"
+SCHEMA_VERSION = 2
+_METRICS = ("visitors", "visits", "pageviews", "events", "bounces", "duration_ms", "engaged")
+METRIC_COLUMNS = (*_METRICS, "conversions")
+_DIM_COLUMNS = tuple("d_" + name.split(":", 1)[1] for _, name in SESSION_DIMS)
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS site_day (
-    site TEXT NOT NULL, day TEXT NOT NULL,
-    pageviews INTEGER NOT NULL, events INTEGER NOT NULL, visitors INTEGER NOT NULL,
-    PRIMARY KEY (site, day)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS site_hour (
-    site TEXT NOT NULL, hour TEXT NOT NULL,
-    pageviews INTEGER NOT NULL, events INTEGER NOT NULL,
-    PRIMARY KEY (site, hour)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS site_day_path (
-    site TEXT NOT NULL, day TEXT NOT NULL, path TEXT NOT NULL,
-    pageviews INTEGER NOT NULL,
-    PRIMARY KEY (site, day, path)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS day_visitor (
-    site TEXT NOT NULL, day TEXT NOT NULL, visitor TEXT NOT NULL,
-    PRIMARY KEY (site, day, visitor)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dims (code INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agg (
+    site TEXT NOT NULL, gran INTEGER NOT NULL, bucket INTEGER NOT NULL,
+    dim INTEGER NOT NULL, val TEXT NOT NULL,
+    {", ".join(f"{c} INTEGER NOT NULL" for c in METRIC_COLUMNS)},
+    PRIMARY KEY (site, gran, bucket, dim, val)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revenue (
+    site TEXT NOT NULL, gran INTEGER NOT NULL, bucket INTEGER NOT NULL,
+    dim INTEGER NOT NULL, val TEXT NOT NULL, currency TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (site, gran, bucket, dim, val, currency)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    site TEXT NOT NULL, ts INTEGER NOT NULL, session INTEGER NOT NULL,
+    visitor INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
+    props TEXT, goals TEXT, revenue_micros INTEGER, currency TEXT,
+    user_id TEXT, event_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_site_ts ON events(site, ts);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, visitor INTEGER NOT NULL,
+    alias INTEGER, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+    start_hour INTEGER NOT NULL, start_day INTEGER NOT NULL,
+    entry TEXT NOT NULL, entry_ms INTEGER NOT NULL, exit TEXT NOT NULL, exit_ms INTEGER NOT NULL,
+    pageviews INTEGER NOT NULL, events INTEGER NOT NULL, conversions INTEGER NOT NULL,
+    {", ".join(f"{c} TEXT NOT NULL" for c in _DIM_COLUMNS)});
+CREATE INDEX IF NOT EXISTS sessions_end ON sessions(end_ms);
 """
+
+_UPSERT_AGG = (
+    f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)}) "
+    f"VALUES (?,?,?,?,?,{','.join('?' * len(METRIC_COLUMNS))}) "
+    "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in METRIC_COLUMNS)
+)
+_UPSERT_REVENUE = (
+    "INSERT INTO revenue VALUES (?,?,?,?,?,?,?,?) "
+    "ON CONFLICT(site, gran, bucket, dim, val, currency) DO UPDATE SET "
+    "amount_micros = amount_micros + excluded.amount_micros, n = n + excluded.n"
+)
+_SESSION_COLUMNS = (
+    "id, site, visitor, alias, start_ms, end_ms, start_hour, start_day, entry, entry_ms, "
+    "exit, exit_ms, pageviews, events, conversions, " + ", ".join(_DIM_COLUMNS)
+)
+_UPSERT_SESSION = (
+    f"INSERT OR REPLACE INTO sessions({_SESSION_COLUMNS}) "
+    f"VALUES ({','.join('?' * (15 + len(_DIM_COLUMNS)))})"
+)
 
 
 def _connect(path: str, readonly: bool) -> sqlite3.Connection:
@@ -61,6 +128,14 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def day_range_ms(day: int, tz_name: str) -> tuple[int, int]:
+    """[start, end) of a local day in epoch milliseconds (23 or 25 h on DST days)."""
+    tz = zone(tz_name)
+    start = datetime.strptime(day_label(day), "%Y-%m-%d").replace(tzinfo=tz)
+    end = datetime.strptime(day_label(day + 1), "%Y-%m-%d").replace(tzinfo=tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
 class StatsDB:
     """Owner of the write connection (the aggregator's)."""
 
@@ -70,27 +145,62 @@ class StatsDB:
         self.conn = _connect(self.path, readonly=False)
         try:
             self.conn.executescript(SCHEMA)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO dims(code, name) VALUES (?, ?)",
+                [(c, n or "(site totals)") for c, n in DIMENSIONS.items()],
+            )
+            self._migrate_v1()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot create schema in {self.path}: {e}") from e
+
+    def _migrate_v1(self) -> None:
+        """Carry the first version's totals over (site/day, site/hour, paths)."""
+        c = self.conn
+        old = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "site_day" not in old:
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            rows: list[tuple[object, ...]] = []
+            for site, day, pv, ev, vis in c.execute("SELECT * FROM site_day").fetchall():
+                rows.append((site, DAY, day_number(day), SITE, "", vis, 0, pv, ev, 0, 0, 0, 0))
+            for site, hour, pv, ev in c.execute("SELECT * FROM site_hour").fetchall():
+                h = day_number(hour[:10]) * 24 + int(hour[11:13])
+                rows.append((site, HOUR, h, SITE, "", 0, 0, pv, ev, 0, 0, 0, 0))
+            for site, day, path, pv in c.execute("SELECT * FROM site_day_path").fetchall():
+                rows.append((site, DAY, day_number(day), PAGE, path, 0, 0, pv, pv, 0, 0, 0, 0))
+            c.executemany(_UPSERT_AGG, rows)
+            for table in ("site_day", "site_hour", "site_day_path", "day_visitor"):
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
 
     def last_seq(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
-        return int(row[0]) if row else 0
+        return self.meta("last_seq") or 0
 
-    def flush(self, deltas: Deltas, now_ms: int) -> None:
-        """Add `deltas` and record their `last_seq`, atomically."""
+    def meta(self, key: str) -> int | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else None
+
+    def flush(self, batch: FlushBatch, now_ms: int) -> None:
+        """Write one batch and its `last_seq`, atomically."""
         c = self.conn
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
-                self._apply(c, deltas)
-                c.execute(
-                    "INSERT INTO meta(key, value) VALUES ('last_seq', ?) "
+                c.executemany(_UPSERT_AGG, [(*k, *v) for k, v in batch.rows.items()])
+                c.executemany(_UPSERT_REVENUE, [(*k, *v) for k, v in batch.revenue.items()])
+                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch.events)
+                c.executemany(_UPSERT_SESSION, [_session_row(s, k) for s, k in batch.sessions])
+                c.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
-                    (deltas.last_seq,),
+                    [("last_seq", batch.last_seq), ("watermark_ms", batch.watermark_ms)],
                 )
                 c.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,)
@@ -104,33 +214,113 @@ class StatsDB:
         except sqlite3.Error as e:
             raise StatsStoreError(f"flush failed: {e}") from e
 
-    @staticmethod
-    def _apply(c: sqlite3.Connection, d: Deltas) -> None:
-        for (site, day), agg in d.days.items():
-            before = c.total_changes
-            c.executemany(
-                "INSERT OR IGNORE INTO day_visitor(site, day, visitor) VALUES (?, ?, ?)",
-                [(site, day, v) for v in agg.visitors],
+    def prune(self, before_ms: int) -> int:
+        """Drop per-event rows and visits older than the retention horizon."""
+        c = self.conn
+        try:
+            sites = [r[0] for r in c.execute("SELECT DISTINCT site FROM agg WHERE dim = 0")]
+            n = 0
+            for site in sites:
+                n += c.execute(
+                    "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
+                ).rowcount
+            c.execute("DELETE FROM sessions WHERE end_ms < ?", (before_ms,))
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"prune failed: {e}") from e
+        return n
+
+    def open_sessions(self, since_ms: int) -> list[Session]:
+        """Visits that may still grow (ended at or after `since_ms`), as flushed."""
+        try:
+            rows = self.conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE end_ms >= ?", (since_ms,)
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"cannot load sessions: {e}") from e
+        return [_session_of(r) for r in rows]
+
+    def day_marks(self, site: str, day: int, tz_name: str) -> set[int]:
+        """The unique-visitor marks of a flushed day, recomputed from its events."""
+        start, end = day_range_ms(day, tz_name)
+        try:
+            rows = self.conn.execute(
+                "SELECT e.ts, e.visitor, e.name, e.path, e.props, e.goals, "
+                + ", ".join(f"s.{c}" for c in _DIM_COLUMNS)
+                + " FROM events e JOIN sessions s ON s.id = e.session "
+                "WHERE e.site = ? AND e.ts >= ? AND e.ts < ?",
+                (site, start, end),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"cannot recount visitors: {e}") from e
+        marks: set[int] = set()
+        decode = msgspec.json.decode
+        for ts, visitor, name, path, props, goals, *dims in rows:
+            hour, d = buckets(ts, tz_name)
+            vis = visitor_hex(visitor)
+            pairs = event_pairs(
+                name == "pageview",
+                path,
+                decode(goals) if goals else (),
+                decode(props).items() if props else (),
             )
-            new_visitors = c.total_changes - before
-            c.execute(
-                "INSERT INTO site_day(site, day, pageviews, events, visitors) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(site, day) DO UPDATE SET pageviews = pageviews + excluded.pageviews, "
-                "events = events + excluded.events, visitors = visitors + excluded.visitors",
-                (site, day, agg.counts.pageviews, agg.counts.events, new_visitors),
-            )
-            c.executemany(
-                "INSERT INTO site_day_path(site, day, path, pageviews) VALUES (?,?,?,?) "
-                "ON CONFLICT(site, day, path) DO UPDATE "
-                "SET pageviews = pageviews + excluded.pageviews",
-                [(site, day, p, n) for p, n in agg.paths.items()],
-            )
-        c.executemany(
-            "INSERT INTO site_hour(site, hour, pageviews, events) VALUES (?,?,?,?) "
-            "ON CONFLICT(site, hour) DO UPDATE SET pageviews = pageviews + excluded.pageviews, "
-            "events = events + excluded.events",
-            [(s, h, n.pageviews, n.events) for (s, h), n in d.hours.items()],
-        )
+            pairs += session_pairs(tuple(dims))
+            marks.update(m for m, *_ in visitor_marks(hour, d, vis, pairs))
+        return marks
+
+
+def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
+    return (
+        s.sid,
+        s.site,
+        visitor_int(s.visitor),
+        visitor_int(s.alias) if s.alias else None,
+        s.start_ms,
+        s.end_ms,
+        c.hour,
+        c.day,
+        s.entry,
+        s.entry_ms,
+        s.exit,
+        s.exit_ms,
+        s.pageviews,
+        s.events,
+        s.conversions,
+        *s.dims,
+    )
+
+
+def _session_of(r: tuple[object, ...]) -> Session:
+    (sid, site, visitor, alias, start, end, hour, day, entry, entry_ms, exit_, exit_ms) = r[:12]
+    pageviews, events, conversions = r[12:15]
+    s = Session(
+        sid=int(sid),  # type: ignore[call-overload]
+        site=str(site),
+        visitor=visitor_hex(int(visitor)),  # type: ignore[call-overload]
+        start_ms=int(start),  # type: ignore[call-overload]
+        end_ms=int(end),  # type: ignore[call-overload]
+        dims=tuple(str(d) for d in r[15:]),
+        entry=str(entry),
+        entry_ms=int(entry_ms),  # type: ignore[call-overload]
+        exit=str(exit_),
+        exit_ms=int(exit_ms),  # type: ignore[call-overload]
+        pageviews=int(pageviews),  # type: ignore[call-overload]
+        events=int(events),  # type: ignore[call-overload]
+        conversions=int(conversions),  # type: ignore[call-overload]
+        alias=visitor_hex(int(alias)) if alias is not None else "",  # type: ignore[call-overload]
+    )
+    pairs = session_pairs(s.dims)
+    if s.entry:
+        pairs += [(ENTRY_PAGE, s.entry), (EXIT_PAGE, s.exit)]
+    bounce, engaged = int(s.bounce), int(s.engaged)
+    s.flushed = Contribution(
+        int(hour),  # type: ignore[call-overload]
+        int(day),  # type: ignore[call-overload]
+        tuple(pairs),
+        (0, 1, s.pageviews, s.events, bounce, s.duration_ms, engaged, s.conversions),
+        (0, 1, 0, 0, bounce, s.duration_ms, engaged, 0),
+    )
+    s.dirty = False
+    return s
 
 
 class StatsReader:
@@ -151,17 +341,19 @@ class StatsReader:
         return int(row[0]) if row else None
 
     def day_stats(self, site_id: str, day: str, top: int = 10) -> DayStats | None:
+        d = day_number(day)
         try:
             row = self.conn.execute(
-                "SELECT pageviews, visitors FROM site_day WHERE site = ? AND day = ?",
-                (site_id, day),
+                "SELECT pageviews, visitors FROM agg "
+                "WHERE site = ? AND gran = ? AND bucket = ? AND dim = ? AND val = ''",
+                (site_id, DAY, d, SITE),
             ).fetchone()
             if row is None:
                 return None
             paths = self.conn.execute(
-                "SELECT path, pageviews FROM site_day_path WHERE site = ? AND day = ? "
-                "ORDER BY pageviews DESC, path ASC LIMIT ?",
-                (site_id, day, top),
+                "SELECT val, pageviews FROM agg WHERE site = ? AND gran = ? AND bucket = ? "
+                "AND dim = ? AND pageviews > 0 ORDER BY pageviews DESC, val ASC LIMIT ?",
+                (site_id, DAY, d, PAGE, top),
             ).fetchall()
         except sqlite3.Error as e:
             raise StatsStoreError(f"query failed: {e}") from e

@@ -5,28 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import trio
 import trio.testing
 
 from analyticsd.actors.aggregator import Aggregator
-from analyticsd.actors.enricher import enrich, run_enricher
+from analyticsd.actors.enricher import run_enricher
 from analyticsd.actors.spool_writer import SpoolWriter
-from analyticsd.core.buckets import Deltas
+from analyticsd.core.aggregate import FlushBatch
+from analyticsd.core.enrich import rules_for
 from analyticsd.core.errors import StatsStoreError
+from analyticsd.core.geo import NO_GEO
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.records import (
     SCHEMA_VERSION,
     RawRecord,
+    RawRecordV1,
     decode_enriched,
-    decode_raw_head,
     encode,
 )
-from analyticsd.core.visitor import DAY_MS, RecentVisitors, visitor_id
-from analyticsd.storage.salts import SaltBook
+from analyticsd.core.useragent import UAClassifier
+from analyticsd.core.visitor import DAY_MS
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
+from tests.core.records_fixture import DESKTOP
 
 DAY = 20_000
 NOON = DAY * DAY_MS + DAY_MS // 2
@@ -38,31 +40,40 @@ def event(path: str, ts: int) -> IncomingEvent:
     return ev
 
 
-def raw(i: int, ts: int, ip: str = "203.0.113.9", ua: str = "UA/1", visitor: str = "v") -> bytes:
+def raw(i: int, ts: int, visitor: str = "00000000000000a1") -> bytes:
     return encode(
         RawRecord(
             v=SCHEMA_VERSION,
             event_id=f"00000000-0000-4000-8000-{i:012d}",
             received_ms=ts,
-            ip=ip,
-            ua=ua,
             visitor=visitor,
+            prev_visitor="",
+            client=DESKTOP,
+            geo=NO_GEO,
+            lang="",
             event=event(f"/p{i % 3}", ts),
         )
     )
+
+
+_classifier = UAClassifier()
+
+
+def facts(ip: str, ua: str) -> tuple[object, object]:
+    return _classifier.classify(ua), NO_GEO
 
 
 class Pipeline:
     def __init__(self, tmp: Path) -> None:
         self.spool = Spool(str(tmp / "spool"), 1 << 24, ("aggregator",))
         self.writer = SpoolWriter(self.spool, lambda: NOON)
-        self.salts = SaltBook(str(tmp))
-        self.salts.rotate(DAY)
         self.db = StatsDB(str(tmp))
         self.stopping = trio.Event()
+        rules = rules_for([])
+        self.enricher_args = (self.spool, self.writer, lambda: rules, facts, self.stopping)
 
     def aggregator(self) -> Aggregator:
-        return Aggregator(self.spool, self.writer, self.db, lambda _: "UTC", 5.0, lambda: NOON)
+        return Aggregator(self.spool, self.writer, self.db, lambda: {"s": "UTC"}, 5.0, lambda: NOON)
 
     async def append(self, n: int, start: int = 0) -> None:
         await self.writer.submit(
@@ -81,7 +92,7 @@ async def wait_for(writer: SpoolWriter, predicate: Callable[[], bool]) -> None:
         await writer.committed.wait()
 
 
-async def test_enrichment_drops_ip_and_ua_and_aggregation_counts(
+async def test_enrichment_and_aggregation_count(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     p = Pipeline(tmp_path)
@@ -89,14 +100,13 @@ async def test_enrichment_drops_ip_and_ua_and_aggregation_counts(
     async with trio.open_nursery() as nursery:
         await nursery.start(p.writer.run)
         await nursery.start(agg.run)
-        await nursery.start(run_enricher, p.spool, p.writer, p.salts, p.stopping)
+        await nursery.start(run_enricher, *p.enricher_args)
         await p.append(30)
         await wait_for(p.writer, lambda: agg.state.flushed_seq == 30)  # after one flush interval
         for _, data in p.spool.read_enriched(0, 100):
             record = decode_enriched(data)
-            assert record.visitor == "v"
-            assert b"203.0.113.9" not in data
-            assert b"UA/1" not in data
+            assert record.visitor == "00000000000000a1"
+            assert record.source.channel == "direct"
         assert p.spool.read_raw(0, 100) == []
         nursery.cancel_scope.cancel()
     day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
@@ -111,7 +121,7 @@ async def test_restart_resumes_after_the_flushed_sequence(
     p = Pipeline(tmp_path)
     async with trio.open_nursery() as nursery:
         await nursery.start(p.writer.run)
-        await nursery.start(run_enricher, p.spool, p.writer, p.salts, p.stopping)
+        await nursery.start(run_enricher, *p.enricher_args)
         first = p.aggregator()
         async with trio.open_nursery() as inner:
             await inner.start(first.run)
@@ -133,32 +143,31 @@ async def test_restart_resumes_after_the_flushed_sequence(
     assert day.pageviews == 15
 
 
-@pytest.mark.parametrize(
-    ("before_ms", "after_ms", "continues"),
-    [
-        (-10 * 60_000, 5 * 60_000, True),  # 15 min apart across midnight
-        (-10 * 60_000, 25 * 60_000, False),  # 35 min apart: a new visit
-        (-40 * 60_000, 10 * 60_000, False),
-    ],  # last seen too early to be remembered
-)
-def test_visit_keeps_its_visitor_across_midnight(
-    tmp_path: Path, before_ms: int, after_ms: int, continues: bool
+async def test_version_1_raw_records_are_upgraded(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    salts = SaltBook(str(tmp_path))
-    salts.rotate(DAY)
-    salts.rotate(DAY + 1)
-    midnight = (DAY + 1) * DAY_MS
-    old_salt, new_salt = salts.get(DAY), salts.get(DAY + 1)
-    assert old_salt is not None
-    assert new_salt is not None
-    old_id = visitor_id(old_salt, "s", "203.0.113.9", "UA/1")
-    new_id = visitor_id(new_salt, "s", "203.0.113.9", "UA/1")
-    recent = RecentVisitors()
-    t1, t2 = midnight + before_ms, midnight + after_ms
-    first = enrich(decode_raw_head(raw(1, t1, visitor=old_id)), salts, recent)
-    second = enrich(decode_raw_head(raw(2, t2, visitor=new_id)), salts, recent)
-    assert first.visitor == old_id
-    assert second.visitor == (old_id if continues else new_id)
+    """A spool written before enrichment existed (raw records held IP and UA)."""
+    p = Pipeline(tmp_path)
+    old = RawRecordV1(
+        v=1,
+        event_id="00000000-0000-4000-8000-000000000001",
+        received_ms=NOON,
+        ip="203.0.113.9",
+        ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:122.0) Gecko/20100101 Firefox/122.0",
+        visitor="00000000000000a1",
+        event=event("/old", NOON),
+    )
+    agg = p.aggregator()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(p.writer.run)
+        await nursery.start(agg.run)
+        await nursery.start(run_enricher, *p.enricher_args)
+        await p.writer.submit(Append([PendingRecord("old", encode(old), indexed=False)]))
+        await wait_for(p.writer, lambda: agg.state.flushed_seq == 1)
+        nursery.cancel_scope.cancel()
+    day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert day is not None
+    assert (day.pageviews, day.top_paths) == (1, [("/old", 1)])
 
 
 class FlakyStatsDB(StatsDB):
@@ -168,11 +177,11 @@ class FlakyStatsDB(StatsDB):
         super().__init__(data_dir)
         self.failures = failures
 
-    def flush(self, deltas: Deltas, now_ms: int) -> None:
+    def flush(self, batch: FlushBatch, now_ms: int) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise StatsStoreError("database or disk is full")
-        super().flush(deltas, now_ms)
+        super().flush(batch, now_ms)
 
 
 async def test_failed_flushes_are_retried_and_nothing_is_lost(
@@ -184,7 +193,7 @@ async def test_failed_flushes_are_retried_and_nothing_is_lost(
     async with trio.open_nursery() as nursery:
         await nursery.start(p.writer.run)
         await nursery.start(agg.run)
-        await nursery.start(run_enricher, p.spool, p.writer, p.salts, p.stopping)
+        await nursery.start(run_enricher, *p.enricher_args)
         await p.append(12)
         await wait_for(p.writer, lambda: agg.state.flushed_seq == 12)
         assert agg.state.flush_failures == 3
@@ -192,4 +201,4 @@ async def test_failed_flushes_are_retried_and_nothing_is_lost(
         nursery.cancel_scope.cancel()
     day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
     assert day is not None
-    assert day.pageviews == 12
+    assert (day.pageviews, day.visitors) == (12, 1)

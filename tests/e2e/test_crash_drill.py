@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from analyticsd.core.aggregate import DAY, PAGE, day_number
 from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, write_config
 
 N_EVENTS = 2000
@@ -61,10 +62,16 @@ def _path_counts(data_dir: Path, day: str) -> dict[str, int]:
     conn = sqlite3.connect(f"file:{data_dir / 'stats.sqlite3'}?mode=ro", uri=True)
     try:
         rows = conn.execute(
-            "SELECT path, pageviews FROM site_day_path WHERE site=? AND day=?", (TEST_SITE, day)
+            "SELECT val, pageviews FROM agg WHERE site=? AND gran=? AND bucket=? AND dim=?",
+            (TEST_SITE, DAY, day_number(day), PAGE),
+        ).fetchall()
+        # Per-event rows are written in the same transaction: exactly once too.
+        per_event = conn.execute(
+            "SELECT path, count(*) FROM events WHERE site=? GROUP BY path", (TEST_SITE,)
         ).fetchall()
     finally:
         conn.close()
+    assert dict(per_event) == dict(rows)
     return dict(rows)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import TEST_SITE, Daemon, running_daemon
+from tests.helpers import BROWSER_UA, TEST_SITE, Daemon, running_daemon
 
 EVENT = {"siteId": TEST_SITE, "eventType": "pageview", "path": "/"}
 
@@ -127,6 +127,7 @@ def test_pipelined_requests_are_answered_in_order(daemon: Daemon) -> None:
     body = b'{"siteId":"test_site","eventType":"pageview","path":"/pipe"}'
     one = (
         b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"User-Agent: " + BROWSER_UA.encode() + b"\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
     health = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"

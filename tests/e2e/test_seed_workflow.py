@@ -95,7 +95,11 @@ def test_top_paths_order_and_limit(daemon: Daemon) -> None:
 
 
 def test_distinct_clients_are_distinct_visitors(daemon: Daemon) -> None:
-    for ua in ("agent-a", "agent-b", "agent-c"):
+    agents = [
+        f"Mozilla/5.0 (X11; Linux x86_64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0"
+        for v in (120, 121, 122)
+    ]
+    for ua in agents:
         r = httpx.post(
             f"{daemon.url}/api/event",
             timeout=5,
@@ -107,7 +111,7 @@ def test_distinct_clients_are_distinct_visitors(daemon: Daemon) -> None:
     httpx.post(
         f"{daemon.url}/api/event",
         timeout=5,
-        headers={"User-Agent": "agent-a"},
+        headers={"User-Agent": agents[0]},
         json={"siteId": TEST_SITE, "eventType": "pageview", "url": "https://t.example/"},
     )
     daemon.wait_caught_up()

@@ -1,53 +1,109 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from analyticsd.core.buckets import Deltas
+from analyticsd.core.aggregate import (
+    DAY,
+    SITE,
+    Aggregation,
+    day_number,
+)
+from analyticsd.core.records import EnrichedRecord
 from analyticsd.storage.statsdb import StatsDB, StatsReader
-from tests.core.test_buckets import ms, rec
+from tests.core.records_fixture import rec
+from tests.core.test_buckets import ms
 
 T = ms("2026-11-23T10:00:00+00:00")
+MIN = 60_000
+
+
+def feed(db: StatsDB, agg: Aggregation, records: list[EnrichedRecord], start_seq: int) -> None:
+    for seq, r in enumerate(records, start_seq):
+        for site, day in agg.days_needed([r]):
+            agg.load_day(site, day, db.day_marks(site, day, "UTC"))
+        agg.add(seq, r)
+    batch = agg.take()
+    db.flush(batch, T)
+    agg.committed(batch)
+
+
+def restart(db: StatsDB) -> Aggregation:
+    """What the aggregator does on start: resume from SQLite alone."""
+    agg = Aggregation(tz_of={"s": "UTC"}, last_seq=db.last_seq())
+    for s in db.open_sessions(T - 3600_000):
+        agg.book.restore(s)
+    return agg
 
 
 def test_flushes_add_up_and_visitors_count_once(tmp_path: Path) -> None:
     db = StatsDB(str(tmp_path))
-    d1 = Deltas(last_seq=0)
-    d1.add(1, rec("s", "/a", "v1", T), "UTC")
-    d1.add(2, rec("s", "/b", "v2", T), "UTC")
-    db.flush(d1, 111)
-    d2 = Deltas(last_seq=2)
-    d2.add(3, rec("s", "/a", "v1", T), "UTC")  # v1 again: not a new visitor
-    d2.add(4, rec("s", "/c", "v3", T), "UTC")
-    db.flush(d2, 222)
+    agg = Aggregation(tz_of={"s": "UTC"})
+    feed(db, agg, [rec(T, "00000000000000a1", "/a"), rec(T, "00000000000000b2", "/b")], 1)
+    feed(db, agg, [rec(T + MIN, "00000000000000a1", "/a"), rec(T, "00000000000000c3", "/c")], 3)
     reader = StatsReader(str(tmp_path))
     day = reader.day_stats("s", "2026-11-23")
     assert day is not None
     assert (day.pageviews, day.visitors) == (4, 3)
     assert day.top_paths == [("/a", 2), ("/b", 1), ("/c", 1)]
     assert db.last_seq() == 4
-    assert reader.meta("last_flush_ms") == 222
+    assert reader.meta("last_flush_ms") == T
     assert reader.day_stats("s", "2026-11-24") is None
     assert reader.day_stats("other", "2026-11-23") is None
 
 
+def test_a_restart_neither_splits_visits_nor_recounts_visitors(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    feed(db, agg, [rec(T, "00000000000000a1", "/a")], 1)
+    # A new process: sessions and visitor marks come back from SQLite only.
+    agg = restart(db)
+    feed(db, agg, [rec(T + 5 * MIN, "00000000000000a1", "/b")], 2)
+    row = db.conn.execute(
+        "SELECT visitors, visits, pageviews, bounces, duration_ms FROM agg "
+        "WHERE site='s' AND gran=? AND bucket=? AND dim=? AND val=''",
+        (DAY, day_number("2026-11-23"), SITE),
+    ).fetchone()
+    assert row == (1, 1, 2, 0, 5 * MIN)
+    assert db.conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    assert db.conn.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_recounted_marks_equal_the_live_ones(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    records = [
+        rec(T + i * MIN, f"{i % 3:016x}", f"/p{i % 4}", props={"plan": "pro"}) for i in range(20)
+    ]
+    feed(db, agg, records, 1)
+    live = agg.seen[("s", day_number("2026-11-23"))]
+    assert db.day_marks("s", day_number("2026-11-23"), "UTC") == live
+
+
 def test_last_seq_never_moves_back(tmp_path: Path) -> None:
     db = StatsDB(str(tmp_path))
-    d = Deltas(last_seq=0)
-    d.add(10, rec("s", "/a", "v1", T), "UTC")
-    db.flush(d, 1)
-    db.flush(Deltas(last_seq=5), 2)
+    agg = Aggregation(tz_of={"s": "UTC"})
+    feed(db, agg, [rec(T)], 10)
+    db.flush(Aggregation(last_seq=5).take(), T)
     assert db.last_seq() == 10
 
 
-def test_top_paths_limit(tmp_path: Path) -> None:
-    db = StatsDB(str(tmp_path))
-    d = Deltas(last_seq=0)
-    seq = 0
-    for i in range(15):
-        for _ in range(i + 1):
-            seq += 1
-            d.add(seq, rec("s", f"/p{i:02d}", "v", T), "UTC")
-    db.flush(d, 1)
-    day = StatsReader(str(tmp_path)).day_stats("s", "2026-11-23")
+def test_first_version_tables_are_migrated(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "stats.sqlite3")
+    conn.executescript(
+        """
+        CREATE TABLE site_day (site TEXT, day TEXT, pageviews INT, events INT, visitors INT);
+        CREATE TABLE site_hour (site TEXT, hour TEXT, pageviews INT, events INT);
+        CREATE TABLE site_day_path (site TEXT, day TEXT, path TEXT, pageviews INT);
+        CREATE TABLE day_visitor (site TEXT, day TEXT, visitor TEXT);
+        INSERT INTO site_day VALUES ('s', '2026-11-20', 7, 9, 3);
+        INSERT INTO site_hour VALUES ('s', '2026-11-20T08', 7, 9);
+        INSERT INTO site_day_path VALUES ('s', '2026-11-20', '/a', 5), ('s', '2026-11-20', '/b', 2);
+        """
+    )
+    conn.commit()
+    conn.close()
+    StatsDB(str(tmp_path)).close()
+    day = StatsReader(str(tmp_path)).day_stats("s", "2026-11-20")
     assert day is not None
-    assert [p for p, _ in day.top_paths] == [f"/p{i:02d}" for i in range(14, 4, -1)]
+    assert (day.pageviews, day.visitors, day.top_paths) == (7, 3, [("/a", 5), ("/b", 2)])

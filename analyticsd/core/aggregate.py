@@ -1,0 +1,476 @@
+"""The analytics model: enriched events → sessions → additive bucket deltas (pure).
+
+How buckets are keyed
+---------------------
+Every counter lives in one row keyed by
+
+    (site, granularity, bucket, dimension, value)
+
+* granularity: HOUR or DAY; bucket: the local hour or day number in the
+  site's timezone (days since 1970-01-01 on the local calendar; hour =
+  day * 24 + local hour). Weeks, months and ranges are sums of days.
+* dimension: a small integer code (DIMENSIONS maps it to the property name
+  of the Stats API), value: the dimension's value ("" for SITE totals).
+  Custom properties share one code with value "name\\x1fvalue".
+
+Each row holds eight integers (the vector V_*): visitors, visits, pageviews,
+events, bounces, visit duration (ms), engaged visits, conversions.
+
+* Event-level counts (pageviews, events, conversions of SITE, page, goal and
+  property rows) go to the bucket of the event's own time.
+* Visit-level counts (visits, bounces, duration, engaged, and for visit
+  dimensions also the visit's pageviews/events/conversions) go to the bucket
+  where the visit started. A visit that grows after a flush is re-flushed as
+  a difference (new minus what was flushed), so the rows stay additive.
+* Visitors are unique per row (distinct visitor ids with an event in that
+  bucket). Ids change with the daily salt, so a multi-day range's visitors
+  are the sum of its days' visitors. Entry and exit page rows count visits,
+  not visitors (a visitor's exit page changes as the visit goes on).
+* Bot events are counted only in BOTS rows (pageviews, events).
+* Revenue is summed per currency in its own rows (SITE and goal), in
+  millionths of the unit, so sums are exact.
+
+Why it stays compact
+--------------------
+Rows exist only for values that occurred, integers are small (SQLite stores
+0 and 1 in no payload bytes), the table is WITHOUT ROWID with the key as its
+primary key (no separate index), dimension names are integer codes, and
+empty values (no UTM, no region) make no row at all. Hourly rows dominate:
+one row per hour per value seen in that hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import NamedTuple
+
+import msgspec
+
+from analyticsd.core.buckets import zone
+from analyticsd.core.ingest import PAGEVIEW, UTM_FIELDS
+from analyticsd.core.records import EnrichedRecord
+from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
+
+HOUR, DAY = 0, 1
+
+SITE = 0
+ENTRY_PAGE, EXIT_PAGE = 1, 2
+PAGE, GOAL, PROP = 30, 31, 32
+BOTS = 40
+# Visit dimensions, in the order of Session.dims.
+SESSION_DIMS: tuple[tuple[int, str], ...] = (
+    (3, "visit:source"),
+    (4, "visit:channel"),
+    (5, "visit:referrer"),
+    (6, "visit:utm_source"),
+    (7, "visit:utm_medium"),
+    (8, "visit:utm_campaign"),
+    (9, "visit:utm_content"),
+    (10, "visit:utm_term"),
+    (11, "visit:browser"),
+    (12, "visit:browser_version"),
+    (13, "visit:os"),
+    (14, "visit:os_version"),
+    (15, "visit:device"),
+    (16, "visit:country"),
+    (17, "visit:region"),
+    (18, "visit:city"),
+    (19, "visit:screen"),
+    (20, "visit:language"),
+    (21, "visit:hostname"),
+)
+SESSION_DIM_CODES = tuple(code for code, _ in SESSION_DIMS)
+DIMENSIONS: dict[int, str] = {
+    SITE: "",
+    ENTRY_PAGE: "visit:entry_page",
+    EXIT_PAGE: "visit:exit_page",
+    **dict(SESSION_DIMS),
+    PAGE: "event:page",
+    GOAL: "event:goal",
+    PROP: "event:props",
+    BOTS: "bots",
+}
+SEP = "\x1f"  # joins two-part values: "Chrome\x1f120.0", "plan\x1fpro"
+
+V_VISITORS, V_VISITS, V_PAGEVIEWS, V_EVENTS = 0, 1, 2, 3
+V_BOUNCES, V_DURATION, V_ENGAGED, V_CONVERSIONS = 4, 5, 6, 7
+VECTOR_LEN = 8
+# Events older than this behind the newest one seen may still extend an open
+# visit (clients' clocks and queues lag); sessions are kept that long.
+SKEW_MS = 15 * 60 * 1000
+
+Key = tuple[str, int, int, int, str]  # site, granularity, bucket, dimension, value
+RevKey = tuple[str, int, int, int, str, str]  # ... + currency
+
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+_QUANTUM_MS = 15 * 60 * 1000  # every UTC offset is a multiple of 15 minutes
+
+
+@lru_cache(maxsize=65536)
+def _buckets(tz_name: str, quantum: int) -> tuple[int, int]:
+    local = datetime.fromtimestamp(quantum * _QUANTUM_MS / 1000, zone(tz_name))
+    day = local.toordinal() - _EPOCH_ORDINAL
+    return day * 24 + local.hour, day
+
+
+def buckets(ts_ms: int, tz_name: str) -> tuple[int, int]:
+    """(hour number, day number) of an instant in a timezone."""
+    return _buckets(tz_name, ts_ms // _QUANTUM_MS)
+
+
+def day_number(iso_date: str) -> int:
+    return datetime.strptime(iso_date, "%Y-%m-%d").toordinal() - _EPOCH_ORDINAL
+
+
+def day_label(day: int) -> str:
+    return datetime.fromordinal(day + _EPOCH_ORDINAL).strftime("%Y-%m-%d")
+
+
+def screen_class(width: int | None) -> str:
+    if width is None or width <= 0:
+        return ""
+    if width < 576:
+        return "Mobile"
+    if width < 992:
+        return "Tablet"
+    if width < 1440:
+        return "Laptop"
+    return "Desktop"
+
+
+def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
+    """The visit dimension values a landing event gives its session (SESSION_DIMS order)."""
+    ev, src, c, g = rec.event, rec.source, rec.client, rec.geo
+    utm = ev.utm
+    return (
+        src.source,
+        src.channel,
+        src.referrer,
+        *(utm.get(k, "") for k in UTM_FIELDS),
+        c.browser,
+        f"{c.browser}{SEP}{c.browser_version}" if c.browser and c.browser_version else "",
+        c.os,
+        f"{c.os}{SEP}{c.os_version}" if c.os and c.os_version else "",
+        c.device,
+        g.country,
+        f"{g.country}{SEP}{g.region}" if g.region else "",
+        f"{g.country}{SEP}{g.city}" if g.city else "",
+        screen_class(ev.screen_width),
+        rec.lang,
+        ev.hostname,
+    )
+
+
+def session_pairs(dims: tuple[str, ...]) -> list[tuple[int, str]]:
+    return [(code, v) for code, v in zip(SESSION_DIM_CODES, dims, strict=True) if v]
+
+
+def event_pairs(
+    pageview: bool, path: str, goals: Iterable[str], props: Iterable[tuple[str, object]]
+) -> list[tuple[int, str]]:
+    pairs = [(SITE, "")]
+    if pageview:
+        pairs.append((PAGE, path))
+    pairs += [(GOAL, g) for g in goals]
+    pairs += [(PROP, f"{k}{SEP}{prop_text(v)}") for k, v in props]
+    return pairs
+
+
+def prop_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def mark(gran: int, bucket: int, dim: int, value: str, visitor: str) -> int:
+    """The member of a day's unique-visitor set for one row and visitor."""
+    return hash((gran, bucket, dim, value, visitor))
+
+
+def visitor_marks(
+    hour: int, day: int, visitor: str, pairs: Iterable[tuple[int, str]]
+) -> Iterator[tuple[int, int, int, int, str]]:
+    """(mark, granularity, bucket, dim, value) for every row an event touches."""
+    for dim, value in pairs:
+        yield mark(HOUR, hour, dim, value, visitor), HOUR, hour, dim, value
+        yield mark(DAY, day, dim, value, visitor), DAY, day, dim, value
+
+
+def micros(amount: str) -> int | None:
+    try:
+        return int((Decimal(amount) * 1_000_000).to_integral_value())
+    except (InvalidOperation, ValueError):
+        return None
+
+
+class Contribution(NamedTuple):
+    """What one session adds to the rows: where, and how much."""
+
+    hour: int
+    day: int
+    pairs: tuple[tuple[int, str], ...]  # visit dims incl. entry/exit
+    vector: tuple[int, ...]  # for visit dimension rows
+    site_vector: tuple[int, ...]  # for the SITE row (no event-level counts)
+
+
+def contribution(s: Session, tz_name: str) -> Contribution:
+    hour, day = buckets(s.start_ms, tz_name)
+    pairs = session_pairs(s.dims)
+    if s.entry:
+        pairs += [(ENTRY_PAGE, s.entry), (EXIT_PAGE, s.exit)]
+    bounce, engaged, duration = int(s.bounce), int(s.engaged), s.duration_ms
+    return Contribution(
+        hour,
+        day,
+        tuple(pairs),
+        (0, 1, s.pageviews, s.events, bounce, duration, engaged, s.conversions),
+        (0, 1, 0, 0, bounce, duration, engaged, 0),
+    )
+
+
+class EventRow(NamedTuple):
+    """One per-event row (no IP, no user agent): funnels, exports, recounts."""
+
+    site: str
+    ts: int
+    session: int
+    visitor: int
+    name: str
+    path: str
+    props: str | None
+    goals: str | None
+    revenue_micros: int | None
+    currency: str | None
+    user_id: str | None
+    event_id: str
+
+
+@dataclass
+class FlushBatch:
+    """Everything one flush writes, in one transaction."""
+
+    last_seq: int
+    watermark_ms: int
+    rows: dict[Key, list[int]]
+    revenue: dict[RevKey, list[int]]
+    events: list[EventRow]
+    sessions: list[tuple[Session, Contribution]]
+    n_events: int
+
+
+def visitor_int(visitor: str) -> int:
+    """A 64-bit hex visitor id as a signed SQLite integer."""
+    try:
+        n = int(visitor, 16)
+    except ValueError:
+        return 0
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
+def visitor_hex(n: int) -> str:
+    return f"{n & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+@dataclass
+class Aggregation:
+    """In-memory state between flushes; see the module docstring."""
+
+    tz_of: dict[str, str] | None = None
+    book: SessionBook = field(default_factory=SessionBook)
+    last_seq: int = 0
+    watermark_ms: int = 0
+    rows: dict[Key, list[int]] = field(default_factory=dict)
+    revenue: dict[RevKey, list[int]] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
+    n_events: int = 0
+    # Unique-visitor marks per (site, day), loaded from SQLite before use.
+    seen: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    touched: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def tz(self, site: str) -> str:
+        return (self.tz_of or {}).get(site, "UTC")
+
+    # -- which days must be loaded first ----------------------------------
+
+    def days_needed(self, records: Iterable[EnrichedRecord]) -> set[tuple[str, int]]:
+        need: set[tuple[str, int]] = set()
+        for rec in records:
+            site = rec.event.site_id
+            _, day = buckets(rec.event.timestamp_ms, self.tz(site))
+            if (site, day) not in self.seen:
+                need.add((site, day))
+        return need
+
+    def load_day(self, site: str, day: int, marks: set[int]) -> None:
+        self.seen[(site, day)] = marks
+
+    # -- counting ----------------------------------------------------------
+
+    def _row(self, key: Key) -> list[int]:
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0] * VECTOR_LEN
+        return row
+
+    def add(self, seq: int, rec: EnrichedRecord) -> None:
+        ev = rec.event
+        site, ts = ev.site_id, ev.timestamp_ms
+        hour, day = buckets(ts, self.tz(site))
+        self.last_seq = max(self.last_seq, seq)
+        self.watermark_ms = max(self.watermark_ms, rec.received_ms)
+        self.n_events += 1
+        pageview = ev.event_type == PAGEVIEW
+        if rec.client.bot:
+            for key in ((site, HOUR, hour, BOTS, ""), (site, DAY, day, BOTS, "")):
+                row = self._row(key)
+                row[V_PAGEVIEWS] += pageview
+                row[V_EVENTS] += 1
+            return
+        conversion = bool(rec.goals)
+        s = self.book.session_for(seq, site, rec.visitor, rec.prev_visitor, ts, session_dims(rec))
+        s.add(ts, pageview, ev.path, conversion)
+        seen = self.seen[(site, day)]
+        self.touched[(site, day)] = self.watermark_ms
+        visitor = rec.visitor
+        for dim, value in event_pairs(pageview, ev.path, rec.goals, ev.props.items()):
+            for gran, bucket in ((HOUR, hour), (DAY, day)):
+                row = self._row((site, gran, bucket, dim, value))
+                row[V_PAGEVIEWS] += pageview
+                row[V_EVENTS] += 1
+                if dim in (SITE, GOAL):
+                    row[V_CONVERSIONS] += conversion
+                m = mark(gran, bucket, dim, value, visitor)
+                if m not in seen:
+                    seen.add(m)
+                    row[V_VISITORS] += 1
+        if hour not in s.marked:
+            # Visit dimensions are the same for every event of the visit, so
+            # their visitor marks are made once per visit and hour.
+            s.marked.add(hour)
+            for m, gran, bucket, dim, value in visitor_marks(
+                hour, day, visitor, session_pairs(s.dims)
+            ):
+                if m not in seen:
+                    seen.add(m)
+                    self._row((site, gran, bucket, dim, value))[V_VISITORS] += 1
+        amount = micros(ev.revenue_amount) if ev.revenue_amount is not None else None
+        if amount is not None and ev.revenue_currency is not None:
+            cur = ev.revenue_currency
+            for dim, value in [(SITE, ""), *((GOAL, g) for g in rec.goals)]:
+                for gran, bucket in ((HOUR, hour), (DAY, day)):
+                    rev = self.revenue.setdefault((site, gran, bucket, dim, value, cur), [0, 0])
+                    rev[0] += amount
+                    rev[1] += 1
+        self.events.append(
+            EventRow(
+                site,
+                ts,
+                s.sid,
+                visitor_int(visitor),
+                ev.event_type,
+                ev.path,
+                _json(ev.props) if ev.props else None,
+                _json(list(rec.goals)) if rec.goals else None,
+                amount,
+                ev.revenue_currency if amount is not None else None,
+                ev.user_id,
+                rec.event_id,
+            )
+        )
+
+    # -- flushing ----------------------------------------------------------
+
+    def _apply(self, site: str, c: Contribution, sign: int) -> None:
+        for gran, bucket in ((HOUR, c.hour), (DAY, c.day)):
+            row = self._row((site, gran, bucket, SITE, ""))
+            for i, v in enumerate(c.site_vector):
+                row[i] += sign * v
+            for dim, value in c.pairs:
+                row = self._row((site, gran, bucket, dim, value))
+                for i, v in enumerate(c.vector):
+                    row[i] += sign * v
+
+    def _apply_diff(self, site: str, old: Contribution, new: Contribution) -> None:
+        vdiff = [a - b for a, b in zip(new.vector, old.vector, strict=True)]
+        sdiff = [a - b for a, b in zip(new.site_vector, old.site_vector, strict=True)]
+        for gran, bucket in ((HOUR, new.hour), (DAY, new.day)):
+            if any(sdiff):
+                row = self._row((site, gran, bucket, SITE, ""))
+                for i, v in enumerate(sdiff):
+                    row[i] += v
+            if any(vdiff):
+                for dim, value in new.pairs:
+                    row = self._row((site, gran, bucket, dim, value))
+                    for i, v in enumerate(vdiff):
+                        row[i] += v
+
+    def take(self) -> FlushBatch:
+        """Settle the changed sessions into the rows and hand over the batch."""
+        changed: list[tuple[Session, Contribution]] = []
+        for s in self.book.sessions():
+            if not s.dirty:
+                continue
+            new = contribution(s, self.tz(s.site))
+            old = s.flushed
+            if old is None:
+                self._apply(s.site, new, +1)
+            elif isinstance(old, Contribution):
+                if (old.hour, old.day, old.pairs) == (new.hour, new.day, new.pairs):
+                    self._apply_diff(s.site, old, new)
+                else:  # the visit moved rows (new exit page): move it whole
+                    self._apply(s.site, old, -1)
+                    self._apply(s.site, new, +1)
+            changed.append((s, new))
+        batch = FlushBatch(
+            last_seq=self.last_seq,
+            watermark_ms=self.watermark_ms,
+            rows={k: v for k, v in self.rows.items() if any(v)},
+            revenue=self.revenue,
+            events=self.events,
+            sessions=changed,
+            n_events=self.n_events,
+        )
+        self.rows, self.revenue, self.events, self.n_events = {}, {}, [], 0
+        return batch
+
+    def committed(self, batch: FlushBatch) -> None:
+        """The batch is durable: sessions are clean, stale state may go."""
+        for s, c in batch.sessions:
+            s.flushed = c
+            s.dirty = False
+        self.book.evict(self.watermark_ms - SESSION_GAP_MS - SKEW_MS)
+        # Unique-visitor sets of days nobody touched for an hour are dropped;
+        # they are reloaded from the per-event rows if a late event comes.
+        horizon = self.watermark_ms - 3600_000
+        for key in [k for k, t in self.touched.items() if t < horizon]:
+            self.seen.pop(key, None)
+            del self.touched[key]
+
+    def failed(self, batch: FlushBatch) -> None:
+        """The flush did not happen: put its counts back for the next attempt."""
+        for key, vec in batch.rows.items():
+            row = self._row(key)
+            for i, v in enumerate(vec):
+                row[i] += v
+        for rkey, rv in batch.revenue.items():
+            rev = self.revenue.setdefault(rkey, [0, 0])
+            rev[0] += rv[0]
+            rev[1] += rv[1]
+        self.events[:0] = batch.events
+        self.n_events += batch.n_events
+        for s, c in batch.sessions:
+            # The rows above already hold this contribution: record it as if
+            # flushed so the next settle does not add it again.
+            s.flushed = c
+            s.dirty = True
+
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def _json(value: object) -> str:
+    return _json_encoder.encode(value).decode()

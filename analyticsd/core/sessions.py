@@ -1,0 +1,159 @@
+"""Sessions (visits): the rules of SPEC §6, pure.
+
+* A session is one visitor's events with no gap longer than 30 minutes
+  (a gap of exactly 30 minutes continues it). Times are event times.
+* Entry page = the earliest page view, exit page = the latest.
+  Duration = last event - first event.
+* Bounce: exactly one page view and no conversion.
+* Engaged: duration ≥ 10 s, or ≥ 2 page views, or a conversion.
+* Midnight: the visitor id changes with the daily salt; an event that carries
+  the id under yesterday's salt continues that id's open session, and the new
+  id is remembered as an alias of it.
+* Events that arrive late (older than the open session by more than the
+  gap) form a session of their own rather than rewriting the open one.
+
+The aggregator owns a SessionBook, persists the sessions it changes with each
+flush and reloads the open ones on start, so a restart never splits a visit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+SESSION_GAP_MS = 30 * 60 * 1000
+ENGAGED_MIN_MS = 10_000
+ENGAGED_MIN_PAGEVIEWS = 2
+
+
+@dataclass(slots=True)
+class Session:
+    sid: int  # the spool sequence of its first event: unique and replayable
+    site: str
+    visitor: str
+    start_ms: int
+    end_ms: int
+    # Session dimensions, fixed by the landing event (see aggregate.SESSION_DIMS).
+    dims: tuple[str, ...]
+    entry: str = ""
+    entry_ms: int = 0
+    exit: str = ""
+    exit_ms: int = 0
+    pageviews: int = 0
+    events: int = 0
+    conversions: int = 0
+    alias: str = ""  # the visitor's id under the next day's salt, once seen
+    # Hours (bucket numbers) whose unique-visitor marks were already made for
+    # this session: later events in the same hour skip that work.
+    marked: set[int] = field(default_factory=set)
+    # What SQLite holds for this session (see aggregate.contribution), or None.
+    flushed: object = None
+    dirty: bool = True
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+    @property
+    def bounce(self) -> bool:
+        return self.pageviews == 1 and self.conversions == 0
+
+    @property
+    def engaged(self) -> bool:
+        return (
+            self.duration_ms >= ENGAGED_MIN_MS
+            or self.pageviews >= ENGAGED_MIN_PAGEVIEWS
+            or self.conversions > 0
+        )
+
+    def add(self, ts: int, pageview: bool, path: str, conversion: bool) -> None:
+        self.start_ms = min(self.start_ms, ts)
+        self.end_ms = max(self.end_ms, ts)
+        self.events += 1
+        if conversion:
+            self.conversions += 1
+        if pageview:
+            if self.pageviews == 0 or ts < self.entry_ms:
+                self.entry, self.entry_ms = path, ts
+            if self.pageviews == 0 or ts >= self.exit_ms:
+                self.exit, self.exit_ms = path, ts
+            self.pageviews += 1
+        self.dirty = True
+
+
+class SessionBook:
+    """Open sessions by (site, visitor id); bounded, oldest evicted first."""
+
+    def __init__(self, max_open: int = 500_000) -> None:
+        self._open: dict[tuple[str, str], Session] = {}
+        # One visit per visitor rebuilt from late events (an offline queue
+        # flushed hours later), kept apart from the visitor's open session.
+        self._late: dict[tuple[str, str], Session] = {}
+        self.max_open = max_open
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def sessions(self) -> Iterator[Session]:
+        seen: set[int] = set()
+        for s in [*self._open.values(), *self._late.values()]:
+            if s.sid not in seen:
+                seen.add(s.sid)
+                yield s
+
+    def restore(self, session: Session) -> None:
+        session.dirty = False
+        self._open[(session.site, session.visitor)] = session
+        if session.alias:
+            self._open[(session.site, session.alias)] = session
+
+    def session_for(
+        self,
+        seq: int,
+        site: str,
+        visitor: str,
+        prev_visitor: str,
+        ts: int,
+        dims: tuple[str, ...],
+    ) -> Session:
+        """The session an event at `ts` belongs to, opening one if needed."""
+        key = (site, visitor)
+        s = self._open.get(key)
+        if s is None and prev_visitor:
+            old = self._open.get((site, prev_visitor))
+            if old is not None and old.end_ms <= ts <= old.end_ms + SESSION_GAP_MS:
+                # The salt changed at midnight mid-visit: keep the visit.
+                old.alias = visitor
+                old.dirty = True
+                self._open[key] = old
+                return old
+        if s is not None:
+            if s.start_ms - SESSION_GAP_MS <= ts <= s.end_ms + SESSION_GAP_MS:
+                return s
+            if ts < s.start_ms:
+                # A late event from before the open session: a visit of its
+                # own, kept apart so the open one stays current.
+                late = self._late.get(key)
+                if late is not None and (
+                    late.start_ms - SESSION_GAP_MS <= ts <= late.end_ms + SESSION_GAP_MS
+                ):
+                    return late
+                late = Session(seq, site, visitor, ts, ts, dims)
+                self._late[key] = late
+                return late
+        s = Session(seq, site, visitor, ts, ts, dims)
+        self._open[key] = s
+        return s
+
+    def evict(self, before_ms: int) -> int:
+        """Forget clean sessions that ended before `before_ms` (they cannot grow)."""
+        self._late = {k: s for k, s in self._late.items() if s.dirty}
+        stale = [k for k, s in self._open.items() if s.end_ms < before_ms and not s.dirty]
+        for k in stale:
+            del self._open[k]
+        if len(self._open) > self.max_open:
+            # Memory bound: drop the least recently active clean sessions.
+            by_end = sorted((s.end_ms, k) for k, s in self._open.items() if not s.dirty)
+            for _, k in by_end[: len(self._open) - self.max_open]:
+                del self._open[k]
+        return len(stale)
