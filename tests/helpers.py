@@ -57,6 +57,8 @@ def write_config(
     timezone: str = "UTC",
     read_timeout_s: float = 10.0,
     trusted_proxies: str = '"127.0.0.1/32"',
+    site_extra: str = "",
+    geoip: str = "",
 ) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "analyticsd.toml"
@@ -74,10 +76,14 @@ spool_max_bytes = {spool_max_bytes}
 [aggregator]
 flush_interval_s = {flush_interval_s}
 
+[geoip]
+database = "{geoip}"
+
 [[sites]]
 id = "{TEST_SITE}"
 origins = ["https://test.example"]
 timezone = "{timezone}"
+{site_extra}
 
 [[sites]]
 id = "other.example"

@@ -333,6 +333,7 @@ class Aggregation:
         conversion = bool(rec.goals)
         s = self.book.session_for(seq, site, rec.visitor, rec.prev_visitor, ts, session_dims(rec))
         s.add(ts, pageview, ev.path, conversion)
+        s.touched_ms = max(s.touched_ms, rec.received_ms)
         seen = self.seen[(site, day)]
         self.touched[(site, day)] = self.watermark_ms
         visitor = rec.visitor

@@ -43,6 +43,9 @@ class Session:
     events: int = 0
     conversions: int = 0
     alias: str = ""  # the visitor's id under the next day's salt, once seen
+    # Arrival time of its latest event: a visit nobody added to for a while
+    # (in arrival time, whatever its events' own times) is closed.
+    touched_ms: int = 0
     # Hours (bucket numbers) whose unique-visitor marks were already made for
     # this session: later events in the same hour skip that work.
     marked: set[int] = field(default_factory=set)
@@ -89,6 +92,9 @@ class SessionBook:
         # One visit per visitor rebuilt from late events (an offline queue
         # flushed hours later), kept apart from the visitor's open session.
         self._late: dict[tuple[str, str], Session] = {}
+        # Visits replaced in `_open` by a newer visit of the same visitor
+        # before their last changes were flushed; kept until they are.
+        self._closed: list[Session] = []
         self.max_open = max_open
 
     def __len__(self) -> int:
@@ -96,7 +102,7 @@ class SessionBook:
 
     def sessions(self) -> Iterator[Session]:
         seen: set[int] = set()
-        for s in [*self._open.values(), *self._late.values()]:
+        for s in [*self._open.values(), *self._late.values(), *self._closed]:
             if s.sid not in seen:
                 seen.add(s.sid)
                 yield s
@@ -139,16 +145,21 @@ class SessionBook:
                 ):
                     return late
                 late = Session(seq, site, visitor, ts, ts, dims)
+                if key in self._late and self._late[key].dirty:
+                    self._closed.append(self._late[key])
                 self._late[key] = late
                 return late
+            if s.dirty:
+                self._closed.append(s)
         s = Session(seq, site, visitor, ts, ts, dims)
         self._open[key] = s
         return s
 
     def evict(self, before_ms: int) -> int:
-        """Forget clean sessions that ended before `before_ms` (they cannot grow)."""
+        """Forget clean sessions last added to before `before_ms` (arrival time)."""
         self._late = {k: s for k, s in self._late.items() if s.dirty}
-        stale = [k for k, s in self._open.items() if s.end_ms < before_ms and not s.dirty]
+        self._closed = [s for s in self._closed if s.dirty]
+        stale = [k for k, s in self._open.items() if s.touched_ms < before_ms and not s.dirty]
         for k in stale:
             del self._open[k]
         if len(self._open) > self.max_open:

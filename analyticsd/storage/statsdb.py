@@ -87,8 +87,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     start_hour INTEGER NOT NULL, start_day INTEGER NOT NULL,
     entry TEXT NOT NULL, entry_ms INTEGER NOT NULL, exit TEXT NOT NULL, exit_ms INTEGER NOT NULL,
     pageviews INTEGER NOT NULL, events INTEGER NOT NULL, conversions INTEGER NOT NULL,
+    touched_ms INTEGER NOT NULL,
     {", ".join(f"{c} TEXT NOT NULL" for c in _DIM_COLUMNS)});
-CREATE INDEX IF NOT EXISTS sessions_end ON sessions(end_ms);
+CREATE INDEX IF NOT EXISTS sessions_touched ON sessions(touched_ms);
 """
 
 _UPSERT_AGG = (
@@ -104,11 +105,11 @@ _UPSERT_REVENUE = (
 )
 _SESSION_COLUMNS = (
     "id, site, visitor, alias, start_ms, end_ms, start_hour, start_day, entry, entry_ms, "
-    "exit, exit_ms, pageviews, events, conversions, " + ", ".join(_DIM_COLUMNS)
+    "exit, exit_ms, pageviews, events, conversions, touched_ms, " + ", ".join(_DIM_COLUMNS)
 )
 _UPSERT_SESSION = (
     f"INSERT OR REPLACE INTO sessions({_SESSION_COLUMNS}) "
-    f"VALUES ({','.join('?' * (15 + len(_DIM_COLUMNS)))})"
+    f"VALUES ({','.join('?' * (16 + len(_DIM_COLUMNS)))})"
 )
 
 
@@ -224,16 +225,16 @@ class StatsDB:
                 n += c.execute(
                     "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
                 ).rowcount
-            c.execute("DELETE FROM sessions WHERE end_ms < ?", (before_ms,))
+            c.execute("DELETE FROM sessions WHERE touched_ms < ?", (before_ms,))
         except sqlite3.Error as e:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n
 
     def open_sessions(self, since_ms: int) -> list[Session]:
-        """Visits that may still grow (ended at or after `since_ms`), as flushed."""
+        """Visits that may still grow (added to at or after `since_ms`), as flushed."""
         try:
             rows = self.conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE end_ms >= ?", (since_ms,)
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE touched_ms >= ?", (since_ms,)
             ).fetchall()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot load sessions: {e}") from e
@@ -285,20 +286,21 @@ def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
         s.pageviews,
         s.events,
         s.conversions,
+        s.touched_ms,
         *s.dims,
     )
 
 
 def _session_of(r: tuple[object, ...]) -> Session:
     (sid, site, visitor, alias, start, end, hour, day, entry, entry_ms, exit_, exit_ms) = r[:12]
-    pageviews, events, conversions = r[12:15]
+    pageviews, events, conversions, touched = r[12:16]
     s = Session(
         sid=int(sid),  # type: ignore[call-overload]
         site=str(site),
         visitor=visitor_hex(int(visitor)),  # type: ignore[call-overload]
         start_ms=int(start),  # type: ignore[call-overload]
         end_ms=int(end),  # type: ignore[call-overload]
-        dims=tuple(str(d) for d in r[15:]),
+        dims=tuple(str(d) for d in r[16:]),
         entry=str(entry),
         entry_ms=int(entry_ms),  # type: ignore[call-overload]
         exit=str(exit_),
@@ -307,6 +309,7 @@ def _session_of(r: tuple[object, ...]) -> Session:
         events=int(events),  # type: ignore[call-overload]
         conversions=int(conversions),  # type: ignore[call-overload]
         alias=visitor_hex(int(alias)) if alias is not None else "",  # type: ignore[call-overload]
+        touched_ms=int(touched),  # type: ignore[call-overload]
     )
     pairs = session_pairs(s.dims)
     if s.entry:

@@ -191,3 +191,13 @@ def test_visitors_count_once_per_day_and_dimension() -> None:
     assert rows[(DAY, DAYNO, PAGE, "/x")][V_VISITORS] == 2
     assert rows[(DAY, DAYNO, 15, "desktop")][V_VISITORS] == 2  # visit:device
     assert rows[(DAY, DAYNO, 15, "desktop")][V_VISITS] == 3
+
+
+def test_a_visit_replaced_before_its_flush_is_still_flushed() -> None:
+    agg = Aggregation(tz_of={"s": "UTC"})
+    agg.load_day("s", DAYNO, set())
+    agg.add(1, rec(T0, path="/first-visit"))
+    agg.add(2, rec(T0 + 2 * SESSION_GAP_MS, path="/second-visit"))  # no flush between
+    batch = agg.take()
+    assert len(batch.sessions) == 2
+    assert batch.rows[("s", DAY, DAYNO, SITE, "")][V_VISITS] == 2
