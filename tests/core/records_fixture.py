@@ -9,6 +9,7 @@ from analyticsd.core.source import DIRECT, DIRECT_NAME, Source
 from analyticsd.core.useragent import BOT, ClientInfo
 
 DESKTOP = ClientInfo("Firefox", "122.0", "Windows", "10", "desktop", False)
+NO_SOURCE = Source(DIRECT, DIRECT_NAME, "")
 
 
 def rec(
@@ -20,7 +21,7 @@ def rec(
     *,
     prev_visitor: str = "",
     goals: tuple[str, ...] = (),
-    source: Source = Source(DIRECT, DIRECT_NAME, ""),
+    source: Source = NO_SOURCE,
     client: ClientInfo = DESKTOP,
     geo: GeoInfo = NO_GEO,
     props: dict[str, str | int | float | bool] | None = None,
