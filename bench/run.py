@@ -155,9 +155,12 @@ def wait_drained(base: str, limit_s: float = 120) -> float:
 
 
 def views_today(base: str, site: str) -> int:
+    """Page views counted today, by browsers and by bots (counted apart)."""
     today = datetime.now(UTC).date().isoformat()
     r = httpx.get(f"{base}/api/stats", params={"siteId": site, "date": today}, timeout=10)
-    return int(r.json()["totalViews"]) if r.status_code == 200 else 0
+    if r.status_code != 200:
+        return 0
+    return int(r.json()["totalViews"]) + int(r.json()["botViews"])
 
 
 def e2e_lag(base: str, samples: int = 4) -> list[float]:

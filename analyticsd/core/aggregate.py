@@ -169,6 +169,24 @@ def session_pairs(dims: tuple[str, ...]) -> list[tuple[int, str]]:
     return [(code, v) for code, v in zip(SESSION_DIM_CODES, dims, strict=True) if v]
 
 
+# Visit dimensions that cannot differ between the visits of one visitor id
+# (the id hashes the user agent and the address they are derived from; the
+# language is taken as it first came). Their unique visitors follow from the
+# SITE row's: no per-value marks are kept for them.
+VISITOR_CONSTANT_DIMS = frozenset({11, 12, 13, 14, 15, 16, 17, 18, 20})
+
+
+def split_pairs(
+    dims: tuple[str, ...],
+) -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
+    """(visitor-constant pairs, pairs that may differ per visit)."""
+    pairs = session_pairs(dims)
+    return (
+        tuple(p for p in pairs if p[0] in VISITOR_CONSTANT_DIMS),
+        tuple(p for p in pairs if p[0] not in VISITOR_CONSTANT_DIMS),
+    )
+
+
 def event_pairs(
     pageview: bool, path: str, goals: Iterable[str], props: Iterable[tuple[str, object]]
 ) -> list[tuple[int, str]]:
@@ -219,7 +237,13 @@ class Contribution(NamedTuple):
 
 def contribution(s: Session, tz_name: str) -> Contribution:
     hour, day = buckets(s.start_ms, tz_name)
-    pairs = session_pairs(s.dims)
+    return contribution_at(s, hour, day)
+
+
+def contribution_at(s: Session, hour: int, day: int) -> Contribution:
+    if s.pairs is None:
+        s.pairs = split_pairs(s.dims)
+    pairs = [*s.pairs[0], *s.pairs[1]]
     if s.entry:
         pairs += [(ENTRY_PAGE, s.entry), (EXIT_PAGE, s.exit)]
     bounce, engaged, duration = int(s.bounce), int(s.engaged), s.duration_ms
@@ -317,47 +341,83 @@ class Aggregation:
         return row
 
     def add(self, seq: int, rec: EnrichedRecord) -> None:
+        # The hot path: one call per event. Written out by hand (local names,
+        # no helper calls per row) because it runs for every event.
         ev = rec.event
         site, ts = ev.site_id, ev.timestamp_ms
         hour, day = buckets(ts, self.tz(site))
-        self.last_seq = max(self.last_seq, seq)
-        self.watermark_ms = max(self.watermark_ms, rec.received_ms)
+        if seq > self.last_seq:
+            self.last_seq = seq
+        if rec.received_ms > self.watermark_ms:
+            self.watermark_ms = rec.received_ms
         self.n_events += 1
         pageview = ev.event_type == PAGEVIEW
+        rows = self.rows
         if rec.client.bot:
             for key in ((site, HOUR, hour, BOTS, ""), (site, DAY, day, BOTS, "")):
-                row = self._row(key)
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = [0] * VECTOR_LEN
                 row[V_PAGEVIEWS] += pageview
                 row[V_EVENTS] += 1
             return
         conversion = bool(rec.goals)
         s = self.book.session_for(seq, site, rec.visitor, rec.prev_visitor, ts, session_dims(rec))
         s.add(ts, pageview, ev.path, conversion)
-        s.touched_ms = max(s.touched_ms, rec.received_ms)
+        if rec.received_ms > s.touched_ms:
+            s.touched_ms = rec.received_ms
         seen = self.seen[(site, day)]
         self.touched[(site, day)] = self.watermark_ms
         visitor = rec.visitor
+        new_in_hour = new_in_day = False
         for dim, value in event_pairs(pageview, ev.path, rec.goals, ev.props.items()):
+            counts_conversions = conversion and dim in (SITE, GOAL)
             for gran, bucket in ((HOUR, hour), (DAY, day)):
-                row = self._row((site, gran, bucket, dim, value))
+                key = (site, gran, bucket, dim, value)
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = [0] * VECTOR_LEN
                 row[V_PAGEVIEWS] += pageview
                 row[V_EVENTS] += 1
-                if dim in (SITE, GOAL):
-                    row[V_CONVERSIONS] += conversion
-                m = mark(gran, bucket, dim, value, visitor)
+                if counts_conversions:
+                    row[V_CONVERSIONS] += 1
+                m = hash((gran, bucket, dim, value, visitor))
                 if m not in seen:
                     seen.add(m)
                     row[V_VISITORS] += 1
-        if hour not in s.marked:
-            # Visit dimensions are the same for every event of the visit, so
-            # their visitor marks are made once per visit and hour.
-            s.marked.add(hour)
-            for m, gran, bucket, dim, value in visitor_marks(
-                hour, day, visitor, session_pairs(s.dims)
-            ):
-                if m not in seen:
-                    seen.add(m)
-                    self._row((site, gran, bucket, dim, value))[V_VISITORS] += 1
+                    if dim == SITE:
+                        if gran == HOUR:
+                            new_in_hour = True
+                        else:
+                            new_in_day = True
+        pairs = s.pairs
+        if pairs is None:
+            pairs = s.pairs = split_pairs(s.dims)
+        constant, per_visit = pairs
+        for gran, bucket, new in ((HOUR, hour, new_in_hour), (DAY, day, new_in_day)):
+            if new:
+                # First event of this visitor in the bucket: it counts once
+                # for each of its fixed dimensions (browser, OS, country...).
+                for dim, value in constant:
+                    key = (site, gran, bucket, dim, value)
+                    row = rows.get(key)
+                    if row is None:
+                        row = rows[key] = [0] * VECTOR_LEN
+                    row[V_VISITORS] += 1
+            marked = (gran, bucket)
+            if new or marked not in s.marked:
+                # Source, UTM...: the same for every event of the visit, so
+                # marked once per visit and bucket.
+                s.marked.add(marked)
+                for dim, value in per_visit:
+                    m = hash((gran, bucket, dim, value, visitor))
+                    if m not in seen:
+                        seen.add(m)
+                        key = (site, gran, bucket, dim, value)
+                        row = rows.get(key)
+                        if row is None:
+                            row = rows[key] = [0] * VECTOR_LEN
+                        row[V_VISITORS] += 1
         amount = micros(ev.revenue_amount) if ev.revenue_amount is not None else None
         if amount is not None and ev.revenue_currency is not None:
             cur = ev.revenue_currency
@@ -386,14 +446,29 @@ class Aggregation:
     # -- flushing ----------------------------------------------------------
 
     def _apply(self, site: str, c: Contribution, sign: int) -> None:
+        rows = self.rows
+        _, visits, pvs, evs, bounces, dur, engaged, convs = (sign * x for x in c.vector)
         for gran, bucket in ((HOUR, c.hour), (DAY, c.day)):
-            row = self._row((site, gran, bucket, SITE, ""))
-            for i, v in enumerate(c.site_vector):
-                row[i] += sign * v
+            key: Key = (site, gran, bucket, SITE, "")
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = [0] * VECTOR_LEN
+            row[V_VISITS] += visits
+            row[V_BOUNCES] += bounces
+            row[V_DURATION] += dur
+            row[V_ENGAGED] += engaged
             for dim, value in c.pairs:
-                row = self._row((site, gran, bucket, dim, value))
-                for i, v in enumerate(c.vector):
-                    row[i] += sign * v
+                key = (site, gran, bucket, dim, value)
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = [0] * VECTOR_LEN
+                row[V_VISITS] += visits
+                row[V_PAGEVIEWS] += pvs
+                row[V_EVENTS] += evs
+                row[V_BOUNCES] += bounces
+                row[V_DURATION] += dur
+                row[V_ENGAGED] += engaged
+                row[V_CONVERSIONS] += convs
 
     def _apply_diff(self, site: str, old: Contribution, new: Contribution) -> None:
         vdiff = [a - b for a, b in zip(new.vector, old.vector, strict=True)]

@@ -61,3 +61,7 @@ class DayStats:
     pageviews: int
     visitors: int
     top_paths: list[tuple[str, int]]
+    visits: int = 0
+    bounces: int = 0
+    duration_ms: int = 0
+    bot_pageviews: int = 0

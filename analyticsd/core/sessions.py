@@ -46,9 +46,11 @@ class Session:
     # Arrival time of its latest event: a visit nobody added to for a while
     # (in arrival time, whatever its events' own times) is closed.
     touched_ms: int = 0
-    # Hours (bucket numbers) whose unique-visitor marks were already made for
-    # this session: later events in the same hour skip that work.
-    marked: set[int] = field(default_factory=set)
+    # (granularity, bucket) whose unique-visitor marks were already made for
+    # this session: later events in the same bucket skip that work.
+    marked: set[tuple[int, int]] = field(default_factory=set)
+    # The visit's dimension pairs, split as the aggregator needs them (cached).
+    pairs: tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]] | None = None
     # What SQLite holds for this session (see aggregate.contribution), or None.
     flushed: object = None
     dirty: bool = True

@@ -60,6 +60,15 @@ def create_app(
                 "totalViews": result.pageviews,
                 "uniqueUsers": result.visitors,
                 "topPaths": [{"path": p, "views": n} for p, n in result.top_paths],
+                # Beyond the original shape: the visit metrics of the day
+                # (visits counted on the day they started) and bot traffic,
+                # which is never part of the numbers above.
+                "visits": result.visits,
+                "bounceRate": round(100 * result.bounces / result.visits) if result.visits else 0,
+                "visitDuration": round(result.duration_ms / result.visits / 1000)
+                if result.visits
+                else 0,
+                "botViews": result.bot_pageviews,
             },
         )
 

@@ -31,10 +31,9 @@ import msgspec
 
 from analyticsd.core import faults
 from analyticsd.core.aggregate import (
+    BOTS,
     DAY,
     DIMENSIONS,
-    ENTRY_PAGE,
-    EXIT_PAGE,
     HOUR,
     PAGE,
     SESSION_DIMS,
@@ -42,10 +41,11 @@ from analyticsd.core.aggregate import (
     Contribution,
     FlushBatch,
     buckets,
+    contribution_at,
     day_label,
     day_number,
     event_pairs,
-    session_pairs,
+    split_pairs,
     visitor_hex,
     visitor_int,
     visitor_marks,
@@ -264,7 +264,7 @@ class StatsDB:
                 decode(goals) if goals else (),
                 decode(props).items() if props else (),
             )
-            pairs += session_pairs(tuple(dims))
+            pairs += split_pairs(tuple(dims))[1]  # visitor-constant dims keep no marks
             marks.update(m for m, *_ in visitor_marks(hour, d, vis, pairs))
         return marks
 
@@ -311,17 +311,7 @@ def _session_of(r: tuple[object, ...]) -> Session:
         alias=visitor_hex(int(alias)) if alias is not None else "",  # type: ignore[call-overload]
         touched_ms=int(touched),  # type: ignore[call-overload]
     )
-    pairs = session_pairs(s.dims)
-    if s.entry:
-        pairs += [(ENTRY_PAGE, s.entry), (EXIT_PAGE, s.exit)]
-    bounce, engaged = int(s.bounce), int(s.engaged)
-    s.flushed = Contribution(
-        int(hour),  # type: ignore[call-overload]
-        int(day),  # type: ignore[call-overload]
-        tuple(pairs),
-        (0, 1, s.pageviews, s.events, bounce, s.duration_ms, engaged, s.conversions),
-        (0, 1, 0, 0, bounce, s.duration_ms, engaged, 0),
-    )
+    s.flushed = contribution_at(s, int(hour), int(day))  # type: ignore[call-overload]
     s.dirty = False
     return s
 
@@ -347,12 +337,18 @@ class StatsReader:
         d = day_number(day)
         try:
             row = self.conn.execute(
-                "SELECT pageviews, visitors FROM agg "
+                "SELECT pageviews, visitors, visits, bounces, duration_ms FROM agg "
                 "WHERE site = ? AND gran = ? AND bucket = ? AND dim = ? AND val = ''",
                 (site_id, DAY, d, SITE),
             ).fetchone()
-            if row is None:
+            bots = self.conn.execute(
+                "SELECT pageviews FROM agg "
+                "WHERE site = ? AND gran = ? AND bucket = ? AND dim = ? AND val = ''",
+                (site_id, DAY, d, BOTS),
+            ).fetchone()
+            if row is None and bots is None:
                 return None
+            row = row or (0, 0, 0, 0, 0)
             paths = self.conn.execute(
                 "SELECT val, pageviews FROM agg WHERE site = ? AND gran = ? AND bucket = ? "
                 "AND dim = ? AND pageviews > 0 ORDER BY pageviews DESC, val ASC LIMIT ?",
@@ -361,5 +357,13 @@ class StatsReader:
         except sqlite3.Error as e:
             raise StatsStoreError(f"query failed: {e}") from e
         return DayStats(
-            site_id, day, int(row[0]), int(row[1]), [(str(p), int(n)) for p, n in paths]
+            site_id,
+            day,
+            int(row[0]),
+            int(row[1]),
+            [(str(p), int(n)) for p, n in paths],
+            visits=int(row[2]),
+            bounces=int(row[3]),
+            duration_ms=int(row[4]),
+            bot_pageviews=int(bots[0]) if bots else 0,
         )
