@@ -149,7 +149,9 @@ def run() -> dict[str, Any]:
         first = records[i - i % 5]
         ts = first.event.timestamp_ms + (i % 5) * 60_000
         ev = msgspec.structs.replace(r.event, timestamp_ms=ts)
-        visits.append(msgspec.structs.replace(r, visitor=first.visitor, client=first.client, event=ev))
+        visits.append(
+            msgspec.structs.replace(r, visitor=first.visitor, client=first.client, event=ev)
+        )
     typical = aggregate(visits)
     return {
         "enrich_events": N_EVENTS,

@@ -32,7 +32,9 @@ CONSUMER = "aggregator"
 # Records per spool read, counted in CHUNKs with a checkpoint between them so
 # one chunk of bucket updates holds the event loop ~1 ms at most.
 BATCH = 5000
-CHUNK = 250
+CHUNK = 100
+# Visits settled into the rows between two checkpoints before a flush.
+SETTLE_CHUNK = 200
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000

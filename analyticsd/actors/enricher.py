@@ -16,7 +16,7 @@ import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
-from analyticsd.core.enrich import SiteRules, enrich
+from analyticsd.core.enrich import SiteRules, enrich, enrich_head
 from analyticsd.core.errors import ShuttingDown
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.messages import Enrich
@@ -24,7 +24,8 @@ from analyticsd.core.records import (
     SCHEMA_VERSION,
     RawRecord,
     RawRecordV1,
-    decode_raw,
+    decode_raw_head,
+    decode_view,
     encode,
 )
 from analyticsd.core.useragent import ClientInfo
@@ -64,14 +65,17 @@ def enrich_batch(
     out: list[tuple[int, bytes | None]] = []
     for seq, data in rows:
         try:
-            raw = decode_raw(data)
+            head = decode_raw_head(data)
+            if isinstance(head, RawRecordV1):
+                raw = upgrade(head, facts)
+                out.append((seq, encode(enrich(raw, rules.get(raw.event.site_id)))))
+                continue
+            view = decode_view(head.event)
         except msgspec.DecodeError as e:
             log.error("spool record %d is unreadable and is dropped: %s", seq, e)
             out.append((seq, None))
             continue
-        if isinstance(raw, RawRecordV1):
-            raw = upgrade(raw, facts)
-        out.append((seq, encode(enrich(raw, rules.get(raw.event.site_id)))))
+        out.append((seq, encode(enrich_head(head, view, rules.get(view.site_id)))))
     return out
 
 

@@ -94,6 +94,8 @@ DIMENSIONS: dict[int, str] = {
     PROP: "event:props",
     BOTS: "bots",
 }
+_SITE_PAIR = (SITE, "")
+_BOTS_PAIR = (BOTS, "")
 SEP = "\x1f"  # joins two-part values: "Chrome\x1f120.0", "plan\x1fpro"
 
 V_VISITORS, V_VISITS, V_PAGEVIEWS, V_EVENTS = 0, 1, 2, 3
@@ -233,6 +235,11 @@ class Contribution(NamedTuple):
     pairs: tuple[tuple[int, str], ...]  # visit dims incl. entry/exit
     vector: tuple[int, ...]  # for visit dimension rows
     site_vector: tuple[int, ...]  # for the SITE row (no event-level counts)
+    # The first `n_constant` pairs are visitor-constant dimensions; when the
+    # visit opened with the visitor's first event of its hour / day, their
+    # unique visitor is counted here (visitors = (hour, day) 0 or 1).
+    n_constant: int = 0
+    visitors: tuple[int, int] = (0, 0)
 
 
 def contribution(s: Session, tz_name: str) -> Contribution:
@@ -253,6 +260,8 @@ def contribution_at(s: Session, hour: int, day: int) -> Contribution:
         tuple(pairs),
         (0, 1, s.pageviews, s.events, bounce, duration, engaged, s.conversions),
         (0, 1, 0, 0, bounce, duration, engaged, 0),
+        len(s.pairs[0]),
+        (s.first_visits & 1, (s.first_visits >> 1) & 1),
     )
 
 
@@ -307,13 +316,17 @@ class Aggregation:
     book: SessionBook = field(default_factory=SessionBook)
     last_seq: int = 0
     watermark_ms: int = 0
-    rows: dict[Key, list[int]] = field(default_factory=dict)
+    rows: dict[tuple[str, int, int], dict[tuple[int, str], list[int]]] = field(default_factory=dict)
     revenue: dict[RevKey, list[int]] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
     n_events: int = 0
     # Unique-visitor marks per (site, day), loaded from SQLite before use.
     seen: dict[tuple[str, int], set[int]] = field(default_factory=dict)
     touched: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Visits changed since they were last settled into the rows, and the
+    # settled ones waiting for the next flush.
+    dirty: dict[int, Session] = field(default_factory=dict)
+    settled: list[tuple[Session, Contribution]] = field(default_factory=list)
 
     def tz(self, site: str) -> str:
         return (self.tz_of or {}).get(site, "UTC")
@@ -334,15 +347,18 @@ class Aggregation:
 
     # -- counting ----------------------------------------------------------
 
-    def _row(self, key: Key) -> list[int]:
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = [0] * VECTOR_LEN
-        return row
+    def _bucket(self, site: str, gran: int, bucket: int) -> dict[tuple[int, str], list[int]]:
+        key = (site, gran, bucket)
+        rows = self.rows.get(key)
+        if rows is None:
+            rows = self.rows[key] = {}
+        return rows
 
     def add(self, seq: int, rec: EnrichedRecord) -> None:
         # The hot path: one call per event. Written out by hand (local names,
-        # no helper calls per row) because it runs for every event.
+        # no helper calls per row) because it runs for every event. Rows live
+        # in one dict per (site, granularity, bucket), keyed by the (dim,
+        # value) pair objects the visit already holds: no key is built per row.
         ev = rec.event
         site, ts = ev.site_id, ev.timestamp_ms
         hour, day = buckets(ts, self.tz(site))
@@ -352,31 +368,34 @@ class Aggregation:
             self.watermark_ms = rec.received_ms
         self.n_events += 1
         pageview = ev.event_type == PAGEVIEW
-        rows = self.rows
+        in_hour = self._bucket(site, HOUR, hour)
+        in_day = self._bucket(site, DAY, day)
+        grans = ((HOUR, hour, in_hour), (DAY, day, in_day))
         if rec.client.bot:
-            for key in ((site, HOUR, hour, BOTS, ""), (site, DAY, day, BOTS, "")):
-                row = rows.get(key)
+            for _, _, rows in grans:
+                row = rows.get(_BOTS_PAIR)
                 if row is None:
-                    row = rows[key] = [0] * VECTOR_LEN
+                    row = rows[_BOTS_PAIR] = [0] * VECTOR_LEN
                 row[V_PAGEVIEWS] += pageview
                 row[V_EVENTS] += 1
             return
         conversion = bool(rec.goals)
         s = self.book.session_for(seq, site, rec.visitor, rec.prev_visitor, ts, session_dims(rec))
         s.add(ts, pageview, ev.path, conversion)
+        self.dirty[s.sid] = s
         if rec.received_ms > s.touched_ms:
             s.touched_ms = rec.received_ms
         seen = self.seen[(site, day)]
         self.touched[(site, day)] = self.watermark_ms
         visitor = rec.visitor
         new_in_hour = new_in_day = False
-        for dim, value in event_pairs(pageview, ev.path, rec.goals, ev.props.items()):
+        for pair in event_pairs(pageview, ev.path, rec.goals, ev.props.items()):
+            dim, value = pair
             counts_conversions = conversion and dim in (SITE, GOAL)
-            for gran, bucket in ((HOUR, hour), (DAY, day)):
-                key = (site, gran, bucket, dim, value)
-                row = rows.get(key)
+            for gran, bucket, rows in grans:
+                row = rows.get(pair)
                 if row is None:
-                    row = rows[key] = [0] * VECTOR_LEN
+                    row = rows[pair] = [0] * VECTOR_LEN
                 row[V_PAGEVIEWS] += pageview
                 row[V_EVENTS] += 1
                 if counts_conversions:
@@ -394,29 +413,32 @@ class Aggregation:
         if pairs is None:
             pairs = s.pairs = split_pairs(s.dims)
         constant, per_visit = pairs
-        for gran, bucket, new in ((HOUR, hour, new_in_hour), (DAY, day, new_in_day)):
-            if new:
+        opened = s.events == 1  # this event opened the visit: same buckets
+        for (gran, bucket, rows), new in zip(grans, (new_in_hour, new_in_day), strict=True):
+            if new and opened:
+                # Counted with the visit's contribution when it is settled,
+                # which touches those rows anyway (one update instead of two).
+                s.first_visits |= 1 if gran == HOUR else 2
+            elif new:
                 # First event of this visitor in the bucket: it counts once
                 # for each of its fixed dimensions (browser, OS, country...).
-                for dim, value in constant:
-                    key = (site, gran, bucket, dim, value)
-                    row = rows.get(key)
+                for pair in constant:
+                    row = rows.get(pair)
                     if row is None:
-                        row = rows[key] = [0] * VECTOR_LEN
+                        row = rows[pair] = [0] * VECTOR_LEN
                     row[V_VISITORS] += 1
             marked = (gran, bucket)
             if new or marked not in s.marked:
                 # Source, UTM...: the same for every event of the visit, so
                 # marked once per visit and bucket.
                 s.marked.add(marked)
-                for dim, value in per_visit:
-                    m = hash((gran, bucket, dim, value, visitor))
+                for pair in per_visit:
+                    m = hash((gran, bucket, pair[0], pair[1], visitor))
                     if m not in seen:
                         seen.add(m)
-                        key = (site, gran, bucket, dim, value)
-                        row = rows.get(key)
+                        row = rows.get(pair)
                         if row is None:
-                            row = rows[key] = [0] * VECTOR_LEN
+                            row = rows[pair] = [0] * VECTOR_LEN
                         row[V_VISITORS] += 1
         amount = micros(ev.revenue_amount) if ev.revenue_amount is not None else None
         if amount is not None and ev.revenue_currency is not None:
@@ -426,12 +448,15 @@ class Aggregation:
                     rev = self.revenue.setdefault((site, gran, bucket, dim, value, cur), [0, 0])
                     rev[0] += amount
                     rev[1] += 1
+        vid = s.visitor_ids.get(visitor)
+        if vid is None:
+            vid = s.visitor_ids[visitor] = visitor_int(visitor)
         self.events.append(
             EventRow(
                 site,
                 ts,
                 s.sid,
-                visitor_int(visitor),
+                vid,
                 ev.event_type,
                 ev.path,
                 _json(ev.props) if ev.props else None,
@@ -446,22 +471,24 @@ class Aggregation:
     # -- flushing ----------------------------------------------------------
 
     def _apply(self, site: str, c: Contribution, sign: int) -> None:
-        rows = self.rows
         _, visits, pvs, evs, bounces, dur, engaged, convs = (sign * x for x in c.vector)
+        n_constant = c.n_constant
         for gran, bucket in ((HOUR, c.hour), (DAY, c.day)):
-            key: Key = (site, gran, bucket, SITE, "")
-            row = rows.get(key)
+            rows = self._bucket(site, gran, bucket)
+            new_visitor = sign * c.visitors[gran]
+            row = rows.get(_SITE_PAIR)
             if row is None:
-                row = rows[key] = [0] * VECTOR_LEN
+                row = rows[_SITE_PAIR] = [0] * VECTOR_LEN
             row[V_VISITS] += visits
             row[V_BOUNCES] += bounces
             row[V_DURATION] += dur
             row[V_ENGAGED] += engaged
-            for dim, value in c.pairs:
-                key = (site, gran, bucket, dim, value)
-                row = rows.get(key)
+            for i, pair in enumerate(c.pairs):
+                row = rows.get(pair)
                 if row is None:
-                    row = rows[key] = [0] * VECTOR_LEN
+                    row = rows[pair] = [0] * VECTOR_LEN
+                if i < n_constant:
+                    row[V_VISITORS] += new_visitor
                 row[V_VISITS] += visits
                 row[V_PAGEVIEWS] += pvs
                 row[V_EVENTS] += evs
@@ -473,23 +500,26 @@ class Aggregation:
     def _apply_diff(self, site: str, old: Contribution, new: Contribution) -> None:
         vdiff = [a - b for a, b in zip(new.vector, old.vector, strict=True)]
         sdiff = [a - b for a, b in zip(new.site_vector, old.site_vector, strict=True)]
+        if not any(vdiff) and not any(sdiff):
+            return
         for gran, bucket in ((HOUR, new.hour), (DAY, new.day)):
-            if any(sdiff):
-                row = self._row((site, gran, bucket, SITE, ""))
-                for i, v in enumerate(sdiff):
-                    row[i] += v
-            if any(vdiff):
-                for dim, value in new.pairs:
-                    row = self._row((site, gran, bucket, dim, value))
-                    for i, v in enumerate(vdiff):
-                        row[i] += v
+            rows = self._bucket(site, gran, bucket)
+            for pairs, diff in (((_SITE_PAIR,), sdiff), (new.pairs, vdiff)):
+                for pair in pairs:
+                    row = rows.get(pair)
+                    if row is None:
+                        row = rows[pair] = [0] * VECTOR_LEN
+                    for k, v in enumerate(diff):
+                        row[k] += v
 
-    def take(self) -> FlushBatch:
-        """Settle the changed sessions into the rows and hand over the batch."""
-        changed: list[tuple[Session, Contribution]] = []
-        for s in self.book.sessions():
-            if not s.dirty:
-                continue
+    def settle(self, limit: int) -> bool:
+        """Add up to `limit` changed visits to the rows; True when none is left.
+
+        Done in slices before a flush so the event loop is never held long.
+        """
+        while self.dirty and limit > 0:
+            limit -= 1
+            _, s = self.dirty.popitem()
             new = contribution(s, self.tz(s.site))
             old = s.flushed
             if old is None:
@@ -500,24 +530,36 @@ class Aggregation:
                 else:  # the visit moved rows (new exit page): move it whole
                     self._apply(s.site, old, -1)
                     self._apply(s.site, new, +1)
-            changed.append((s, new))
+            s.flushed = new  # what the rows (and, after the flush, SQLite) hold
+            self.settled.append((s, new))
+        return not self.dirty
+
+    def take(self) -> FlushBatch:
+        """Settle what is left and hand over everything since the last flush."""
+        self.settle(len(self.dirty))
         batch = FlushBatch(
             last_seq=self.last_seq,
             watermark_ms=self.watermark_ms,
-            rows={k: v for k, v in self.rows.items() if any(v)},
+            rows={
+                (*where, *pair): row
+                for where, rows in self.rows.items()
+                for pair, row in rows.items()
+                if any(row)
+            },
             revenue=self.revenue,
             events=self.events,
-            sessions=changed,
+            sessions=self.settled,
             n_events=self.n_events,
         )
         self.rows, self.revenue, self.events, self.n_events = {}, {}, [], 0
+        self.settled = []
         return batch
 
     def committed(self, batch: FlushBatch) -> None:
         """The batch is durable: sessions are clean, stale state may go."""
-        for s, c in batch.sessions:
-            s.flushed = c
-            s.dirty = False
+        for s, _ in batch.sessions:
+            if s.sid not in self.dirty:
+                s.dirty = False
         self.book.evict(self.watermark_ms - SESSION_GAP_MS - SKEW_MS)
         # Unique-visitor sets of days nobody touched for an hour are dropped;
         # they are reloaded from the per-event rows if a late event comes.
@@ -528,8 +570,11 @@ class Aggregation:
 
     def failed(self, batch: FlushBatch) -> None:
         """The flush did not happen: put its counts back for the next attempt."""
-        for key, vec in batch.rows.items():
-            row = self._row(key)
+        for (site, gran, bucket, dim, value), vec in batch.rows.items():
+            rows = self._bucket(site, gran, bucket)
+            row = rows.get((dim, value))
+            if row is None:
+                row = rows[(dim, value)] = [0] * VECTOR_LEN
             for i, v in enumerate(vec):
                 row[i] += v
         for rkey, rv in batch.revenue.items():
@@ -538,11 +583,11 @@ class Aggregation:
             rev[1] += rv[1]
         self.events[:0] = batch.events
         self.n_events += batch.n_events
-        for s, c in batch.sessions:
-            # The rows above already hold this contribution: record it as if
-            # flushed so the next settle does not add it again.
-            s.flushed = c
-            s.dirty = True
+        for s, _ in batch.sessions:
+            # The rows above already hold the visit's contribution (`flushed`
+            # says so); settling it again adds only later changes, and puts
+            # the visit in the next batch to be saved.
+            self.dirty[s.sid] = s
 
 
 _json_encoder = msgspec.json.Encoder()

@@ -14,8 +14,15 @@ from urllib.parse import urlsplit
 
 from analyticsd.core.config import SiteConfig
 from analyticsd.core.ingest import PAGEVIEW, IncomingEvent
-from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord, RawRecord
-from analyticsd.core.source import classify
+from analyticsd.core.records import (
+    SCHEMA_VERSION,
+    EnrichedHead,
+    EnrichedRecord,
+    EventView,
+    RawHead,
+    RawRecord,
+)
+from analyticsd.core.source import Source, classify
 
 # Event names that are conversions even without a configured goal.
 BUILTIN_CONVERSIONS = frozenset({"purchase", "conversion"})
@@ -47,7 +54,7 @@ class SiteRules:
             else:
                 self._page_goals.append((_page_pattern(goal.page), goal.display_name))
 
-    def goals_of(self, ev: IncomingEvent) -> tuple[str, ...]:
+    def goals_of(self, ev: IncomingEvent | EventView) -> tuple[str, ...]:
         """Names of the goals this event completes."""
         found: list[str] = []
         if ev.event_type == PAGEVIEW:
@@ -68,8 +75,10 @@ def _own_hosts_with(own: frozenset[str], hostname: str) -> frozenset[str]:
     return own | {hostname.removeprefix("www.")} if hostname else own
 
 
-def enrich(raw: RawRecord, rules: SiteRules | None) -> EnrichedRecord:
-    ev = raw.event
+def classify_event(
+    ev: IncomingEvent | EventView, rules: SiteRules | None
+) -> tuple[Source, tuple[str, ...]]:
+    """The traffic source of an event and the goals it completes."""
     own = rules.own_hosts if rules is not None else frozenset()
     utm = ev.utm
     source = classify(
@@ -79,7 +88,30 @@ def enrich(raw: RawRecord, rules: SiteRules | None) -> EnrichedRecord:
         ev.click_id,
         _own_hosts_with(own, ev.hostname),
     )
-    goals = rules.goals_of(ev) if rules is not None else ()
+    return source, rules.goals_of(ev) if rules is not None else ()
+
+
+def enrich_head(head: RawHead, view: EventView, rules: SiteRules | None) -> EnrichedHead:
+    """The enricher's fast path: only the fields it reads are decoded."""
+    source, goals = classify_event(view, rules)
+    return EnrichedHead(
+        v=SCHEMA_VERSION,
+        event_id=head.event_id,
+        received_ms=head.received_ms,
+        visitor=head.visitor,
+        prev_visitor=head.prev_visitor,
+        client=head.client,
+        geo=head.geo,
+        lang=head.lang,
+        source=source,
+        goals=goals,
+        event=head.event,
+    )
+
+
+def enrich(raw: RawRecord, rules: SiteRules | None) -> EnrichedRecord:
+    """The same as enrich_head, on a fully decoded record."""
+    source, goals = classify_event(raw.event, rules)
     return EnrichedRecord(
         v=SCHEMA_VERSION,
         event_id=raw.event_id,
@@ -91,5 +123,5 @@ def enrich(raw: RawRecord, rules: SiteRules | None) -> EnrichedRecord:
         lang=raw.lang,
         source=source,
         goals=goals,
-        event=ev,
+        event=raw.event,
     )

@@ -57,6 +57,49 @@ class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
     event: IncomingEvent
 
 
+# The *Head views decode the same arrays as the records above but leave the
+# event and the client facts encoded (msgspec.Raw), so the enricher copies
+# them through without decoding. Keep their field order identical to the
+# records above (tests/core/test_records.py checks they round-trip).
+class RawHead(msgspec.Struct, frozen=True, array_like=True):
+    v: int
+    event_id: str
+    received_ms: int
+    visitor: str
+    prev_visitor: str
+    client: msgspec.Raw
+    geo: msgspec.Raw
+    lang: str
+    event: msgspec.Raw
+
+
+class EnrichedHead(msgspec.Struct, frozen=True, array_like=True):
+    v: int
+    event_id: str
+    received_ms: int
+    visitor: str
+    prev_visitor: str
+    client: msgspec.Raw
+    geo: msgspec.Raw
+    lang: str
+    source: Source
+    goals: tuple[str, ...]
+    event: msgspec.Raw
+
+
+class EventView(msgspec.Struct, frozen=True):
+    """The fields of an encoded IncomingEvent that enrichment reads (the rest
+    are skipped while decoding)."""
+
+    site_id: str
+    event_type: str
+    path: str
+    hostname: str
+    referrer: str
+    utm: dict[str, str]
+    click_id: str = ""
+
+
 class RawRecordV1(msgspec.Struct, frozen=True, array_like=True):
     v: int
     event_id: str
@@ -81,6 +124,20 @@ _raw_v1_decoder = msgspec.msgpack.Decoder(RawRecordV1)
 _enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
 _enriched_v1_decoder = msgspec.msgpack.Decoder(EnrichedRecordV1)
 _any_decoder = msgspec.msgpack.Decoder()
+_raw_head_decoder = msgspec.msgpack.Decoder(RawHead)
+_view_decoder = msgspec.msgpack.Decoder(EventView)
+
+
+def decode_raw_head(data: bytes) -> RawHead | RawRecordV1:
+    """The current version as a head view; version 1 decoded whole."""
+    try:
+        return _raw_head_decoder.decode(data)
+    except msgspec.DecodeError:
+        return _raw_v1_decoder.decode(data)
+
+
+def decode_view(event: msgspec.Raw) -> EventView:
+    return _view_decoder.decode(event)
 
 
 def encode(record: msgspec.Struct) -> bytes:

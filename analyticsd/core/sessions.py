@@ -46,6 +46,11 @@ class Session:
     # Arrival time of its latest event: a visit nobody added to for a while
     # (in arrival time, whatever its events' own times) is closed.
     touched_ms: int = 0
+    # Bit 1 / 2: the visit opened with its visitor's first event of that hour
+    # / day (see aggregate.Contribution.visitors).
+    first_visits: int = 0
+    # visitor id (hex) → the signed integer stored per event (cached).
+    visitor_ids: dict[str, int] = field(default_factory=dict)
     # (granularity, bucket) whose unique-visitor marks were already made for
     # this session: later events in the same bucket skip that work.
     marked: set[tuple[int, int]] = field(default_factory=set)

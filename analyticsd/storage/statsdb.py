@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     start_hour INTEGER NOT NULL, start_day INTEGER NOT NULL,
     entry TEXT NOT NULL, entry_ms INTEGER NOT NULL, exit TEXT NOT NULL, exit_ms INTEGER NOT NULL,
     pageviews INTEGER NOT NULL, events INTEGER NOT NULL, conversions INTEGER NOT NULL,
-    touched_ms INTEGER NOT NULL,
+    touched_ms INTEGER NOT NULL, first_visits INTEGER NOT NULL,
     {", ".join(f"{c} TEXT NOT NULL" for c in _DIM_COLUMNS)});
 CREATE INDEX IF NOT EXISTS sessions_touched ON sessions(touched_ms);
 """
@@ -105,11 +105,12 @@ _UPSERT_REVENUE = (
 )
 _SESSION_COLUMNS = (
     "id, site, visitor, alias, start_ms, end_ms, start_hour, start_day, entry, entry_ms, "
-    "exit, exit_ms, pageviews, events, conversions, touched_ms, " + ", ".join(_DIM_COLUMNS)
+    "exit, exit_ms, pageviews, events, conversions, touched_ms, first_visits, "
+    + ", ".join(_DIM_COLUMNS)
 )
 _UPSERT_SESSION = (
     f"INSERT OR REPLACE INTO sessions({_SESSION_COLUMNS}) "
-    f"VALUES ({','.join('?' * (16 + len(_DIM_COLUMNS)))})"
+    f"VALUES ({','.join('?' * (17 + len(_DIM_COLUMNS)))})"
 )
 
 
@@ -287,20 +288,21 @@ def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
         s.events,
         s.conversions,
         s.touched_ms,
+        s.first_visits,
         *s.dims,
     )
 
 
 def _session_of(r: tuple[object, ...]) -> Session:
     (sid, site, visitor, alias, start, end, hour, day, entry, entry_ms, exit_, exit_ms) = r[:12]
-    pageviews, events, conversions, touched = r[12:16]
+    pageviews, events, conversions, touched, first_visits = r[12:17]
     s = Session(
         sid=int(sid),  # type: ignore[call-overload]
         site=str(site),
         visitor=visitor_hex(int(visitor)),  # type: ignore[call-overload]
         start_ms=int(start),  # type: ignore[call-overload]
         end_ms=int(end),  # type: ignore[call-overload]
-        dims=tuple(str(d) for d in r[16:]),
+        dims=tuple(str(d) for d in r[17:]),
         entry=str(entry),
         entry_ms=int(entry_ms),  # type: ignore[call-overload]
         exit=str(exit_),
@@ -310,6 +312,7 @@ def _session_of(r: tuple[object, ...]) -> Session:
         conversions=int(conversions),  # type: ignore[call-overload]
         alias=visitor_hex(int(alias)) if alias is not None else "",  # type: ignore[call-overload]
         touched_ms=int(touched),  # type: ignore[call-overload]
+        first_visits=int(first_visits),  # type: ignore[call-overload]
     )
     s.flushed = contribution_at(s, int(hour), int(day))  # type: ignore[call-overload]
     s.dirty = False
