@@ -32,9 +32,9 @@ CONSUMER = "aggregator"
 # Records per spool read, counted in CHUNKs with a checkpoint between them so
 # one chunk of bucket updates holds the event loop ~1 ms at most.
 BATCH = 5000
-CHUNK = 100
+CHUNK = 32
 # Visits settled into the rows between two checkpoints before a flush.
-SETTLE_CHUNK = 200
+SETTLE_CHUNK = 64
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
@@ -165,8 +165,10 @@ class Aggregator:
 
     async def flush(self) -> None:
         agg = self.agg
-        if agg.last_seq <= self.state.flushed_seq and not any(s.dirty for s in agg.book.sessions()):
+        if agg.last_seq <= self.state.flushed_seq and not agg.dirty:
             return
+        while not agg.settle(SETTLE_CHUNK):
+            await trio.lowlevel.checkpoint()
         batch = agg.take()
         now = self.now_ms()
         try:

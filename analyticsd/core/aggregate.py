@@ -288,11 +288,30 @@ class FlushBatch:
 
     last_seq: int
     watermark_ms: int
-    rows: dict[Key, list[int]]
+    # (site, granularity, bucket) → (dim, value) → vector; see flat_rows.
+    buckets: dict[tuple[str, int, int], dict[tuple[int, str], list[int]]]
     revenue: dict[RevKey, list[int]]
     events: list[EventRow]
     sessions: list[tuple[Session, Contribution]]
     n_events: int
+
+    def flat_rows(self) -> Iterator[tuple[str | int, ...]]:
+        """One tuple per non-zero row: key then vector. Run in the flush
+        thread: with many rows it is too long a stretch for the event loop."""
+        for (site, gran, bucket), rows in self.buckets.items():
+            for (dim, value), v in rows.items():
+                if any(v):
+                    yield (site, gran, bucket, dim, value, *v)
+
+    @property
+    def rows(self) -> dict[Key, list[int]]:
+        """The non-zero rows by full key (for tests and small batches)."""
+        return {
+            (site, gran, bucket, dim, value): v
+            for (site, gran, bucket), rows in self.buckets.items()
+            for (dim, value), v in rows.items()
+            if any(v)
+        }
 
 
 def visitor_int(visitor: str) -> int:
@@ -540,12 +559,7 @@ class Aggregation:
         batch = FlushBatch(
             last_seq=self.last_seq,
             watermark_ms=self.watermark_ms,
-            rows={
-                (*where, *pair): row
-                for where, rows in self.rows.items()
-                for pair, row in rows.items()
-                if any(row)
-            },
+            buckets=self.rows,
             revenue=self.revenue,
             events=self.events,
             sessions=self.settled,
@@ -570,13 +584,14 @@ class Aggregation:
 
     def failed(self, batch: FlushBatch) -> None:
         """The flush did not happen: put its counts back for the next attempt."""
-        for (site, gran, bucket, dim, value), vec in batch.rows.items():
+        for (site, gran, bucket), old_rows in batch.buckets.items():
             rows = self._bucket(site, gran, bucket)
-            row = rows.get((dim, value))
-            if row is None:
-                row = rows[(dim, value)] = [0] * VECTOR_LEN
-            for i, v in enumerate(vec):
-                row[i] += v
+            for pair, vec in old_rows.items():
+                row = rows.get(pair)
+                if row is None:
+                    row = rows[pair] = [0] * VECTOR_LEN
+                for i, v in enumerate(vec):
+                    row[i] += v
         for rkey, rv in batch.revenue.items():
             rev = self.revenue.setdefault(rkey, [0, 0])
             rev[0] += rv[0]

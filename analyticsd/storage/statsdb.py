@@ -195,7 +195,7 @@ class StatsDB:
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
-                c.executemany(_UPSERT_AGG, [(*k, *v) for k, v in batch.rows.items()])
+                c.executemany(_UPSERT_AGG, batch.flat_rows())
                 c.executemany(_UPSERT_REVENUE, [(*k, *v) for k, v in batch.revenue.items()])
                 c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch.events)
                 c.executemany(_UPSERT_SESSION, [_session_row(s, k) for s, k in batch.sessions])
