@@ -38,6 +38,7 @@ SETTLE_CHUNK = 64
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
+CAUGHT_UP_FLUSH_EVENTS = 20_000
 FINAL_FLUSH_TIMEOUT_S = 5.0
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
@@ -111,7 +112,9 @@ class Aggregator:
                 await self._add(rows[start : start + CHUNK])
                 await trio.lowlevel.checkpoint()
             due = trio.current_time() >= next_flush
-            if due or self.agg.n_events >= MAX_PENDING_EVENTS:
+            # Caught up after a burst: show it now rather than at the timer.
+            burst_done = not rows and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
+            if due or burst_done or self.agg.n_events >= MAX_PENDING_EVENTS:
                 await self._flush_with_retries()
                 next_flush = trio.current_time() + self.interval
             if not rows:

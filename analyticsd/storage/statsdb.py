@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -92,12 +93,41 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_touched ON sessions(touched_ms);
 """
 
-_UPSERT_AGG = (
-    f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)}) "
-    f"VALUES (?,?,?,?,?,{','.join('?' * len(METRIC_COLUMNS))}) "
-    "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in METRIC_COLUMNS)
+_AGG_INSERT = f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)})"
+_AGG_CONFLICT = "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET " + ", ".join(
+    f"{c} = {c} + excluded.{c}" for c in METRIC_COLUMNS
 )
+_UPSERT_AGG = (
+    f"{_AGG_INSERT} VALUES (?,?,?,?,?,{','.join('?' * len(METRIC_COLUMNS))}) {_AGG_CONFLICT}"
+)
+# Rows per multi-row INSERT statement (see _bulk).
+BULK_ROWS = 256
+
+
+def _bulk(
+    c: sqlite3.Connection, head: str, ncols: int, rows: Iterable[Sequence[object]], tail: str = ""
+) -> None:
+    """Insert rows BULK_ROWS at a time, with multi-row VALUES statements.
+
+    Row-by-row executemany releases and retakes the GIL for every row; while
+    the event loop keeps the GIL busy each retake waits a whole switch
+    interval, which made large flushes crawl. One statement per BULK_ROWS rows
+    retakes it BULK_ROWS times less often.
+    """
+    one = "(" + ",".join("?" * ncols) + ")"
+    full = f"{head} VALUES {','.join([one] * BULK_ROWS)} {tail}"
+    chunk: list[object] = []
+    n = 0
+    for row in rows:
+        chunk.extend(row)
+        n += 1
+        if n == BULK_ROWS:
+            c.execute(full, chunk)
+            chunk, n = [], 0
+    if n:
+        c.execute(f"{head} VALUES {','.join([one] * n)} {tail}", chunk)
+
+
 _UPSERT_REVENUE = (
     "INSERT INTO revenue VALUES (?,?,?,?,?,?,?,?) "
     "ON CONFLICT(site, gran, bucket, dim, val, currency) DO UPDATE SET "
@@ -108,10 +138,8 @@ _SESSION_COLUMNS = (
     "exit, exit_ms, pageviews, events, conversions, touched_ms, first_visits, "
     + ", ".join(_DIM_COLUMNS)
 )
-_UPSERT_SESSION = (
-    f"INSERT OR REPLACE INTO sessions({_SESSION_COLUMNS}) "
-    f"VALUES ({','.join('?' * (17 + len(_DIM_COLUMNS)))})"
-)
+_SESSION_INSERT = f"INSERT OR REPLACE INTO sessions({_SESSION_COLUMNS})"
+_N_SESSION_COLUMNS = 17 + len(_DIM_COLUMNS)
 
 
 def _connect(path: str, readonly: bool) -> sqlite3.Connection:
@@ -195,10 +223,15 @@ class StatsDB:
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
-                c.executemany(_UPSERT_AGG, batch.flat_rows())
+                _bulk(c, _AGG_INSERT, 13, batch.flat_rows(), _AGG_CONFLICT)
                 c.executemany(_UPSERT_REVENUE, [(*k, *v) for k, v in batch.revenue.items()])
-                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch.events)
-                c.executemany(_UPSERT_SESSION, [_session_row(s, k) for s, k in batch.sessions])
+                _bulk(c, "INSERT INTO events", 12, batch.events)
+                _bulk(
+                    c,
+                    _SESSION_INSERT,
+                    _N_SESSION_COLUMNS,
+                    (_session_row(s, k) for s, k in batch.sessions),
+                )
                 c.executemany(
                     "INSERT INTO meta(key, value) VALUES (?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
