@@ -94,7 +94,7 @@ class Session:
 class SessionBook:
     """Open sessions by (site, visitor id); bounded, oldest evicted first."""
 
-    def __init__(self, max_open: int = 500_000) -> None:
+    def __init__(self, max_open: int = 200_000) -> None:
         self._open: dict[tuple[str, str], Session] = {}
         # One visit per visitor rebuilt from late events (an offline queue
         # flushed hours later), kept apart from the visitor's open session.
