@@ -144,6 +144,18 @@ def screen_class(width: int | None) -> str:
     return "Desktop"
 
 
+@lru_cache(maxsize=16384)
+def _joined(a: str, b: str) -> str:
+    """a\x1fb, one shared object per distinct value (visits hold many)."""
+    return f"{a}{SEP}{b}" if a and b else ""
+
+
+@lru_cache(maxsize=65536)
+def _pair(dim: int, value: str) -> tuple[int, str]:
+    """One shared tuple per distinct (dim, value): open visits hold many."""
+    return (dim, value)
+
+
 def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
     """The visit dimension values a landing event gives its session (SESSION_DIMS order)."""
     ev, src, c, g = rec.event, rec.source, rec.client, rec.geo
@@ -154,13 +166,13 @@ def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
         src.referrer,
         *(utm.get(k, "") for k in UTM_FIELDS),
         c.browser,
-        f"{c.browser}{SEP}{c.browser_version}" if c.browser and c.browser_version else "",
+        _joined(c.browser, c.browser_version),
         c.os,
-        f"{c.os}{SEP}{c.os_version}" if c.os and c.os_version else "",
+        _joined(c.os, c.os_version),
         c.device,
         g.country,
-        f"{g.country}{SEP}{g.region}" if g.region else "",
-        f"{g.country}{SEP}{g.city}" if g.city else "",
+        _joined(g.country, g.region) if g.region else "",
+        _joined(g.country, g.city) if g.city else "",
         screen_class(ev.screen_width),
         rec.lang,
         ev.hostname,
@@ -168,7 +180,7 @@ def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
 
 
 def session_pairs(dims: tuple[str, ...]) -> list[tuple[int, str]]:
-    return [(code, v) for code, v in zip(SESSION_DIM_CODES, dims, strict=True) if v]
+    return [_pair(code, v) for code, v in zip(SESSION_DIM_CODES, dims, strict=True) if v]
 
 
 # Visit dimensions that cannot differ between the visits of one visitor id
@@ -252,7 +264,7 @@ def contribution_at(s: Session, hour: int, day: int) -> Contribution:
         s.pairs = split_pairs(s.dims)
     pairs = [*s.pairs[0], *s.pairs[1]]
     if s.entry:
-        pairs += [(ENTRY_PAGE, s.entry), (EXIT_PAGE, s.exit)]
+        pairs += [_pair(ENTRY_PAGE, s.entry), _pair(EXIT_PAGE, s.exit)]
     bounce, engaged, duration = int(s.bounce), int(s.engaged), s.duration_ms
     return Contribution(
         hour,
@@ -446,11 +458,14 @@ class Aggregation:
                     if row is None:
                         row = rows[pair] = [0] * VECTOR_LEN
                     row[V_VISITORS] += 1
-            marked = (gran, bucket)
-            if new or marked not in s.marked:
+            last = s.marked_hour if gran == HOUR else s.marked_day
+            if new or last != bucket:
                 # Source, UTM...: the same for every event of the visit, so
                 # marked once per visit and bucket.
-                s.marked.add(marked)
+                if gran == HOUR:
+                    s.marked_hour = bucket
+                else:
+                    s.marked_day = bucket
                 for pair in per_visit:
                     m = hash((gran, bucket, pair[0], pair[1], visitor))
                     if m not in seen:
@@ -467,9 +482,12 @@ class Aggregation:
                     rev = self.revenue.setdefault((site, gran, bucket, dim, value, cur), [0, 0])
                     rev[0] += amount
                     rev[1] += 1
-        vid = s.visitor_ids.get(visitor)
-        if vid is None:
-            vid = s.visitor_ids[visitor] = visitor_int(visitor)
+        if visitor == s.visitor:
+            vid = s.visitor_number
+            if vid is None:
+                vid = s.visitor_number = visitor_int(visitor)
+        else:  # after midnight: the alias
+            vid = visitor_int(visitor)
         self.events.append(
             EventRow(
                 site,

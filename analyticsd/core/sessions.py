@@ -19,7 +19,7 @@ flush and reloads the open ones on start, so a restart never splits a visit.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SESSION_GAP_MS = 30 * 60 * 1000
 ENGAGED_MIN_MS = 10_000
@@ -49,11 +49,13 @@ class Session:
     # Bit 1 / 2: the visit opened with its visitor's first event of that hour
     # / day (see aggregate.Contribution.visitors).
     first_visits: int = 0
-    # visitor id (hex) → the signed integer stored per event (cached).
-    visitor_ids: dict[str, int] = field(default_factory=dict)
-    # (granularity, bucket) whose unique-visitor marks were already made for
-    # this session: later events in the same bucket skip that work.
-    marked: set[tuple[int, int]] = field(default_factory=set)
+    # The session visitor's id as the signed integer stored per event (cached).
+    visitor_number: int | None = None
+    # The hour and the day whose unique-visitor marks were last made for this
+    # session: later events in the same bucket skip that work. (Plain ints,
+    # not a set: tens of thousands of visits are open at once.)
+    marked_hour: int = -1
+    marked_day: int = -1
     # The visit's dimension pairs, split as the aggregator needs them (cached).
     pairs: tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]] | None = None
     # What SQLite holds for this session (see aggregate.contribution), or None.
