@@ -176,6 +176,7 @@ class Daemon:
             pending_events=st.pending_events,
             last_flush_ms=st.last_flush_ms,
             draining=self.server.draining,
+            open_visits=st.open_sessions,
         )
         return report.build(
             self.config.storage.data_dir, stats, st.flushed_seq, self.now_ms(), live

@@ -34,6 +34,7 @@ class Live:
     pending_events: int
     last_flush_ms: int | None
     draining: bool
+    open_visits: int = 0
 
 
 def build(
@@ -72,6 +73,7 @@ def build(
             "flushed_seq": flushed_seq,
             "lag_events": max(head - flushed_seq, 0),
             "pending_events": live.pending_events if live else 0,
+            "open_visits": live.open_visits if live else 0,
             "last_flush": iso(live.last_flush_ms if live else last_flush_ms),
         },
         "ingest": {

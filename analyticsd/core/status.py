@@ -37,7 +37,8 @@ def render(report: dict[str, Any]) -> str:
         f"  oldest event: {_age(sp['oldest_event_age_s'])} old (not yet consumed by everyone)",
         f"  forwarder:    {fw['state']}" + (f" since {fw['since']}" if fw.get("since") else ""),
         f"  aggregator:   {ag['lag_events']} events behind, last flush "
-        f"{ag['last_flush'] or 'never'}",
+        f"{ag['last_flush'] or 'never'}"
+        + (f", {ag['open_visits']} visits open" if ag.get("open_visits") else ""),
         f"  ingest:       {ing['events_per_s_1m']:.1f} events/s over the last minute"
         if ing["events_per_s_1m"] is not None
         else "  ingest:       -",
