@@ -168,8 +168,8 @@ def aggregate(records: list[EnrichedRecord]) -> float:
     t0 = time.perf_counter()
     for seq, rec in enumerate(records, 1):
         if seq % 5000 == 1:
-            for site, day in agg.days_needed(records[seq - 1 : seq + 4999]):
-                agg.load_day(site, day, set())
+            for site, gran, bucket in agg.marks_needed(records[seq - 1 : seq + 4999]):
+                agg.load_marks(site, gran, bucket, set())
         agg.add(seq, rec)
         if seq % 20_000 == 0:  # a flush every 20,000 events
             agg.committed(agg.take())

@@ -136,11 +136,14 @@ class Aggregator:
                 log.error("enriched record %d is unreadable and is skipped: %s", seq, e)
                 self.agg.last_seq = max(self.agg.last_seq, seq)
         agg = self.agg
-        for site, day in agg.days_needed(r for _, r in records):
-            # A day not in memory (first event after a start, or a late
-            # event): its unique visitors so far are recounted from SQLite.
-            marks = await trio.to_thread.run_sync(self.db.day_marks, site, day, agg.tz(site))
-            agg.load_day(site, day, marks)
+        for site, gran, bucket in agg.marks_needed(r for _, r in records):
+            # An hour or day not in memory (first event after a start, a new
+            # hour, or a late event): its unique visitors so far are
+            # recounted from SQLite (nothing to count for a new hour).
+            marks = await trio.to_thread.run_sync(
+                self.db.bucket_marks, site, gran, bucket, agg.tz(site)
+            )
+            agg.load_marks(site, gran, bucket, marks)
         for seq, record in records:
             agg.add(seq, record)
         if rows:

@@ -351,9 +351,10 @@ class Aggregation:
     revenue: dict[RevKey, list[int]] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
     n_events: int = 0
-    # Unique-visitor marks per (site, day), loaded from SQLite before use.
-    seen: dict[tuple[str, int], set[int]] = field(default_factory=dict)
-    touched: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Unique-visitor marks per (site, granularity, bucket), loaded from SQLite
+    # before use; hours and days apart, so a finished hour's marks can go.
+    seen: dict[tuple[str, int, int], set[int]] = field(default_factory=dict)
+    touched: dict[tuple[str, int, int], int] = field(default_factory=dict)
     # Visits changed since they were last settled into the rows, and the
     # settled ones waiting for the next flush.
     dirty: dict[int, Session] = field(default_factory=dict)
@@ -364,17 +365,21 @@ class Aggregation:
 
     # -- which days must be loaded first ----------------------------------
 
-    def days_needed(self, records: Iterable[EnrichedRecord]) -> set[tuple[str, int]]:
-        need: set[tuple[str, int]] = set()
+    def marks_needed(self, records: Iterable[EnrichedRecord]) -> set[tuple[str, int, int]]:
+        """(site, granularity, bucket) whose marks must be loaded before `add`."""
+        need: set[tuple[str, int, int]] = set()
+        seen = self.seen
         for rec in records:
             site = rec.event.site_id
-            _, day = buckets(rec.event.timestamp_ms, self.tz(site))
-            if (site, day) not in self.seen:
-                need.add((site, day))
+            hour, day = buckets(rec.event.timestamp_ms, self.tz(site))
+            if (site, HOUR, hour) not in seen:
+                need.add((site, HOUR, hour))
+            if (site, DAY, day) not in seen:
+                need.add((site, DAY, day))
         return need
 
-    def load_day(self, site: str, day: int, marks: set[int]) -> None:
-        self.seen[(site, day)] = marks
+    def load_marks(self, site: str, gran: int, bucket: int, marks: set[int]) -> None:
+        self.seen[(site, gran, bucket)] = marks
 
     # -- counting ----------------------------------------------------------
 
@@ -401,9 +406,8 @@ class Aggregation:
         pageview = ev.event_type == PAGEVIEW
         in_hour = self._bucket(site, HOUR, hour)
         in_day = self._bucket(site, DAY, day)
-        grans = ((HOUR, hour, in_hour), (DAY, day, in_day))
         if rec.client.bot:
-            for _, _, rows in grans:
+            for rows in (in_hour, in_day):
                 row = rows.get(_BOTS_PAIR)
                 if row is None:
                     row = rows[_BOTS_PAIR] = [0] * VECTOR_LEN
@@ -416,14 +420,17 @@ class Aggregation:
         self.dirty[s.sid] = s
         if rec.received_ms > s.touched_ms:
             s.touched_ms = rec.received_ms
-        seen = self.seen[(site, day)]
-        self.touched[(site, day)] = self.watermark_ms
+        seen_hour = self.seen[(site, HOUR, hour)]
+        seen_day = self.seen[(site, DAY, day)]
+        touched = self.touched
+        touched[(site, HOUR, hour)] = touched[(site, DAY, day)] = self.watermark_ms
+        grans = ((HOUR, hour, in_hour, seen_hour), (DAY, day, in_day, seen_day))
         visitor = rec.visitor
         new_in_hour = new_in_day = False
         for pair in event_pairs(pageview, ev.path, rec.goals, ev.props.items()):
             dim, value = pair
             counts_conversions = conversion and dim in (SITE, GOAL)
-            for gran, bucket, rows in grans:
+            for gran, bucket, rows, seen in grans:
                 row = rows.get(pair)
                 if row is None:
                     row = rows[pair] = [0] * VECTOR_LEN
@@ -445,7 +452,7 @@ class Aggregation:
             pairs = s.pairs = split_pairs(s.dims)
         constant, per_visit = pairs
         opened = s.events == 1  # this event opened the visit: same buckets
-        for (gran, bucket, rows), new in zip(grans, (new_in_hour, new_in_day), strict=True):
+        for (gran, bucket, rows, seen), new in zip(grans, (new_in_hour, new_in_day), strict=True):
             if new and opened:
                 # Counted with the visit's contribution when it is settled,
                 # which touches those rows anyway (one update instead of two).
@@ -593,8 +600,9 @@ class Aggregation:
             if s.sid not in self.dirty:
                 s.dirty = False
         self.book.evict(self.watermark_ms - SESSION_GAP_MS - SKEW_MS)
-        # Unique-visitor sets of days nobody touched for an hour are dropped;
-        # they are reloaded from the per-event rows if a late event comes.
+        # Unique-visitor sets of hours and days nobody touched for an hour are
+        # dropped; they are reloaded from the per-event rows if a late event
+        # comes.
         horizon = self.watermark_ms - 3600_000
         for key in [k for k, t in self.touched.items() if t < horizon]:
             self.seen.pop(key, None)

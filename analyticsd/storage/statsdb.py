@@ -274,8 +274,9 @@ class StatsDB:
             raise StatsStoreError(f"cannot load sessions: {e}") from e
         return [_session_of(r) for r in rows]
 
-    def day_marks(self, site: str, day: int, tz_name: str) -> set[int]:
-        """The unique-visitor marks of a flushed day, recomputed from its events."""
+    def bucket_marks(self, site: str, gran: int, bucket: int, tz_name: str) -> set[int]:
+        """The unique-visitor marks of a flushed hour or day, recounted from its events."""
+        day = bucket // 24 if gran == HOUR else bucket
         start, end = day_range_ms(day, tz_name)
         try:
             rows = self.conn.execute(
@@ -291,7 +292,8 @@ class StatsDB:
         decode = msgspec.json.decode
         for ts, visitor, name, path, props, goals, *dims in rows:
             hour, d = buckets(ts, tz_name)
-            vis = visitor_hex(visitor)
+            if (hour if gran == HOUR else d) != bucket:
+                continue
             pairs = event_pairs(
                 name == "pageview",
                 path,
@@ -299,7 +301,8 @@ class StatsDB:
                 decode(props).items() if props else (),
             )
             pairs += split_pairs(tuple(dims))[1]  # visitor-constant dims keep no marks
-            marks.update(m for m, *_ in visitor_marks(hour, d, vis, pairs))
+            vis = visitor_hex(visitor)
+            marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
         return marks
 
 

@@ -133,8 +133,8 @@ def run(records: list[EnrichedRecord]) -> dict[tuple[int, int, int, str], list[i
     agg = Aggregation(tz_of={"s": "UTC"})
     total: dict[tuple[int, int, int, str], list[int]] = {}
     for seq, r in enumerate(records, 1):
-        for site, day in agg.days_needed([r]):
-            agg.load_day(site, day, set())
+        for site, gran, bucket in agg.marks_needed([r]):
+            agg.load_marks(site, gran, bucket, set())
         agg.add(seq, r)
         batch = agg.take()
         agg.committed(batch)
@@ -195,7 +195,8 @@ def test_visitors_count_once_per_day_and_dimension() -> None:
 
 def test_a_visit_replaced_before_its_flush_is_still_flushed() -> None:
     agg = Aggregation(tz_of={"s": "UTC"})
-    agg.load_day("s", DAYNO, set())
+    for site, gran, bucket in agg.marks_needed([rec(T0), rec(T0 + 2 * SESSION_GAP_MS)]):
+        agg.load_marks(site, gran, bucket, set())
     agg.add(1, rec(T0, path="/first-visit"))
     agg.add(2, rec(T0 + 2 * SESSION_GAP_MS, path="/second-visit"))  # no flush between
     batch = agg.take()

@@ -20,8 +20,8 @@ MIN = 60_000
 
 def feed(db: StatsDB, agg: Aggregation, records: list[EnrichedRecord], start_seq: int) -> None:
     for seq, r in enumerate(records, start_seq):
-        for site, day in agg.days_needed([r]):
-            agg.load_day(site, day, db.day_marks(site, day, "UTC"))
+        for site, gran, bucket in agg.marks_needed([r]):
+            agg.load_marks(site, gran, bucket, db.bucket_marks(site, gran, bucket, "UTC"))
         agg.add(seq, r)
     batch = agg.take()
     db.flush(batch, T)
@@ -76,8 +76,9 @@ def test_recounted_marks_equal_the_live_ones(tmp_path: Path) -> None:
         rec(T + i * MIN, f"{i % 3:016x}", f"/p{i % 4}", props={"plan": "pro"}) for i in range(20)
     ]
     feed(db, agg, records, 1)
-    live = agg.seen[("s", day_number("2026-11-23"))]
-    assert db.day_marks("s", day_number("2026-11-23"), "UTC") == live
+    for (site, gran, bucket), live in agg.seen.items():
+        assert db.bucket_marks(site, gran, bucket, "UTC") == live
+    assert len(agg.seen) == 2  # one hour (all events fall in it) and its day
 
 
 def test_last_seq_never_moves_back(tmp_path: Path) -> None:
