@@ -9,8 +9,9 @@ Invariants:
 * Raw records (IP and user agent) are replaced by enriched records in the same
   transaction that enriches them; enriched records are deleted once every
   consumer's durable cursor is past them.
-* The byte quota is checked before appending; when the quota or the LMDB map
-  is exhausted the append fails with SpoolFull, never silently.
+* The byte quota is checked before appending, keeping ENRICH_RESERVE bytes
+  free per record not yet enriched; when the quota or the LMDB map is
+  exhausted the append fails with SpoolFull, never silently.
 * Every client-supplied eventId is indexed for DEDUPE_WINDOW_MS; a repeat is
   reported as a duplicate and not stored again. Ids minted by the receiver
   are fresh random UUIDs, so they are not indexed (that halves the random
@@ -54,6 +55,11 @@ def u64(n: int) -> bytes:
 def from_u64(b: bytes) -> int:
     value: int = _U64.unpack(b)[0]
     return value
+
+
+# Bytes kept free per raw record for its growth when enriched (typically
+# 20-60: a channel, a short source name, goal names).
+ENRICH_RESERVE = 96
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,11 @@ class Spool:
     def _append(
         self, txn: Any, op: Append, next_seq: int, total: int, now_ms: int
     ) -> tuple[int, int]:
-        size = sum(len(r.data) for r in op.records)
+        # Enrichment makes a record a little larger (traffic source, goals):
+        # room for that is kept for every record not yet enriched, so the
+        # spool stays within its quota once they are.
+        unenriched = txn.stat(self._raw)["entries"] + len(op.records)
+        size = sum(len(r.data) for r in op.records) + unenriched * ENRICH_RESERVE
         if total + size > self.quota_bytes:
             op.error = SpoolFull(f"spool quota of {self.quota_bytes} bytes reached; retry later")
             return next_seq, total

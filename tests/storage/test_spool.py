@@ -7,7 +7,7 @@ import pytest
 
 from analyticsd.core.errors import SpoolFull
 from analyticsd.core.messages import Advance, Append, Enrich, PendingRecord
-from analyticsd.storage.spool import DEDUPE_WINDOW_MS, ENRICHER, Spool
+from analyticsd.storage.spool import DEDUPE_WINDOW_MS, ENRICH_RESERVE, ENRICHER, Spool
 
 NOW = 1_800_000_000_000
 
@@ -62,7 +62,8 @@ def test_dedupe_window_expires(tmp_path: Path) -> None:
 
 
 def test_quota_refuses_whole_requests(tmp_path: Path) -> None:
-    s = spool(tmp_path, quota=4096)
+    # Two records of 2000 bytes plus the room kept for their enrichment.
+    s = spool(tmp_path, quota=4000 + 2 * ENRICH_RESERVE)
     fits = Append([rec(b"x" * 2000), rec(b"x" * 2000)])
     too_much = Append([rec(b"x" * 50), rec(b"x" * 50)])
     s.write([fits, too_much], NOW)
@@ -116,3 +117,14 @@ def test_many_records_one_transaction(tmp_path: Path, n: int) -> None:
     s = spool(tmp_path)
     s.write([Append([rec() for _ in range(n)])], NOW)
     assert len(s.read_raw(0, 5000)) == n
+
+
+def test_room_is_kept_for_enrichment(tmp_path: Path) -> None:
+    s = spool(tmp_path, quota=3 * (100 + ENRICH_RESERVE))
+    s.write([Append([rec(b"r" * 100) for _ in range(3)])], NOW)
+    late = Append([rec(b"r" * 10)])
+    s.write([late], NOW)
+    assert isinstance(late.error, SpoolFull)  # the room belongs to the three raw records
+    grown = b"e" * (100 + ENRICH_RESERVE)
+    s.write([Enrich(items=[(1, grown), (2, grown), (3, grown)], upto_seq=3)], NOW)
+    assert s.stats().size_bytes <= 3 * (100 + ENRICH_RESERVE)
