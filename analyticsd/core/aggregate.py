@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import msgspec
@@ -415,7 +415,9 @@ class Aggregation:
                 row[V_EVENTS] += 1
             return
         conversion = bool(rec.goals)
-        s = self.book.session_for(seq, site, rec.visitor, rec.prev_visitor, ts, session_dims(rec))
+        s = self.book.session_for(
+            seq, site, rec.visitor, rec.prev_visitor, ts, partial(session_dims, rec)
+        )
         s.add(ts, pageview, ev.path, conversion)
         self.dirty[s.sid] = s
         if rec.received_ms > s.touched_ms:

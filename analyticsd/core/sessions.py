@@ -18,7 +18,7 @@ flush and reloads the open ones on start, so a restart never splits a visit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 SESSION_GAP_MS = 30 * 60 * 1000
@@ -129,9 +129,12 @@ class SessionBook:
         visitor: str,
         prev_visitor: str,
         ts: int,
-        dims: tuple[str, ...],
+        dims: tuple[str, ...] | Callable[[], tuple[str, ...]],
     ) -> Session:
-        """The session an event at `ts` belongs to, opening one if needed."""
+        """The session an event at `ts` belongs to, opening one if needed.
+
+        `dims` (or the function giving them, called only when a visit opens)
+        are the new visit's dimension values."""
         key = (site, visitor)
         s = self._open.get(key)
         if s is None and prev_visitor:
@@ -153,14 +156,14 @@ class SessionBook:
                     late.start_ms - SESSION_GAP_MS <= ts <= late.end_ms + SESSION_GAP_MS
                 ):
                     return late
-                late = Session(seq, site, visitor, ts, ts, dims)
+                late = Session(seq, site, visitor, ts, ts, dims() if callable(dims) else dims)
                 if key in self._late and self._late[key].dirty:
                     self._closed.append(self._late[key])
                 self._late[key] = late
                 return late
             if s.dirty:
                 self._closed.append(s)
-        s = Session(seq, site, visitor, ts, ts, dims)
+        s = Session(seq, site, visitor, ts, ts, dims() if callable(dims) else dims)
         self._open[key] = s
         return s
 

@@ -206,7 +206,12 @@ class Spool:
             if data is not None:
                 enriched.append((key, data))
                 total += len(data)
-        txn.cursor(db=self._enriched).putmulti(enriched)
+        # Enrichment goes in sequence order, so its keys append (LMDB's fast
+        # path); should one not (it never should), the plain put places it.
+        cur = txn.cursor(db=self._enriched)
+        _, added = cur.putmulti(enriched, append=True)
+        if added != len(enriched):
+            cur.putmulti(enriched[added:])
         txn.put(_CURSOR + ENRICHER.encode(), u64(op.upto_seq), db=self._meta)
         return total
 
