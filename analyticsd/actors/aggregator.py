@@ -38,7 +38,10 @@ SETTLE_CHUNK = 64
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
-CAUGHT_UP_FLUSH_EVENTS = 10_000
+# Flush early, too, when the aggregator has caught up with the spool and at
+# least this many events wait: a busy site sees its numbers about every
+# second (flush_interval_s is the most they lag), a quiet one every interval.
+CAUGHT_UP_FLUSH_EVENTS = 2_000
 FINAL_FLUSH_TIMEOUT_S = 5.0
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
@@ -112,7 +115,7 @@ class Aggregator:
                 await self._add(rows[start : start + CHUNK])
                 await trio.lowlevel.checkpoint()
             due = trio.current_time() >= next_flush
-            # Caught up after a burst: show it now rather than at the timer.
+            # Caught up with a good number waiting: show them now.
             burst_done = not rows and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
             if due or burst_done or self.agg.n_events >= MAX_PENDING_EVENTS:
                 await self._flush_with_retries()
