@@ -130,7 +130,7 @@ class Daemon:
         )
         self.site_rules = rules_for(config.sites)
         self.geo = GeoLookup(config.geoip.database)
-        self.profiler = ClientProfiler(UAClassifier(), self.geo, self._salt_for, self.salts.get)
+        self.profiler = ClientProfiler(UAClassifier(), self.geo, self._salt_of_day)
         self.ingest = IngestHandler(
             config, self.writer.submit, self.profiler, now_ms, self._accepted
         )
@@ -142,13 +142,12 @@ class Daemon:
 
     # -- callables handed to the HTTP layer -----------------------------------
 
-    def _salt_for(self, now_ms: int) -> bytes:
-        day = salt_day(now_ms)
+    def _salt_of_day(self, day: int) -> bytes | None:
         salt = self.salts.get(day)
-        if salt is None:  # the wall clock jumped past the rotator; rare
-            self.salts.rotate(day)
-            salt = self.salts.get(day)
-            assert salt is not None
+        if salt is None:  # first start west of UTC, or the clock jumped; rare
+            today = salt_day(self.now_ms())
+            self.salts.rotate(today)
+            salt = self.salts.ensure(day, today)
         return salt
 
     def _client_facts(self, ip: str, ua: str) -> tuple[ClientInfo, GeoInfo]:

@@ -127,12 +127,12 @@ def run() -> dict[str, Any]:
     salt = b"\x01" * 32
     with tempfile.TemporaryDirectory() as tmp:
         geo = GeoLookup(str(geo_db(Path(tmp) / "city.mmdb")))
-        profiler = ClientProfiler(UAClassifier(), geo, lambda _ms: salt, lambda _day: salt)
+        profiler = ClientProfiler(UAClassifier(), geo, lambda _day: salt)
         enriched: list[bytes] = []
         t0 = time.perf_counter()
         for ev, ip, ua in events:
             facts = profiler.facts(ip, ua, "en-US,en;q=0.9")
-            visitor, prev = profiler.visitors(SITE, ip, ua, now)
+            visitor, prev = profiler.visitors(SITE, "UTC", ip, ua, now)
             raw = RawRecord(
                 SCHEMA_VERSION, "e", now, visitor, prev, facts.client, facts.geo, facts.lang, ev
             )

@@ -14,10 +14,12 @@ from typing import NamedTuple
 
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.useragent import ClientInfo, UAClassifier
-from analyticsd.core.visitor import DAY_MS, SESSION_GAP_MS, salt_day, visitor_id
+from analyticsd.core.visitor import SESSION_GAP_MS, local_day, visitor_id
 from analyticsd.storage.geoip import GeoLookup
 
-_LANG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))?\s*(?:;|,|$)")
+_LANG = re.compile(
+    r"^\s*([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))?(?:[-_][A-Za-z0-9]{1,8})*\s*(?:;|,|$)"
+)
 
 
 def language_of(accept_language: str | None) -> str:
@@ -44,12 +46,11 @@ class ClientProfiler:
         self,
         classifier: UAClassifier,
         geo: GeoLookup,
-        salt_today: Callable[[int], bytes],
         salt_of_day: Callable[[int], bytes | None],
     ) -> None:
         self.classifier = classifier
         self.geo = geo
-        self._salt_today = salt_today
+        # day number → that day's salt (made if it may exist), or None.
         self._salt_of_day = salt_of_day
 
     def facts(self, ip: str, ua: str, accept_language: str | None) -> Facts:
@@ -58,13 +59,19 @@ class ClientProfiler:
         geo = self.geo.lookup(ip) if not client.bot else self.geo.lookup("")
         return Facts(client, geo, language_of(accept_language))
 
-    def visitors(self, site_id: str, ip: str, ua: str, now_ms: int) -> tuple[str, str]:
-        """(visitor id under today's salt, id under yesterday's or "")."""
-        current = visitor_id(self._salt_today(now_ms), site_id, ip, ua)
-        day = salt_day(now_ms)
+    def visitors(
+        self, site_id: str, tz_name: str, ip: str, ua: str, now_ms: int
+    ) -> tuple[str, str]:
+        """(visitor id under the salt of the site's local day, id under the
+        previous day's salt just after local midnight, else "")."""
+        day, since_midnight = local_day(now_ms, tz_name)
+        salt = self._salt_of_day(day)
+        if salt is None:  # a clock far off the rotation's; never in practice
+            raise ValueError(f"no visitor salt for day {day}")
+        current = visitor_id(salt, site_id, ip, ua)
         previous = ""
         # Only just after midnight can a visit in progress span two salts.
-        if now_ms - day * DAY_MS <= SESSION_GAP_MS:
+        if since_midnight <= SESSION_GAP_MS:
             old = self._salt_of_day(day - 1)
             if old is not None:
                 previous = visitor_id(old, site_id, ip, ua)

@@ -166,7 +166,8 @@ class IngestHandler:
         # One request comes from one client: hash once per site, not per event.
         ids = visitors.get(ev.site_id)
         if ids is None:
-            ids = self._profiler.visitors(ev.site_id, client.ip, client.ua, now_ms)
+            tz = self._sites[ev.site_id].timezone
+            ids = self._profiler.visitors(ev.site_id, tz, client.ip, client.ua, now_ms)
             visitors[ev.site_id] = ids
         facts = client.facts
         record = RawRecord(

@@ -1,10 +1,10 @@
 """The persisted daily salts behind visitor ids.
 
-Invariant: the file holds at most the salts of yesterday, today and tomorrow
-(tomorrow's is made ahead so midnight never waits on disk IO). A salt is
-destroyed when its day is more than one day past, i.e. at most 48 h after
-that day began. The file is replaced atomically and readable by the owner
-only.
+Invariant: the file holds at most the salts of the UTC yesterday, today and
+tomorrow (every site's local day is one of them; tomorrow's is made ahead so
+midnight never waits on disk IO). A salt is destroyed when its day is more
+than one UTC day past, i.e. 48 h after that day began. The file is replaced
+atomically and readable by the owner only.
 """
 
 from __future__ import annotations
@@ -38,9 +38,21 @@ class SaltBook:
     def get(self, day: int) -> bytes | None:
         return self._salts.get(day)
 
+    def ensure(self, day: int, today: int) -> bytes | None:
+        """The salt of `day`, made now if it may exist but does not yet
+        (a site west of UTC on its yesterday, right after a first start)."""
+        salt = self._salts.get(day)
+        if salt is None and day in salts_to_keep(today):
+            salts = dict(self._salts)
+            salts[day] = secrets.token_bytes(SALT_BYTES)
+            self._persist(salts)
+            self._salts = salts
+            salt = salts[day]
+        return salt
+
     def rotate(self, today: int) -> bool:
         """Make today's and tomorrow's salts, destroy expired ones; persist if changed."""
-        keep = salts_to_keep(today) | {today + 1}
+        keep = salts_to_keep(today)
         salts = {d: s for d, s in self._salts.items() if d in keep}
         for day in (today, today + 1):
             if day not in salts:
