@@ -40,6 +40,15 @@ def test_defaults_fill_missing_sections() -> None:
         ("[server]\n", "sites: at least one"),
         ("[forward]\nenabled = true\n" + MINIMAL, "forward.enabled"),
         ("[[sites]\n", "not valid TOML"),
+        ("[storage]\nraw_event_retention_days = 3\n" + MINIMAL, "raw_event_retention_days"),
+        (MINIMAL + "[[sites.goals]]\n", "sites[0].goals[0]: set exactly one"),
+        (MINIMAL + "[[sites.goals]]\nevent = 'a'\npage = '/b'\n", "sites[0].goals[0]: set"),
+        (MINIMAL + "[[sites.goals]]\npage = 'thanks'\n", "sites[0].goals[0].page"),
+        (
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\n[[sites.goals]]\nevent = 'a'\n",
+            "sites[0].goals[1]: duplicate goal 'a'",
+        ),
+        (MINIMAL + "[[sites.goals]]\nevent = 'a'\ncolour = 1\n", "goals[0].colour: unknown"),
     ],
 )
 def test_invalid_configs_name_the_key(text: str, message: str) -> None:

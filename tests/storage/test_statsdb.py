@@ -108,3 +108,17 @@ def test_first_version_tables_are_migrated(tmp_path: Path) -> None:
     day = StatsReader(str(tmp_path)).day_stats("s", "2026-11-20")
     assert day is not None
     assert (day.pageviews, day.visitors, day.top_paths) == (7, 3, [("/a", 5), ("/b", 2)])
+
+
+def test_prune_drops_old_per_event_rows_and_visits_only(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    old, new = T - 40 * 86_400_000, T
+    feed(db, agg, [rec(old, received_ms=old), rec(new, "00000000000000b2", received_ms=new)], 1)
+    assert db.prune(T - 30 * 86_400_000) == 1
+    assert db.conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert db.conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    # The aggregates of the old day stay: only per-event detail expires.
+    day = StatsReader(str(tmp_path)).day_stats("s", "2026-10-14")
+    assert day is not None
+    assert day.pageviews == 1
