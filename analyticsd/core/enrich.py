@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from analyticsd.core.config import SiteConfig
@@ -91,37 +92,28 @@ def classify_event(
     return source, rules.goals_of(ev) if rules is not None else ()
 
 
+def _carried(src: RawHead | RawRecord) -> dict[str, Any]:
+    """The fields a raw record hands on unchanged to its enriched record."""
+    return {
+        "v": SCHEMA_VERSION,
+        "event_id": src.event_id,
+        "received_ms": src.received_ms,
+        "visitor": src.visitor,
+        "prev_visitor": src.prev_visitor,
+        "client": src.client,
+        "geo": src.geo,
+        "lang": src.lang,
+        "event": src.event,
+    }
+
+
 def enrich_head(head: RawHead, view: EventView, rules: SiteRules | None) -> EnrichedHead:
     """The enricher's fast path: only the fields it reads are decoded."""
     source, goals = classify_event(view, rules)
-    return EnrichedHead(
-        v=SCHEMA_VERSION,
-        event_id=head.event_id,
-        received_ms=head.received_ms,
-        visitor=head.visitor,
-        prev_visitor=head.prev_visitor,
-        client=head.client,
-        geo=head.geo,
-        lang=head.lang,
-        source=source,
-        goals=goals,
-        event=head.event,
-    )
+    return EnrichedHead(**_carried(head), source=source, goals=goals)
 
 
 def enrich(raw: RawRecord, rules: SiteRules | None) -> EnrichedRecord:
     """The same as enrich_head, on a fully decoded record."""
     source, goals = classify_event(raw.event, rules)
-    return EnrichedRecord(
-        v=SCHEMA_VERSION,
-        event_id=raw.event_id,
-        received_ms=raw.received_ms,
-        visitor=raw.visitor,
-        prev_visitor=raw.prev_visitor,
-        client=raw.client,
-        geo=raw.geo,
-        lang=raw.lang,
-        source=source,
-        goals=goals,
-        event=raw.event,
-    )
+    return EnrichedRecord(**_carried(raw), source=source, goals=goals)
