@@ -64,9 +64,15 @@ def wait_port(port: int, timeout: float = 20) -> None:
 
 
 @contextmanager
-def process(args: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str],
+    port: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
         wait_port(port)
         yield proc
