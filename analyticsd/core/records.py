@@ -144,6 +144,26 @@ def encode(record: msgspec.Struct) -> bytes:
     return _encoder.encode(record)
 
 
+_RAW_HEADER = b"\x99" + msgspec.msgpack.encode(SCHEMA_VERSION)  # a 9-element array
+
+
+def raw_shared(
+    received_ms: int, visitor: str, prev_visitor: str, client: ClientInfo, geo: GeoInfo, lang: str
+) -> bytes:
+    """The encoded fields a request's raw records share (they come from one
+    client at one instant): encoded once per request, not per event."""
+    enc = _encoder.encode
+    return b"".join(
+        (enc(received_ms), enc(visitor), enc(prev_visitor), enc(client), enc(geo), enc(lang))
+    )
+
+
+def raw_record_bytes(event_id: str, shared: bytes, event: IncomingEvent) -> bytes:
+    """The same bytes as encode(RawRecord(...)) (tests/core/test_records.py)."""
+    enc = _encoder.encode
+    return b"".join((_RAW_HEADER, enc(event_id), shared, enc(event)))
+
+
 def decode_raw(data: bytes) -> RawRecord | RawRecordV1:
     """Raises msgspec.DecodeError when the bytes are neither version."""
     try:

@@ -18,7 +18,7 @@ from analyticsd.core.fastpath import MAX_BATCH, fast_batch, fast_event
 from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, validate_event
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.netaddr import client_ip, parse_networks
-from analyticsd.core.records import SCHEMA_VERSION, RawRecord, encode
+from analyticsd.core.records import raw_record_bytes, raw_shared
 from analyticsd.http.client import ClientProfiler, Facts
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
 
@@ -160,28 +160,20 @@ class IngestHandler:
         ev: IncomingEvent,
         client: _Client,
         now_ms: int,
-        visitors: dict[str, tuple[str, str]],
+        visitors: dict[str, tuple[str, bytes]],
     ) -> _Accepted:
         event_id = ev.event_id or mint_event_id()
-        # One request comes from one client: hash once per site, not per event.
+        # One request comes from one client: hash once per site, and encode
+        # what its records share once, not per event.
         ids = visitors.get(ev.site_id)
         if ids is None:
             tz = self._sites[ev.site_id].timezone
-            ids = self._profiler.visitors(ev.site_id, tz, client.ip, client.ua, now_ms)
+            visitor, prev = self._profiler.visitors(ev.site_id, tz, client.ip, client.ua, now_ms)
+            f = client.facts
+            ids = (visitor, raw_shared(now_ms, visitor, prev, f.client, f.geo, f.lang))
             visitors[ev.site_id] = ids
-        facts = client.facts
-        record = RawRecord(
-            v=SCHEMA_VERSION,
-            event_id=event_id,
-            received_ms=now_ms,
-            visitor=ids[0],
-            prev_visitor=ids[1],
-            client=facts.client,
-            geo=facts.geo,
-            lang=facts.lang,
-            event=ev,
-        )
-        return _Accepted(event_id, ids[0], encode(record), ev.event_id is not None)
+        record = raw_record_bytes(event_id, ids[1], ev)
+        return _Accepted(event_id, ids[0], record, ev.event_id is not None)
 
     async def _store(self, accepted: list[_Accepted], cors: Headers) -> HttpResponse | None:
         op = Append([PendingRecord(a.event_id, a.record, a.client_id) for a in accepted])
@@ -234,7 +226,7 @@ class IngestHandler:
             if len(events) > MAX_BATCH:
                 return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
         accepted: list[tuple[int, _Accepted]] = []
-        visitors: dict[str, tuple[str, str]] = {}
+        visitors: dict[str, tuple[str, bytes]] = {}
         rejected: list[dict[str, Any]] = []
         for i, item in enumerate(events):
             checked = self._check(item, origin, now_ms)

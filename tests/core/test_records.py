@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from analyticsd.core.config import GoalConfig, SiteConfig
 from analyticsd.core.enrich import SiteRules, enrich, enrich_head
 from analyticsd.core.geo import GeoInfo
@@ -14,6 +16,8 @@ from analyticsd.core.records import (
     decode_raw_head,
     decode_view,
     encode,
+    raw_record_bytes,
+    raw_shared,
 )
 from tests.core.records_fixture import DESKTOP
 
@@ -57,3 +61,20 @@ def test_fast_and_full_enrichment_write_the_same_bytes() -> None:
 def test_version_1_raw_records_are_recognised() -> None:
     old = RawRecordV1(1, "id", NOW, "203.0.113.1", "UA", "v1", raw().event)
     assert isinstance(decode_raw_head(encode(old)), RawRecordV1)
+
+
+def test_records_encoded_in_parts_are_the_same_bytes() -> None:
+    record = raw()
+    shared = raw_shared(
+        record.received_ms,
+        record.visitor,
+        record.prev_visitor,
+        record.client,
+        record.geo,
+        record.lang,
+    )
+    assert raw_record_bytes(record.event_id, shared, record.event) == encode(record)
+    long_id = "00000000-0000-4000-8000-000000000000"
+    assert raw_record_bytes(long_id, shared, record.event) == encode(
+        msgspec.structs.replace(record, event_id=long_id)
+    )
