@@ -32,7 +32,7 @@ CONSUMER = "aggregator"
 # Records per spool read, counted in CHUNKs with a checkpoint between them so
 # one chunk of bucket updates holds the event loop ~1 ms at most.
 BATCH = 5000
-CHUNK = 32
+CHUNK = 64
 # Visits settled into the rows between two checkpoints before a flush.
 SETTLE_CHUNK = 64
 GATHER_S = 0.1

@@ -100,7 +100,15 @@ def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
     else:
         assert path is not None
         path = normalise_path(path)
-    utm = {k: v for k in UTM_FIELDS if (v := getattr(f, k)) is not None}
+    utm: dict[str, str] = {}
+    if (
+        f.utm_source is not None
+        or f.utm_medium is not None
+        or f.utm_campaign is not None
+        or f.utm_content is not None
+        or f.utm_term is not None
+    ):  # most beacons carry none: skip building the map
+        utm = {k: v for k in UTM_FIELDS if (v := getattr(f, k)) is not None}
     utm, click_id = url_attribution(f.url, utm)
     return IncomingEvent(
         site_id=f.siteId,

@@ -27,6 +27,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import chain, islice
 
 import msgspec
 
@@ -116,16 +117,11 @@ def _bulk(
     """
     one = "(" + ",".join("?" * ncols) + ")"
     full = f"{head} VALUES {','.join([one] * BULK_ROWS)} {tail}"
-    chunk: list[object] = []
-    n = 0
-    for row in rows:
-        chunk.extend(row)
-        n += 1
-        if n == BULK_ROWS:
-            c.execute(full, chunk)
-            chunk, n = [], 0
-    if n:
-        c.execute(f"{head} VALUES {','.join([one] * n)} {tail}", chunk)
+    it = iter(rows)
+    while chunk := list(islice(it, BULK_ROWS)):
+        params = list(chain.from_iterable(chunk))  # flattened in C, not row by row
+        n = len(chunk)
+        c.execute(full if n == BULK_ROWS else f"{head} VALUES {','.join([one] * n)} {tail}", params)
 
 
 _UPSERT_REVENUE = (
