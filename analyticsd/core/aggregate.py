@@ -41,7 +41,7 @@ one row per hour per value seen in that hour.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -202,13 +202,13 @@ def split_pairs(
 
 
 def event_pairs(
-    pageview: bool, path: str, goals: Iterable[str], props: Iterable[tuple[str, object]]
+    pageview: bool, path: str, goals: Sequence[str], props: Collection[tuple[str, object]]
 ) -> list[tuple[int, str]]:
-    pairs = [(SITE, "")]
-    if pageview:
-        pairs.append((PAGE, path))
-    pairs += [(GOAL, g) for g in goals]
-    pairs += [(PROP, f"{k}{SEP}{prop_text(v)}") for k, v in props]
+    pairs = [_SITE_PAIR, (PAGE, path)] if pageview else [_SITE_PAIR]
+    if goals:
+        pairs += [(GOAL, g) for g in goals]
+    if props:
+        pairs += [(PROP, f"{k}{SEP}{prop_text(v)}") for k, v in props]
     return pairs
 
 
@@ -432,23 +432,34 @@ class Aggregation:
         for pair in event_pairs(pageview, ev.path, rec.goals, ev.props.items()):
             dim, value = pair
             counts_conversions = conversion and dim in (SITE, GOAL)
-            for gran, bucket, rows, seen in grans:
-                row = rows.get(pair)
-                if row is None:
-                    row = rows[pair] = [0] * VECTOR_LEN
-                row[V_PAGEVIEWS] += pageview
-                row[V_EVENTS] += 1
-                if counts_conversions:
-                    row[V_CONVERSIONS] += 1
-                m = hash((gran, bucket, dim, value, visitor))
-                if m not in seen:
-                    seen.add(m)
-                    row[V_VISITORS] += 1
-                    if dim == SITE:
-                        if gran == HOUR:
-                            new_in_hour = True
-                        else:
-                            new_in_day = True
+            row = in_hour.get(pair)
+            if row is None:
+                row = in_hour[pair] = [0] * VECTOR_LEN
+            row[V_PAGEVIEWS] += pageview
+            row[V_EVENTS] += 1
+            if counts_conversions:
+                row[V_CONVERSIONS] += 1
+            day_row = in_day.get(pair)
+            if day_row is None:
+                day_row = in_day[pair] = [0] * VECTOR_LEN
+            day_row[V_PAGEVIEWS] += pageview
+            day_row[V_EVENTS] += 1
+            if counts_conversions:
+                day_row[V_CONVERSIONS] += 1
+            m = hash((HOUR, hour, dim, value, visitor))
+            if m in seen_hour:
+                # Marked in this hour, so marked in its day too (every event
+                # marks both; recounts rebuild both from the same rows).
+                continue
+            seen_hour.add(m)
+            row[V_VISITORS] += 1
+            m = hash((DAY, day, dim, value, visitor))
+            new_day = m not in seen_day
+            if new_day:
+                seen_day.add(m)
+                day_row[V_VISITORS] += 1
+            if dim == SITE:
+                new_in_hour, new_in_day = True, new_day
         pairs = s.pairs
         if pairs is None:
             pairs = s.pairs = split_pairs(s.dims)
