@@ -127,6 +127,7 @@ class Daemon:
             config.aggregator.flush_interval_s,
             now_ms,
             st.raw_event_retention_days,
+            config.aggregator.quiet_flush_s,
         )
         self.site_rules = rules_for(config.sites)
         self.geo = GeoLookup(config.geoip.database)

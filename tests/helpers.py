@@ -52,6 +52,7 @@ def write_config(
     port: int,
     *,
     flush_interval_s: float = 0.1,
+    quiet_flush_s: float = 0.5,
     spool_max_bytes: int = 64 * 1024 * 1024,
     extra: str = "",
     timezone: str = "UTC",
@@ -75,6 +76,7 @@ spool_max_bytes = {spool_max_bytes}
 
 [aggregator]
 flush_interval_s = {flush_interval_s}
+quiet_flush_s = {quiet_flush_s}
 
 [geoip]
 database = "{geoip}"

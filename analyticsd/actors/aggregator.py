@@ -42,6 +42,7 @@ MAX_PENDING_EVENTS = 100_000
 # least this many events wait: a busy site sees its numbers about every
 # second (flush_interval_s is the most they lag), a quiet one every interval.
 CAUGHT_UP_FLUSH_EVENTS = 2_000
+
 FINAL_FLUSH_TIMEOUT_S = 5.0
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
@@ -70,10 +71,15 @@ class Aggregator:
         flush_interval_s: float,
         now_ms: Callable[[], int],
         retention_days: int = 30,
+        quiet_flush_s: float = 0.5,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
         self.tz_of = tz_of
         self.interval = flush_interval_s
+        # Flush this long after the spool went quiet while events wait (the
+        # end of a burst, or a quiet site), so stats trail traffic by about
+        # that much instead of a whole interval; 0 turns it off.
+        self.quiet_flush_s = quiet_flush_s
         self.now_ms = now_ms
         self.retention_ms = retention_days * DAY_MS
         self.state = AggregatorState()
@@ -123,12 +129,20 @@ class Aggregator:
             if not rows:
                 if self.upstream_done.is_set():
                     return  # everything counted; `run` does the final flush
-                with trio.move_on_at(next_flush):
+                waiting = self.quiet_flush_s > 0 and (self.agg.n_events > 0 or bool(self.agg.dirty))
+                wake = next_flush
+                if waiting:
+                    wake = min(next_flush, trio.current_time() + self.quiet_flush_s)
+                arrived = False
+                with trio.move_on_at(wake):
                     await wait_any(new_data, self.upstream_done)
+                    arrived = True
                     if not self.upstream_done.is_set():
                         # Counting is only visible at the next flush anyway,
                         # so read in chunks, not after every spool commit.
                         await trio.sleep(GATHER_S)
+                if waiting and not arrived:
+                    next_flush = trio.current_time()  # the spool went quiet: flush
 
     async def _add(self, rows: list[tuple[int, bytes]]) -> None:
         records: list[tuple[int, EnrichedRecord]] = []

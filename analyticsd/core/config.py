@@ -44,6 +44,8 @@ class StorageConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 class AggregatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     flush_interval_s: float = 5.0
+    # Flush this long after traffic goes quiet (0: only every flush_interval_s).
+    quiet_flush_s: float = 0.5
 
 
 class ForwardConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -230,6 +232,11 @@ def validate(cfg: Config) -> Config:
         0 < cfg.aggregator.flush_interval_s <= 3600,
         "aggregator.flush_interval_s",
         "must be in (0, 3600]",
+    )
+    _check(
+        0 <= cfg.aggregator.quiet_flush_s <= 3600,
+        "aggregator.quiet_flush_s",
+        "must be in [0, 3600] (0 turns it off)",
     )
     # Forwarding and the hub role are part of the contract but not of this
     # build; refusing them is better than silently not delivering.

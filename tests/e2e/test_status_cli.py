@@ -12,7 +12,7 @@ from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
 def test_status_running_then_down(tmp_path: Path) -> None:
     port = free_port()
-    d = Daemon(write_config(tmp_path, port, flush_interval_s=3600), port)
+    d = Daemon(write_config(tmp_path, port, flush_interval_s=3600, quiet_flush_s=0), port)
     d.start()
     try:
         for i in range(5):
