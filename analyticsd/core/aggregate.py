@@ -219,7 +219,10 @@ def prop_text(value: object) -> str:
 
 
 def mark(gran: int, bucket: int, dim: int, value: str, visitor: str) -> int:
-    """The member of a day's unique-visitor set for one row and visitor."""
+    """The member of a bucket's unique-visitor set for one row and visitor.
+
+    Aggregation.add inlines this expression on its hot path; keep them equal
+    (tests/storage/test_statsdb.py checks recounted marks equal live ones)."""
     return hash((gran, bucket, dim, value, visitor))
 
 

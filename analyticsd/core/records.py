@@ -119,7 +119,6 @@ class EnrichedRecordV1(msgspec.Struct, frozen=True, array_like=True):
 
 
 _encoder = msgspec.msgpack.Encoder()
-_raw_decoder = msgspec.msgpack.Decoder(RawRecord)
 _raw_v1_decoder = msgspec.msgpack.Decoder(RawRecordV1)
 _enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
 _enriched_v1_decoder = msgspec.msgpack.Decoder(EnrichedRecordV1)
@@ -162,14 +161,6 @@ def raw_record_bytes(event_id: str, shared: bytes, event: IncomingEvent) -> byte
     """The same bytes as encode(RawRecord(...)) (tests/core/test_records.py)."""
     enc = _encoder.encode
     return b"".join((_RAW_HEADER, enc(event_id), shared, enc(event)))
-
-
-def decode_raw(data: bytes) -> RawRecord | RawRecordV1:
-    """Raises msgspec.DecodeError when the bytes are neither version."""
-    try:
-        return _raw_decoder.decode(data)
-    except msgspec.DecodeError:
-        return _raw_v1_decoder.decode(data)
 
 
 def decode_enriched(data: bytes) -> EnrichedRecord:
