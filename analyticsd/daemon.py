@@ -17,7 +17,9 @@ import fcntl
 import gc
 import logging
 import os
+import secrets
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -29,6 +31,8 @@ import trio
 from analyticsd import report
 from analyticsd.actors.aggregator import Aggregator
 from analyticsd.actors.enricher import run_enricher
+from analyticsd.actors.forwarder import Forwarder
+from analyticsd.actors.hub import Hub
 from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.buckets import zone
@@ -38,6 +42,7 @@ from analyticsd.core.errors import DataDirLocked
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.messages import DayStats
 from analyticsd.core.rates import RateMeter
+from analyticsd.core.records import received_ms_of
 from analyticsd.core.useragent import ClientInfo, UAClassifier
 from analyticsd.core.visitor import salt_day
 from analyticsd.http.api import create_app
@@ -68,6 +73,30 @@ async def _collect_garbage(interval_s: float) -> None:
     while True:
         await trio.sleep(interval_s)
         gc.collect()
+
+
+HUB_CONSUMER_FILE = "hub-consumer"
+
+
+def hub_consumer_name(data_dir: str) -> str:
+    """This data dir's consumer name in the hub group, made once and kept: a
+    restarted hub must find the entries it was given and never acknowledged."""
+    path = os.path.join(data_dir, HUB_CONSUMER_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            name = f.read().strip()
+        if name:
+            return name
+    except FileNotFoundError:
+        pass
+    name = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return name
 
 
 def wall_ms() -> int:
@@ -110,7 +139,9 @@ class Daemon:
         self.now_ms = now_ms
         st = config.storage
         self.spool = Spool(
-            os.path.join(st.data_dir, report.SPOOL_DIR), st.spool_max_bytes, report.CONSUMERS
+            os.path.join(st.data_dir, report.SPOOL_DIR),
+            st.spool_max_bytes,
+            report.consumers(config),
         )
         self.salts = SaltBook(st.data_dir)
         self.db = StatsDB(st.data_dir)
@@ -130,6 +161,23 @@ class Daemon:
             config.aggregator.quiet_flush_s,
         )
         self.site_rules = rules_for(config.sites)
+        self.forwarder = (
+            Forwarder(self.spool, self.writer, config.forward, now_ms)
+            if config.forward.enabled
+            else None
+        )
+        site_ids = frozenset(s.id for s in config.sites)
+        self.hub = (
+            Hub(
+                self.writer,
+                config.hub,
+                config.hub.consumer or hub_consumer_name(st.data_dir),
+                lambda: site_ids,
+                now_ms,
+            )
+            if config.hub.enabled
+            else None
+        )
         self.geo = GeoLookup(config.geoip.database)
         self.profiler = ClientProfiler(UAClassifier(), self.geo, self._salt_of_day)
         self.ingest = IngestHandler(
@@ -179,7 +227,41 @@ class Daemon:
             open_visits=st.open_sessions,
         )
         return report.build(
-            self.config.storage.data_dir, stats, st.flushed_seq, self.now_ms(), live
+            self.config.storage.data_dir,
+            stats,
+            st.flushed_seq,
+            self.now_ms(),
+            live,
+            forward=await self._forward_view(),
+            hub=self._hub_view(),
+        )
+
+    async def _forward_view(self) -> report.ForwardView | None:
+        if self.forwarder is None:
+            return None
+        fw = self.forwarder.state
+        first = await trio.to_thread.run_sync(self.spool.first_after, fw.cursor)
+        return report.ForwardView(
+            state=str(fw.link.state),
+            since_ms=fw.link.since_ms,
+            cursor=fw.cursor,
+            oldest_unforwarded_ms=received_ms_of(first) if first else None,
+            forwarded_total=fw.forwarded,
+            last_error=fw.link.last_error,
+        )
+
+    def _hub_view(self) -> report.HubView | None:
+        if self.hub is None:
+            return None
+        h = self.hub.state
+        return report.HubView(
+            state=str(h.link.state),
+            since_ms=h.link.since_ms,
+            consumed_total=h.consumed,
+            duplicates_total=h.duplicates,
+            dead_lettered_total=h.dead_lettered,
+            claimed_total=h.claimed,
+            last_error=h.link.last_error,
         )
 
     # -- lifecycle --------------------------------------------------------------
@@ -189,7 +271,8 @@ class Daemon:
         listeners = await trio.open_tcp_listeners(port, host=host)
         self.started_at = trio.current_time()
         scopes = {
-            name: trio.CancelScope() for name in ("server", "enricher", "aggregator", "rotator")
+            name: trio.CancelScope()
+            for name in ("server", "hub", "enricher", "aggregator", "forwarder", "rotator")
         }
         stop_signals = (signal.SIGTERM, signal.SIGINT)
         with trio.open_signal_receiver(*stop_signals, signal.SIGHUP) as signals:
@@ -214,6 +297,10 @@ class Daemon:
                     ),
                     self.aggregator.upstream_done,
                 )
+                if self.forwarder is not None:
+                    await nursery.start(_run_in, scopes["forwarder"], self.forwarder.run)
+                if self.hub is not None:
+                    await nursery.start(_run_in, scopes["hub"], self.hub.run)
                 await nursery.start(
                     _run_in, scopes["server"], partial(self.server.serve, listeners)
                 )
@@ -246,6 +333,9 @@ class Daemon:
         with trio.move_on_at(deadline):
             await self.server.wait_idle()
         scopes["server"].cancel()
+        # Unacknowledged stream entries stay pending in Redis; the restarted
+        # hub reads them again.
+        scopes["hub"].cancel()
         self.stopping.set()  # the enricher drains, then sets upstream_done
         with trio.move_on_at(deadline):
             await self.aggregator.upstream_done.wait()
@@ -254,6 +344,9 @@ class Daemon:
         with trio.move_on_at(deadline):
             await self.aggregator_done.wait()
         scopes["aggregator"].cancel()  # its final flush is shielded inside
+        # What was not forwarded stays in the spool behind the forwarder's
+        # cursor and goes out after the restart.
+        scopes["forwarder"].cancel()
         self.writer.close()
         with trio.move_on_at(deadline + 1):
             await self.writer.wait_stopped()

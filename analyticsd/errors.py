@@ -2,20 +2,24 @@
 
 from analyticsd.core.errors import (
     AnalyticsdError,
+    CanonicalStoreError,
     ConfigError,
     DataDirLocked,
     ShuttingDown,
     SpoolError,
     SpoolFull,
     StatsStoreError,
+    WireError,
 )
 
 __all__ = [
     "AnalyticsdError",
+    "CanonicalStoreError",
     "ConfigError",
     "DataDirLocked",
     "ShuttingDown",
     "SpoolError",
     "SpoolFull",
     "StatsStoreError",
+    "WireError",
 ]

@@ -15,7 +15,13 @@ from analyticsd.storage.spool import Spool, SpoolStats
 from analyticsd.storage.statsdb import StatsReader
 
 SPOOL_DIR = "spool"
-CONSUMERS = ("aggregator",)
+AGGREGATOR = "aggregator"
+FORWARDER = "forwarder"
+
+
+def consumers(config: Config) -> tuple[str, ...]:
+    """Who must be past a spool record before it may be deleted."""
+    return (AGGREGATOR, FORWARDER) if config.forward.enabled else (AGGREGATOR,)
 
 
 def iso(ms: int | None) -> str | None:
@@ -37,6 +43,63 @@ class Live:
     open_visits: int = 0
 
 
+@dataclass(frozen=True)
+class ForwardView:
+    """The forwarder's side of the report (None when forwarding is off)."""
+
+    state: str
+    since_ms: int | None
+    cursor: int
+    oldest_unforwarded_ms: int | None
+    forwarded_total: int | None = None
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class HubView:
+    state: str
+    since_ms: int | None
+    consumed_total: int
+    duplicates_total: int
+    dead_lettered_total: int
+    claimed_total: int
+    last_error: str = ""
+
+
+def _forwarder(fw: ForwardView | None, head: int, now_ms: int) -> dict[str, Any]:
+    if fw is None:
+        return {
+            "state": "disabled",
+            "since": None,
+            "backlog_events": None,
+            "oldest_unforwarded_age_s": None,
+        }
+    oldest = fw.oldest_unforwarded_ms
+    return {
+        "state": fw.state,
+        "since": iso(fw.since_ms),
+        "backlog_events": max(head - fw.cursor, 0),
+        "oldest_unforwarded_age_s": (now_ms - oldest) / 1000 if oldest is not None else None,
+        "forwarded_seq": fw.cursor,
+        "forwarded_total": fw.forwarded_total,
+        "last_error": fw.last_error or None,
+    }
+
+
+def _hub(hub: HubView | None) -> dict[str, Any] | None:
+    if hub is None:
+        return None
+    return {
+        "state": hub.state,
+        "since": iso(hub.since_ms),
+        "consumed_total": hub.consumed_total,
+        "duplicates_total": hub.duplicates_total,
+        "dead_lettered_total": hub.dead_lettered_total,
+        "claimed_total": hub.claimed_total,
+        "last_error": hub.last_error or None,
+    }
+
+
 def build(
     data_dir: str,
     spool: SpoolStats,
@@ -44,6 +107,8 @@ def build(
     now_ms: int,
     live: Live | None,
     last_flush_ms: int | None = None,
+    forward: ForwardView | None = None,
+    hub: HubView | None = None,
 ) -> dict[str, Any]:
     oldest = received_ms_of(spool.oldest_record) if spool.oldest_record else None
     head = spool.next_seq - 1
@@ -63,12 +128,8 @@ def build(
             "head_seq": head,
             "oldest_event_age_s": (now_ms - oldest) / 1000 if oldest is not None else None,
         },
-        "forwarder": {
-            "state": "disabled",
-            "since": None,
-            "backlog_events": None,
-            "oldest_unforwarded_age_s": None,
-        },
+        "forwarder": _forwarder(forward, head, now_ms),
+        "hub": _hub(hub),
         "aggregator": {
             "flushed_seq": flushed_seq,
             "lag_events": max(head - flushed_seq, 0),
@@ -89,9 +150,19 @@ def offline(config: Config, now_ms: int) -> dict[str, Any]:
     spool_path = os.path.join(data_dir, SPOOL_DIR)
     if not os.path.exists(os.path.join(spool_path, "data.mdb")):
         raise AnalyticsdError(f"no spool in {os.path.abspath(data_dir)} (never started?)")
-    spool = Spool(spool_path, config.storage.spool_max_bytes, CONSUMERS, readonly=True)
+    spool = Spool(spool_path, config.storage.spool_max_bytes, consumers(config), readonly=True)
+    forward = None
     try:
         stats = spool.stats()
+        if config.forward.enabled:
+            cursor = stats.cursors.get(FORWARDER, 0)
+            first = spool.first_after(cursor)
+            forward = ForwardView(
+                state="down",
+                since_ms=None,
+                cursor=cursor,
+                oldest_unforwarded_ms=received_ms_of(first) if first else None,
+            )
     finally:
         spool.close()
     flushed, last_flush = 0, None
@@ -104,4 +175,4 @@ def offline(config: Config, now_ms: int) -> dict[str, Any]:
             reader.close()
     except AnalyticsdError:
         pass  # no SQLite file yet: nothing flushed
-    return build(data_dir, stats, flushed, now_ms, None, last_flush)
+    return build(data_dir, stats, flushed, now_ms, None, last_flush, forward)

@@ -27,6 +27,7 @@ from analyticsd.core.records import (
     decode_raw_head,
     decode_view,
     encode,
+    is_enriched,
 )
 from analyticsd.core.useragent import ClientInfo
 from analyticsd.storage.spool import ENRICHER, Spool
@@ -64,6 +65,9 @@ def enrich_batch(
 ) -> list[tuple[int, bytes | None]]:
     out: list[tuple[int, bytes | None]] = []
     for seq, data in rows:
+        if is_enriched(data):  # consumed by a hub from the stream: done already
+            out.append((seq, data))
+            continue
         try:
             head = decode_raw_head(data)
             if isinstance(head, RawRecordV1):

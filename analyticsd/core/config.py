@@ -53,6 +53,15 @@ class ForwardConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
     redis_url: str = "redis://127.0.0.1:6379/0"
     stream: str = "analyticsd:events"
     probe_interval_s: float = 2.0
+    # A PING or a send that takes longer than this counts as unreachable.
+    timeout_s: float = 2.0
+    # Entries per pipelined XADD round trip.
+    batch_size: int = 500
+    # Upper bound on the forwarding rate, so a backlog drains after an outage
+    # without starving live ingest and the aggregator of CPU (0: no bound).
+    max_events_per_s: int = 20_000
+    # Longest wait between probes while the store is unreachable.
+    max_backoff_s: float = 30.0
 
 
 class HubConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -60,6 +69,23 @@ class HubConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
     redis_url: str = "redis://127.0.0.1:6379/0"
     stream: str = "analyticsd:events"
     group: str = "analyticsd-hub"
+    # Consumer name within the group; empty = one kept in the data dir, so a
+    # restarted hub finds its own unacknowledged entries again.
+    consumer: str = ""
+    # Where entries that failed max_deliveries times go, with the reason;
+    # empty = the stream name + ":dead".
+    dead_letter_stream: str = ""
+    max_deliveries: int = 5
+    # Entries delivered but unacknowledged this long (a crashed consumer, or
+    # a failure) are claimed and tried again.
+    claim_idle_s: float = 30.0
+    batch_size: int = 500
+    timeout_s: float = 5.0
+    max_backoff_s: float = 30.0
+
+    @property
+    def dead_letters(self) -> str:
+        return self.dead_letter_stream or f"{self.stream}:dead"
 
 
 class GeoipConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -175,6 +201,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 _ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,252}$")
+_REDIS_URL = re.compile(r"^(rediss?://[^\s]+|unix://[^\s]+)$")
 
 
 def _check(cond: bool, key: str, msg: str) -> None:
@@ -238,14 +265,7 @@ def validate(cfg: Config) -> Config:
         "aggregator.quiet_flush_s",
         "must be in [0, 3600] (0 turns it off)",
     )
-    # Forwarding and the hub role are part of the contract but not of this
-    # build; refusing them is better than silently not delivering.
-    _check(
-        not cfg.forward.enabled,
-        "forward.enabled",
-        "forwarding to Redis is not available in this version yet",
-    )
-    _check(not cfg.hub.enabled, "hub.enabled", "the hub role is not available in this version yet")
+    _validate_redis(cfg.forward, cfg.hub)
     _check(len(cfg.sites) > 0, "sites", "at least one [[sites]] entry is required")
     seen: set[str] = set()
     for i, site in enumerate(cfg.sites):
@@ -281,6 +301,43 @@ def validate(cfg: Config) -> Config:
             _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}")
             names.add(goal.display_name)
     return cfg
+
+
+def _is_redis_url(url: str) -> bool:
+    return bool(_REDIS_URL.match(url))
+
+
+def _validate_redis(fw: ForwardConfig, hub: HubConfig) -> None:
+    for key, url in (("forward.redis_url", fw.redis_url), ("hub.redis_url", hub.redis_url)):
+        _check(_is_redis_url(url), key, f"expected redis://, rediss:// or unix:// URL, got {url!r}")
+    _check(
+        0.05 <= fw.probe_interval_s <= 3600, "forward.probe_interval_s", "must be in [0.05, 3600]"
+    )
+    _check(0.05 <= fw.timeout_s <= 60, "forward.timeout_s", "must be in [0.05, 60]")
+    _check(1 <= fw.batch_size <= 10_000, "forward.batch_size", "must be between 1 and 10000")
+    _check(
+        0 <= fw.max_events_per_s <= 10_000_000,
+        "forward.max_events_per_s",
+        "must be between 0 (no bound) and 10000000",
+    )
+    _check(0.1 <= fw.max_backoff_s <= 3600, "forward.max_backoff_s", "must be in [0.1, 3600]")
+    _check(bool(fw.stream), "forward.stream", "must not be empty")
+    _check(bool(hub.stream), "hub.stream", "must not be empty")
+    _check(bool(hub.group), "hub.group", "must not be empty")
+    _check(1 <= hub.max_deliveries <= 1000, "hub.max_deliveries", "must be between 1 and 1000")
+    _check(0.05 <= hub.claim_idle_s <= 86400, "hub.claim_idle_s", "must be in [0.05, 86400]")
+    _check(1 <= hub.batch_size <= 10_000, "hub.batch_size", "must be between 1 and 10000")
+    _check(0.05 <= hub.timeout_s <= 60, "hub.timeout_s", "must be in [0.05, 60]")
+    _check(0.1 <= hub.max_backoff_s <= 3600, "hub.max_backoff_s", "must be in [0.1, 3600]")
+    _check(hub.dead_letters != hub.stream, "hub.dead_letter_stream", "must differ from hub.stream")
+    # A hub forwarding into the stream it consumes would feed itself forever.
+    _check(
+        not (
+            fw.enabled and hub.enabled and fw.stream == hub.stream and fw.redis_url == hub.redis_url
+        ),
+        "forward.stream",
+        "a hub must not forward into the stream it consumes",
+    )
 
 
 def load(

@@ -31,5 +31,13 @@ class StatsStoreError(AnalyticsdError):
     """The SQLite statistics store failed."""
 
 
+class CanonicalStoreError(AnalyticsdError):
+    """The canonical store (Redis) is unreachable, timed out or refused a command."""
+
+
+class WireError(AnalyticsdError):
+    """A stream entry is not a valid forwarded event; the message says why."""
+
+
 class DataDirLocked(AnalyticsdError):
     """Another analyticsd process already owns the data directory."""

@@ -127,6 +127,16 @@ _raw_head_decoder = msgspec.msgpack.Decoder(RawHead)
 _view_decoder = msgspec.msgpack.Decoder(EventView)
 
 
+# An EnrichedRecord is an 11-element msgpack array. The hub stores records
+# consumed from the stream (enriched by an edge) in its raw table, so they
+# keep their place in spool order; the enricher passes them through.
+_ENRICHED_HEADER = 0x9B
+
+
+def is_enriched(data: bytes) -> bool:
+    return bool(data) and data[0] == _ENRICHED_HEADER
+
+
 def decode_raw_head(data: bytes) -> RawHead | RawRecordV1:
     """The current version as a head view; version 1 decoded whole."""
     try:

@@ -35,7 +35,7 @@ def render(report: dict[str, Any]) -> str:
         f"  spool:        {sp['events']} events, {_bytes(sp['bytes'])} of "
         f"{_bytes(sp['quota_bytes'])} quota ({sp['used_pct']:.1f}%)",
         f"  oldest event: {_age(sp['oldest_event_age_s'])} old (not yet consumed by everyone)",
-        f"  forwarder:    {fw['state']}" + (f" since {fw['since']}" if fw.get("since") else ""),
+        _forwarder_line(fw),
         f"  aggregator:   {ag['lag_events']} events behind, last flush "
         f"{ag['last_flush'] or 'never'}"
         + (f", {ag['open_visits']} visits open" if ag.get("open_visits") else ""),
@@ -43,4 +43,24 @@ def render(report: dict[str, Any]) -> str:
         if ing["events_per_s_1m"] is not None
         else "  ingest:       -",
     ]
+    hub = report.get("hub")
+    if hub:
+        lines.append(
+            f"  hub:          {hub['state']}"
+            + (f" since {hub['since']}" if hub.get("since") else "")
+            + f", {hub['consumed_total']} consumed, {hub['duplicates_total']} duplicates, "
+            f"{hub['dead_lettered_total']} dead-lettered"
+        )
     return "\n".join(lines)
+
+
+def _forwarder_line(fw: dict[str, Any]) -> str:
+    line = f"  forwarder:    {fw['state']}" + (f" since {fw['since']}" if fw.get("since") else "")
+    if fw.get("backlog_events") is not None:
+        line += (
+            f", backlog {fw['backlog_events']} events"
+            f" (oldest {_age(fw.get('oldest_unforwarded_age_s'))} old)"
+        )
+    if fw.get("last_error") and fw["state"] != "healthy":
+        line += f"; last error: {fw['last_error']}"
+    return line

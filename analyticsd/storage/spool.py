@@ -270,6 +270,16 @@ class Spool:
     def read_enriched(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
         return self._read(self._enriched, after_seq, limit)
 
+    def first_after(self, seq: int) -> bytes | None:
+        """The first record (enriched, else raw) with a sequence above `seq`."""
+        key = u64(seq + 1)
+        with self.env.begin() as txn:
+            for db in (self._enriched, self._raw):
+                cur = txn.cursor(db=db)
+                if cur.set_range(key):
+                    return bytes(cur.value())
+        return None
+
     def stats(self) -> SpoolStats:
         with self.env.begin() as txn:
             raw_n = txn.stat(self._raw)["entries"]

@@ -1,0 +1,177 @@
+"""The forwarder: enriched spool records → the canonical Redis stream.
+
+Reads enriched records past its own durable spool cursor, XADDs them in
+pipelined batches and moves the cursor only after Redis acknowledged the
+batch, so a record leaves the spool only once it is in the stream (the spool
+keeps a record until the aggregator *and* the forwarder are past it). A crash
+between the XADD and the cursor move sends the batch again: delivery is
+at-least-once and the hub dedupes by event_id (SPEC §7).
+
+While the store is unreachable nothing is read; events wait in the spool,
+whose quota makes the receiver answer 503 rather than lose one. Probes
+back off exponentially with jitter (core.link); on recovery the backlog
+drains at most `max_events_per_s`, so live ingest and the aggregator keep
+their share of the one core. Redis calls run in worker threads: the
+forwarder never blocks the receiver or the aggregator.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+import trio
+
+from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core import faults, wire
+from analyticsd.core.config import ForwardConfig
+from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError
+from analyticsd.core.link import Link, LinkState, Outcome, Pacer, backoff_s
+from analyticsd.core.messages import Advance
+from analyticsd.core.records import decode_enriched
+from analyticsd.storage.canonical import StreamProducer
+from analyticsd.storage.spool import Spool
+
+log = logging.getLogger(__name__)
+CONSUMER = "forwarder"
+# Wait this long for new records before going back to the spool anyway.
+GATHER_S = 0.05
+
+
+@dataclass
+class ForwarderState:
+    """What status reports; written only by the forwarder."""
+
+    link: Link = field(default_factory=Link)
+    cursor: int = 0
+    forwarded: int = 0
+    skipped: int = 0
+
+
+def encode_rows(rows: list[tuple[int, bytes]]) -> tuple[list[tuple[bytes, bytes]], int]:
+    """Stream entries for spool rows, and how many rows were unreadable."""
+    entries: list[tuple[bytes, bytes]] = []
+    bad = 0
+    for seq, data in rows:
+        try:
+            entries.append(wire.encode(decode_enriched(data)))
+        except msgspec.DecodeError as e:
+            log.error("enriched record %d is unreadable and is not forwarded: %s", seq, e)
+            bad += 1
+    return entries, bad
+
+
+class Forwarder:
+    def __init__(
+        self,
+        spool: Spool,
+        writer: SpoolWriter,
+        cfg: ForwardConfig,
+        now_ms: Callable[[], int],
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.spool, self.writer, self.cfg = spool, writer, cfg
+        self.now_ms, self.rand = now_ms, rand
+        self.state = ForwarderState()
+        self._producer: StreamProducer | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.state.cursor = await trio.to_thread.run_sync(self.spool.cursor, CONSUMER)
+        self.state.link.since_ms = self.now_ms()
+        cfg = self.cfg
+        self._producer = StreamProducer(cfg.redis_url, cfg.stream, cfg.timeout_s)
+        task_status.started()
+        try:
+            await self._loop(self._producer)
+        finally:
+            self._producer.close()
+
+    async def _loop(self, producer: StreamProducer) -> None:
+        link = self.state.link
+        pacer = Pacer(self.cfg.max_events_per_s, trio.current_time())
+        while True:
+            if link.state is not LinkState.HEALTHY and not await self._probe(producer):
+                await trio.sleep(self._retry_delay())
+                continue
+            new_data = self.writer.committed
+            rows = await trio.to_thread.run_sync(
+                self.spool.read_enriched, self.state.cursor, self.cfg.batch_size
+            )
+            if not rows:
+                await self._idle(producer, new_data)
+                continue
+            wait = pacer.wait_s(len(rows), trio.current_time())
+            if wait > 0:
+                await trio.sleep(wait)
+            if not await self._send(producer, rows):
+                continue
+            faults.hit("forward.after_send")
+            try:
+                await self.writer.submit(Advance(consumer=CONSUMER, seq=rows[-1][0]))
+            except ShuttingDown:
+                return
+            except SpoolError as e:
+                # The batch is in the stream; it is sent again later, and
+                # the hub dedupes it. Nothing is lost either way.
+                log.error("forwarder cursor not moved: %s", e)
+                await trio.sleep(self._retry_delay())
+                continue
+            self.state.cursor = rows[-1][0]
+
+    async def _idle(self, producer: StreamProducer, new_data: trio.Event) -> None:
+        """Nothing to send: wait for records, and probe every interval so
+        status tells the truth about the store even when no traffic comes."""
+        with trio.move_on_after(self.cfg.probe_interval_s) as timer:
+            await new_data.wait()
+            await trio.sleep(GATHER_S)  # let a few commits gather into one batch
+        if timer.cancelled_caught:
+            await self._probe(producer)
+
+    async def _send(self, producer: StreamProducer, rows: list[tuple[int, bytes]]) -> bool:
+        def encode_and_send() -> int:
+            entries, _ = encode_rows(rows)
+            if entries:
+                producer.append(entries)
+            return len(entries)
+
+        try:
+            sent = await trio.to_thread.run_sync(encode_and_send, abandon_on_cancel=True)
+        except CanonicalStoreError as e:
+            self._record(Outcome.SEND_FAILED, str(e))
+            return False
+        self._record(Outcome.SEND_OK)
+        self.state.forwarded += sent
+        self.state.skipped += len(rows) - sent
+        return True
+
+    async def _probe(self, producer: StreamProducer) -> bool:
+        try:
+            await trio.to_thread.run_sync(producer.ping, abandon_on_cancel=True)
+        except CanonicalStoreError as e:
+            self._record(Outcome.PROBE_FAILED, str(e))
+            return False
+        self._record(Outcome.PROBE_OK)
+        return True
+
+    def _record(self, outcome: Outcome, error: str = "") -> None:
+        link = self.state.link
+        was = link.state
+        if not link.on(outcome, self.now_ms(), error):
+            return
+        if link.state is LinkState.UNREACHABLE:
+            log.warning(
+                "canonical store unreachable, events wait in the spool: %s", link.last_error
+            )
+        elif was is LinkState.UNREACHABLE:
+            log.info("canonical store reachable again; forwarding the backlog")
+        else:
+            log.info("canonical store reachable; forwarding to stream %s", self.cfg.stream)
+
+    def _retry_delay(self) -> float:
+        cfg = self.cfg
+        return backoff_s(
+            self.state.link.failures, cfg.probe_interval_s, cfg.max_backoff_s, self.rand()
+        )

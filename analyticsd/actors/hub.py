@@ -1,0 +1,213 @@
+"""The hub consumer: the canonical Redis stream → this daemon's own spool.
+
+Every edge forwards into one stream; the hub reads it through a consumer
+group. An entry is acknowledged (XACK) only after the record it carries is
+committed and fsynced in the hub's spool, whose eventId index dedupes across
+edges and redeliveries; from there the hub's enricher (which passes
+forwarded records through) and aggregator count it like a local beacon.
+
+Recovery:
+* on start, the entries this consumer was given and never acknowledged
+  (a crash mid-batch) are read again first;
+* entries idle longer than `claim_idle_s` in any consumer are claimed
+  (XAUTOCLAIM) and tried again;
+* an entry that cannot be used (invalid JSON, unknown site, ...) is left
+  pending; once it has been delivered `max_deliveries` times it moves to the
+  dead-letter stream with the reason, and consuming goes on.
+While the spool is full nothing is acknowledged: entries wait in Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import trio
+
+from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core import faults, wire
+from analyticsd.core.config import HubConfig
+from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolFull, WireError
+from analyticsd.core.link import Link, LinkState, Outcome, backoff_s
+from analyticsd.core.messages import Append, PendingRecord
+from analyticsd.core.records import encode
+from analyticsd.storage.canonical import Entry, Fields, StreamConsumer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# How long one XREADGROUP waits for new entries.
+BLOCK_MS = 1000
+SPOOL_FULL_RETRY_S = 1.0
+
+
+@dataclass
+class HubState:
+    """What status reports; written only by the hub consumer."""
+
+    link: Link = field(default_factory=Link)
+    consumed: int = 0  # new events stored
+    duplicates: int = 0  # entries whose event_id was already stored
+    dead_lettered: int = 0
+    claimed: int = 0
+
+
+@dataclass
+class Decoded:
+    records: list[PendingRecord]
+    done_ids: list[bytes]  # stored (or nothing to store): acknowledge
+    failed: list[tuple[bytes, Fields, str]]  # (entry id, fields, reason)
+
+
+def decode_entries(entries: list[Entry], sites: frozenset[str]) -> Decoded:
+    out = Decoded([], [], [])
+    for entry_id, fields in entries:
+        if fields is None:  # deleted from the stream while pending
+            out.done_ids.append(entry_id)
+            continue
+        try:
+            rec = wire.decode(fields, sites)
+        except WireError as e:
+            out.failed.append((entry_id, fields, str(e)))
+            continue
+        out.records.append(PendingRecord(rec.event_id, encode(rec), True))
+        out.done_ids.append(entry_id)
+    return out
+
+
+class Hub:
+    def __init__(
+        self,
+        writer: SpoolWriter,
+        cfg: HubConfig,
+        consumer_name: str,
+        sites: Callable[[], frozenset[str]],
+        now_ms: Callable[[], int],
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.writer, self.cfg, self.consumer_name = writer, cfg, consumer_name
+        self.sites, self.now_ms, self.rand = sites, now_ms, rand
+        self.state = HubState()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.cfg
+        self.state.link.since_ms = self.now_ms()
+        consumer = StreamConsumer(
+            cfg.redis_url,
+            cfg.stream,
+            cfg.group,
+            self.consumer_name,
+            cfg.dead_letters,
+            cfg.timeout_s,
+        )
+        task_status.started()
+        try:
+            await self._loop(consumer)
+        finally:
+            consumer.close()
+
+    async def _loop(self, consumer: StreamConsumer) -> None:
+        link = self.state.link
+        own_pending = True
+        claim_every = max(self.cfg.claim_idle_s / 2, 0.05)
+        next_claim = trio.current_time() + claim_every
+        while True:
+            try:
+                if link.state is not LinkState.HEALTHY:
+                    await self._thread(consumer.ensure_group)
+                    self._record(Outcome.PROBE_OK)
+                    own_pending = True  # whatever was in flight comes back
+                if trio.current_time() >= next_claim:
+                    await self._claim(consumer)
+                    next_claim = trio.current_time() + claim_every
+                block = min(BLOCK_MS, int(claim_every * 1000))
+                entries = await self._thread(consumer.read, own_pending, self.cfg.batch_size, block)
+                if own_pending and not entries:
+                    own_pending = False
+                    continue
+                if not await self._process(consumer, entries):
+                    return  # shutting down: the entries stay pending
+            except CanonicalStoreError as e:
+                failed = (
+                    Outcome.PROBE_FAILED
+                    if link.state is not LinkState.HEALTHY
+                    else Outcome.SEND_FAILED
+                )
+                self._record(failed, str(e))
+                await trio.sleep(backoff_s(link.failures, 0.5, self.cfg.max_backoff_s, self.rand()))
+
+    async def _claim(self, consumer: StreamConsumer) -> None:
+        start = b"0-0"
+        idle_ms = int(self.cfg.claim_idle_s * 1000)
+        while True:
+            claimed = await self._thread(consumer.claim, idle_ms, start, self.cfg.batch_size)
+            if claimed.entries:
+                self.state.claimed += len(claimed.entries)
+                if not await self._process(consumer, claimed.entries):
+                    return
+            if claimed.next_start in (b"0-0", b"0"):
+                return
+            start = claimed.next_start
+
+    async def _process(self, consumer: StreamConsumer, entries: list[Entry]) -> bool:
+        """Store, acknowledge, dead-letter; False when the daemon is stopping."""
+        if not entries:
+            return True
+        decoded = await trio.to_thread.run_sync(decode_entries, entries, self.sites())
+        if decoded.records:
+            op = Append(decoded.records)
+            while True:
+                try:
+                    await self.writer.submit(op)
+                    break
+                except SpoolFull as e:
+                    # Not acknowledged: the entries wait in Redis, not here.
+                    log.warning("hub spool full, consuming paused: %s", e)
+                    await trio.sleep(SPOOL_FULL_RETRY_S)
+                    op = Append(decoded.records)
+                except ShuttingDown:
+                    return False
+            new = sum(op.stored)
+            self.state.consumed += new
+            self.state.duplicates += len(op.stored) - new
+        faults.hit("hub.before_ack")
+        await self._thread(consumer.ack, decoded.done_ids)
+        for entry_id, fields, reason in decoded.failed:
+            await self._fail(consumer, entry_id, fields, reason)
+        return True
+
+    async def _fail(
+        self, consumer: StreamConsumer, entry_id: bytes, fields: Fields, why: str
+    ) -> None:
+        n = await self._thread(consumer.deliveries, entry_id)
+        if n >= self.cfg.max_deliveries:
+            await self._thread(consumer.dead_letter, entry_id, fields, why, n)
+            self.state.dead_lettered += 1
+            log.error(
+                "stream entry %s moved to %s after %d deliveries: %s",
+                entry_id.decode(),
+                self.cfg.dead_letters,
+                n,
+                why,
+            )
+        elif n:
+            log.warning(
+                "stream entry %s unusable (delivery %d of %d): %s",
+                entry_id.decode(),
+                n,
+                self.cfg.max_deliveries,
+                why,
+            )
+
+    async def _thread(self, fn: Callable[..., T], *args: object) -> T:
+        return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+
+    def _record(self, outcome: Outcome, error: str = "") -> None:
+        link = self.state.link
+        if link.on(outcome, self.now_ms(), error):
+            if link.state is LinkState.UNREACHABLE:
+                log.warning("canonical store unreachable, hub waits: %s", link.last_error)
+            else:
+                log.info("hub consuming %s as group %s", self.cfg.stream, self.cfg.group)

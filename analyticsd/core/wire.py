@@ -1,0 +1,170 @@
+"""The forwarded event as it travels through the Redis stream (SPEC §7).
+
+Each stream entry has two fields: `event_id` and `event`, the enriched event
+as a JSON object with a schema version `v`. Named JSON rather than our
+msgpack arrays: the stream is the canonical store, read by the hub and by
+whatever else an operator points at it, so it must be self-describing.
+
+What crosses the wire is exactly an EnrichedRecord: no IP, no user agent
+string (SPEC §2.4). The hub treats entries as untrusted input: `decode`
+checks types, sizes and plausibility and raises WireError naming the problem,
+so a hostile or corrupt entry goes to the dead-letter stream instead of
+crashing the hub or skewing its counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from analyticsd.core.errors import WireError
+from analyticsd.core.geo import GeoInfo
+from analyticsd.core.ingest import MAX_EVENT_AGE_MS, MAX_FUTURE_SKEW_MS, IncomingEvent
+from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord
+from analyticsd.core.source import Source
+from analyticsd.core.useragent import ClientInfo
+
+EVENT_ID = b"event_id"
+EVENT = b"event"
+# Far above any event the receiver accepts (its body limit is per request,
+# its field limits keep one event to a few KiB).
+MAX_ENTRY_BYTES = 256 * 1024
+# Receive times outside 2001..2100 are corrupt, not late.
+_MIN_MS, _MAX_MS = 978_307_200_000, 4_102_444_800_000
+
+
+class WireClient(msgspec.Struct, frozen=True, kw_only=True):
+    browser: str
+    browser_version: str
+    os: str
+    os_version: str
+    device: str
+    bot: bool
+
+
+class WireGeo(msgspec.Struct, frozen=True, kw_only=True):
+    country: str
+    region: str
+    city: str
+
+
+class WireSource(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    source: str
+    referrer: str
+
+
+class WireEvent(msgspec.Struct, frozen=True, kw_only=True):
+    v: int
+    event_id: str
+    received_ms: int
+    visitor: str
+    prev_visitor: str
+    client: WireClient
+    geo: WireGeo
+    lang: str
+    source: WireSource
+    goals: tuple[str, ...]
+    event: IncomingEvent
+
+
+class _Version(msgspec.Struct):
+    v: int
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(WireEvent)
+_version_decoder = msgspec.json.Decoder(_Version)
+
+
+def encode(rec: EnrichedRecord) -> tuple[bytes, bytes]:
+    """(event_id, event JSON) for one stream entry."""
+    c, g, s = rec.client, rec.geo, rec.source
+    wire = WireEvent(
+        v=rec.v,
+        event_id=rec.event_id,
+        received_ms=rec.received_ms,
+        visitor=rec.visitor,
+        prev_visitor=rec.prev_visitor,
+        client=WireClient(
+            browser=c.browser,
+            browser_version=c.browser_version,
+            os=c.os,
+            os_version=c.os_version,
+            device=c.device,
+            bot=c.bot,
+        ),
+        geo=WireGeo(country=g.country, region=g.region, city=g.city),
+        lang=rec.lang,
+        source=WireSource(channel=s.channel, source=s.source, referrer=s.referrer),
+        goals=rec.goals,
+        event=rec.event,
+    )
+    return rec.event_id.encode(), _encoder.encode(wire)
+
+
+def _field(fields: dict[bytes, bytes], name: bytes) -> bytes:
+    value = fields.get(name)
+    if value is None:
+        raise WireError(f"entry has no {name.decode()!r} field")
+    return value
+
+
+def _canonical_uuid(text: str) -> str:
+    try:
+        canonical = str(uuid.UUID(text))
+    except ValueError:
+        raise WireError(f"event_id {text[:64]!r} is not a UUID") from None
+    if canonical != text:
+        raise WireError(f"event_id {text[:64]!r} is not in canonical form")
+    return canonical
+
+
+def decode(fields: dict[bytes, bytes], known_sites: frozenset[str]) -> EnrichedRecord:
+    """The record a stream entry carries; WireError says why it is unusable."""
+    raw = _field(fields, EVENT)
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise WireError(f"event is {len(raw)} bytes, more than {MAX_ENTRY_BYTES}")
+    try:
+        event_id = _field(fields, EVENT_ID).decode()
+    except UnicodeDecodeError:
+        raise WireError("event_id is not UTF-8") from None
+    try:
+        version = _version_decoder.decode(raw).v
+    except msgspec.DecodeError as e:
+        raise WireError(f"event is not a JSON object with a version: {e}") from None
+    if version != SCHEMA_VERSION:
+        raise WireError(f"unsupported schema version {version} (this hub reads {SCHEMA_VERSION})")
+    try:
+        w = _decoder.decode(raw)
+    except msgspec.DecodeError as e:
+        raise WireError(f"invalid event: {e}") from None
+    if w.event_id != event_id:
+        raise WireError("event_id field and the event's event_id differ")
+    _canonical_uuid(event_id)
+    ev = w.event
+    if ev.site_id not in known_sites:
+        raise WireError(f"unknown site {ev.site_id[:64]!r}: add it to the hub's [[sites]]")
+    if not _MIN_MS <= w.received_ms <= _MAX_MS:
+        raise WireError(f"received_ms {w.received_ms} is not a plausible time")
+    if (
+        not w.received_ms - MAX_EVENT_AGE_MS
+        <= ev.timestamp_ms
+        <= w.received_ms + MAX_FUTURE_SKEW_MS
+    ):
+        raise WireError("timestamp_ms is too far from received_ms")
+    c, g, s = w.client, w.geo, w.source
+    return EnrichedRecord(
+        v=w.v,
+        event_id=w.event_id,
+        received_ms=w.received_ms,
+        visitor=w.visitor,
+        prev_visitor=w.prev_visitor,
+        client=ClientInfo(c.browser, c.browser_version, c.os, c.os_version, c.device, c.bot),
+        geo=GeoInfo(g.country, g.region, g.city),
+        lang=w.lang,
+        source=Source(s.channel, s.source, s.referrer),
+        goals=w.goals,
+        event=ev,
+    )

@@ -1,0 +1,164 @@
+"""The canonical store: a Redis stream, through redis-py's blocking client.
+
+Every method is one blocking round trip (or one pipeline), meant to run in
+`trio.to_thread.run_sync`; redis and socket errors are translated into
+CanonicalStoreError here, so actors never see a redis exception. The client
+retries nothing by itself: the forwarder and the hub decide when to try again
+(with backoff, and with the state shown in `status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from analyticsd.core.errors import CanonicalStoreError
+from analyticsd.core.wire import EVENT, EVENT_ID
+
+T = TypeVar("T")
+Fields = dict[bytes, bytes]
+# (stream entry id, its fields); fields are None for an entry deleted from the
+# stream while it was pending.
+Entry = tuple[bytes, Fields | None]
+
+
+def connect(url: str, timeout_s: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+        decode_responses=False,
+    )
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (redis.RedisError, OSError) as e:
+        raise CanonicalStoreError(f"{what}: {type(e).__name__}: {e}") from e
+
+
+class StreamProducer:
+    """The edge's side: appends forwarded events to the stream."""
+
+    def __init__(self, url: str, stream: str, timeout_s: float) -> None:
+        self.stream = stream
+        self._r = connect(url, timeout_s)
+
+    def ping(self) -> None:
+        _call("PING", self._r.ping)
+
+    def append(self, entries: Sequence[tuple[bytes, bytes]]) -> None:
+        """XADD every (event_id, event) in one pipelined round trip. Not a
+        transaction: after a failure some may be in the stream, and they are
+        sent again (delivery is at-least-once; the hub dedupes)."""
+
+        def send() -> None:
+            pipe = self._r.pipeline(transaction=False)
+            for event_id, event in entries:
+                pipe.xadd(self.stream, {EVENT_ID: event_id, EVENT: event})
+            pipe.execute()
+
+        _call("XADD", send)
+
+    def close(self) -> None:
+        self._r.close()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    next_start: bytes
+    entries: list[Entry]
+
+
+class StreamConsumer:
+    """The hub's side: a consumer in a consumer group."""
+
+    def __init__(
+        self, url: str, stream: str, group: str, consumer: str, dead: str, timeout_s: float
+    ) -> None:
+        self.stream, self.group, self.consumer, self.dead = stream, group, consumer, dead
+        self._r = connect(url, timeout_s)
+
+    def ensure_group(self) -> None:
+        """Create the group at the start of the stream (a hub started after
+        the edges must still see everything they sent); fine if it exists."""
+
+        def create() -> None:
+            try:
+                self._r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            except redis.ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    raise
+
+        _call("XGROUP CREATE", create)
+
+    def read(self, own_pending: bool, count: int, block_ms: int | None) -> list[Entry]:
+        """New entries (`>`), or with `own_pending` the ones delivered to this
+        consumer earlier and never acknowledged (after a crash)."""
+        start = "0" if own_pending else ">"
+        reply: Any = _call(
+            "XREADGROUP",
+            lambda: self._r.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: start},
+                count=count,
+                block=None if own_pending else block_ms,
+            ),
+        )
+        if not reply:
+            return []
+        return [(eid, fields or None) for eid, fields in reply[0][1]]
+
+    def ack(self, ids: Sequence[bytes]) -> None:
+        if ids:
+            _call("XACK", lambda: self._r.xack(self.stream, self.group, *ids))
+
+    def claim(self, min_idle_ms: int, start: bytes, count: int) -> Claimed:
+        """Take over entries idle at least `min_idle_ms` in any consumer."""
+        reply: Any = _call(
+            "XAUTOCLAIM",
+            lambda: self._r.xautoclaim(
+                self.stream, self.group, self.consumer, min_idle_ms, start, count=count
+            ),
+        )
+        return Claimed(reply[0], [(eid, fields or None) for eid, fields in reply[1]])
+
+    def deliveries(self, entry_id: bytes) -> int:
+        """How many times the entry was delivered (0 if no longer pending)."""
+        rows: Any = _call(
+            "XPENDING",
+            lambda: self._r.xpending_range(self.stream, self.group, entry_id, entry_id, 1),
+        )
+        return int(rows[0]["times_delivered"]) if rows else 0
+
+    def dead_letter(self, entry_id: bytes, fields: Fields, reason: str, deliveries: int) -> None:
+        """Move an entry to the dead-letter stream: XADD there and XACK here in
+        one MULTI, so it is never both lost and acknowledged."""
+
+        def move() -> None:
+            pipe = self._r.pipeline(transaction=True)
+            dead_fields: dict[bytes, bytes] = {
+                b"stream": self.stream.encode(),
+                b"id": entry_id,
+                b"reason": reason.encode(),
+                b"deliveries": str(deliveries).encode(),
+            }
+            for key, value in fields.items():
+                dead_fields[b"entry:" + key] = value
+            pipe.xadd(self.dead, dead_fields)  # type: ignore[arg-type]
+            pipe.xack(self.stream, self.group, entry_id)
+            pipe.execute()
+
+        _call("dead-letter", move)
+
+    def close(self) -> None:
+        self._r.close()

@@ -1,0 +1,191 @@
+"""Edge → Redis stream → hub, through real daemons and a real redis-server.
+
+Redis outages are real too: the server is killed (SIGKILL) and started again
+on the same port and AOF directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from analyticsd.core import wire
+from tests.forwarding import (
+    STREAM,
+    agg_rows,
+    caught_up,
+    counted,
+    edge,
+    forwarded_all,
+    hub,
+    send,
+    traffic,
+    wait_until,
+)
+from tests.helpers import Daemon
+from tests.redis_server import RedisServer, redis_server, stream_entries
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _stats(d: Daemon) -> dict[str, object]:
+    r = d.stats(_today())
+    assert r.status_code == 200, r.text
+    data: dict[str, object] = r.json()
+    return data
+
+
+def test_normal_path_stream_order_and_hub_equals_edge(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as rs:
+        e = edge(tmp_path / "edge", rs)
+        e.start()
+        try:
+            acked = send(e, traffic(1000, seed=1))
+            assert len(acked) == 1000
+            wait_until("forwarding", lambda: forwarded_all(e))
+            entries = stream_entries(rs.client(), STREAM)
+            ids = [f[b"event_id"].decode() for _, f in entries]
+            # Spool order is the order the edge accepted them: ours.
+            assert ids == acked
+            assert len(set(ids)) == 1000
+            for _, fields in entries[:50]:
+                ev = json.loads(fields[b"event"])
+                assert ev["v"] == 2
+                assert ev["event_id"] == fields[b"event_id"].decode()
+            wait_until("edge counting", lambda: caught_up(e, 1000))
+            h = hub(tmp_path / "hub", rs)
+            h.start()
+            try:
+                wait_until("hub counting", lambda: caught_up(h, 1000))
+                assert counted(h) == counted(e) == 1000
+                assert _stats(h) == _stats(e)
+                # Not only the API: every stored aggregate row is the same.
+                assert agg_rows(h) == agg_rows(e)
+                assert h.health()["hub"]["consumed_total"] == 1000
+            finally:
+                h.kill()
+        finally:
+            e.kill()
+
+
+def _status(d: Daemon) -> dict[str, object]:
+    out = d.cli("status", "--json")
+    assert out.returncode == 0, out.stderr
+    data: dict[str, object] = json.loads(out.stdout)
+    return data
+
+
+@pytest.mark.parametrize("kill_during_drain", [False, True], ids=["steady", "sigkill-in-drain"])
+def test_outage_backlog_drains_and_hub_counts_once(tmp_path: Path, kill_during_drain: bool) -> None:
+    rs = RedisServer(tmp_path / "redis")
+    rs.start()
+    # Slow drain in the kill variant, so the SIGKILL lands in the middle of it.
+    rate = "max_events_per_s = 1500" if kill_during_drain else ""
+    e = edge(tmp_path / "edge", rs, forward_extra=rate)
+    e.start()
+    try:
+        before = send(e, traffic(200, seed=2))
+        wait_until("forwarding", lambda: forwarded_all(e))
+        rs.kill()
+        during = send(e, traffic(5000, seed=3))  # every one answered 202
+        wait_until(
+            "unreachable", lambda: e.health()["forwarder"]["state"] == "unreachable", timeout=10
+        )
+        st = _status(e)
+        fw = st["forwarder"]
+        assert isinstance(fw, dict)
+        assert fw["state"] == "unreachable" and fw["since"]
+        assert fw["backlog_events"] == 5000
+        assert fw["oldest_unforwarded_age_s"] is not None
+        text = e.cli("status").stdout
+        assert "forwarder:    unreachable since" in text and "backlog 5000 events" in text
+        rs.start()  # same port, same AOF: everything forwarded before is there
+        if kill_during_drain:
+            wait_until(
+                "part of the drain",
+                lambda: 0 < 5200 - e.health()["forwarder"]["backlog_events"] - 200 < 4000,
+                timeout=20,
+            )
+            e.kill()
+            e.start()
+        wait_until("drain", lambda: forwarded_all(e), timeout=60)
+        ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
+        assert set(ids) == set(before + during)
+        if not kill_during_drain:
+            assert len(ids) == 5200  # no outage of the edge: nothing sent twice
+        wait_until("edge counting", lambda: caught_up(e, 5200))
+        h = hub(tmp_path / "hub", rs)
+        h.start()
+        try:
+            wait_until("hub counting", lambda: caught_up(h, 5200))
+            time.sleep(0.5)  # a second copy, if there were one, would be counted by now
+            assert counted(h) == counted(e) == 5200
+            assert agg_rows(h) == agg_rows(e)
+            hs = h.health()["hub"]
+            assert hs["consumed_total"] == 5200
+            assert hs["duplicates_total"] == len(ids) - 5200
+        finally:
+            h.kill()
+    finally:
+        e.kill()
+        rs.kill()
+
+
+def test_resend_after_crash_between_xadd_and_cursor_is_deduped(tmp_path: Path) -> None:
+    """Killed after a batch reached Redis but before the cursor moved: the batch
+    goes out again, and the hub counts it once."""
+    with redis_server(tmp_path / "redis") as rs:
+        e = edge(tmp_path / "edge", rs, forward_extra="batch_size = 100")
+        e.start(failpoint="forward.after_send:3")
+        sent: list[str] = []
+        for batch in traffic(600, seed=4):
+            try:
+                sent += send(e, [batch])
+            except Exception:  # noqa: BLE001 - the daemon died under us, as planned
+                break
+        assert e.proc is not None
+        assert e.proc.wait(timeout=20) == -signal.SIGKILL
+        e.start()
+        rest = [b for b in traffic(600, seed=4) if b[2][0]["eventId"] not in set(sent)]
+        sent += send(e, rest)
+        wait_until("forwarding", lambda: forwarded_all(e))
+        ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
+        assert set(ids) == set(sent)
+        assert len(ids) > len(sent)  # the batch in flight at the kill was sent twice
+        h = hub(tmp_path / "hub", rs)
+        h.start()
+        try:
+            wait_until("hub counting", lambda: caught_up(h, len(sent)))
+            assert counted(h) == len(sent)
+            assert h.health()["hub"]["duplicates_total"] == len(ids) - len(sent)
+        finally:
+            h.kill()
+            e.kill()
+
+
+def test_forwarded_entry_holds_no_ip_or_user_agent(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as rs:
+        e = edge(tmp_path / "edge", rs)
+        e.start()
+        try:
+            reqs = traffic(300, seed=5)
+            send(e, reqs)
+            wait_until("forwarding", lambda: forwarded_all(e))
+            blob = b"".join(f[b"event"] for _, f in stream_entries(rs.client(), STREAM))
+            for ip, ua, _ in reqs:
+                assert ip.encode() not in blob
+                assert ua.encode() not in blob
+            # What is kept of a UA: browser and OS names and versions, device.
+            assert re.search(rb'"browser":"(Firefox|Mobile Safari)"', blob)
+            for _, fields in stream_entries(rs.client(), STREAM):
+                wire.decode(fields, frozenset({"test_site"}))  # the hub can read it
+        finally:
+            e.kill()
