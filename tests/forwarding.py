@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
+import redis
 
+from analyticsd.core import wire
 from analyticsd.core.aggregate import BOTS, DAY, SITE
-
+from tests.core.records_fixture import rec
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 from tests.redis_server import RedisServer
 
@@ -147,3 +150,29 @@ def caught_up(d: Daemon, expected: int) -> bool:
     if h["spool"]["raw_events"] or h["aggregator"]["lag_events"]:
         return False
     return counted(d) >= expected
+
+
+def wire_entries(n: int, seed: int, site: str = TEST_SITE) -> list[tuple[bytes, bytes]]:
+    """`n` forwarded events as an edge would XADD them: page views of 40
+    visitors over the last hour, each with its own eventId."""
+    rnd = random.Random(seed)
+    now_ms = int(time.time() * 1000)
+    out = []
+    for _ in range(n):
+        ts = now_ms - rnd.randint(60_000, 3_000_000)
+        record = rec(
+            ts,
+            visitor=f"{rnd.randint(1, 40):016x}",
+            path=rnd.choice(PAGES),
+            site=site,
+            received_ms=now_ms,
+        )
+        out.append(wire.encode(msgspec.structs.replace(record, event_id=str(uuid.uuid4()))))
+    return out
+
+
+def xadd_all(r: redis.Redis, entries: list[tuple[bytes, bytes]], stream: str = STREAM) -> None:
+    pipe = r.pipeline(transaction=False)
+    for event_id, event in entries:
+        pipe.xadd(stream, {b"event_id": event_id, b"event": event})
+    pipe.execute()
