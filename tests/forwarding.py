@@ -123,11 +123,19 @@ def forwarded_all(d: Daemon) -> bool:
 
 
 def agg_rows(d: Daemon) -> list[tuple[Any, ...]]:
-    """Every aggregate and revenue row, as stored in SQLite."""
+    """Every aggregate and revenue row that holds a number, as stored in
+    SQLite. Rows that are all zeros are left out: one appears when a visit's
+    entry or exit moved after a flush had written it, so whether it exists
+    depends on when flushes happened, not on what was counted."""
     db = d.config.parent / "data" / "stats.sqlite3"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        agg = c.execute("SELECT * FROM agg ORDER BY site, gran, bucket, dim, val").fetchall()
-        rev = c.execute("SELECT * FROM revenue ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
+        agg = c.execute(
+            "SELECT * FROM agg WHERE max(visitors, visits, pageviews, events, bounces,"
+            " duration_ms, engaged, conversions) > 0 ORDER BY site, gran, bucket, dim, val"
+        ).fetchall()
+        rev = c.execute(
+            "SELECT * FROM revenue WHERE n > 0 OR amount_micros <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+        ).fetchall()
     return [("agg", *r) for r in agg] + [("revenue", *r) for r in rev]
 
 

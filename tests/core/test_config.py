@@ -38,7 +38,17 @@ def test_defaults_fill_missing_sections() -> None:
         (MINIMAL + "origins = ['example.com']\n", "sites[0].origins[0]"),
         (MINIMAL + MINIMAL, "sites[1].id: duplicate"),
         ("[server]\n", "sites: at least one"),
-        ("[forward]\nenabled = true\n" + MINIMAL, "forward.enabled"),
+        ("[forward]\nredis_url = 'http://x'\n" + MINIMAL, "forward.redis_url: expected redis://"),
+        ("[hub]\nredis_url = ''\n" + MINIMAL, "hub.redis_url"),
+        ("[forward]\nbatch_size = 0\n" + MINIMAL, "forward.batch_size"),
+        ("[forward]\nmax_events_per_s = -1\n" + MINIMAL, "forward.max_events_per_s"),
+        ("[forward]\nprobe_interval_s = 0\n" + MINIMAL, "forward.probe_interval_s"),
+        ("[hub]\nmax_deliveries = 0\n" + MINIMAL, "hub.max_deliveries"),
+        ("[hub]\ndead_letter_stream = 'analyticsd:events'\n" + MINIMAL, "hub.dead_letter_stream"),
+        (
+            "[forward]\nenabled = true\n[hub]\nenabled = true\n" + MINIMAL,
+            "forward.stream: a hub must not forward into the stream it consumes",
+        ),
         ("[[sites]\n", "not valid TOML"),
         ("[storage]\nraw_event_retention_days = 3\n" + MINIMAL, "raw_event_retention_days"),
         (MINIMAL + "[[sites.goals]]\n", "sites[0].goals[0]: set exactly one"),
@@ -55,6 +65,18 @@ def test_invalid_configs_name_the_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         c.parse_toml(text)
     assert message in str(info.value)
+
+
+def test_forwarding_and_hub_settings() -> None:
+    cfg = c.parse_toml(
+        "[forward]\nenabled = true\nredis_url = 'rediss://:secret@redis.example:6380/1'\n"
+        "[hub]\nenabled = true\nstream = 'edges'\n" + MINIMAL
+    )
+    assert cfg.forward.enabled
+    assert cfg.hub.enabled
+    assert cfg.forward.redis_url.startswith("rediss://")
+    assert cfg.hub.dead_letters == "edges:dead"
+    assert c.parse_toml(MINIMAL).forward.max_events_per_s == 20_000
 
 
 def test_config_is_frozen() -> None:

@@ -102,11 +102,13 @@ def test_outage_backlog_drains_and_hub_counts_once(tmp_path: Path, kill_during_d
         st = _status(e)
         fw = st["forwarder"]
         assert isinstance(fw, dict)
-        assert fw["state"] == "unreachable" and fw["since"]
+        assert fw["state"] == "unreachable"
+        assert fw["since"]
         assert fw["backlog_events"] == 5000
         assert fw["oldest_unforwarded_age_s"] is not None
         text = e.cli("status").stdout
-        assert "forwarder:    unreachable since" in text and "backlog 5000 events" in text
+        assert "forwarder:    unreachable since" in text
+        assert "backlog 5000 events" in text
         rs.start()  # same port, same AOF: everything forwarded before is there
         if kill_during_drain:
             wait_until(
@@ -189,3 +191,29 @@ def test_forwarded_entry_holds_no_ip_or_user_agent(tmp_path: Path) -> None:
                 wire.decode(fields, frozenset({"test_site"}))  # the hub can read it
         finally:
             e.kill()
+
+
+def test_spool_keeps_unforwarded_records_and_status_reports_them_when_down(
+    tmp_path: Path,
+) -> None:
+    rs = RedisServer(tmp_path / "redis")  # never started: the store is down throughout
+    e = edge(tmp_path / "edge", rs)
+    e.start()
+    try:
+        send(e, traffic(300, seed=6))
+        wait_until("counted locally", lambda: caught_up(e, 300))
+        h = e.health()
+        # Counted by the aggregator, yet kept: the forwarder is not past them.
+        assert h["spool"]["enriched_events"] == 300
+        assert h["forwarder"]["state"] == "unreachable"
+        assert "ConnectionError" in h["forwarder"]["last_error"]
+        assert e.stop() == 0
+        out = e.cli("status", "--json")
+        assert out.returncode == 3
+        report = json.loads(out.stdout)
+        assert report["forwarder"]["state"] == "down"
+        assert report["forwarder"]["backlog_events"] == 300
+        assert report["forwarder"]["oldest_unforwarded_age_s"] >= 0
+        assert "backlog 300 events" in e.cli("status").stdout
+    finally:
+        e.kill()

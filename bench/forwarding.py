@@ -1,0 +1,273 @@
+"""Forwarding and hub figures for `make bench`.
+
+* Drain: an edge whose Redis is down accepts a backlog of BACKLOG events
+  (all counted locally meanwhile); Redis comes up and we time until the
+  forwarder's backlog is empty. Once with the default rate bound
+  (forward.max_events_per_s) and once unbounded. While the bounded drain
+  runs, single beacons are sent at a steady pace to show what live ingest
+  sees meanwhile.
+* Hub: a hub started on the resulting stream; timed until every entry is
+  consumed (stored in its spool) and until every event is counted in SQLite.
+Redis runs with AOF and `appendfsync always`, as the README recommends.
+Loopback only; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.payloads import event_body, user_agent
+
+BACKLOG = 100_000
+BATCH = 50
+SITE = "bench.example"
+LIMIT_S = 300.0
+
+
+def _free_port() -> int:
+    from bench.run import free_port
+
+    return free_port()
+
+
+def _health(base: str) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{base}/api/health", timeout=10).json()
+    return data
+
+
+def _wait(what: str, cond: Any, limit_s: float = LIMIT_S, every: float = 0.05) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        if cond():
+            return time.monotonic() - start
+        time.sleep(every)
+    raise RuntimeError(f"timed out: {what}")
+
+
+class Redis:
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.dir = tmp / "redis"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (make bench installs it)")
+        with open(self.dir / "redis.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                 "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        from bench.run import wait_port
+
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def _config(tmp: Path, port: int, section: str) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = tmp / "analyticsd.toml"
+    cfg.write_text(f"""
+[server]
+listen = "127.0.0.1:{port}"
+trusted_proxies = ["127.0.0.1/32"]
+[storage]
+data_dir = "{tmp / "data"}"
+{section}
+[[sites]]
+id = "{SITE}"
+""")
+    return cfg
+
+
+def _daemon(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _fill(base: str, n: int) -> None:
+    """`n` events in batches of BATCH, each batch from one client."""
+    with httpx.Client(timeout=30) as c:
+        for i in range(n // BATCH):
+            body = b'{"events":[' + b",".join(event_body(SITE) for _ in range(BATCH)) + b"]}"
+            r = c.post(
+                f"{base}/api/batch",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": user_agent(),
+                    "X-Forwarded-For": f"10.{i % 200}.{i // 200 % 250}.{i % 97 + 1}",
+                },
+            )
+            if r.status_code != 202:
+                raise RuntimeError(f"fill: {r.status_code} {r.text}")
+
+
+def _live_probe(base: str, until: Any, limit: int = 3000) -> list[float]:
+    """Single beacons at ~50/s while `until()` is false: their ack latencies."""
+    lat: list[float] = []
+    with httpx.Client(timeout=10) as c:
+        while not until() and len(lat) < limit:
+            t = time.monotonic()
+            r = c.post(f"{base}/api/event", content=event_body(SITE),
+                       headers={"Content-Type": "text/plain", "User-Agent": user_agent()})  # fmt: skip
+            if r.status_code == 202:
+                lat.append(time.monotonic() - t)
+            time.sleep(0.02)
+    return lat
+
+
+def _drain(tmp: Path, redis: Redis, stream: str, rate: int, probe: bool) -> dict[str, float]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    section = f"""
+[forward]
+enabled = true
+redis_url = "{redis.url}"
+stream = "{stream}"
+probe_interval_s = 0.2
+max_backoff_s = 0.5
+max_events_per_s = {rate}
+"""
+    proc = _daemon(_config(tmp, port, section), tmp / "edge.log")
+    try:
+        from bench.run import wait_port
+
+        wait_port(port)
+        _fill(base, BACKLOG)
+        _wait("local counting", lambda: _health(base)["aggregator"]["lag_events"] == 0)
+        backlog = _health(base)["forwarder"]["backlog_events"]
+        redis.start()
+        t0 = time.monotonic()
+
+        def drained() -> bool:
+            fw = _health(base)["forwarder"]
+            return fw["state"] == "healthy" and fw["backlog_events"] == 0
+
+        lat = _live_probe(base, drained) if probe else []
+        _wait("drain", drained)
+        seconds = time.monotonic() - t0
+        out = {"backlog": float(backlog), "seconds": seconds, "events_per_s": backlog / seconds}
+        if lat:
+            lat.sort()
+            out["live_p50_ms"] = lat[len(lat) // 2] * 1000
+            out["live_p99_ms"] = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
+            out["live_requests"] = float(len(lat))
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        redis.stop()
+
+
+def _hub(tmp: Path, redis: Redis, stream: str, expected: int) -> dict[str, float]:
+    redis.start()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    section = f"""
+[hub]
+enabled = true
+redis_url = "{redis.url}"
+stream = "{stream}"
+"""
+    proc = _daemon(_config(tmp, port, section), tmp / "hub.log")
+    try:
+        from bench.run import wait_port
+
+        wait_port(port)
+        t0 = time.monotonic()
+        consumed = _wait(
+            "hub consume",
+            lambda: _health(base)["hub"]["consumed_total"] >= expected,
+        )
+        counted = (
+            _wait(
+                "hub counting",
+                lambda: (
+                    (h := _health(base))["spool"]["raw_events"] == 0
+                    and h["aggregator"]["lag_events"] == 0
+                ),
+            )
+            + consumed
+        )
+        total = _health(base)["hub"]["consumed_total"]
+        del t0
+        return {
+            "consumed": float(total),
+            "consume_s": consumed,
+            "consume_events_per_s": total / consumed,
+            "count_s": counted,
+            "count_events_per_s": total / counted,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        redis.stop()
+
+
+def run(tmp: Path) -> dict[str, Any]:
+    redis = Redis(tmp)
+    bounded = _drain(tmp / "edge-bounded", redis, "bench:a", 20_000, probe=True)
+    unbounded = _drain(tmp / "edge-unbounded", redis, "bench:b", 0, probe=False)
+    hub = _hub(tmp / "hub", redis, "bench:b", BACKLOG)
+    res: dict[str, Any] = {}
+    res |= {f"drain_bounded_{k}": v for k, v in bounded.items()}
+    res |= {f"drain_unbounded_{k}": v for k, v in unbounded.items()}
+    res |= {f"hub_{k}": v for k, v in hub.items()}
+    return res
+
+
+def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (
+            f"forwarder drain of a {r['drain_bounded_backlog']:,.0f}-event backlog (bound 20,000/s)",
+            f"{r['drain_bounded_events_per_s']:,.0f} events/s ({r['drain_bounded_seconds']:.1f} s); "
+            f"live beacons meanwhile p50 {r.get('drain_bounded_live_p50_ms', 0):.1f} ms, "
+            f"p99 {r.get('drain_bounded_live_p99_ms', 0):.1f} ms",
+        ),
+        (
+            "  the same, unbounded (max_events_per_s = 0)",
+            f"{r['drain_unbounded_events_per_s']:,.0f} events/s ({r['drain_unbounded_seconds']:.1f} s)",
+        ),
+        (
+            f"hub consume of {r['hub_consumed']:,.0f} stream entries",
+            f"{r['hub_consume_events_per_s']:,.0f} events/s stored and acked; "
+            f"{r['hub_count_events_per_s']:,.0f} events/s incl. counting in SQLite",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    import json
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="analyticsd-bench-fwd-"))
+    try:
+        results = run(work)
+        print(json.dumps(results, indent=2))
+        for k, v in report_rows(results):
+            print(f"{k}  {v}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
