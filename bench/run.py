@@ -6,7 +6,9 @@ In one run, on this machine, with the same wrk settings for all three:
   * analyticsd: durable single-event ingest, batched ingest (50 events per
     request), ack latency at a paced 1,000 req/s, end-to-end lag (202 →
     visible in /api/stats), drain time, peak RSS, and a count check that every
-    accepted event was aggregated.
+    accepted event was aggregated;
+  * forwarding (bench/forwarding.py): the drain rate of a 100,000-event
+    backlog after a Redis outage, and a hub's consume rate.
 Every load loop is bounded in count and time and targets 127.0.0.1 only.
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 import httpx
 import trio
 
-from bench import enrichment
+from bench import enrichment, forwarding
 from bench.paced import paced_run
 from bench.payloads import event_body
 
@@ -311,6 +313,7 @@ def report(r: dict[str, Any]) -> str:
             "  every event a new visitor (worst case)",
             f"{r['aggregate_new_visit_per_event_events_per_s']:,.0f} events/s",
         ),
+        *forwarding.report_rows(r),
         ("accepted vs counted events", f"{r['accepted_events']:,} / {r['counted_events']:,}"),
         ("non-2xx answers under load", f"{r['single_non_2xx'] + r['batch_non_2xx']}"),
     ]
@@ -329,13 +332,15 @@ def main() -> int:
         results["ref_h11_rps"] = reference("bench.ref_h11", tmp)
         results |= enrichment.run()
         results |= run_daemon_benchmarks(tmp)
+        results |= forwarding.run(tmp / "forwarding")
         out_dir = HERE / "out"
         out_dir.mkdir(exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(results, indent=2))
         print(report(results))
         ok = results["accepted_events"] == results["counted_events"]
+        ok = ok and results["hub_counted"] == results["hub_consumed"] == forwarding.BACKLOG
         if not ok:
-            print("MISMATCH: accepted and counted events differ", file=sys.stderr)
+            print("MISMATCH: accepted (or consumed) and counted events differ", file=sys.stderr)
         return 0 if ok else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
