@@ -153,8 +153,22 @@ class Forwarder:
         except CanonicalStoreError as e:
             self._record(Outcome.PROBE_FAILED, str(e))
             return False
+        if self.state.link.state is not LinkState.HEALTHY:
+            await self._check_durability(producer)
         self._record(Outcome.PROBE_OK)
         return True
+
+    async def _check_durability(self, producer: StreamProducer) -> None:
+        """Say once per (re)connection when Redis could lose what we send."""
+        try:
+            warnings = await trio.to_thread.run_sync(
+                producer.durability_warnings, abandon_on_cancel=True
+            )
+        except CanonicalStoreError as e:
+            log.info("could not read Redis persistence settings: %s", e)
+            return
+        for warning in warnings:
+            log.warning("%s", warning)
 
     def _record(self, outcome: Outcome, error: str = "") -> None:
         link = self.state.link

@@ -38,6 +38,24 @@ def connect(url: str, timeout_s: float) -> redis.Redis:
     )
 
 
+def durability_warnings(info: dict[str, Any]) -> list[str]:
+    """What in Redis's INFO makes a forwarded event losable once the edge has
+    deleted it from its spool (README: "Redis settings this depends on")."""
+    warnings = []
+    if str(info.get("aof_enabled", "1")) == "0":
+        warnings.append(
+            "Redis runs without AOF (appendonly no): a Redis crash loses "
+            "forwarded events the edges have already deleted"
+        )
+    policy = str(info.get("maxmemory_policy", "noeviction"))
+    if policy != "noeviction":
+        warnings.append(
+            f"Redis maxmemory-policy is {policy}: under memory pressure it may "
+            "evict the stream; use noeviction"
+        )
+    return warnings
+
+
 def _call(what: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
@@ -68,6 +86,10 @@ class StreamProducer:
 
     def ping(self) -> None:
         _call("PING", self._r.ping)
+
+    def durability_warnings(self) -> list[str]:
+        info: Any = _call("INFO", lambda: {**self._r.info("persistence"), **self._r.info("memory")})
+        return durability_warnings(info)
 
     def append(self, entries: Sequence[tuple[bytes, bytes]]) -> None:
         """XADD every (event_id, event), in order, in one round trip. If the

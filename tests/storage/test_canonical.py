@@ -81,3 +81,14 @@ def test_unreachable_store_raises_our_error_quickly() -> None:
     with pytest.raises(CanonicalStoreError, match="XADD"):
         p.append([(b"a", b"1")])
     assert time.monotonic() - start < 2  # no hidden retries with backoff
+
+
+def test_durability_warnings_name_what_could_lose_events(rs: RedisServer) -> None:
+    p = StreamProducer(rs.url, STREAM, timeout_s=2)
+    assert p.durability_warnings() == []  # the test server runs AOF, noeviction
+    client = rs.client()
+    client.config_set("appendonly", "no")
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    warnings = p.durability_warnings()
+    assert any("without AOF" in w for w in warnings)
+    assert any("allkeys-lru" in w for w in warnings)
