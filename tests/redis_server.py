@@ -26,18 +26,50 @@ def require_redis() -> str:
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, password: str = "", tls: bool = False
+    ) -> None:
         self.dir = data_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self.password = password
+        self.cert = self.dir / "cert.pem" if tls else None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        if self.cert is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.cert}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            socket_timeout=5,
+            password=self.password or None,
+            ssl=self.cert is not None,
+            ssl_ca_certs=str(self.cert) if self.cert else None,
+        )
+
+    def _tls_args(self) -> list[str]:
+        """A self-signed certificate for 127.0.0.1, used as its own CA."""
+        if self.cert is None:
+            return []
+        key = self.dir / "key.pem"
+        if not self.cert.exists():
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-keyout", str(key), "-out", str(self.cert), "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+        return [
+            "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.cert),
+            "--tls-key-file", str(key), "--tls-ca-cert-file", str(self.cert),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     def start(self, timeout: float = 10.0) -> None:
         binary = require_redis()
@@ -45,7 +77,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [
                 binary,
-                "--port", str(self.port),
+                *([] if self.cert else ["--port", str(self.port)]),
                 "--bind", "127.0.0.1",
                 "--dir", str(self.dir),
                 "--appendonly", "yes",
@@ -53,6 +85,8 @@ class RedisServer:
                 "--save", "",
                 "--daemonize", "no",
                 "--protected-mode", "no",
+                *(["--requirepass", self.password] if self.password else []),
+                *self._tls_args(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable
 
@@ -305,13 +306,42 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+# Query parameters the Redis client understands that make sense here (TLS
+# files and checks); anything else would fail only when the actor starts.
+_REDIS_QUERY = frozenset(
+    {"ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
+     "ssl_check_hostname", "db"}
+)  # fmt: skip
+
+
 def _is_redis_url(url: str) -> bool:
-    return bool(_REDIS_URL.match(url))
+    if not _REDIS_URL.match(url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in range
+        query = urllib.parse.parse_qs(parts.query, strict_parsing=bool(parts.query))
+    except ValueError:
+        return False
+    if parts.scheme == "unix":
+        return bool(parts.path) and set(query) <= _REDIS_QUERY
+    db = parts.path.lstrip("/")
+    return (
+        bool(parts.hostname)
+        and (port is None or port > 0)
+        and (db == "" or db.isdigit())
+        and set(query) <= _REDIS_QUERY
+    )
 
 
 def _validate_redis(fw: ForwardConfig, hub: HubConfig) -> None:
     for key, url in (("forward.redis_url", fw.redis_url), ("hub.redis_url", hub.redis_url)):
-        _check(_is_redis_url(url), key, f"expected redis://, rediss:// or unix:// URL, got {url!r}")
+        _check(
+            _is_redis_url(url),
+            key,
+            "expected redis://[:password@]host[:port][/db], rediss://... or unix:///path "
+            f"(query: {', '.join(sorted(_REDIS_QUERY))})",
+        )
     _check(
         0.05 <= fw.probe_interval_s <= 3600, "forward.probe_interval_s", "must be in [0.05, 3600]"
     )

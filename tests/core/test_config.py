@@ -40,6 +40,10 @@ def test_defaults_fill_missing_sections() -> None:
         ("[server]\n", "sites: at least one"),
         ("[forward]\nredis_url = 'http://x'\n" + MINIMAL, "forward.redis_url: expected redis://"),
         ("[hub]\nredis_url = ''\n" + MINIMAL, "hub.redis_url"),
+        ("[hub]\nredis_url = 'redis://h:port/0'\n" + MINIMAL, "hub.redis_url"),
+        ("[hub]\nredis_url = 'redis://h:6379/zero'\n" + MINIMAL, "hub.redis_url"),
+        ("[hub]\nredis_url = 'redis://h/0?colour=red'\n" + MINIMAL, "hub.redis_url"),
+        ("[hub]\nredis_url = 'redis://:pw@/0'\n" + MINIMAL, "hub.redis_url"),
         ("[forward]\nbatch_size = 0\n" + MINIMAL, "forward.batch_size"),
         ("[forward]\nmax_events_per_s = -1\n" + MINIMAL, "forward.max_events_per_s"),
         ("[forward]\nprobe_interval_s = 0\n" + MINIMAL, "forward.probe_interval_s"),
@@ -76,6 +80,13 @@ def test_forwarding_and_hub_settings() -> None:
     assert cfg.hub.enabled
     assert cfg.forward.redis_url.startswith("rediss://")
     assert cfg.hub.dead_letters == "edges:dead"
+    for url in (
+        "redis://localhost",
+        "redis://user:p%40ss@10.0.0.5:6379/2",
+        "rediss://:pw@redis.example:6380/0?ssl_ca_certs=/etc/ssl/ca.pem&ssl_check_hostname=true",
+        "unix:///run/redis/redis.sock?db=1",
+    ):
+        assert c.parse_toml(f"[forward]\nredis_url = '{url}'\n" + MINIMAL).forward.redis_url == url
     assert c.parse_toml(MINIMAL).forward.max_events_per_s == 20_000
 
 

@@ -217,3 +217,33 @@ def test_spool_keeps_unforwarded_records_and_status_reports_them_when_down(
         assert "backlog 300 events" in e.cli("status").stdout
     finally:
         e.kill()
+
+
+def test_tls_and_password(tmp_path: Path) -> None:
+    """rediss:// with a password, end to end; a wrong password is an outage
+    that says why."""
+    rs = RedisServer(tmp_path / "redis", password="s3cret-pw", tls=True)
+    rs.start()
+    e = edge(tmp_path / "edge", rs)
+    wrong = RedisServer(tmp_path / "redis", port=rs.port, password="wrong", tls=True)
+    bad = edge(tmp_path / "bad-edge", wrong)
+    h = hub(tmp_path / "hub", rs)
+    for d in (e, bad, h):
+        d.start()
+    try:
+        ids = send(e, traffic(200, seed=7))
+        wait_until("forwarding over TLS", lambda: forwarded_all(e))
+        wait_until("hub counting", lambda: caught_up(h, 200))
+        assert counted(h) == 200
+        in_stream = {f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)}
+        assert in_stream == set(ids)
+        send(bad, traffic(20, seed=8))
+        fw = bad.health()["forwarder"]
+        assert fw["state"] == "unreachable"
+        assert "Authentication" in fw["last_error"] or "WRONGPASS" in fw["last_error"]
+        assert fw["backlog_events"] == 20
+        assert "s3cret-pw" not in e.log() + bad.log() + h.log()
+    finally:
+        for d in (e, bad, h):
+            d.kill()
+        rs.kill()
