@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from analyticsd.core import wire
@@ -246,4 +247,42 @@ def test_tls_and_password(tmp_path: Path) -> None:
     finally:
         for d in (e, bad, h):
             d.kill()
+        rs.kill()
+
+
+def test_outage_longer_than_the_quota_answers_503_and_loses_nothing(tmp_path: Path) -> None:
+    rs = RedisServer(tmp_path / "redis")  # down from the start
+    e = edge(tmp_path / "edge", rs, spool_max_bytes=300_000)
+    e.start()
+    try:
+        acked: list[str] = []
+        refused = 0
+        with httpx.Client(timeout=30) as c:
+            for ip, ua, events in traffic(20_000, seed=9):
+                r = c.post(
+                    f"{e.url}/api/batch",
+                    json={"events": events},
+                    headers={"X-Forwarded-For": ip, "User-Agent": ua},
+                )
+                if r.status_code == 503:
+                    assert "quota" in r.text
+                    assert r.headers["Retry-After"]
+                    refused += 1
+                    if refused >= 5:
+                        break
+                    continue
+                assert r.status_code == 202, r.text
+                acked += [ev["eventId"] for ev in events]
+        assert refused == 5  # the quota, not the traffic, ended the loop
+        assert 0 < len(acked) < 20_000
+        wait_until("counted locally", lambda: caught_up(e, len(acked)))
+        assert e.health()["forwarder"]["backlog_events"] == len(acked)
+        rs.start()
+        wait_until("drain", lambda: forwarded_all(e))
+        ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
+        assert sorted(ids) == sorted(acked)
+        assert e.health()["spool"]["events"] == 0  # forwarded and counted: freed
+        assert len(send(e, traffic(100, seed=10))) == 100  # accepting again
+    finally:
+        e.kill()
         rs.kill()
