@@ -17,10 +17,12 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/analyticsd run $(if $(CONFIG),--config $(CONFIG))
 
-# Forwarding and hub tests need a redis-server of their own; benchmarks need wrk.
+# Forwarding and hub tests need a redis-server of their own (and openssl for
+# the certificate of the TLS test); benchmarks need wrk.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
