@@ -14,13 +14,26 @@ crashing the hub or skewing its counts.
 
 from __future__ import annotations
 
+import re
 import uuid
+from decimal import Decimal, InvalidOperation
 
 import msgspec
 
 from analyticsd.core.errors import WireError
 from analyticsd.core.geo import GeoInfo
-from analyticsd.core.ingest import MAX_EVENT_AGE_MS, MAX_FUTURE_SKEW_MS, IncomingEvent
+from analyticsd.core.ingest import (
+    MAX_EVENT_AGE_MS,
+    MAX_EVENT_TYPE,
+    MAX_FUTURE_SKEW_MS,
+    MAX_PATH,
+    MAX_PROP_VALUE,
+    MAX_PROPS,
+    MAX_REVENUE,
+    MAX_STR,
+    UTM_FIELDS,
+    IncomingEvent,
+)
 from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord
 from analyticsd.core.source import Source
 from analyticsd.core.useragent import ClientInfo
@@ -32,6 +45,10 @@ EVENT = b"event"
 MAX_ENTRY_BYTES = 256 * 1024
 # Receive times outside 2001..2100 are corrupt, not late.
 _MIN_MS, _MAX_MS = 978_307_200_000, 4_102_444_800_000
+_VISITOR = re.compile(r"^[0-9a-f]{16}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_MAX_GOALS = 64
+_INT64 = 1 << 63
 
 
 class WireClient(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,7 +171,18 @@ def decode(fields: dict[bytes, bytes], known_sites: frozenset[str]) -> EnrichedR
         <= w.received_ms + MAX_FUTURE_SKEW_MS
     ):
         raise WireError("timestamp_ms is too far from received_ms")
+    _check_visitor(w)
+    _check_event(ev)
     c, g, s = w.client, w.geo, w.source
+    _check_lengths(
+        (c.browser, c.browser_version, c.os, c.os_version, c.device, g.country, g.region),
+        (g.city, w.lang, s.channel, s.source),
+        MAX_STR,
+        "client, geo, lang or source",
+    )
+    _check_lengths((s.referrer,), (), MAX_PATH, "source.referrer")
+    if len(w.goals) > _MAX_GOALS or any(len(goal) > MAX_STR for goal in w.goals):
+        raise WireError("too many goals, or a goal name too long")
     return EnrichedRecord(
         v=w.v,
         event_id=w.event_id,
@@ -168,3 +196,61 @@ def decode(fields: dict[bytes, bytes], known_sites: frozenset[str]) -> EnrichedR
         goals=w.goals,
         event=ev,
     )
+
+
+# The hub counts what edges validated; an entry written by anything else must
+# not get values into the aggregator that the receiver would have refused
+# (a huge revenue or a visitor id that is not 64 bits would make every later
+# SQLite flush fail).
+
+
+def _check_lengths(a: tuple[str, ...], b: tuple[str, ...], limit: int, what: str) -> None:
+    if any(len(x) > limit for x in a) or any(len(x) > limit for x in b):
+        raise WireError(f"{what}: a value is longer than {limit} characters")
+
+
+def _check_visitor(w: WireEvent) -> None:
+    if not _VISITOR.match(w.visitor):
+        raise WireError("visitor is not a 16-digit hex id")
+    if w.prev_visitor and not _VISITOR.match(w.prev_visitor):
+        raise WireError("prev_visitor is not a 16-digit hex id")
+
+
+def _check_event(ev: IncomingEvent) -> None:
+    if not 0 < len(ev.event_type) <= MAX_EVENT_TYPE:
+        raise WireError(f"event_type must be 1 to {MAX_EVENT_TYPE} characters")
+    if not ev.path.startswith("/") or len(ev.path) > MAX_PATH:
+        raise WireError(f"path must start with / and be at most {MAX_PATH} characters")
+    _check_lengths((ev.hostname, ev.session_id or "", ev.user_id or ""), (), MAX_STR, "event")
+    _check_lengths((ev.referrer,), (), MAX_PATH, "event.referrer")
+    if ev.screen_width is not None and not 0 <= ev.screen_width <= 100_000:
+        raise WireError("screen_width must be between 0 and 100000")
+    if not set(ev.utm) <= set(UTM_FIELDS) or any(len(v) > MAX_STR for v in ev.utm.values()):
+        raise WireError("utm holds an unknown key or a value too long")
+    _check_props(ev)
+    _check_revenue(ev.revenue_amount, ev.revenue_currency)
+
+
+def _check_props(ev: IncomingEvent) -> None:
+    if len(ev.props) > MAX_PROPS:
+        raise WireError(f"more than {MAX_PROPS} props")
+    for key, value in ev.props.items():
+        if len(key) > MAX_STR:
+            raise WireError("a prop name is too long")
+        if isinstance(value, str) and len(value) > MAX_PROP_VALUE:
+            raise WireError(f"props.{key[:64]} is longer than {MAX_PROP_VALUE} characters")
+        if isinstance(value, int) and not -_INT64 <= value < _INT64:
+            raise WireError(f"props.{key[:64]} is out of the 64-bit range")
+
+
+def _check_revenue(amount: str | None, currency: str | None) -> None:
+    if amount is None and currency is None:
+        return
+    if amount is None or currency is None or not _CURRENCY.match(currency):
+        raise WireError("revenue needs an amount and a 3-letter currency")
+    try:
+        value = Decimal(amount) if len(amount) <= 40 else None
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or abs(value) > MAX_REVENUE:
+        raise WireError("revenue amount must be a number between -1e12 and 1e12")
