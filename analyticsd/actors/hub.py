@@ -41,6 +41,7 @@ T = TypeVar("T")
 # How long one XREADGROUP waits for new entries.
 BLOCK_MS = 1000
 SPOOL_FULL_RETRY_S = 1.0
+OWN_PENDING_START = b"0"
 
 
 @dataclass
@@ -110,7 +111,11 @@ class Hub:
 
     async def _loop(self, consumer: StreamConsumer) -> None:
         link = self.state.link
-        own_pending = True
+        # Our own pending entries are walked once from the start (`0`), each
+        # read continuing after the last id seen, so an entry that fails is
+        # not re-read at once (its retries come from claiming, claim_idle_s
+        # apart); None = read new entries.
+        pending_after: bytes | None = OWN_PENDING_START
         claim_every = max(self.cfg.claim_idle_s / 2, 0.05)
         next_claim = trio.current_time() + claim_every
         while True:
@@ -118,15 +123,18 @@ class Hub:
                 if link.state is not LinkState.HEALTHY:
                     await self._thread(consumer.ensure_group)
                     self._record(Outcome.PROBE_OK)
-                    own_pending = True  # whatever was in flight comes back
+                    pending_after = OWN_PENDING_START  # what was in flight comes back
                 if trio.current_time() >= next_claim:
                     await self._claim(consumer)
                     next_claim = trio.current_time() + claim_every
                 block = min(BLOCK_MS, int(claim_every * 1000))
-                entries = await self._thread(consumer.read, own_pending, self.cfg.batch_size, block)
-                if own_pending and not entries:
-                    own_pending = False
-                    continue
+                entries = await self._thread(
+                    consumer.read, pending_after, self.cfg.batch_size, block
+                )
+                if pending_after is not None:
+                    pending_after = entries[-1][0] if entries else None
+                    if not entries:
+                        continue
                 if not await self._process(consumer, entries):
                     return  # shutting down: the entries stay pending
             except CanonicalStoreError as e:

@@ -132,10 +132,12 @@ class StreamConsumer:
 
         _call("XGROUP CREATE", create)
 
-    def read(self, own_pending: bool, count: int, block_ms: int | None) -> list[Entry]:
-        """New entries (`>`), or with `own_pending` the ones delivered to this
-        consumer earlier and never acknowledged (after a crash)."""
-        start = "0" if own_pending else ">"
+    def read(self, pending_after: bytes | None, count: int, block_ms: int | None) -> list[Entry]:
+        """New entries (`>`, waiting up to `block_ms`) when `pending_after` is
+        None; else the entries delivered to this consumer earlier and never
+        acknowledged (after a crash), with ids above `pending_after`."""
+        own_pending = pending_after is not None
+        start = pending_after.decode() if pending_after is not None else ">"
         reply: Any = _call(
             "XREADGROUP",
             lambda: self._r.xreadgroup(

@@ -226,3 +226,30 @@ def test_redis_flapping_for_a_minute(tmp_path: Path) -> None:
         e.kill()
         h.kill()
         rs.kill()
+
+
+def test_restart_retries_a_failing_entry_once_not_until_dead(tmp_path: Path) -> None:
+    """Walking its own pending entries after a restart, the hub tries a
+    failing entry once; further tries wait for claim_idle_s."""
+    with redis_server(tmp_path / "redis") as rs:
+        r = rs.client()
+        r.xadd(STREAM, {"event_id": str(uuid.uuid4()), "event": b"{broken"})
+        xadd_all(r, wire_entries(10, seed=50))
+        h = hub(tmp_path / "hub", rs, hub_extra="max_deliveries = 3\nclaim_idle_s = 600")
+        h.start()
+        try:
+            wait_until("good ones counted", lambda: caught_up(h, 10))
+            h.kill()
+            h.start()
+            wait_until("own pending walked", lambda: _deliveries(rs) == 2, timeout=10)
+            time.sleep(1.0)
+            assert _deliveries(rs) == 2
+            assert r.xlen(DEAD) == 0
+            assert counted(h) == 10
+        finally:
+            h.kill()
+
+
+def _deliveries(rs: RedisServer) -> int:
+    [row] = rs.client().xpending_range(STREAM, "analyticsd-hub", "-", "+", 10)
+    return int(row["times_delivered"])

@@ -33,31 +33,34 @@ def test_append_then_read_in_order_and_ack(rs: RedisServer) -> None:
     c = _consumer(rs, "c1")
     c.ensure_group()  # twice is fine
     p.append([(f"id{i}".encode(), f"ev{i}".encode()) for i in range(5)])
-    got = c.read(own_pending=False, count=10, block_ms=100)
+    got = c.read(pending_after=None, count=10, block_ms=100)
     assert [f[b"event_id"] for _, f in got if f] == [f"id{i}".encode() for i in range(5)]
-    assert c.read(own_pending=False, count=10, block_ms=50) == []
-    # Delivered, not acknowledged: they are this consumer's pending entries.
-    assert len(c.read(own_pending=True, count=10, block_ms=None)) == 5
+    assert c.read(pending_after=None, count=10, block_ms=50) == []
+    # Delivered, not acknowledged: they are this consumer's pending entries,
+    # walked in order from the start or after a given id.
+    assert len(c.read(pending_after=b"0", count=10, block_ms=None)) == 5
+    after_second = c.read(pending_after=got[1][0], count=10, block_ms=None)
+    assert [eid for eid, _ in after_second] == [eid for eid, _ in got[2:]]
     c.ack([eid for eid, _ in got])
-    assert c.read(own_pending=True, count=10, block_ms=None) == []
+    assert c.read(pending_after=b"0", count=10, block_ms=None) == []
 
 
 def test_another_consumer_claims_idle_entries_and_deliveries_count(rs: RedisServer) -> None:
     StreamProducer(rs.url, STREAM, timeout_s=2).append([(b"a", b"1"), (b"b", b"2")])
     crashed, rescuer = _consumer(rs, "crashed"), _consumer(rs, "rescuer")
-    first = crashed.read(own_pending=False, count=10, block_ms=100)
+    first = crashed.read(pending_after=None, count=10, block_ms=100)
     assert rescuer.claim(60_000, b"0-0", 10).entries == []  # not idle long enough
     time.sleep(0.15)
     claimed = rescuer.claim(100, b"0-0", 10)
     assert [eid for eid, _ in claimed.entries] == [eid for eid, _ in first]
     assert rescuer.deliveries(first[0][0]) == 2
-    assert crashed.read(own_pending=True, count=10, block_ms=None) == []
+    assert crashed.read(pending_after=b"0", count=10, block_ms=None) == []
 
 
 def test_dead_letter_moves_and_acknowledges_together(rs: RedisServer) -> None:
     StreamProducer(rs.url, STREAM, timeout_s=2).append([(b"a", b"{bad")])
     c = _consumer(rs, "c")
-    [(eid, fields)] = c.read(own_pending=False, count=10, block_ms=100)
+    [(eid, fields)] = c.read(pending_after=None, count=10, block_ms=100)
     assert fields is not None
     c.dead_letter(eid, fields, "invalid event", 5)
     assert c.deliveries(eid) == 0
