@@ -81,7 +81,9 @@ def traffic(n: int, seed: int) -> list[tuple[str, str, list[dict[str, Any]]]]:
                 "eventType": "pageview",
                 "path": rnd.choice(PAGES),
                 "timestamp": ts.isoformat(),
-                "eventId": str(uuid.uuid4()),
+                # From the seed too: the same call gives the same eventIds,
+                # so a test can send a request again as a client would.
+                "eventId": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
             }
             if rnd.random() < 0.1:
                 ev["eventType"] = "purchase"

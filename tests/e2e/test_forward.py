@@ -147,25 +147,29 @@ def test_resend_after_crash_between_xadd_and_cursor_is_deduped(tmp_path: Path) -
     goes out again, and the hub counts it once."""
     with redis_server(tmp_path / "redis") as rs:
         e = edge(tmp_path / "edge", rs, forward_extra="batch_size = 100")
-        e.start(failpoint="forward.after_send:3")
-        sent: list[str] = []
-        for batch in traffic(600, seed=4):
-            try:
-                sent += send(e, [batch])
-            except Exception:  # noqa: BLE001 - the daemon died under us, as planned
-                break
-        assert e.proc is not None
-        assert e.proc.wait(timeout=20) == -signal.SIGKILL
-        e.start()
-        rest = [b for b in traffic(600, seed=4) if b[2][0]["eventId"] not in set(sent)]
-        sent += send(e, rest)
-        wait_until("forwarding", lambda: forwarded_all(e))
-        ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
-        assert set(ids) == set(sent)
-        assert len(ids) > len(sent)  # the batch in flight at the kill was sent twice
         h = hub(tmp_path / "hub", rs)
-        h.start()
         try:
+            e.start(failpoint="forward.after_send:3")
+            requests = traffic(600, seed=4)
+            done = 0
+            for batch in requests:
+                try:
+                    send(e, [batch])
+                except httpx.HTTPError:
+                    break  # the daemon died under us, as planned
+                done += 1
+            assert e.proc is not None
+            assert e.proc.wait(timeout=20) == -signal.SIGKILL
+            e.start()
+            # As a client would: everything not confirmed is sent again (a
+            # request whose answer was lost in the kill is a duplicate now).
+            send(e, requests[done:])
+            sent = [ev["eventId"] for _, _, events in requests for ev in events]
+            wait_until("forwarding", lambda: forwarded_all(e))
+            ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
+            assert set(ids) == set(sent)
+            assert len(ids) > len(sent)  # the batch in flight at the kill was sent twice
+            h.start()
             wait_until("hub counting", lambda: caught_up(h, len(sent)))
             assert counted(h) == len(sent)
             assert h.health()["hub"]["duplicates_total"] == len(ids) - len(sent)

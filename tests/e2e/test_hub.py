@@ -64,13 +64,13 @@ def test_hub_killed_between_store_and_ack_recovers_exactly(tmp_path: Path) -> No
     with redis_server(tmp_path / "redis") as rs:
         xadd_all(rs.client(), wire_entries(2000, seed=20))
         h = hub(tmp_path / "hub", rs, hub_extra="batch_size = 100")
-        h.start(failpoint="hub.before_ack:4")  # the 4th batch is stored, never acked
-        assert h.proc is not None
-        assert h.proc.wait(timeout=30) == -signal.SIGKILL
-        pending = rs.client().xpending(STREAM, "analyticsd-hub")
-        assert pending["pending"] >= 100
-        h.start()
         try:
+            h.start(failpoint="hub.before_ack:4")  # the 4th batch is stored, never acked
+            assert h.proc is not None
+            assert h.proc.wait(timeout=30) == -signal.SIGKILL
+            pending = rs.client().xpending(STREAM, "analyticsd-hub")
+            assert pending["pending"] >= 100
+            h.start()
             wait_until("hub counting", lambda: caught_up(h, 2000))
             time.sleep(0.5)
             assert counted(h) == 2000
