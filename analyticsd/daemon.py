@@ -41,6 +41,7 @@ from analyticsd.core.enrich import rules_for
 from analyticsd.core.errors import DataDirLocked
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.messages import DayStats
+from analyticsd.core.metrics import Metrics, exposition
 from analyticsd.core.rates import RateMeter
 from analyticsd.core.records import received_ms_of
 from analyticsd.core.useragent import ClientInfo, UAClassifier
@@ -149,6 +150,7 @@ class Daemon:
         self._read_lock = trio.Lock()
         self.writer = SpoolWriter(self.spool, now_ms)
         self.meter = RateMeter()
+        self.metrics = Metrics()
         tz = {s.id: s.timezone for s in config.sites}
         self.aggregator = Aggregator(
             self.spool,
@@ -159,6 +161,7 @@ class Daemon:
             now_ms,
             st.raw_event_retention_days,
             config.aggregator.quiet_flush_s,
+            self.metrics,
         )
         self.site_rules = rules_for(config.sites)
         self.forwarder = (
@@ -181,9 +184,9 @@ class Daemon:
         self.geo = GeoLookup(config.geoip.database)
         self.profiler = ClientProfiler(UAClassifier(), self.geo, self._salt_of_day)
         self.ingest = IngestHandler(
-            config, self.writer.submit, self.profiler, now_ms, self._accepted
+            config, self.writer.submit, self.profiler, now_ms, self._accepted, self.metrics
         )
-        app = create_app(config, self._day_stats, self.status, self._today_in)
+        app = create_app(config, self._day_stats, self.status, self._today_in, self._metrics_text)
         self.server = HttpServer(config.server, self.ingest, app)
         self.started_at = 0.0
         self.stopping = trio.Event()
@@ -235,6 +238,9 @@ class Daemon:
             forward=await self._forward_view(),
             hub=self._hub_view(),
         )
+
+    async def _metrics_text(self) -> str:
+        return exposition(self.metrics, await self.status())
 
     async def _forward_view(self) -> report.ForwardView | None:
         if self.forwarder is None:

@@ -22,6 +22,7 @@ from analyticsd.actors.waiting import wait_any
 from analyticsd.core.aggregate import SKEW_MS, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.messages import Advance
+from analyticsd.core.metrics import Metrics
 from analyticsd.core.records import EnrichedRecord, decode_enriched
 from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.storage.spool import Spool
@@ -72,6 +73,7 @@ class Aggregator:
         now_ms: Callable[[], int],
         retention_days: int = 30,
         quiet_flush_s: float = 0.5,
+        metrics: Metrics | None = None,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
         self.tz_of = tz_of
@@ -83,6 +85,7 @@ class Aggregator:
         self.now_ms = now_ms
         self.retention_ms = retention_days * DAY_MS
         self.state = AggregatorState()
+        self.metrics = metrics or Metrics()
         self.agg = Aggregation(tz_of=tz_of())
         self._last_prune_ms = 0
         # Set when no more enriched records will come (shutdown): the
@@ -194,11 +197,13 @@ class Aggregator:
             await trio.lowlevel.checkpoint()
         batch = agg.take()
         now = self.now_ms()
+        started = trio.current_time()
         try:
             await trio.to_thread.run_sync(self.db.flush, batch, now)
         except BaseException:
             agg.failed(batch)
             raise
+        self.metrics.flush_duration.observe((), trio.current_time() - started)
         agg.committed(batch)
         st = self.state
         st.flushed_seq, st.pending_events = batch.last_seq, agg.n_events

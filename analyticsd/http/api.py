@@ -21,6 +21,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DayStatsQuery = Callable[[str, str], Awaitable[DayStats | None]]
 StatusQuery = Callable[[], Awaitable[dict[str, Any]]]
 TodayIn = Callable[[str], str]
+MetricsText = Callable[[], Awaitable[str]]
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _json(status: int, payload: Any) -> Response:
@@ -33,7 +35,11 @@ def _error(status: int, message: str) -> Response:
 
 
 def create_app(
-    config: Config, day_stats: DayStatsQuery, status: StatusQuery, today_in: TodayIn
+    config: Config,
+    day_stats: DayStatsQuery,
+    status: StatusQuery,
+    today_in: TodayIn,
+    metrics: MetricsText | None = None,
 ) -> QuartTrio:
     app = QuartTrio("analyticsd")
     sites = {s.id: s for s in config.sites}
@@ -75,6 +81,12 @@ def create_app(
     @app.get("/api/health")
     async def health() -> Response:
         return _json(200, await status())
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        if metrics is None:
+            return _error(404, "metrics are not enabled")
+        return Response(await metrics(), status=200, content_type=PROMETHEUS_TEXT)
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:

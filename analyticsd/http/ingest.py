@@ -17,6 +17,7 @@ from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull
 from analyticsd.core.fastpath import MAX_BATCH, fast_batch, fast_event
 from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, validate_event
 from analyticsd.core.messages import Append, PendingRecord
+from analyticsd.core.metrics import Metrics
 from analyticsd.core.netaddr import client_ip, parse_networks
 from analyticsd.core.records import raw_record_bytes, raw_shared
 from analyticsd.http.client import ClientProfiler, Facts
@@ -43,6 +44,7 @@ class Request:
 class _Rejected:
     status: int
     messages: list[str]
+    reason: str  # the metrics label
 
 
 class _Client(NamedTuple):
@@ -68,6 +70,7 @@ class IngestHandler:
         profiler: ClientProfiler,
         now_ms: Callable[[], int],
         on_accepted: Callable[[int], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self._sites = {s.id: s for s in config.sites}
         self._all_origins = frozenset(o for s in config.sites for o in s.origins)
@@ -76,6 +79,7 @@ class IngestHandler:
         self._profiler = profiler
         self._now_ms = now_ms
         self._on_accepted = on_accepted
+        self.metrics = metrics or Metrics()
         self.draining = False
 
     # -- CORS --------------------------------------------------------------
@@ -112,15 +116,20 @@ class IngestHandler:
 
     # -- requests ----------------------------------------------------------
 
+    def _refuse(self, reason: str, n: int = 1) -> None:
+        self.metrics.events_rejected[reason] += n
+
     async def handle(self, req: Request) -> HttpResponse:
         if req.method == "OPTIONS":
             return self.preflight(req)
         if req.method != "POST":
+            self._refuse("method")
             return error_response(
                 405, f"{req.path} accepts POST only", [(b"allow", b"POST, OPTIONS")]
             )
         origin = req.headers.get(b"origin")
         if self.draining:
+            self._refuse("shutting_down")
             return error_response(
                 503,
                 "the daemon is shutting down; retry shortly",
@@ -128,12 +137,14 @@ class IngestHandler:
             )
         ctype = req.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if ctype not in _ACCEPTED_TYPES:
+            self._refuse("content_type")
             return error_response(
                 415, "Content-Type must be application/json or text/plain", self._cors(origin)
             )
         try:
             ip = client_ip(req.peer, _header(req, b"x-forwarded-for"), self._trusted)
         except ValueError as e:
+            self._refuse("invalid")
             return error_response(400, str(e), self._cors(origin))
         ua = (_header(req, b"user-agent") or "")[:MAX_UA]
         client = _Client(ip, ua, self._profiler.facts(ip, ua, _header(req, b"accept-language")))
@@ -146,13 +157,17 @@ class IngestHandler:
     ) -> _Rejected | tuple[IncomingEvent, SiteConfig]:
         result = obj if isinstance(obj, IncomingEvent) else validate_event(obj, now_ms)
         if isinstance(result, list):
-            return _Rejected(400, result)
+            return _Rejected(400, result, "invalid")
         site = self._sites.get(result.site_id)
         if site is None:
-            return _Rejected(403, [f"siteId {result.site_id!r} is not a configured site"])
+            return _Rejected(
+                403, [f"siteId {result.site_id!r} is not a configured site"], "unknown_site"
+            )
         if not self._origin_ok(origin, site):
             shown = origin.decode("latin-1") if origin else ""
-            return _Rejected(403, [f"origin {shown!r} is not allowed for site {site.id!r}"])
+            return _Rejected(
+                403, [f"origin {shown!r} is not allowed for site {site.id!r}"], "origin"
+            )
         return result, site
 
     def _prepare(
@@ -180,26 +195,35 @@ class IngestHandler:
         try:
             await self._submit(op)
         except SpoolFull as e:
+            self._refuse("spool_full", len(accepted))
             return error_response(503, str(e), [(b"retry-after", RETRY_FULL_S), *cors])
         except ShuttingDown as e:
+            self._refuse("shutting_down", len(accepted))
             return error_response(503, str(e), [(b"retry-after", RETRY_SHUTDOWN_S), *cors])
         except SpoolError as e:
+            self._refuse("spool_error", len(accepted))
             return error_response(
                 503, f"event not stored: {e}", [(b"retry-after", RETRY_SHUTDOWN_S), *cors]
             )
-        self._on_accepted(sum(op.stored))
+        new = sum(op.stored)
+        self.metrics.events_acknowledged += new
+        self.metrics.events_duplicate += len(op.stored) - new
+        self._on_accepted(new)
         return None
 
     async def _single(self, body: bytes, origin: bytes | None, client: _Client) -> HttpResponse:
         now_ms = self._now_ms()
+        self.metrics.events_received += 1
         obj: Any = fast_event(body, now_ms)
         if obj is None:  # not plainly well-formed: the validator says why
             try:
                 obj = decode_body(body)
             except BodyError as e:
+                self._refuse("invalid")
                 return error_response(400, str(e), self._cors(origin))
         checked = self._check(obj, origin, now_ms)
         if isinstance(checked, _Rejected):
+            self._refuse(checked.reason)
             return error_response(checked.status, checked.messages, self._cors(origin))
         ev, site = checked
         cors = self._cors(origin, site)
@@ -219,18 +243,24 @@ class IngestHandler:
             try:
                 obj = decode_body(body)
             except BodyError as e:
+                self.metrics.events_received += 1
+                self._refuse("invalid")
                 return error_response(400, str(e), cors)
             events = obj.get("events") if isinstance(obj, dict) else None
-            if not isinstance(events, list) or not events:
-                return error_response(400, "events must be a non-empty array", cors)
-            if len(events) > MAX_BATCH:
+            if not isinstance(events, list) or not events or len(events) > MAX_BATCH:
+                self.metrics.events_received += 1
+                self._refuse("invalid")
+                if not isinstance(events, list) or not events:
+                    return error_response(400, "events must be a non-empty array", cors)
                 return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
+        self.metrics.events_received += len(events)
         accepted: list[tuple[int, _Accepted]] = []
         visitors: dict[str, tuple[str, bytes]] = {}
         rejected: list[dict[str, Any]] = []
         for i, item in enumerate(events):
             checked = self._check(item, origin, now_ms)
             if isinstance(checked, _Rejected):
+                self._refuse(checked.reason)
                 rejected.append(
                     {"index": i, "statusCode": checked.status, "message": checked.messages}
                 )

@@ -27,6 +27,7 @@ import httptools
 import trio
 
 from analyticsd.core.config import ServerConfig
+from analyticsd.core.metrics import route_of
 from analyticsd.http.ingest import INGEST_PATHS, IngestHandler, Request
 from analyticsd.http.responses import REASONS, HttpResponse, error_response
 
@@ -135,6 +136,7 @@ class HttpServer:
         self.cfg = cfg
         self.ingest = ingest
         self.app = app
+        self.metrics = ingest.metrics
         self._slots = trio.Semaphore(cfg.max_connections)
         self._in_flight = 0
         self._idle = trio.Event()
@@ -201,7 +203,7 @@ class HttpServer:
         while True:
             while parser.ready:
                 req, keep_alive = parser.ready.popleft()
-                response = await self._dispatch(req)
+                response = await self._timed(req)
                 close = self.draining or not keep_alive
                 await stream.send_all(render(response, close, req.method == "HEAD"))
                 if close:
@@ -224,8 +226,17 @@ class HttpServer:
                 parser.feed(data)
             except _Abort as abort:
                 if abort.response is not None:
+                    self.metrics.http_requests["other", str(abort.response.status)] += 1
                     await stream.send_all(render(abort.response, close=True))
                 return
+
+    async def _timed(self, req: Request) -> HttpResponse:
+        start = trio.current_time()
+        response = await self._dispatch(req)
+        route = route_of(req.path.split("?", 1)[0])
+        self.metrics.http_latency.observe((route,), trio.current_time() - start)
+        self.metrics.http_requests[route, str(response.status)] += 1
+        return response
 
     async def _dispatch(self, req: Request) -> HttpResponse:
         path = req.path.split("?", 1)[0]

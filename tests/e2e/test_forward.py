@@ -212,6 +212,9 @@ def test_spool_keeps_unforwarded_records_and_status_reports_them_when_down(
         assert h["spool"]["enriched_events"] == 300
         assert h["forwarder"]["state"] == "unreachable"
         assert "ConnectionError" in h["forwarder"]["last_error"]
+        metrics = httpx.get(f"{e.url}/metrics", timeout=5).text
+        assert 'analyticsd_forwarder_state{state="unreachable"} 1' in metrics
+        assert "analyticsd_forwarder_backlog_events 300" in metrics
         assert e.stop() == 0
         out = e.cli("status", "--json")
         assert out.returncode == 3
