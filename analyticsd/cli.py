@@ -1,4 +1,4 @@
-"""Command line: `analyticsd run | status | check-config` (SPEC §3)."""
+"""Command line: `analyticsd run | status | check-config | backup | export` (SPEC §3)."""
 
 from __future__ import annotations
 
@@ -39,12 +39,61 @@ def _parser() -> argparse.ArgumentParser:
         ("run", "run the daemon in the foreground"),
         ("status", "show spool, forwarder and aggregator state"),
         ("check-config", "validate the configuration file"),
+        ("backup", "copy the statistics database consistently (also while running)"),
+        ("export", "print a site's day aggregates or per-event rows"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", help="path to the TOML file")
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print one JSON object")
+        if name == "backup":
+            cmd.add_argument("path", help="the new file to write (must not exist)")
+        if name == "export":
+            cmd.add_argument("--site", required=True)
+            cmd.add_argument("--from", dest="first", required=True, help="YYYY-MM-DD")
+            cmd.add_argument("--to", dest="last", required=True, help="YYYY-MM-DD, inclusive")
+            cmd.add_argument("--format", choices=("csv", "ndjson"), default="csv")
+            cmd.add_argument(
+                "--rows",
+                choices=("aggregates", "events"),
+                default="aggregates",
+                help="day rows per dimension value, or per-event rows",
+            )
     return p
+
+
+def cmd_backup(path: str | None, dest: str) -> int:
+    from analyticsd.storage.export import backup
+
+    cfg, _ = load_config(path)
+    size = backup(cfg.storage.data_dir, dest)
+    print(f"backed up {size} bytes to {dest}")
+    return 0
+
+
+def cmd_export(path: str | None, args: argparse.Namespace) -> int:
+    from analyticsd.core.aggregate import day_number
+    from analyticsd.storage import export
+
+    cfg, _ = load_config(path)
+    site = cfg.site(args.site)
+    if site is None:
+        raise AnalyticsdError(f"--site {args.site!r} is not a configured site")
+    try:
+        first, last = day_number(args.first), day_number(args.last)
+    except ValueError:
+        raise AnalyticsdError("--from and --to must be dates like 2026-11-23") from None
+    if first > last:
+        raise AnalyticsdError("--from must not be after --to")
+    data_dir = cfg.storage.data_dir
+    if args.rows == "events":
+        rows = export.events(data_dir, site.id, site.timezone, first, last)
+        columns = export.EVENT_COLUMNS
+    else:
+        rows = export.aggregates(data_dir, site.id, first, last)
+        columns = export.AGGREGATE_COLUMNS
+    export.write(rows, columns, args.format, sys.stdout)
+    return 0
 
 
 def cmd_check_config(path: str | None) -> int:
@@ -130,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check_config(args.config)
         if args.command == "status":
             return cmd_status(args.config, args.json)
+        if args.command == "backup":
+            return cmd_backup(args.config, args.path)
+        if args.command == "export":
+            return cmd_export(args.config, args)
         return cmd_run(args.config)
     except ConfigError as e:
         print(f"analyticsd: configuration error: {e}", file=sys.stderr)

@@ -101,6 +101,7 @@ _AGG_CONFLICT = "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET " + ", 
 _UPSERT_AGG = (
     f"{_AGG_INSERT} VALUES (?,?,?,?,?,{','.join('?' * len(METRIC_COLUMNS))}) {_AGG_CONFLICT}"
 )
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 # Rows per multi-row INSERT statement (see _bulk).
 BULK_ROWS = 256
 
@@ -146,6 +147,11 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
             )
         else:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            # Pages freed by pruning per-event rows go back to the file system
+            # (incremental_vacuum after each prune), so the file shrinks rather
+            # than only being reused. It takes effect only on a new database
+            # (before WAL mode and the first table); older ones keep reusing.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
@@ -256,6 +262,10 @@ class StatsDB:
                     "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
                 ).rowcount
             c.execute("DELETE FROM sessions WHERE touched_ms < ?", (before_ms,))
+            if c.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+                # Each step frees one page and execute() steps once;
+                # executescript runs the statement to the end.
+                c.executescript("PRAGMA incremental_vacuum;")
         except sqlite3.Error as e:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n

@@ -202,3 +202,43 @@ async def test_failed_flushes_are_retried_and_nothing_is_lost(
     day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
     assert day is not None
     assert (day.pageviews, day.visitors) == (12, 1)
+
+
+async def test_retention_prunes_per_event_rows_on_an_injected_clock_and_frees_pages(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    p = Pipeline(tmp_path)
+    now = [NOON]
+    agg = Aggregator(
+        p.spool, p.writer, p.db, lambda: {"s": "UTC"}, 5.0, lambda: now[0], retention_days=30
+    )
+    later = NOON + 31 * DAY_MS
+
+    def pages() -> tuple[int, int]:
+        c = p.db.conn
+        return c.execute("PRAGMA page_count").fetchone()[0], c.execute(
+            "PRAGMA freelist_count"
+        ).fetchone()[0]
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(p.writer.run)
+        await nursery.start(agg.run)
+        await nursery.start(run_enricher, *p.enricher_args)
+        await p.append(3000)
+        await wait_for(p.writer, lambda: agg.state.flushed_seq == 3000)
+        before, _ = pages()
+        now[0] = later  # a month on: the next flush prunes
+        await p.writer.submit(
+            Append([PendingRecord("late1", raw(9999, later, "00000000000000b2"), indexed=False)])
+        )
+        # The spool cursor moves after the flush and its prune are done.
+        await wait_for(p.writer, lambda: p.spool.cursor("aggregator") == 3001)
+        nursery.cancel_scope.cancel()
+    rows = p.db.conn.execute("SELECT count(*), min(ts) FROM events").fetchone()
+    assert rows == (1, later)  # only the new event's row is left
+    after, free = pages()
+    assert free == 0  # freed pages went back to the file system...
+    assert after < before  # ...so the file shrank
+    old = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert old is not None
+    assert old.pageviews == 3000  # aggregates are kept; only per-event detail expires
