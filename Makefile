@@ -18,11 +18,13 @@ run: install
 	$(BIN)/analyticsd run $(if $(CONFIG),--config $(CONFIG))
 
 # Forwarding and hub tests need a redis-server of their own (and openssl for
-# the certificate of the TLS test); benchmarks need wrk.
+# the certificate of the TLS test), the unit test systemd-analyze; benchmarks
+# need wrk.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

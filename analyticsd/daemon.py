@@ -35,11 +35,13 @@ from analyticsd.actors.forwarder import Forwarder
 from analyticsd.actors.hub import Hub
 from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core import notify
 from analyticsd.core.buckets import zone
 from analyticsd.core.config import Config, parse_listen
 from analyticsd.core.enrich import rules_for
 from analyticsd.core.errors import DataDirLocked
 from analyticsd.core.geo import GeoInfo
+from analyticsd.core.heartbeat import HEARTBEAT_S, Heartbeats
 from analyticsd.core.messages import DayStats
 from analyticsd.core.metrics import Metrics, exposition
 from analyticsd.core.rates import RateMeter
@@ -54,6 +56,7 @@ from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
+from analyticsd.systemd import Notifier
 
 log = logging.getLogger("analyticsd")
 # Budget for the whole graceful stop; systemd's TimeoutStopSec is larger.
@@ -148,7 +151,10 @@ class Daemon:
         self.db = StatsDB(st.data_dir)
         self.reader = StatsReader(st.data_dir)
         self._read_lock = trio.Lock()
-        self.writer = SpoolWriter(self.spool, now_ms)
+        self.heartbeats = Heartbeats(trio.current_time)
+        beat = self.heartbeats.register
+        self.notifier = Notifier.from_environment()
+        self.writer = SpoolWriter(self.spool, now_ms, beat=beat("spool-writer"))
         self.meter = RateMeter()
         self.metrics = Metrics()
         tz = {s.id: s.timezone for s in config.sites}
@@ -162,10 +168,13 @@ class Daemon:
             st.raw_event_retention_days,
             config.aggregator.quiet_flush_s,
             self.metrics,
+            beat("aggregator"),
         )
+        self._beat_enricher = beat("enricher")
+        self._beat_rotator = beat("salt-rotator")
         self.site_rules = rules_for(config.sites)
         self.forwarder = (
-            Forwarder(self.spool, self.writer, config.forward, now_ms)
+            Forwarder(self.spool, self.writer, config.forward, now_ms, beat=beat("forwarder"))
             if config.forward.enabled
             else None
         )
@@ -177,6 +186,7 @@ class Daemon:
                 config.hub.consumer or hub_consumer_name(st.data_dir),
                 lambda: site_ids,
                 now_ms,
+                beat=beat("hub"),
             )
             if config.hub.enabled
             else None
@@ -276,6 +286,7 @@ class Daemon:
         host, port = parse_listen(self.config.server.listen)
         listeners = await trio.open_tcp_listeners(port, host=host)
         self.started_at = trio.current_time()
+        self.heartbeats.start()
         scopes = {
             name: trio.CancelScope()
             for name in ("server", "hub", "enricher", "aggregator", "forwarder", "rotator")
@@ -285,7 +296,9 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.writer.run)
                 await nursery.start(
-                    _run_in, scopes["rotator"], partial(run_salt_rotator, self.salts, self.now_ms)
+                    _run_in,
+                    scopes["rotator"],
+                    partial(run_salt_rotator, self.salts, self.now_ms, beat=self._beat_rotator),
                 )
                 await nursery.start(
                     _run_in, scopes["aggregator"], self.aggregator.run, self.aggregator_done
@@ -300,6 +313,7 @@ class Daemon:
                         lambda: self.site_rules,
                         self._client_facts,
                         self.stopping,
+                        beat=self._beat_enricher,
                     ),
                     self.aggregator.upstream_done,
                 )
@@ -318,20 +332,43 @@ class Daemon:
                 nursery.start_soon(_collect_garbage, FULL_GC_INTERVAL_S)
                 bound = listeners[0].socket.getsockname()
                 log.info("listening on %s:%s", bound[0], bound[1])
+                watchdog_s = notify.watchdog_interval_s(os.environ, os.getpid())
+                if watchdog_s is not None and self.notifier.enabled:
+                    nursery.start_soon(self._watchdog, watchdog_s)
+                # Every actor is running: tell systemd (Type=notify-reload).
+                self.notifier.send(notify.ready(f"listening on {bound[0]}:{bound[1]}"))
                 if on_ready is not None:
                     on_ready(f"{bound[0]}:{bound[1]}")
                 async for signum in signals:
                     if signum in stop_signals:
                         log.info("received %s, shutting down", signal.Signals(signum).name)
                         break
+                    self.notifier.send(notify.reloading(time.monotonic_ns() // 1000))
                     # SIGHUP's default action would kill us; live reload is
                     # not in this version, so say so and keep running.
                     log.warning(
                         "received SIGHUP: configuration reload is not supported yet; "
                         "restart the daemon to apply changes"
                     )
+                    self.notifier.send(notify.ready("running; configuration unchanged"))
+                self.notifier.send(notify.stopping("shutting down"))
                 await self._stop(scopes)
                 nursery.cancel_scope.cancel()
+
+    async def _watchdog(self, timeout_s: float) -> None:
+        """Ping systemd's watchdog twice per timeout, but only while every
+        actor's heartbeat is fresh: a stuck actor gets the service restarted."""
+        max_age = max(timeout_s, 5 * HEARTBEAT_S)
+        reported = False
+        while True:
+            stale = self.heartbeats.stale(max_age)
+            if not stale:
+                self.notifier.send(notify.WATCHDOG)
+                reported = False
+            elif not reported:
+                log.error("actor(s) stuck: %s; watchdog pings stopped", ", ".join(stale))
+                reported = True
+            await trio.sleep(timeout_s / 2)
 
     async def _stop(self, scopes: dict[str, trio.CancelScope]) -> None:
         deadline = trio.current_time() + STOP_BUDGET_S
@@ -359,6 +396,7 @@ class Daemon:
         scopes["rotator"].cancel()
 
     def close(self) -> None:
+        self.notifier.close()
         self.geo.close()
         self.reader.close()
         self.db.close()

@@ -18,9 +18,11 @@ import msgspec
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
-from analyticsd.actors.waiting import wait_any
+from analyticsd.actors.waiting import sleep_beating, wait_any
+from analyticsd.core import faults
 from analyticsd.core.aggregate import SKEW_MS, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
+from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.records import EnrichedRecord, decode_enriched
@@ -74,6 +76,7 @@ class Aggregator:
         retention_days: int = 30,
         quiet_flush_s: float = 0.5,
         metrics: Metrics | None = None,
+        beat: Callable[[], None] = no_beat,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
         self.tz_of = tz_of
@@ -86,6 +89,7 @@ class Aggregator:
         self.retention_ms = retention_days * DAY_MS
         self.state = AggregatorState()
         self.metrics = metrics or Metrics()
+        self.beat = beat
         self.agg = Aggregation(tz_of=tz_of())
         self._last_prune_ms = 0
         # Set when no more enriched records will come (shutdown): the
@@ -115,7 +119,11 @@ class Aggregator:
 
     async def _loop(self) -> None:
         next_flush = trio.current_time() + self.interval
+        quiet_at: float | None = None  # when to flush if the spool stays quiet
         while True:
+            if faults.armed("aggregator.stall"):
+                await trio.sleep_forever()  # a stuck actor, for the watchdog drill
+            self.beat()
             new_data = self.writer.committed
             rows = await trio.to_thread.run_sync(
                 self.spool.read_enriched, self.state.read_seq, BATCH
@@ -123,29 +131,36 @@ class Aggregator:
             for start in range(0, len(rows), CHUNK):
                 await self._add(rows[start : start + CHUNK])
                 await trio.lowlevel.checkpoint()
+            if rows:
+                quiet_at = None
             due = trio.current_time() >= next_flush
             # Caught up with a good number waiting: show them now.
             burst_done = not rows and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
             if due or burst_done or self.agg.n_events >= MAX_PENDING_EVENTS:
                 await self._flush_with_retries()
                 next_flush = trio.current_time() + self.interval
-            if not rows:
-                if self.upstream_done.is_set():
-                    return  # everything counted; `run` does the final flush
-                waiting = self.quiet_flush_s > 0 and (self.agg.n_events > 0 or bool(self.agg.dirty))
-                wake = next_flush
-                if waiting:
-                    wake = min(next_flush, trio.current_time() + self.quiet_flush_s)
-                arrived = False
-                with trio.move_on_at(wake):
-                    await wait_any(new_data, self.upstream_done)
-                    arrived = True
-                    if not self.upstream_done.is_set():
-                        # Counting is only visible at the next flush anyway,
-                        # so read in chunks, not after every spool commit.
-                        await trio.sleep(GATHER_S)
-                if waiting and not arrived:
-                    next_flush = trio.current_time()  # the spool went quiet: flush
+            if rows:
+                continue
+            if self.upstream_done.is_set():
+                return  # everything counted; `run` does the final flush
+            waiting = self.quiet_flush_s > 0 and (self.agg.n_events > 0 or bool(self.agg.dirty))
+            if not waiting:
+                quiet_at = None
+            elif quiet_at is None:
+                quiet_at = trio.current_time() + self.quiet_flush_s
+            wake = next_flush if quiet_at is None else min(next_flush, quiet_at)
+            arrived = False
+            # Bounded by the heartbeat too, so an idle aggregator still beats.
+            with trio.move_on_at(min(wake, trio.current_time() + HEARTBEAT_S)):
+                await wait_any(new_data, self.upstream_done)
+                arrived = True
+                if not self.upstream_done.is_set():
+                    # Counting is only visible at the next flush anyway,
+                    # so read in chunks, not after every spool commit.
+                    await trio.sleep(GATHER_S)
+            if quiet_at is not None and not arrived and trio.current_time() >= quiet_at:
+                next_flush = trio.current_time()  # the spool went quiet: flush
+                quiet_at = None
 
     async def _add(self, rows: list[tuple[int, bytes]]) -> None:
         records: list[tuple[int, EnrichedRecord]] = []
@@ -177,7 +192,7 @@ class Aggregator:
         while True:
             if await self.try_flush():
                 return
-            await trio.sleep(self.interval)
+            await sleep_beating(self.interval, self.beat)
 
     async def try_flush(self) -> bool:
         """Flush; on a SQLite failure log it and report False (the counts stay)."""

@@ -19,6 +19,7 @@ from analyticsd.actors.waiting import wait_any
 from analyticsd.core.enrich import SiteRules, enrich, enrich_head
 from analyticsd.core.errors import ShuttingDown
 from analyticsd.core.geo import GeoInfo
+from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Enrich
 from analyticsd.core.records import (
     SCHEMA_VERSION,
@@ -90,18 +91,23 @@ async def run_enricher(
     facts: ClientFacts,
     stopping: trio.Event,
     *,
+    beat: Callable[[], None] = no_beat,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Enrich until cancelled, or until `stopping` is set and nothing is left."""
     pos = await trio.to_thread.run_sync(spool.cursor, ENRICHER)
     task_status.started()
     while True:
+        beat()
         new_data = writer.committed  # taken before reading, so no wake-up is missed
         rows = await trio.to_thread.run_sync(spool.read_raw, pos, BATCH)
         if not rows:
             if stopping.is_set():
                 return  # drained for a clean shutdown
-            await wait_any(new_data, stopping)
+            with trio.move_on_after(HEARTBEAT_S) as idle:
+                await wait_any(new_data, stopping)
+            if idle.cancelled_caught:
+                continue  # nothing new: beat and look again
             if not stopping.is_set():
                 # Let records gather: one enrichment per GATHER_S instead of
                 # one per commit keeps most spool commits small (fewer dirty

@@ -26,9 +26,11 @@ import msgspec
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults, wire
 from analyticsd.core.config import ForwardConfig
 from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError
+from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.link import Link, LinkState, Outcome, Pacer, backoff_s
 from analyticsd.core.messages import Advance
 from analyticsd.core.records import decode_enriched
@@ -72,9 +74,11 @@ class Forwarder:
         cfg: ForwardConfig,
         now_ms: Callable[[], int],
         rand: Callable[[], float] = random.random,
+        beat: Callable[[], None] = no_beat,
     ) -> None:
         self.spool, self.writer, self.cfg = spool, writer, cfg
-        self.now_ms, self.rand = now_ms, rand
+        self.now_ms, self.rand, self.beat = now_ms, rand, beat
+        self._next_probe = 0.0
         self.state = ForwarderState()
         self._producer: StreamProducer | None = None
 
@@ -92,9 +96,11 @@ class Forwarder:
     async def _loop(self, producer: StreamProducer) -> None:
         link = self.state.link
         pacer = Pacer(self.cfg.max_events_per_s, trio.current_time())
+        self._next_probe = trio.current_time() + self.cfg.probe_interval_s
         while True:
+            self.beat()
             if link.state is not LinkState.HEALTHY and not await self._probe(producer):
-                await trio.sleep(self._retry_delay())
+                await sleep_beating(self._retry_delay(), self.beat)
                 continue
             new_data = self.writer.committed
             rows = await trio.to_thread.run_sync(
@@ -105,7 +111,7 @@ class Forwarder:
                 continue
             wait = pacer.wait_s(len(rows), trio.current_time())
             if wait > 0:
-                await trio.sleep(wait)
+                await sleep_beating(wait, self.beat)
             if not await self._send(producer, rows):
                 continue
             faults.hit("forward.after_send")
@@ -117,17 +123,18 @@ class Forwarder:
                 # The batch is in the stream; it is sent again later, and
                 # the hub dedupes it. Nothing is lost either way.
                 log.error("forwarder cursor not moved: %s", e)
-                await trio.sleep(self._retry_delay())
+                await sleep_beating(self._retry_delay(), self.beat)
                 continue
             self.state.cursor = rows[-1][0]
 
     async def _idle(self, producer: StreamProducer, new_data: trio.Event) -> None:
         """Nothing to send: wait for records, and probe every interval so
         status tells the truth about the store even when no traffic comes."""
-        with trio.move_on_after(self.cfg.probe_interval_s) as timer:
+        wait = min(HEARTBEAT_S, max(self._next_probe - trio.current_time(), 0.0))
+        with trio.move_on_after(wait) as timer:
             await new_data.wait()
             await trio.sleep(GATHER_S)  # let a few commits gather into one batch
-        if timer.cancelled_caught:
+        if timer.cancelled_caught and trio.current_time() >= self._next_probe:
             await self._probe(producer)
 
     async def _send(self, producer: StreamProducer, rows: list[tuple[int, bytes]]) -> bool:
@@ -148,6 +155,7 @@ class Forwarder:
         return True
 
     async def _probe(self, producer: StreamProducer) -> bool:
+        self._next_probe = trio.current_time() + self.cfg.probe_interval_s
         try:
             await trio.to_thread.run_sync(producer.ping, abandon_on_cancel=True)
         except CanonicalStoreError as e:

@@ -28,9 +28,11 @@ from typing import TypeVar
 import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults, wire
 from analyticsd.core.config import HubConfig
 from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolFull, WireError
+from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.link import Link, LinkState, Outcome, backoff_s
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.records import encode
@@ -87,9 +89,10 @@ class Hub:
         sites: Callable[[], frozenset[str]],
         now_ms: Callable[[], int],
         rand: Callable[[], float] = random.random,
+        beat: Callable[[], None] = no_beat,
     ) -> None:
         self.writer, self.cfg, self.consumer_name = writer, cfg, consumer_name
-        self.sites, self.now_ms, self.rand = sites, now_ms, rand
+        self.sites, self.now_ms, self.rand, self.beat = sites, now_ms, rand, beat
         self.state = HubState()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -119,6 +122,7 @@ class Hub:
         claim_every = max(self.cfg.claim_idle_s / 2, 0.05)
         next_claim = trio.current_time() + claim_every
         while True:
+            self.beat()
             try:
                 if link.state is not LinkState.HEALTHY:
                     await self._thread(consumer.ensure_group)
@@ -144,7 +148,8 @@ class Hub:
                     else Outcome.SEND_FAILED
                 )
                 self._record(failed, str(e))
-                await trio.sleep(backoff_s(link.failures, 0.5, self.cfg.max_backoff_s, self.rand()))
+                delay = backoff_s(link.failures, 0.5, self.cfg.max_backoff_s, self.rand())
+                await sleep_beating(delay, self.beat)
 
     async def _claim(self, consumer: StreamConsumer) -> None:
         start = b"0-0"
@@ -173,7 +178,7 @@ class Hub:
                 except SpoolFull as e:
                     # Not acknowledged: the entries wait in Redis, not here.
                     log.warning("hub spool full, consuming paused: %s", e)
-                    await trio.sleep(SPOOL_FULL_RETRY_S)
+                    await sleep_beating(SPOOL_FULL_RETRY_S, self.beat)
                     op = Append(decoded.records)
                 except ShuttingDown:
                     return False

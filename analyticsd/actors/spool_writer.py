@@ -15,6 +15,7 @@ from typing import cast
 import trio
 
 from analyticsd.core.errors import ShuttingDown, SpoolError
+from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Append, WriteOp
 from analyticsd.storage.spool import Spool
 
@@ -46,8 +47,15 @@ class _Group:
 
 
 class SpoolWriter:
-    def __init__(self, spool: Spool, now_ms: Callable[[], int], max_waiting: int = 4096) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        now_ms: Callable[[], int],
+        max_waiting: int = 4096,
+        beat: Callable[[], None] = no_beat,
+    ) -> None:
         self.spool = spool
+        self.beat = beat
         self._now_ms = now_ms
         self._group = _Group()
         self._work = trio.Event()
@@ -84,7 +92,11 @@ class SpoolWriter:
         task_status.started()
         try:
             while True:
-                await self._work.wait()
+                self.beat()
+                with trio.move_on_after(HEARTBEAT_S):
+                    await self._work.wait()
+                if not self._work.is_set():
+                    continue  # idle: beat again
                 self._work = trio.Event()
                 if not self._group.ops:
                     if self._closing:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
+
+from analyticsd.core.heartbeat import HEARTBEAT_S
 
 
 async def wait_any(*events: trio.Event) -> None:
@@ -15,3 +19,14 @@ async def wait_any(*events: trio.Event) -> None:
 
         for event in events:
             nursery.start_soon(wait_one, event)
+
+
+async def sleep_beating(seconds: float, beat: Callable[[], None]) -> None:
+    """Sleep, beating the heartbeat at least every HEARTBEAT_S meanwhile."""
+    deadline = trio.current_time() + seconds
+    while True:
+        beat()
+        left = deadline - trio.current_time()
+        if left <= 0:
+            return
+        await trio.sleep(min(left, HEARTBEAT_S))

@@ -32,3 +32,9 @@ def hit(name: str) -> None:
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] >= _armed[1]:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def armed(name: str) -> bool:
+    """True when the failpoint `name` is armed (for stalls rather than kills:
+    the caller then hangs on purpose, e.g. to prove the watchdog notices)."""
+    return _armed is not None and _armed[0] == name
