@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from analyticsd import __version__, report
+from analyticsd import __version__, logfmt, report
 from analyticsd.core import config as config_mod
 from analyticsd.core import status as status_mod
 from analyticsd.core.config import Config
@@ -108,11 +108,7 @@ def cmd_check_config(path: str | None) -> int:
 def cmd_run(path: str | None) -> int:
     from analyticsd.daemon import Daemon, lock_data_dir
 
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logfmt.configure(logging.INFO)
     cfg, source = load_config(path)
     logging.getLogger("analyticsd").info("configuration from %s", source)
     lock_fd = lock_data_dir(cfg.storage.data_dir)

@@ -75,3 +75,7 @@ def test_metrics_parse_and_counters_move(daemon: Daemon) -> None:
     assert after["analyticsd_aggregator_flush_duration_seconds_count", ()] >= 1
     assert after["analyticsd_aggregator_lag_events", ()] == 0
     assert after["analyticsd_spool_events", ()] == 0
+    # The daemon's log is structured: one logfmt record per line.
+    lines = daemon.log().splitlines()
+    assert lines
+    assert all(line.startswith("ts=") and " level=" in line for line in lines)
