@@ -117,7 +117,9 @@ def cmd_run(path: str | None) -> int:
     # 5 ms to every acknowledgement under load.
     sys.setswitchinterval(0.0005)
     try:
-        daemon = Daemon(cfg)
+        # SIGHUP re-reads the same file the daemon started from.
+        reload = (lambda: load_config(path)[0]) if source != "built-in defaults" else None
+        daemon = Daemon(cfg, load_config=reload)
         try:
             trio.run(daemon.run)
         except Exception:

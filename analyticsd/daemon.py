@@ -26,6 +26,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import msgspec
 import trio
 
 from analyticsd import report
@@ -37,9 +38,15 @@ from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core import notify
 from analyticsd.core.buckets import zone
-from analyticsd.core.config import Config, parse_listen
+from analyticsd.core.config import (
+    LIVE_SECTIONS,
+    Config,
+    changed_sections,
+    parse_listen,
+    validate,
+)
 from analyticsd.core.enrich import rules_for
-from analyticsd.core.errors import DataDirLocked
+from analyticsd.core.errors import ConfigError, DataDirLocked
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.heartbeat import HEARTBEAT_S, Heartbeats
 from analyticsd.core.messages import DayStats
@@ -138,9 +145,18 @@ async def _run_in(
 
 
 class Daemon:
-    def __init__(self, config: Config, now_ms: Callable[[], int] = wall_ms) -> None:
+    def __init__(
+        self,
+        config: Config,
+        now_ms: Callable[[], int] = wall_ms,
+        load_config: Callable[[], Config] | None = None,
+    ) -> None:
         self.config = config
         self.now_ms = now_ms
+        # Re-reads the configuration file on SIGHUP (None: built-in defaults,
+        # nothing to re-read).
+        self._load_config = load_config
+        self.reload_state: dict[str, Any] = {"last": None, "ok": None, "error": None}
         st = config.storage
         self.spool = Spool(
             os.path.join(st.data_dir, report.SPOOL_DIR),
@@ -157,7 +173,8 @@ class Daemon:
         self.writer = SpoolWriter(self.spool, now_ms, beat=beat("spool-writer"))
         self.meter = RateMeter()
         self.metrics = Metrics()
-        tz = {s.id: s.timezone for s in config.sites}
+        # Mutated in place on reload (new sites), so the aggregator sees it.
+        self._tz = tz = {s.id: s.timezone for s in config.sites}
         self.aggregator = Aggregator(
             self.spool,
             self.writer,
@@ -178,13 +195,12 @@ class Daemon:
             if config.forward.enabled
             else None
         )
-        site_ids = frozenset(s.id for s in config.sites)
         self.hub = (
             Hub(
                 self.writer,
                 config.hub,
                 config.hub.consumer or hub_consumer_name(st.data_dir),
-                lambda: site_ids,
+                lambda: frozenset(s.id for s in self.config.sites),
                 now_ms,
                 beat=beat("hub"),
             )
@@ -196,7 +212,9 @@ class Daemon:
         self.ingest = IngestHandler(
             config, self.writer.submit, self.profiler, now_ms, self._accepted, self.metrics
         )
-        app = create_app(config, self._day_stats, self.status, self._today_in, self._metrics_text)
+        app = create_app(
+            lambda: self.config, self._day_stats, self.status, self._today_in, self._metrics_text
+        )
         self.server = HttpServer(config.server, self.ingest, app)
         self.started_at = 0.0
         self.stopping = trio.Event()
@@ -239,7 +257,7 @@ class Daemon:
             draining=self.server.draining,
             open_visits=st.open_sessions,
         )
-        return report.build(
+        rep = report.build(
             self.config.storage.data_dir,
             stats,
             st.flushed_seq,
@@ -248,6 +266,8 @@ class Daemon:
             forward=await self._forward_view(),
             hub=self._hub_view(),
         )
+        rep["reload"] = {**self.reload_state, "last": report.iso(self.reload_state["last"])}
+        return rep
 
     async def _metrics_text(self) -> str:
         return exposition(self.metrics, await self.status())
@@ -344,16 +364,96 @@ class Daemon:
                         log.info("received %s, shutting down", signal.Signals(signum).name)
                         break
                     self.notifier.send(notify.reloading(time.monotonic_ns() // 1000))
-                    # SIGHUP's default action would kill us; live reload is
-                    # not in this version, so say so and keep running.
-                    log.warning(
-                        "received SIGHUP: configuration reload is not supported yet; "
-                        "restart the daemon to apply changes"
-                    )
-                    self.notifier.send(notify.ready("running; configuration unchanged"))
+                    outcome = await self.reload(nursery, scopes)
+                    self.notifier.send(notify.ready(outcome))
                 self.notifier.send(notify.stopping("shutting down"))
                 await self._stop(scopes)
                 nursery.cancel_scope.cancel()
+
+    # -- reload ---------------------------------------------------------------
+
+    async def reload(self, nursery: trio.Nursery, scopes: dict[str, trio.CancelScope]) -> str:
+        """Re-read the file; apply sites, origins, goals, tokens, GeoIP and
+        forwarding live. An invalid file changes nothing: the error (naming
+        the key) is logged and shown in status. Ingest never pauses, so no
+        event is refused or lost across a reload."""
+        self.reload_state["last"] = self.now_ms()
+        if self._load_config is None:
+            log.info("received SIGHUP: running on built-in defaults, nothing to reload")
+            self.reload_state.update(ok=True, error=None)
+            return "running on built-in defaults"
+        try:
+            new = self._load_config()
+            merged, restart = self._merge(new)
+            validate(merged)
+        except ConfigError as e:
+            log.error("configuration reload failed, the running configuration stays: %s", e)
+            self.reload_state.update(ok=False, error=str(e))
+            return f"reload failed: {e}"
+        changed = changed_sections(self.config, merged)
+        await self._apply(merged, changed, nursery, scopes)
+        self.config = merged
+        self.reload_state.update(ok=True, error=None, changed=changed, needs_restart=restart)
+        log.info(
+            "configuration reloaded; applied: %s%s",
+            ", ".join(changed) or "nothing changed",
+            f"; needs a restart: {', '.join(restart)}" if restart else "",
+        )
+        return "running; configuration reloaded"
+
+    def _merge(self, new: Config) -> tuple[Config, list[str]]:
+        """The running config with the live sections of `new`; and what else
+        changed (applied only by a restart)."""
+        restart = [c for c in changed_sections(self.config, new) if c not in LIVE_SECTIONS]
+        sites = []
+        for site in new.sites:
+            # Buckets already counted are in the old timezone: a site's
+            # timezone changes with a restart, not mid-day.
+            old_tz = self._tz.get(site.id)
+            if old_tz is not None and old_tz != site.timezone:
+                restart.append(f"sites.{site.id}.timezone")
+                site = msgspec.structs.replace(site, timezone=old_tz)
+            sites.append(site)
+        merged = msgspec.structs.replace(
+            self.config,
+            sites=tuple(sites),
+            api=new.api,
+            geoip=new.geoip,
+            forward=new.forward,
+        )
+        return merged, restart
+
+    async def _apply(
+        self,
+        new: Config,
+        changed: list[str],
+        nursery: trio.Nursery,
+        scopes: dict[str, trio.CancelScope],
+    ) -> None:
+        if "sites" in changed:
+            for site in new.sites:
+                self._tz.setdefault(site.id, site.timezone)
+            self.site_rules = rules_for(new.sites)
+            self.ingest.apply_sites(new.sites)
+        if "geoip" in changed:
+            old, self.geo = self.geo, GeoLookup(new.geoip.database)
+            self.profiler.geo = self.geo
+            old.close()
+        if "forward" in changed:
+            scopes["forwarder"].cancel()
+            self.heartbeats.unregister("forwarder")
+            self.spool.consumers = report.consumers(new)
+            self.forwarder = None
+            if new.forward.enabled:
+                self.forwarder = Forwarder(
+                    self.spool,
+                    self.writer,
+                    new.forward,
+                    self.now_ms,
+                    beat=self.heartbeats.register("forwarder"),
+                )
+                scopes["forwarder"] = trio.CancelScope()
+                await nursery.start(_run_in, scopes["forwarder"], self.forwarder.run)
 
     async def _watchdog(self, timeout_s: float) -> None:
         """Ping systemd's watchdog twice per timeout, but only while every

@@ -31,6 +31,9 @@ class Heartbeats:
 
         return beat
 
+    def unregister(self, name: str) -> None:
+        self._last.pop(name, None)
+
     def start(self) -> None:
         """Actors that have not beaten yet count from now."""
         self._started = self._clock()

@@ -43,6 +43,12 @@ def render(report: dict[str, Any]) -> str:
         if ing["events_per_s_1m"] is not None
         else "  ingest:       -",
     ]
+    rl = report.get("reload") or {}
+    if rl.get("last"):
+        lines.append(
+            f"  config:       reloaded {rl['last']}"
+            + (" OK" if rl.get("ok") else f", FAILED (running configuration kept): {rl['error']}")
+        )
     hub = report.get("hub")
     if hub:
         lines.append(

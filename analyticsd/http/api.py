@@ -35,21 +35,20 @@ def _error(status: int, message: str) -> Response:
 
 
 def create_app(
-    config: Config,
+    config: Callable[[], Config],
     day_stats: DayStatsQuery,
     status: StatusQuery,
     today_in: TodayIn,
     metrics: MetricsText | None = None,
 ) -> QuartTrio:
     app = QuartTrio("analyticsd")
-    sites = {s.id: s for s in config.sites}
 
     @app.get("/api/stats")
     async def stats() -> Response:
         site_id = request.args.get("siteId", "")
         if not site_id:
             return _error(400, "siteId is required")
-        site = sites.get(site_id)
+        site = config().site(site_id)  # the configuration in force (reloads)
         if site is None:
             return _error(404, f"siteId {site_id!r} is not a configured site")
         day = request.args.get("date") or today_in(site.timezone)

@@ -72,8 +72,7 @@ class IngestHandler:
         on_accepted: Callable[[int], None],
         metrics: Metrics | None = None,
     ) -> None:
-        self._sites = {s.id: s for s in config.sites}
-        self._all_origins = frozenset(o for s in config.sites for o in s.origins)
+        self.apply_sites(config.sites)
         self._trusted = parse_networks(config.server.trusted_proxies)
         self._submit = submit
         self._profiler = profiler
@@ -81,6 +80,11 @@ class IngestHandler:
         self._on_accepted = on_accepted
         self.metrics = metrics or Metrics()
         self.draining = False
+
+    def apply_sites(self, sites: tuple[SiteConfig, ...]) -> None:
+        """The sites and origins in force (replaced whole on a config reload)."""
+        self._sites = {s.id: s for s in sites}
+        self._all_origins = frozenset(o for s in sites for o in s.origins)
 
     # -- CORS --------------------------------------------------------------
 
