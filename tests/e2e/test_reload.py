@@ -108,3 +108,72 @@ def test_reload_under_load(tmp_path: Path) -> None:
         assert "configuration reload failed" in d.log()
     finally:
         d.kill()
+
+
+def test_reload_turns_forwarding_on_and_off(tmp_path: Path) -> None:
+    from tests.forwarding import STREAM, forwarded_all
+    from tests.redis_server import redis_server, stream_entries
+
+    with redis_server(tmp_path / "redis") as rs:
+        port = free_port()
+        cfg = write_config(tmp_path, port)
+        plain = cfg.read_text()
+        d = Daemon(cfg, port)
+        d.start()
+        try:
+            before = send(d, traffic(50, seed=71))
+            assert d.health()["forwarder"]["state"] == "disabled"
+            cfg.write_text(
+                plain + f'\n[forward]\nenabled = true\nredis_url = "{rs.url}"\n'
+                f'stream = "{STREAM}"\nprobe_interval_s = 0.2\n'
+            )
+            d.signal(signal.SIGHUP)
+            wait_until("forwarding on", lambda: d.health()["forwarder"]["state"] == "healthy")
+            after = send(d, traffic(60, seed=72))
+            wait_until("forwarded", lambda: forwarded_all(d))
+            ids = {f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)}
+            # From the reload on every event goes out (what was counted and
+            # freed before forwarding existed is not in the spool any more).
+            assert set(after) <= ids
+            assert ids <= set(before) | set(after)
+            cfg.write_text(plain)
+            d.signal(signal.SIGHUP)
+            wait_until("forwarding off", lambda: d.health()["forwarder"]["state"] == "disabled")
+            send(d, traffic(40, seed=73))
+            wait_until("counted", lambda: caught_up(d, 150))
+            assert d.health()["spool"]["events"] == 0  # nobody waits for the forwarder now
+            assert len(stream_entries(rs.client(), STREAM)) == len(ids)
+        finally:
+            d.kill()
+
+
+def _countries(d: Daemon) -> dict[str, int]:
+    import sqlite3
+
+    db = d.config.parent / "data" / "stats.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        return dict(c.execute("SELECT val, visits FROM agg WHERE dim = 16 AND gran = 1"))
+
+
+def test_reload_picks_up_a_geoip_database(tmp_path: Path) -> None:
+    from tests.geo_fixture import build_city_db
+
+    port = free_port()
+    cfg = write_config(tmp_path, port)
+    d = Daemon(cfg, port)
+    d.start()
+    try:
+        from tests.forwarding import UAS
+
+        ua = UAS[0]  # a desktop browser: bots have no visits or countries
+        send(d, [("203.0.113.7", ua, traffic(1, seed=75)[0][2])])
+        db = build_city_db(tmp_path / "city.mmdb")
+        cfg.write_text(cfg.read_text().replace('database = ""', f'database = "{db}"'))
+        d.signal(signal.SIGHUP)
+        wait_until("reloaded", lambda: (d.health()["reload"].get("changed") or []) == ["geoip"])
+        send(d, [("198.51.100.9", ua, traffic(1, seed=76)[0][2])])
+        wait_until("counted", lambda: caught_up(d, 2))
+        wait_until("flushed", lambda: "FR" in _countries(d), timeout=10)
+        assert "DE" not in _countries(d)  # before the reload there was no database
+    finally:
+        d.kill()
