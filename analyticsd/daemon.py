@@ -156,7 +156,13 @@ class Daemon:
         # Re-reads the configuration file on SIGHUP (None: built-in defaults,
         # nothing to re-read).
         self._load_config = load_config
-        self.reload_state: dict[str, Any] = {"last": None, "ok": None, "error": None}
+        self.reload_state: dict[str, Any] = {
+            "last": None,
+            "ok": None,
+            "error": None,
+            "changed": [],
+            "needs_restart": [],
+        }
         st = config.storage
         self.spool = Spool(
             os.path.join(st.data_dir, report.SPOOL_DIR),
@@ -380,7 +386,7 @@ class Daemon:
         self.reload_state["last"] = self.now_ms()
         if self._load_config is None:
             log.info("received SIGHUP: running on built-in defaults, nothing to reload")
-            self.reload_state.update(ok=True, error=None)
+            self.reload_state.update(ok=True, error=None, changed=[], needs_restart=[])
             return "running on built-in defaults"
         try:
             new = self._load_config()
@@ -388,7 +394,7 @@ class Daemon:
             validate(merged)
         except ConfigError as e:
             log.error("configuration reload failed, the running configuration stays: %s", e)
-            self.reload_state.update(ok=False, error=str(e))
+            self.reload_state.update(ok=False, error=str(e), changed=[], needs_restart=[])
             return f"reload failed: {e}"
         changed = changed_sections(self.config, merged)
         await self._apply(merged, changed, nursery, scopes)

@@ -177,3 +177,16 @@ def _report_gauges(o: _Out, r: dict[str, Any]) -> None:
     )  # fmt: skip
     _gauge(o, "analyticsd_open_visits", "Visits open in memory.", ag["open_visits"])
     _gauge(o, "analyticsd_uptime_seconds", "Seconds since the daemon started.", r["uptime_s"])
+    hub = r.get("hub")
+    if hub:
+        for key, text in (
+            ("consumed_total", "Stream entries stored as new events."),
+            ("duplicates_total", "Stream entries whose eventId was already stored."),
+            ("dead_lettered_total", "Stream entries moved to the dead-letter stream."),
+            ("claimed_total", "Stream entries claimed from idle consumers."),
+        ):
+            name = f"analyticsd_hub_{key}"
+            o.family(name, "counter", text)
+            o.sample(name, hub[key])
+        o.family("analyticsd_hub_healthy", "gauge", "1 while the hub reads the stream.")
+        o.sample("analyticsd_hub_healthy", int(hub["state"] == "healthy"))

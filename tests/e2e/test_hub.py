@@ -141,6 +141,9 @@ def test_poison_entries_go_to_dead_letters_and_consuming_goes_on(tmp_path: Path)
             assert counted(h) == 300
             wait_until("nothing pending", lambda: _pending(rs) == 0)
             assert h.health()["hub"]["dead_lettered_total"] == 4
+            metrics = httpx.get(f"{h.url}/metrics", timeout=5).text
+            assert "analyticsd_hub_dead_lettered_total 4" in metrics
+            assert "analyticsd_hub_consumed_total 300" in metrics
             assert h.proc is not None
             assert h.proc.poll() is None
         finally:
