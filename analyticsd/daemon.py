@@ -17,16 +17,13 @@ import fcntl
 import gc
 import logging
 import os
-import secrets
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-import msgspec
 import trio
 
 from analyticsd import report
@@ -38,13 +35,7 @@ from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core import notify
 from analyticsd.core.buckets import zone
-from analyticsd.core.config import (
-    LIVE_SECTIONS,
-    Config,
-    changed_sections,
-    parse_listen,
-    validate,
-)
+from analyticsd.core.config import Config, parse_listen, validate
 from analyticsd.core.enrich import rules_for
 from analyticsd.core.errors import ConfigError, DataDirLocked
 from analyticsd.core.geo import GeoInfo
@@ -53,12 +44,14 @@ from analyticsd.core.messages import DayStats
 from analyticsd.core.metrics import Metrics, exposition
 from analyticsd.core.rates import RateMeter
 from analyticsd.core.records import received_ms_of
+from analyticsd.core.reload import changed_sections, merge_live
 from analyticsd.core.useragent import ClientInfo, UAClassifier
 from analyticsd.core.visitor import salt_day
 from analyticsd.http.api import create_app
 from analyticsd.http.client import ClientProfiler
 from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
+from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
@@ -84,30 +77,6 @@ async def _collect_garbage(interval_s: float) -> None:
     while True:
         await trio.sleep(interval_s)
         gc.collect()
-
-
-HUB_CONSUMER_FILE = "hub-consumer"
-
-
-def hub_consumer_name(data_dir: str) -> str:
-    """This data dir's consumer name in the hub group, made once and kept: a
-    restarted hub must find the entries it was given and never acknowledged."""
-    path = os.path.join(data_dir, HUB_CONSUMER_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            name = f.read().strip()
-        if name:
-            return name
-    except FileNotFoundError:
-        pass
-    name = f"{socket.gethostname()}-{secrets.token_hex(4)}"
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(name + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return name
 
 
 def wall_ms() -> int:
@@ -390,7 +359,7 @@ class Daemon:
             return "running on built-in defaults"
         try:
             new = self._load_config()
-            merged, restart = self._merge(new)
+            merged, restart = merge_live(self.config, new)
             validate(merged)
         except ConfigError as e:
             log.error("configuration reload failed, the running configuration stays: %s", e)
@@ -406,28 +375,6 @@ class Daemon:
             f"; needs a restart: {', '.join(restart)}" if restart else "",
         )
         return "running; configuration reloaded"
-
-    def _merge(self, new: Config) -> tuple[Config, list[str]]:
-        """The running config with the live sections of `new`; and what else
-        changed (applied only by a restart)."""
-        restart = [c for c in changed_sections(self.config, new) if c not in LIVE_SECTIONS]
-        sites = []
-        for site in new.sites:
-            # Buckets already counted are in the old timezone: a site's
-            # timezone changes with a restart, not mid-day.
-            old_tz = self._tz.get(site.id)
-            if old_tz is not None and old_tz != site.timezone:
-                restart.append(f"sites.{site.id}.timezone")
-                site = msgspec.structs.replace(site, timezone=old_tz)
-            sites.append(site)
-        merged = msgspec.structs.replace(
-            self.config,
-            sites=tuple(sites),
-            api=new.api,
-            geoip=new.geoip,
-            forward=new.forward,
-        )
-        return merged, restart
 
     async def _apply(
         self,

@@ -18,15 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import (
-    BATCH,
-    free_port,
-    health,
-    process,
-    wait_drained,
-    write_config,
-    wrk,
-)
+from bench.common import free_port, health, process, wait_drained, write_config
+from bench.run import BATCH, wrk
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

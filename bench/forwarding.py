@@ -18,28 +18,18 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.common import SITE, free_port, health, process, views_today, wait_port, write_config
 from bench.payloads import event_body, user_agent
 
 BACKLOG = 100_000
 BATCH = 50
-SITE = "bench.example"
 LIMIT_S = 300.0
-
-
-def _free_port() -> int:
-    from bench.run import free_port
-
-    return free_port()
-
-
-def _health(base: str) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{base}/api/health", timeout=10).json()
-    return data
 
 
 def _wait(what: str, cond: Any, limit_s: float = LIMIT_S, every: float = 0.05) -> float:
@@ -53,7 +43,7 @@ def _wait(what: str, cond: Any, limit_s: float = LIMIT_S, every: float = 0.05) -
 
 class Redis:
     def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tmp / "redis"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -72,39 +62,20 @@ class Redis:
                  "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        from bench.run import wait_port
-
         wait_port(self.port)
 
     def stop(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
 
 
-def _config(tmp: Path, port: int, section: str) -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    cfg = tmp / "analyticsd.toml"
-    cfg.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-trusted_proxies = ["127.0.0.1/32"]
-[storage]
-data_dir = "{tmp / "data"}"
-{section}
-[[sites]]
-id = "{SITE}"
-""")
-    return cfg
-
-
-def _daemon(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def _daemon(tmp: Path, port: int, section: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """The daemon with one more config section; stopped (SIGTERM) on exit."""
+    cfg = write_config(tmp, port, extra=section)
+    return process(
+        [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)], port, tmp / "daemon.log"
+    )
 
 
 def _fill(base: str, n: int) -> None:
@@ -140,7 +111,7 @@ def _live_probe(base: str, until: Any, limit: int = 3000) -> list[float]:
 
 
 def _drain(tmp: Path, redis: Redis, stream: str, rate: int, probe: bool) -> dict[str, float]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     section = f"""
 [forward]
@@ -151,20 +122,16 @@ probe_interval_s = 0.2
 max_backoff_s = 0.5
 max_events_per_s = {rate}
 """
-    proc = _daemon(_config(tmp, port, section), tmp / "edge.log")
-    try:
-        from bench.run import wait_port
-
-        wait_port(port)
+    with _daemon(tmp, port, section):
         _fill(base, BACKLOG)
-        _wait("local counting", lambda: _health(base)["aggregator"]["lag_events"] == 0)
-        backlog = _health(base)["forwarder"]["backlog_events"]
+        _wait("local counting", lambda: health(base)["aggregator"]["lag_events"] == 0)
+        backlog = health(base)["forwarder"]["backlog_events"]
         redis.start()
         t0 = time.monotonic()
 
         def drained() -> bool:
-            fw = _health(base)["forwarder"]
-            return fw["state"] == "healthy" and fw["backlog_events"] == 0
+            fw = health(base)["forwarder"]
+            return bool(fw["state"] == "healthy" and fw["backlog_events"] == 0)
 
         lat = _live_probe(base, drained) if probe else []
         _wait("drain", drained)
@@ -175,16 +142,13 @@ max_events_per_s = {rate}
             out["live_p50_ms"] = lat[len(lat) // 2] * 1000
             out["live_p99_ms"] = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
             out["live_requests"] = float(len(lat))
-        return out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        redis.stop()
+    redis.stop()
+    return out
 
 
 def _hub(tmp: Path, redis: Redis, stream: str, expected: int) -> dict[str, float]:
     redis.start()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     section = f"""
 [hub]
@@ -192,29 +156,23 @@ enabled = true
 redis_url = "{redis.url}"
 stream = "{stream}"
 """
-    proc = _daemon(_config(tmp, port, section), tmp / "hub.log")
-    try:
-        from bench.run import wait_port
-
-        wait_port(port)  # timed from here: the hub is up and reading
+    with _daemon(tmp, port, section):  # timed from here: the hub is up and reading
         consumed = _wait(
             "hub consume",
-            lambda: _health(base)["hub"]["consumed_total"] >= expected,
+            lambda: health(base)["hub"]["consumed_total"] >= expected,
         )
         counted = (
             _wait(
                 "hub counting",
                 lambda: (
-                    (h := _health(base))["spool"]["raw_events"] == 0
+                    (h := health(base))["spool"]["raw_events"] == 0
                     and h["aggregator"]["lag_events"] == 0
                 ),
             )
             + consumed
         )
-        total = _health(base)["hub"]["consumed_total"]
-        from bench.run import views_today
-
-        return {
+        total = health(base)["hub"]["consumed_total"]
+        result = {
             "counted": float(views_today(base, SITE)),
             "consumed": float(total),
             "consume_s": consumed,
@@ -222,17 +180,18 @@ stream = "{stream}"
             "count_s": counted,
             "count_events_per_s": total / counted,
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        redis.stop()
+    redis.stop()
+    return result
 
 
 def run(tmp: Path) -> dict[str, Any]:
     redis = Redis(tmp)
-    bounded = _drain(tmp / "edge-bounded", redis, "bench:a", 20_000, probe=True)
-    unbounded = _drain(tmp / "edge-unbounded", redis, "bench:b", 0, probe=False)
-    hub = _hub(tmp / "hub", redis, "bench:b", BACKLOG)
+    try:  # each phase stops Redis itself; this covers a phase that failed
+        bounded = _drain(tmp / "edge-bounded", redis, "bench:a", 20_000, probe=True)
+        unbounded = _drain(tmp / "edge-unbounded", redis, "bench:b", 0, probe=False)
+        hub = _hub(tmp / "hub", redis, "bench:b", BACKLOG)
+    finally:
+        redis.stop()
     res: dict[str, Any] = {}
     res |= {f"drain_bounded_{k}": v for k, v in bounded.items()}
     res |= {f"drain_unbounded_{k}": v for k, v in unbounded.items()}

@@ -18,15 +18,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,56 +31,26 @@ import httpx
 import trio
 
 from bench import enrichment, forwarding
+from bench.common import (
+    LAG_SITE,
+    SITE,
+    free_port,
+    health,
+    process,
+    views_today,
+    wait_drained,
+    write_config,
+)
 from bench.paced import paced_run
 from bench.payloads import event_body
 
 HERE = Path(__file__).resolve().parent
 WRK = ["wrk", "-t1", "-c32", "-d8s", "--timeout", "5s", "-s", str(HERE / "mix.lua")]
-SITE, LAG_SITE = "bench.example", "lag.example"
 BATCH = 50
 PACED_RATE, PACED_SECONDS = 1000, 10
 # The sustained batched rate (ingest + drain to SQLite) of the first version,
 # from its README; enrichment must keep at least 80% of it.
 FOUNDATION_SUSTAINED = 16_353
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-@contextmanager
-def process(
-    args: list[str],
-    port: int,
-    log: Path,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    try:
-        wait_port(port)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class RssSampler:
@@ -133,46 +99,6 @@ def reference(module: str, tmp: Path) -> float:
     port = free_port()
     with process([sys.executable, "-m", module, str(port)], port, tmp / f"{module}.log"):
         return float(wrk(f"http://127.0.0.1:{port}")["rps"])
-
-
-def write_config(tmp: Path, port: int) -> Path:
-    cfg = tmp / "bench.toml"
-    cfg.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-trusted_proxies = ["127.0.0.1/32"]
-[storage]
-data_dir = "{tmp / "data"}"
-[[sites]]
-id = "{SITE}"
-[[sites]]
-id = "{LAG_SITE}"
-""")
-    return cfg
-
-
-def health(base: str) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{base}/api/health", timeout=10).json()
-    return data
-
-
-def wait_drained(base: str, limit_s: float = 120) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < limit_s:
-        h = health(base)
-        if h["spool"]["raw_events"] == 0 and h["aggregator"]["lag_events"] == 0:
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise RuntimeError("the pipeline did not drain")
-
-
-def views_today(base: str, site: str) -> int:
-    """Page views counted today, by browsers and by bots (counted apart)."""
-    today = datetime.now(UTC).date().isoformat()
-    r = httpx.get(f"{base}/api/stats", params={"siteId": site, "date": today}, timeout=10)
-    if r.status_code != 200:
-        return 0
-    return int(r.json()["totalViews"]) + int(r.json()["botViews"])
 
 
 def e2e_lag(base: str, samples: int = 4) -> list[float]:

@@ -29,7 +29,7 @@ def test_abstract_socket_and_messages() -> None:
     ]
 
 
-def test_unset_is_a_no_op_and_a_dead_socket_does_not_raise(tmp_path: object) -> None:
+def test_unset_is_a_no_op_and_a_dead_socket_does_not_raise() -> None:
     quiet = Notifier(None)
     assert not quiet.enabled
     quiet.send(notify.WATCHDOG)

@@ -50,7 +50,6 @@ class ForwarderState:
     link: Link = field(default_factory=Link)
     cursor: int = 0
     forwarded: int = 0
-    skipped: int = 0
 
 
 def encode_rows(rows: list[tuple[int, bytes]]) -> tuple[list[tuple[bytes, bytes]], int]:
@@ -151,7 +150,6 @@ class Forwarder:
             return False
         self._record(Outcome.SEND_OK)
         self.state.forwarded += sent
-        self.state.skipped += len(rows) - sent
         return True
 
     async def _probe(self, producer: StreamProducer) -> bool:

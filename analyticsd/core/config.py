@@ -372,14 +372,6 @@ def _validate_redis(fw: ForwardConfig, hub: HubConfig) -> None:
     )
 
 
-# Sections a reload applies while running; the others need a restart.
-LIVE_SECTIONS = frozenset({"sites", "api", "geoip", "forward"})
-
-
-def changed_sections(old: Config, new: Config) -> list[str]:
-    return [name for name in old.__struct_fields__ if getattr(old, name) != getattr(new, name)]
-
-
 def load(
     path: str | None,
     environ: dict[str, str],

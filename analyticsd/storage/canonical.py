@@ -9,6 +9,9 @@ retries nothing by itself: the forwarder and the hub decide when to try again
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -196,3 +199,27 @@ class StreamConsumer:
 
     def close(self) -> None:
         self._r.close()
+
+
+HUB_CONSUMER_FILE = "hub-consumer"
+
+
+def hub_consumer_name(data_dir: str) -> str:
+    """This data dir's consumer name in the hub group, made once and kept: a
+    restarted hub must find the entries it was given and never acknowledged."""
+    path = os.path.join(data_dir, HUB_CONSUMER_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            name = f.read().strip()
+        if name:
+            return name
+    except FileNotFoundError:
+        pass
+    name = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return name

@@ -72,8 +72,8 @@ class Pipeline:
         rules = rules_for([])
         self.enricher_args = (self.spool, self.writer, lambda: rules, facts, self.stopping)
 
-    def aggregator(self) -> Aggregator:
-        return Aggregator(self.spool, self.writer, self.db, lambda: {"s": "UTC"}, 5.0, lambda: NOON)
+    def aggregator(self, now_ms: Callable[[], int] = lambda: NOON, **kw: int) -> Aggregator:
+        return Aggregator(self.spool, self.writer, self.db, lambda: {"s": "UTC"}, 5.0, now_ms, **kw)
 
     async def append(self, n: int, start: int = 0) -> None:
         await self.writer.submit(
@@ -209,9 +209,7 @@ async def test_retention_prunes_per_event_rows_on_an_injected_clock_and_frees_pa
 ) -> None:
     p = Pipeline(tmp_path)
     now = [NOON]
-    agg = Aggregator(
-        p.spool, p.writer, p.db, lambda: {"s": "UTC"}, 5.0, lambda: now[0], retention_days=30
-    )
+    agg = p.aggregator(lambda: now[0], retention_days=30)
     later = NOON + 31 * DAY_MS
 
     def pages() -> tuple[int, int]:
