@@ -31,7 +31,7 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults, wire
 from analyticsd.core.config import HubConfig
-from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolFull, WireError
+from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError, WireError
 from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.link import Link, LinkState, Outcome, backoff_s
 from analyticsd.core.messages import Append, PendingRecord
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # How long one XREADGROUP waits for new entries.
 BLOCK_MS = 1000
-SPOOL_FULL_RETRY_S = 1.0
+SPOOL_RETRY_S = 1.0
 OWN_PENDING_START = b"0"
 
 
@@ -175,13 +175,14 @@ class Hub:
                 try:
                     await self.writer.submit(op)
                     break
-                except SpoolFull as e:
-                    # Not acknowledged: the entries wait in Redis, not here.
-                    log.warning("hub spool full, consuming paused: %s", e)
-                    await sleep_beating(SPOOL_FULL_RETRY_S, self.beat)
-                    op = Append(decoded.records)
                 except ShuttingDown:
                     return False
+                except SpoolError as e:
+                    # Full, or a failed commit: nothing is acknowledged, the
+                    # entries wait in Redis, and we try again.
+                    log.warning("hub cannot store entries yet, consuming paused: %s", e)
+                    await sleep_beating(SPOOL_RETRY_S, self.beat)
+                    op = Append(decoded.records)
             new = sum(op.stored)
             self.state.consumed += new
             self.state.duplicates += len(op.stored) - new
