@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -34,6 +34,7 @@ from analyticsd.actors.hub import Hub
 from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core import notify
+from analyticsd.core.aggregate import day_number
 from analyticsd.core.buckets import zone
 from analyticsd.core.config import Config, parse_listen, validate
 from analyticsd.core.enrich import rules_for
@@ -51,13 +52,17 @@ from analyticsd.http.api import create_app
 from analyticsd.http.client import ClientProfiler
 from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
+from analyticsd.http.stats_api import StatsDeps
+from analyticsd.http.stats_api import register as register_stats
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
+from analyticsd.storage.queries import EnginePool, QueryEngine
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 from analyticsd.systemd import Notifier
 
+T = TypeVar("T")
 log = logging.getLogger("analyticsd")
 # Budget for the whole graceful stop; systemd's TimeoutStopSec is larger.
 STOP_BUDGET_S = 7.0
@@ -142,6 +147,10 @@ class Daemon:
         self.db = StatsDB(st.data_dir)
         self.reader = StatsReader(st.data_dir)
         self._read_lock = trio.Lock()
+        # Stats API queries run on connections of their own, two at a time
+        # (one per core), so a slow query does not hold up /api/stats.
+        self.engines = EnginePool(st.data_dir, 2)
+        self._engine_slots = trio.Semaphore(self.engines.size)
         self.heartbeats = Heartbeats(trio.current_time)
         beat = self.heartbeats.register
         self.notifier = Notifier.from_environment()
@@ -190,6 +199,16 @@ class Daemon:
         app = create_app(
             lambda: self.config, self._day_stats, self.status, self._today_in, self._metrics_text
         )
+        self.query_cache = register_stats(
+            app,
+            StatsDeps(
+                config=lambda: self.config,
+                run=self._run_query,
+                today=lambda tz: day_number(self._today_in(tz)),
+                now_ms=now_ms,
+                flushes=lambda: self.aggregator.state.flushes,
+            ),
+        )
         self.server = HttpServer(config.server, self.ingest, app)
         self.started_at = 0.0
         self.stopping = trio.Event()
@@ -211,6 +230,14 @@ class Daemon:
 
     def _accepted(self, n: int) -> None:
         self.meter.add(n, trio.current_time())
+
+    async def _run_query(self, work: Callable[[QueryEngine], T]) -> T:
+        async with self._engine_slots:
+            engine = self.engines.free.pop()
+            try:
+                return await trio.to_thread.run_sync(work, engine)
+            finally:
+                self.engines.free.append(engine)
 
     def _today_in(self, tz_name: str) -> str:
         return datetime.fromtimestamp(self.now_ms() / 1000, zone(tz_name)).strftime("%Y-%m-%d")
@@ -452,5 +479,6 @@ class Daemon:
         self.notifier.close()
         self.geo.close()
         self.reader.close()
+        self.engines.close()
         self.db.close()
         self.spool.close()

@@ -6,9 +6,12 @@ Every counter lives in one row keyed by
 
     (site, granularity, bucket, dimension, value)
 
-* granularity: HOUR or DAY; bucket: the local hour or day number in the
-  site's timezone (days since 1970-01-01 on the local calendar; hour =
-  day * 24 + local hour). Weeks, months and ranges are sums of days.
+* granularity: HOUR, DAY or MONTH; bucket: the local hour, day or month
+  number in the site's timezone (days since 1970-01-01 on the local
+  calendar; hour = day * 24 + local hour; month = year * 12 + month - 1).
+  MONTH rows are the sums of their DAY rows, written in the same flush, so a
+  year's breakdown reads twelve rows per value instead of 365. Weeks and
+  other ranges are sums of days (and whole months).
 * dimension: a small integer code (DIMENSIONS maps it to the property name
   of the Stats API), value: the dimension's value ("" for SITE totals).
   Custom properties share one code with value "name\\x1fvalue".
@@ -55,7 +58,7 @@ from analyticsd.core.ingest import PAGEVIEW, UTM_FIELDS
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
 
-HOUR, DAY = 0, 1
+HOUR, DAY, MONTH = 0, 1, 2
 
 SITE = 0
 ENTRY_PAGE, EXIT_PAGE = 1, 2
@@ -130,6 +133,18 @@ def day_number(iso_date: str) -> int:
 
 def day_label(day: int) -> str:
     return datetime.fromordinal(day + _EPOCH_ORDINAL).strftime("%Y-%m-%d")
+
+
+@lru_cache(maxsize=4096)
+def month_of(day: int) -> int:
+    """The month number (year * 12 + month - 1) of a day number."""
+    d = datetime.fromordinal(day + _EPOCH_ORDINAL)
+    return d.year * 12 + d.month - 1
+
+
+def month_first_day(month: int) -> int:
+    """The day number of a month's first day."""
+    return datetime(month // 12, month % 12 + 1, 1).toordinal() - _EPOCH_ORDINAL
 
 
 def screen_class(width: int | None) -> str:
@@ -311,12 +326,38 @@ class FlushBatch:
     n_events: int
 
     def flat_rows(self) -> Iterator[tuple[str | int, ...]]:
-        """One tuple per non-zero row: key then vector. Run in the flush
-        thread: with many rows it is too long a stretch for the event loop."""
+        """One tuple per non-zero row: key then vector, then the MONTH rows
+        the DAY rows add up to. Run in the flush thread: with many rows it is
+        too long a stretch for the event loop."""
+        months: dict[tuple[str, int, int, str], list[int]] = {}
         for (site, gran, bucket), rows in self.buckets.items():
+            month = month_of(bucket) if gran == DAY else -1
             for (dim, value), v in rows.items():
                 if any(v):
                     yield (site, gran, bucket, dim, value, *v)
+                    if month >= 0:
+                        key = (site, month, dim, value)
+                        acc = months.get(key)
+                        if acc is None:
+                            months[key] = list(v)
+                        else:
+                            for i, x in enumerate(v):
+                                acc[i] += x
+        for (site, month, dim, value), v in months.items():
+            if any(v):
+                yield (site, MONTH, month, dim, value, *v)
+
+    def revenue_rows(self) -> Iterator[tuple[str | int, ...]]:
+        """Revenue rows, plus the MONTH rows their DAY rows add up to."""
+        months: dict[tuple[str, int, int, str, str], list[int]] = {}
+        for (site, gran, bucket, dim, value, cur), (amount, n) in self.revenue.items():
+            yield (site, gran, bucket, dim, value, cur, amount, n)
+            if gran == DAY:
+                acc = months.setdefault((site, month_of(bucket), dim, value, cur), [0, 0])
+                acc[0] += amount
+                acc[1] += n
+        for (site, month, dim, value, cur), (amount, n) in months.items():
+            yield (site, MONTH, month, dim, value, cur, amount, n)
 
     @property
     def rows(self) -> dict[Key, list[int]]:

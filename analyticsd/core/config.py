@@ -111,11 +111,47 @@ class GoalConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
         return self.name or self.event or f"Visit {self.page}"
 
 
+class FunnelStepConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One funnel step: an event name, or a page view of `page` (`*` wildcards)."""
+
+    name: str = ""
+    event: str = ""
+    page: str = ""
+    props: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class FunnelConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    steps: tuple[FunnelStepConfig, ...]
+    window_s: int = 86_400  # the whole chain must fit, from step 1
+    order: str = "loose"  # loose: other events may come between; strict: none
+
+
 class SiteConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: str
     origins: tuple[str, ...] = ()
     timezone: str = "UTC"
     goals: tuple[GoalConfig, ...] = ()
+    funnels: tuple[FunnelConfig, ...] = ()
+
+
+class MetricConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A custom metric over per-event rows: which events, and what of them.
+
+    No SQL: the events are chosen by name, page, goal and property values,
+    and `type` says what to compute (count, sum, avg, distinct, ratio)."""
+
+    name: str
+    type: str
+    description: str = ""
+    event: str = ""
+    page: str = ""
+    goal: str = ""
+    props: dict[str, str] = msgspec.field(default_factory=dict)
+    field: str = ""  # sum / avg: "revenue" or "props.NAME"
+    of: str = ""  # distinct: "visitor", "session", "user" or "props.NAME"
+    numerator: str = ""  # ratio: two metric names (custom or events,
+    denominator: str = ""  # pageviews, visitors, visits)
 
 
 class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -127,6 +163,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     geoip: GeoipConfig = GeoipConfig()
     api: ApiConfig = ApiConfig()
     sites: tuple[SiteConfig, ...] = ()
+    metrics: tuple[MetricConfig, ...] = ()
 
     def site(self, site_id: str) -> SiteConfig | None:
         for site in self.sites:
@@ -303,7 +340,90 @@ def validate(cfg: Config) -> Config:
             _check(len(goal.display_name) <= 120, f"{gkey}.name", "at most 120 characters")
             _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}")
             names.add(goal.display_name)
+        validate_funnels(site, key)
+    _validate_metrics(cfg.metrics)
+    _check_each(
+        cfg.api.tokens,
+        "api.tokens",
+        lambda t: 16 <= len(t) <= 256 and t.isascii() and t.isprintable() and " " not in t,
+        "each token must be 16-256 printable ASCII characters without spaces",
+    )
     return cfg
+
+
+_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_METRIC_TYPES = ("count", "sum", "avg", "distinct", "ratio")
+_BUILTIN_OPERANDS = ("events", "pageviews", "visitors", "visits")
+_PROPS_FIELD = re.compile(r'^props\.[^"\\\x00-\x1f]{1,256}$')
+
+
+def validate_funnels(site: SiteConfig, key: str) -> None:
+    names: set[str] = set()
+    for i, f in enumerate(site.funnels):
+        fkey = f"{key}.funnels[{i}]"
+        _check(bool(f.name) and len(f.name) <= 120, f"{fkey}.name", "1-120 characters")
+        _check(f.name not in names, f"{fkey}.name", f"duplicate funnel {f.name!r}")
+        names.add(f.name)
+        _check(2 <= len(f.steps) <= 20, f"{fkey}.steps", "a funnel has 2 to 20 steps")
+        _check(1 <= f.window_s <= 90 * 86400, f"{fkey}.window_s", "must be 1 to 7776000 s")
+        _check(f.order in ("loose", "strict"), f"{fkey}.order", "must be loose or strict")
+        for j, step in enumerate(f.steps):
+            skey = f"{fkey}.steps[{j}]"
+            _check(bool(step.event) != bool(step.page), skey, "set exactly one of event or page")
+            _check(not step.page or step.page.startswith("/"), f"{skey}.page", "must start with /")
+
+
+def _validate_metrics(metrics: tuple[MetricConfig, ...]) -> None:
+    from analyticsd.core.query import STANDARD_METRICS
+
+    names = {m.name for m in metrics}
+    seen: set[str] = set()
+    for i, m in enumerate(metrics):
+        key = f"metrics[{i}]"
+        _check(bool(_METRIC_NAME.match(m.name)), f"{key}.name", "lower-case letters, digits, _")
+        _check(m.name not in STANDARD_METRICS, f"{key}.name", f"{m.name!r} is a built-in metric")
+        _check(m.name not in seen, f"{key}.name", f"duplicate metric {m.name!r}")
+        seen.add(m.name)
+        _check(m.type in _METRIC_TYPES, f"{key}.type", f"must be one of {', '.join(_METRIC_TYPES)}")
+        _check(not m.page or m.page.startswith("/"), f"{key}.page", "must start with /")
+        if m.type in ("sum", "avg"):
+            _check(
+                m.field == "revenue" or bool(_PROPS_FIELD.match(m.field)),
+                f"{key}.field",
+                'sum and avg need field = "revenue" or "props.NAME"',
+            )
+        else:
+            _check(not m.field, f"{key}.field", "only sum and avg take a field")
+        if m.type == "distinct":
+            _check(
+                m.of in ("visitor", "session", "user") or bool(_PROPS_FIELD.match(m.of)),
+                f"{key}.of",
+                'distinct needs of = "visitor", "session", "user" or "props.NAME"',
+            )
+        else:
+            _check(not m.of, f"{key}.of", "only distinct takes `of`")
+        if m.type == "ratio":
+            for side in ("numerator", "denominator"):
+                operand = getattr(m, side)
+                _check(
+                    operand in _BUILTIN_OPERANDS
+                    or (operand in names and _type_of(metrics, operand) != "ratio"),
+                    f"{key}.{side}",
+                    f"must name a non-ratio custom metric or one of {', '.join(_BUILTIN_OPERANDS)}",
+                )
+            _check(
+                not (m.event or m.page or m.goal or m.props),
+                key,
+                "a ratio takes its events from its two metrics, not filters of its own",
+            )
+        else:
+            _check(
+                not (m.numerator or m.denominator), key, "only ratio takes numerator/denominator"
+            )
+
+
+def _type_of(metrics: tuple[MetricConfig, ...], name: str) -> str:
+    return next(m.type for m in metrics if m.name == name)
 
 
 # Query parameters the Redis client understands that make sense here (TLS

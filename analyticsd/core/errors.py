@@ -41,3 +41,12 @@ class WireError(AnalyticsdError):
 
 class DataDirLocked(AnalyticsdError):
     """Another analyticsd process already owns the data directory."""
+
+
+class QueryError(AnalyticsdError):
+    """A stats query is invalid; `param` names the offending parameter."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message

@@ -12,7 +12,7 @@ import msgspec
 
 from analyticsd.core.config import Config
 
-LIVE_SECTIONS = ("sites", "api", "geoip", "forward")
+LIVE_SECTIONS = ("sites", "api", "geoip", "forward", "metrics")
 
 
 def changed_sections(old: Config, new: Config) -> list[str]:

@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 
 from analyticsd.core.config import Config
 from analyticsd.core.messages import DayStats
+from analyticsd.http.openapi import document
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DayStatsQuery = Callable[[str, str], Awaitable[DayStats | None]]
@@ -76,6 +77,12 @@ def create_app(
                 "botViews": result.bot_pageviews,
             },
         )
+
+    openapi = msgspec.json.encode(document())
+
+    @app.get("/api/openapi.json")
+    async def openapi_json() -> Response:
+        return Response(openapi, status=200, content_type="application/json")
 
     @app.get("/api/health")
     async def health() -> Response:

@@ -37,6 +37,7 @@ from analyticsd.core.aggregate import (
     DAY,
     DIMENSIONS,
     HOUR,
+    MONTH,
     PAGE,
     SESSION_DIMS,
     SITE,
@@ -47,6 +48,7 @@ from analyticsd.core.aggregate import (
     day_label,
     day_number,
     event_pairs,
+    month_of,
     split_pairs,
     visitor_hex,
     visitor_int,
@@ -160,6 +162,10 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def connect_readonly(path: str) -> sqlite3.Connection:
+    return _connect(path, readonly=True)
+
+
 def day_range_ms(day: int, tz_name: str) -> tuple[int, int]:
     """[start, end) of a local day in epoch milliseconds (23 or 25 h on DST days)."""
     tz = zone(tz_name)
@@ -182,6 +188,7 @@ class StatsDB:
                 [(c, n or "(site totals)") for c, n in DIMENSIONS.items()],
             )
             self._migrate_v1()
+            self._build_months()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot create schema in {self.path}: {e}") from e
 
@@ -209,6 +216,34 @@ class StatsDB:
             raise
         c.execute("COMMIT")
 
+    def _build_months(self) -> None:
+        """Databases from before MONTH rows get them once, from their DAY rows."""
+        c = self.conn
+        if self.meta("month_rows"):
+            return
+        c.create_function("month_of", 1, month_of, deterministic=True)
+        cols = ", ".join(f"sum({m})" for m in METRIC_COLUMNS)
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("DELETE FROM agg WHERE gran = ?", (MONTH,))
+            c.execute("DELETE FROM revenue WHERE gran = ?", (MONTH,))
+            c.execute(
+                f"{_AGG_INSERT} SELECT site, {MONTH}, month_of(bucket) AS m, dim, val, {cols} "
+                "FROM agg WHERE gran = ? GROUP BY site, m, dim, val",
+                (DAY,),
+            )
+            c.execute(
+                f"INSERT INTO revenue SELECT site, {MONTH}, month_of(bucket) AS m, dim, val, "
+                "currency, sum(amount_micros), sum(n) FROM revenue WHERE gran = ? "
+                "GROUP BY site, m, dim, val, currency",
+                (DAY,),
+            )
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('month_rows', 1)")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -226,7 +261,7 @@ class StatsDB:
             c.execute("BEGIN IMMEDIATE")
             try:
                 _bulk(c, _AGG_INSERT, 13, batch.flat_rows(), _AGG_CONFLICT)
-                c.executemany(_UPSERT_REVENUE, [(*k, *v) for k, v in batch.revenue.items()])
+                c.executemany(_UPSERT_REVENUE, batch.revenue_rows())
                 _bulk(c, "INSERT INTO events", 12, batch.events)
                 _bulk(
                     c,

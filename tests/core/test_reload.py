@@ -7,7 +7,7 @@ BASE = """
 [server]
 listen = "127.0.0.1:8787"
 [api]
-tokens = ["a"]
+tokens = ["a-token-0123456789"]
 [[sites]]
 id = "one.example"
 timezone = "Europe/Berlin"
@@ -17,13 +17,13 @@ timezone = "Europe/Berlin"
 def test_live_sections_apply_and_the_rest_waits_for_a_restart() -> None:
     running = parse_toml(BASE)
     new = parse_toml(
-        BASE.replace('tokens = ["a"]', 'tokens = ["b"]')
+        BASE.replace('tokens = ["a-token-0123456789"]', 'tokens = ["b-token-0123456789"]')
         .replace("8787", "9999")
         .replace("Europe/Berlin", "Asia/Tokyo")
         + '[[sites]]\nid = "two.example"\ntimezone = "America/Lima"\n'
     )
     merged, restart = merge_live(running, new)
-    assert merged.api.tokens == ("b",)
+    assert merged.api.tokens == ("b-token-0123456789",)
     assert merged.server.listen == "127.0.0.1:8787"  # kept until a restart
     assert [(s.id, s.timezone) for s in merged.sites] == [
         ("one.example", "Europe/Berlin"),  # counted buckets are in this zone

@@ -22,7 +22,7 @@ id = "new.example"
 origins = ["https://new.example"]
 
 [api]
-tokens = ["rotated-token"]
+tokens = ["rotated-token-0123456789"]
 """
 
 
@@ -49,7 +49,7 @@ def _reloaded(d: Daemon, after_ms: int) -> dict[str, Any]:
 
 def test_reload_under_load(tmp_path: Path) -> None:
     port = free_port()
-    cfg = write_config(tmp_path, port, extra='[api]\ntokens = ["old-token"]\n')
+    cfg = write_config(tmp_path, port, extra='[api]\ntokens = ["old-token-0123456789"]\n')
     original = cfg.read_text()
     d = Daemon(cfg, port)
     d.start()
@@ -73,7 +73,7 @@ def test_reload_under_load(tmp_path: Path) -> None:
             assert c.post("/api/event", json=_event("new.example")).status_code == 403
             wait_until("load flowing", lambda: len(acked) > 100)
             # A valid change: a new site, a rotated token.
-            cfg.write_text(original.replace('[api]\ntokens = ["old-token"]\n', "") + NEW_SITE)
+            cfg.write_text(original.replace('[api]\ntokens = ["old-token-0123456789"]\n', "") + NEW_SITE)
             sent_at = int(time.time() * 1000)
             d.signal(signal.SIGHUP)
             rl = _reloaded(d, sent_at)

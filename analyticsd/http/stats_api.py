@@ -1,0 +1,361 @@
+"""Stats API v1 routes (Plausible-shaped), bearer tokens and the query cache.
+
+Every endpoint parses its parameters into a normalised `Query` first (a 400
+names the bad parameter), then runs it in a worker thread on a read
+connection of its own. Answers are cached by the normalised query; the cache
+is emptied whenever the aggregator commits a flush (or the configuration is
+reloaded), so a cached answer is never older than the data behind it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from analyticsd.core.config import (
+    Config,
+    FunnelConfig,
+    MetricConfig,
+    SiteConfig,
+    validate_funnels,
+)
+from analyticsd.core.errors import ConfigError, QueryError
+from analyticsd.core.funnel import COHORT_PERIODS, ORDERS, FunnelDef, Step, funnel, retention
+from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
+from analyticsd.storage.queries import QueryEngine, bucket_label
+from analyticsd.storage.reports import Reports
+from analyticsd.storage.statsdb import day_range_ms
+
+T = TypeVar("T")
+# Runs a blocking function with a query engine in a worker thread.
+RunQuery = Callable[[Callable[[QueryEngine], T]], Awaitable[T]]
+CACHE_ENTRIES = 512
+_COMMON = frozenset({"site_id", "period", "date"})
+_PARAMS = {
+    "aggregate": _COMMON | {"metrics", "filters", "compare"},
+    "timeseries": _COMMON | {"metrics", "filters", "interval", "compare"},
+    "breakdown": _COMMON | {"metrics", "filters", "property", "compare", "limit", "page"},
+    "rollups": _COMMON | {"metrics", "filters", "interval"},
+    "funnel": _COMMON | {"funnel", "steps", "window_s", "order", "by"},
+    "retention": _COMMON | {"cohort", "periods", "start_event", "return_event"},
+    "realtime": frozenset({"site_id"}),
+}
+
+
+@dataclass
+class StatsDeps:
+    config: Callable[[], Config]
+    run: RunQuery[Any]
+    today: Callable[[str], int]  # local day number of a timezone
+    now_ms: Callable[[], int]
+    flushes: Callable[[], int]  # the aggregator's committed flush count
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        msgspec.json.encode(payload),
+        status=status,
+        content_type="application/json",
+        headers=headers or {},
+    )
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    reason = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+    body = {"statusCode": status, "message": [message], "error": reason.get(status, "Error")}
+    return _json(status, body, headers)
+
+
+def custom_metrics(cfg: Config) -> dict[str, CustomMetric]:
+    return {m.name: _custom(m) for m in cfg.metrics}
+
+
+def _custom(m: MetricConfig) -> CustomMetric:
+    return CustomMetric(
+        m.name,
+        m.type,
+        m.event,
+        m.page,
+        m.goal,
+        tuple(sorted(m.props.items())),
+        m.field,
+        m.of,
+        m.numerator,
+        m.denominator,
+    )
+
+
+def funnel_def(f: FunnelConfig) -> FunnelDef:
+    steps = tuple(
+        Step(
+            s.name or s.event or f"Visit {s.page}", s.event, s.page, tuple(sorted(s.props.items()))
+        )
+        for s in f.steps
+    )
+    return FunnelDef(f.name, steps, f.window_s, f.order)
+
+
+def _funnel_from_request(args: dict[str, str], cfg_funnels: tuple[FunnelConfig, ...]) -> FunnelDef:
+    if args.get("funnel") and args.get("steps"):
+        raise QueryError("funnel", "give either funnel (a configured name) or steps, not both")
+    if args.get("funnel"):
+        for f in cfg_funnels:
+            if f.name == args["funnel"]:
+                return funnel_def(f)
+        names = ", ".join(f.name for f in cfg_funnels) or "none configured"
+        raise QueryError("funnel", f"no funnel named {args['funnel']!r} ({names})")
+    if not args.get("steps"):
+        raise QueryError("steps", "give funnel=NAME or steps=[{...}, ...] (JSON)")
+    try:
+        raw = json.loads(args["steps"])
+    except ValueError:
+        raise QueryError("steps", "must be a JSON array of steps") from None
+    try:
+        cfg = msgspec.convert(
+            {
+                "name": "request",
+                "steps": raw,
+                "window_s": int(args.get("window_s") or 86_400),
+                "order": args.get("order") or "loose",
+            },
+            FunnelConfig,
+        )
+    except (msgspec.ValidationError, ValueError, TypeError) as e:
+        raise QueryError("steps", f"invalid funnel: {e}") from None
+    try:
+        validate_funnels(SiteConfig(id="request", funnels=(cfg,)), "request")
+    except ConfigError as e:
+        raise QueryError("steps", str(e).replace("request.funnels[0].", "")) from None
+    return funnel_def(cfg)
+
+
+class QueryCache:
+    """LRU of answers, valid for one generation (flush count, config)."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self.entries = entries
+        self.generation: tuple[int, int] = (-1, -1)
+        self.data: OrderedDict[object, Any] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, generation: tuple[int, int], key: object) -> Any | None:
+        if generation != self.generation:
+            self.data.clear()
+            self.generation = generation
+        value = self.data.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.data.move_to_end(key)
+        return value
+
+    def put(self, key: object, value: Any) -> None:
+        self.data[key] = value
+        if len(self.data) > self.entries:
+            self.data.popitem(last=False)
+
+
+def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
+    cache = QueryCache()
+
+    def authorize(cfg: Config) -> Response | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            return _error(
+                401,
+                "an API token is required: Authorization: Bearer <token> (see [api] tokens)",
+                {"WWW-Authenticate": 'Bearer realm="analyticsd"'},
+            )
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(401, "Authorization must be: Bearer <token>",
+                          {"WWW-Authenticate": 'Bearer error="invalid_request"'})  # fmt: skip
+        given = token.strip().encode()
+        ok = False
+        for known in cfg.api.tokens:  # compare with all, in constant time
+            ok |= hmac.compare_digest(given, known.encode())
+        if not ok:
+            return _error(403, "this API token is not accepted")
+        return None
+
+    async def handle(endpoint: str) -> Response:
+        cfg = deps.config()
+        denied = authorize(cfg)
+        if denied is not None:
+            return denied
+        args = {k: v for k, v in request.args.items()}
+        unknown = sorted(set(request.args.keys()) - _PARAMS[endpoint])
+        if unknown:
+            return _error(400, f"{unknown[0]}: unknown parameter for {endpoint}")
+        site_id = args.get("site_id", "")
+        if not site_id:
+            return _error(400, "site_id: is required")
+        site = cfg.site(site_id)
+        if site is None:
+            return _error(404, f"site_id: {site_id!r} is not a configured site")
+        custom = custom_metrics(cfg)
+        today = deps.today(site.timezone)
+        horizon = deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
+        try:
+            if endpoint == "realtime":
+                n = await deps.run(lambda e: e.realtime(site_id, deps.now_ms()))
+                return _json(200, n)
+            if endpoint in ("funnel", "retention"):
+                key: object = (endpoint, site_id, site.timezone, tuple(sorted(args.items())), today)
+                work = _actor_report(endpoint, args, cfg, site.timezone, today, horizon, deps)
+            else:
+                q = parse_query(endpoint, args, site.timezone, today, custom)
+                key = (endpoint, q)
+                work = _report(endpoint, q, custom, horizon, today)
+            generation = (deps.flushes(), id(cfg))
+            hit = cache.get(generation, key)
+            if hit is not None:
+                return _json(200, hit)
+            result = await deps.run(work)
+        except QueryError as e:
+            return _error(400, f"{e.param}: {e.message}")
+        cache.put(key, result)
+        return _json(200, result)
+
+    for endpoint in ("aggregate", "timeseries", "breakdown", "rollups", "funnel", "retention"):
+        app.add_url_rule(
+            f"/api/v1/stats/{endpoint}",
+            f"stats_{endpoint}",
+            _bind(handle, endpoint),
+            methods=["GET"],
+        )
+    app.add_url_rule(
+        "/api/v1/stats/realtime/visitors",
+        "stats_realtime",
+        _bind(handle, "realtime"),
+        methods=["GET"],
+    )
+    return cache
+
+
+def _bind(handle: Callable[[str], Awaitable[Response]], endpoint: str) -> Callable[[], Any]:
+    async def view() -> Response:
+        return await handle(endpoint)
+
+    return view
+
+
+def _report(
+    endpoint: str, q: Query, custom: dict[str, CustomMetric], horizon: int, today: int
+) -> Callable[[QueryEngine], Any]:
+    def work(engine: QueryEngine) -> Any:
+        reports = Reports(engine, custom, horizon)
+        if endpoint == "rollups":
+            result = reports.rollups(q, today)
+        else:
+            result = getattr(reports, endpoint)(q)
+        result["meta"] = {
+            "period": q.range.label(),
+            "engine": "events" if "events" in reports.engines_used else "rollup",
+        }
+        return result
+
+    return work
+
+
+def _positive(args: dict[str, str], name: str, default: int, hi: int) -> int:
+    raw = args.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= hi:
+        raise QueryError(name, f"must be an integer between 1 and {hi}")
+    return int(raw)
+
+
+def _actor_report(
+    endpoint: str,
+    args: dict[str, str],
+    cfg: Config,
+    tz: str,
+    today: int,
+    horizon: int,
+    deps: StatsDeps,
+) -> Callable[[QueryEngine], Any]:
+    site_id = args["site_id"]
+    r = period_range(args.get("period") or "30d", args.get("date", ""), today)
+    start_ms = day_range_ms(r.first, tz)[0]
+    if start_ms < horizon:
+        raise QueryError(
+            "period",
+            f"{endpoint}s read per-event rows, kept for storage.raw_event_retention_days "
+            f"({cfg.storage.raw_event_retention_days}); the range starts before the oldest kept",
+        )
+    if endpoint == "funnel":
+        site = cfg.site(site_id)
+        f = _funnel_from_request(args, site.funnels if site else ())
+        by = args.get("by") or "visitor"
+        if by not in ("visitor", "user"):
+            raise QueryError("by", "must be visitor or user")
+        if f.order not in ORDERS:
+            raise QueryError("order", "must be loose or strict")
+        end_ms = day_range_ms(r.last, tz)[1]
+
+        def run_funnel(engine: QueryEngine) -> Any:
+            rows = engine.actor_events(site_id, start_ms, end_ms, by == "user")
+            result = funnel(_by_actor(rows), f)
+            result["by"] = by
+            result["meta"] = {"period": r.label()}
+            return result
+
+        return run_funnel
+    period = args.get("cohort") or "week"
+    if period not in COHORT_PERIODS:
+        raise QueryError("cohort", f"must be one of {', '.join(COHORT_PERIODS)}")
+    periods = _positive(args, "periods", 8, 60)
+    unit = "day" if period == "day" else period
+
+    def run_retention(engine: QueryEngine) -> Any:
+        rows = engine.actor_events(site_id, start_ms, deps.now_ms() + 86_400_000, True)
+        matrix, curve = retention(
+            ((u, ts, name) for u, ts, name, _, _ in rows),
+            tz,
+            period,
+            periods,
+            r.first,
+            r.last,
+            today,
+            args.get("start_event", ""),
+            args.get("return_event", ""),
+        )
+        return {
+            "cohort": period,
+            "periods": periods,
+            "cohorts": [
+                {
+                    "cohort": bucket_label(unit, c),
+                    "size": size,
+                    "retained": counts,
+                    "retention": [None if v is None else round(100 * v / size, 2) for v in counts],
+                }
+                for c, size, counts in matrix
+            ],
+            "overall": curve,
+            "meta": {"period": r.label()},
+        }
+
+    return run_retention
+
+
+def _by_actor(rows: list[tuple[Any, ...]]) -> list[list[tuple[int, str, str, dict[str, Any]]]]:
+    actors: list[list[tuple[int, str, str, dict[str, Any]]]] = []
+    current: object = object()
+    for actor, ts, name, path, props in rows:
+        if actor != current:
+            actors.append([])
+            current = actor
+        actors[-1].append((ts, name, path, json.loads(props) if props else {}))
+    return actors

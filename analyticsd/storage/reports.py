@@ -1,0 +1,247 @@
+"""Stats API answers: which engine runs a query, and the response shapes.
+
+Blocking; the HTTP layer runs each call in a worker thread with a read
+connection of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from analyticsd.core.aggregate import SEP, day_label, month_first_day, month_of
+from analyticsd.core.query import (
+    CustomMetric,
+    Query,
+    Range,
+    change,
+    previous_range,
+    prop_of,
+    series_buckets,
+)
+from analyticsd.storage.queries import (
+    Acc,
+    Grouped,
+    QueryEngine,
+    bucket_label,
+    day_bucket,
+    metric_values,
+    rollup_dim,
+    unit_of,
+)
+
+# Percentages compare by the difference in points, not a percent of a percent.
+_POINTS = frozenset({"bounce_rate", "conversion_rate"})
+_REVENUE = ("revenue", "average_revenue")
+
+
+class Reports:
+    def __init__(
+        self, engine: QueryEngine, custom: Mapping[str, CustomMetric], horizon_ms: int
+    ) -> None:
+        self.engine = engine
+        self.custom = dict(custom)
+        self.horizon_ms = horizon_ms
+        self.engines_used: list[str] = []  # for the response's `meta` and tests
+
+    # -- running a query -------------------------------------------------------
+
+    def grouped(self, q: Query, unit: str) -> Grouped:
+        plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
+        if plan is None:
+            self.engines_used.append("events")
+            out = self.engine.raw(q, unit, self.custom, self.horizon_ms)
+        else:
+            self.engines_used.append("rollup")
+            prop, value = plan
+            out = self.engine.rollup(q, prop, value, unit)
+            if any(m in q.metrics for m in _REVENUE):
+                self.engine.rollup_revenue(q, prop, value, unit, out)
+        return out
+
+    def _totals(self, q: Query, unit: str) -> Grouped | None:
+        """Visitors without the goal filter: the base of conversion_rate."""
+        if "conversion_rate" not in q.metrics:
+            return None
+        base = replace(
+            q,
+            filters=tuple(f for f in q.filters if f.prop != "event:goal"),
+            prop="",
+            metrics=("visitors",),
+        )
+        return self.grouped(base, unit)
+
+    def _values(self, q: Query, acc: Acc | None, total: int | None) -> dict[str, Any]:
+        values = metric_values(acc or Acc(), q.metrics, total)
+        for m in q.metrics:
+            if m in self.custom and values[m] is None and self.custom[m].type != "avg":
+                values[m] = 0  # nothing counted; an average of nothing stays null
+        return values
+
+    def _with_change(self, cur: dict[str, Any], prev: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for m, v in cur.items():
+            p = prev.get(m)
+            if isinstance(v, dict) or isinstance(p, dict):
+                ch: Any = {
+                    c: change(v.get(c, 0), (p or {}).get(c, 0)) for c in sorted({*v, *(p or {})})
+                }
+            else:
+                ch = change(v, p, m in _POINTS)
+            out[m] = {"value": v, "comparison_value": p, "change": ch}
+        return out
+
+    # -- endpoints -------------------------------------------------------------
+
+    def aggregate(self, q: Query) -> dict[str, Any]:
+        cur = self._aggregate_values(q)
+        if not q.compare:
+            return {"results": {m: {"value": v} for m, v in cur.items()}}
+        prev_q = q.with_range(previous_range(q.range, q.period))
+        prev = self._aggregate_values(prev_q)
+        return {
+            "results": self._with_change(cur, prev),
+            "comparison_period": prev_q.range.label(),
+        }
+
+    def _aggregate_values(self, q: Query) -> dict[str, Any]:
+        acc = self.grouped(q, "none").get(("", 0))
+        totals = self._totals(q, "none")
+        total = totals.get(("", 0), Acc()).visitors if totals is not None else None
+        return self._values(q, acc, total)
+
+    def _points(self, q: Query) -> list[tuple[str, int]]:
+        """(label, bucket number) of every point of a series, in order."""
+        unit = unit_of(q.interval)
+        if unit in ("minute", "hour"):
+            per_day = 1440 if unit == "minute" else 24
+            return [
+                (bucket_label(unit, n), n)
+                for d in range(q.range.first, q.range.last + 1)
+                for n in range(d * per_day, (d + 1) * per_day)
+            ]
+        return [
+            (label, day_bucket(unit, first))
+            for label, first, _ in series_buckets(q.range, q.interval)
+        ]
+
+    def _series(self, q: Query) -> list[dict[str, Any]]:
+        unit = unit_of(q.interval)
+        grouped = self.grouped(q, unit)
+        totals = self._totals(q, unit)
+        out = []
+        for label, n in self._points(q):
+            total = totals.get(("", n), Acc()).visitors if totals is not None else None
+            out.append({"date": label, **self._values(q, grouped.get(("", n)), total)})
+        return out
+
+    def timeseries(self, q: Query) -> dict[str, Any]:
+        series = self._series(q)
+        if not q.compare:
+            return {"results": series}
+        prev_q = q.with_range(previous_range(q.range, q.period))
+        prev = self._series(prev_q)
+        for i, point in enumerate(series):
+            p = prev[i] if i < len(prev) else {}
+            values = {m: point[m] for m in q.metrics}
+            point["comparison"] = {"date": p.get("date"), **{m: p.get(m) for m in q.metrics}}
+            point["change"] = {
+                m: c["change"]
+                for m, c in self._with_change(values, {m: p.get(m) for m in q.metrics}).items()
+            }
+        return {"results": series, "comparison_period": prev_q.range.label()}
+
+    def _breakdown_rows(self, q: Query) -> dict[str, dict[str, Any]]:
+        grouped = self.grouped(q, "none")
+        totals = self._totals(q, "none")
+        total = totals.get(("", 0), Acc()).visitors if totals is not None else None
+        return {g: self._values(q, acc, total) for (g, _), acc in grouped.items() if g != ""}
+
+    def breakdown(self, q: Query) -> dict[str, Any]:
+        prop = prop_of(q.prop, "property")
+        rows = self._breakdown_rows(q)
+        first = q.metrics[0]
+
+        def order(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:
+            v = item[1][first]
+            if isinstance(v, dict):
+                v = sum(v.values())
+            return (-(v or 0), item[0])
+
+        ranked = sorted(rows.items(), key=order)
+        start = (q.page - 1) * q.limit
+        page = ranked[start : start + q.limit]
+        prev: dict[str, dict[str, Any]] = {}
+        prev_q = None
+        if q.compare:
+            prev_q = q.with_range(previous_range(q.range, q.period))
+            prev = self._breakdown_rows(prev_q)
+        results = []
+        for g, values in page:
+            row: dict[str, Any] = {}
+            if prop.joined and SEP in g:
+                parent, _, shown = g.partition(SEP)
+                row[prop.key] = shown
+                row[prop.parent] = parent
+            else:
+                row[prop.key] = g
+            if q.compare:
+                zero = self._values(q, None, None)
+                row.update(self._with_change(values, prev.get(g, zero)))
+            else:
+                row.update(values)
+            results.append(row)
+        out: dict[str, Any] = {"results": results, "total_rows": len(ranked)}
+        if prev_q is not None:
+            out["comparison_period"] = prev_q.range.label()
+        return out
+
+    def rollups(self, q: Query, today: int) -> dict[str, Any]:
+        """Whole weeks (from Monday) or months covering the range, each with
+        its growth against the period before; the current one is marked
+        incomplete."""
+        first, last = _period_start(q.range.first, q.interval), q.range.last
+        before = _period_start(first - 1, q.interval)
+        series = self._series(q.with_range(Range(before, last)))
+        buckets = series_buckets(Range(before, _period_end(last, q.interval)), q.interval)
+        out = []
+        for i in range(1, len(series)):
+            _, start, end = buckets[i]
+            days = end - start + 1
+            values = {m: series[i][m] for m in q.metrics}
+            previous = {m: series[i - 1][m] for m in q.metrics}
+            out.append(
+                {
+                    "period": series[i]["date"],
+                    "start": day_label(start),
+                    "end": day_label(end),
+                    "days": days,
+                    "complete": end < today,
+                    **values,
+                    "daily_average": {
+                        m: round(v / days, 2)
+                        for m, v in values.items()
+                        if isinstance(v, (int, float)) and m in _ADDITIVE
+                    },
+                    "growth": {
+                        m: c["change"] for m, c in self._with_change(values, previous).items()
+                    },
+                }
+            )
+        return {"results": out, "comparison_period": series[0]["date"]}
+
+
+def _period_start(day: int, interval: str) -> int:
+    if interval == "week":
+        return day - (day + 3) % 7
+    return month_first_day(month_of(day))
+
+
+def _period_end(day: int, interval: str) -> int:
+    if interval == "week":
+        return _period_start(day, interval) + 6
+    return month_first_day(month_of(day) + 1) - 1
+
+
+_ADDITIVE = frozenset({"visitors", "visits", "pageviews", "events"})

@@ -1,0 +1,727 @@
+"""Stats API v1 against generated traffic with known ground truth.
+
+Two days of visits (yesterday and the day before, UTC) go through the real
+daemon; every expected number below is counted from the generated plan in
+this file, not from the daemon's code. One daemon serves the whole module.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.geo_fixture import build_city_db
+from tests.helpers import TEST_SITE, Daemon, free_port, write_config
+
+TOKEN = "stats-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+UAS = {
+    "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:122.0) Gecko/20100101 Firefox/122.0",
+    "mobile": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"
+    ),
+}
+CLIENT = {
+    "desktop": {
+        "browser": "Firefox",
+        "browser_version": "122.0",
+        "os": "Windows",
+        "os_version": "10",
+    },
+    "mobile": {"browser": "Safari", "browser_version": "17.2", "os": "iOS", "os_version": "17.2"},
+}
+# landing fields → (source, referrer, channel, utm_source, utm_medium, utm_campaign)
+LANDINGS: list[tuple[dict[str, str], tuple[str, str, str, str, str, str]]] = [
+    ({}, ("Direct / None", "", "direct", "", "", "")),
+    ({"referrer": "https://www.google.com/search?q=x"}, ("Google", "google.com/search", "organic", "", "", "")),
+    ({"referrer": "https://t.co/abc"}, ("Twitter", "t.co/abc", "social", "", "", "")),
+    (
+        {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"},
+        ("newsletter", "", "email", "newsletter", "email", "spring"),
+    ),
+]  # fmt: skip
+PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs"]
+GEO = {"203.0.113": ("DE", "Berlin", "Berlin"), "198.51.100": ("FR", "Île-de-France", "Paris")}
+EXTRA = f"""
+[api]
+tokens = ["{TOKEN}"]
+
+[[metrics]]
+name = "signups"
+type = "count"
+event = "Signup"
+
+[[metrics]]
+name = "pro_signups"
+type = "count"
+event = "Signup"
+props = {{ plan = "pro" }}
+
+[[metrics]]
+name = "revenue_sum"
+type = "sum"
+field = "revenue"
+
+[[metrics]]
+name = "avg_revenue"
+type = "avg"
+field = "revenue"
+
+[[metrics]]
+name = "users"
+type = "distinct"
+of = "user"
+
+[[metrics]]
+name = "signup_rate"
+type = "ratio"
+numerator = "signups"
+denominator = "visitors"
+"""
+SITE_EXTRA = """
+[[sites.goals]]
+event = "Signup"
+
+[[sites.funnels]]
+name = "pricing-signup"
+steps = [{page = "/"}, {page = "/pricing"}, {event = "Signup"}]
+window_s = 3600
+"""
+
+
+@dataclass
+class Ev:
+    ts: int
+    name: str
+    path: str
+    props: dict[str, str] = field(default_factory=dict)
+    revenue: str | None = None
+
+
+@dataclass
+class Visit:
+    day: int  # 0 or 1: the day before yesterday, yesterday
+    k: int  # visitor number within the day (an address and a device)
+    landing: int
+    user: str | None
+    events: list[Ev] = field(default_factory=list)
+
+    @property
+    def device(self) -> str:
+        return "mobile" if self.k % 3 == 0 else "desktop"
+
+    @property
+    def ip(self) -> str:
+        return f"{'203.0.113' if self.k % 2 else '198.51.100'}.{self.k + 1}"
+
+    @property
+    def geo(self) -> tuple[str, str, str]:
+        return GEO[self.ip.rsplit(".", 1)[0]]
+
+    @property
+    def who(self) -> tuple[int, int]:
+        return (self.day, self.k)  # visitor ids rotate daily: one visitor per day
+
+    def goals(self, ev: Ev) -> list[str]:
+        return ["Signup"] if ev.name == "Signup" else ["purchase"] if ev.name == "purchase" else []
+
+    @property
+    def pageviews(self) -> list[Ev]:
+        return [e for e in self.events if e.name == "pageview"]
+
+    @property
+    def conversions(self) -> int:
+        return sum(1 for e in self.events if self.goals(e))
+
+    @property
+    def bounce(self) -> bool:
+        return len(self.pageviews) == 1 and self.conversions == 0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.events[-1].ts - self.events[0].ts
+
+
+def plan(day0_ms: int) -> list[Visit]:
+    rng = random.Random(5)
+    visits: list[Visit] = []
+    for day in (0, 1):
+        for k in range(24):
+            user = f"user{k}" if k < 12 and (day == 0 or k % 2 == 0) else None
+            t = day0_ms + day * 86_400_000 + 8 * 3_600_000 + k * 600_000
+            for n in range(2 if k % 5 == 0 else 1):
+                v = Visit(day, k, k % 4, user)
+                for j in range(rng.choice([1, 2, 3])):
+                    path = "/" if j == 0 and n == 0 else rng.choice(PAGES)
+                    v.events.append(Ev(t, "pageview", path))
+                    t += 30_000
+                if n == 0 and k % 3 == 1:
+                    v.events.append(
+                        Ev(t, "Signup", v.events[-1].path, {"plan": "pro" if k % 2 else "free"})
+                    )
+                    t += 30_000
+                if n == 0 and k % 6 == 1:
+                    v.events.append(Ev(t, "purchase", "/checkout", revenue="10.50"))
+                t += 2 * 3_600_000  # the next visit starts after a gap
+                visits.append(v)
+    return visits
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def send(d: Daemon, visits: list[Visit]) -> None:
+    with httpx.Client(timeout=10) as client:
+        for v in visits:
+            items = []
+            for i, e in enumerate(v.events):
+                item: dict[str, Any] = {
+                    "siteId": TEST_SITE,
+                    "eventType": e.name,
+                    "path": e.path,
+                    "timestamp": iso(e.ts),
+                    "eventId": str(uuid.uuid4()),
+                }
+                if i == 0:
+                    item.update(LANDINGS[v.landing][0])
+                if e.props:
+                    item["props"] = e.props
+                if e.revenue:
+                    item["revenue"] = {"amount": e.revenue, "currency": "EUR"}
+                if v.user:
+                    item["userId"] = v.user
+                items.append(item)
+            r = client.post(
+                f"{d.url}/api/batch",
+                json={"events": items},
+                headers={"User-Agent": UAS[v.device], "X-Forwarded-For": v.ip},
+            )
+            assert r.status_code == 202 and not r.json()["rejected"], r.text
+
+
+@dataclass
+class World:
+    d: Daemon
+    visits: list[Visit]
+    days: list[str]  # labels of day 0 and day 1
+
+    def get(self, endpoint: str, **params: Any) -> Any:
+        r = httpx.get(
+            f"{self.d.url}/api/v1/stats/{endpoint}",
+            params={"site_id": TEST_SITE, **params},
+            headers=AUTH,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def day(self, i: int) -> dict[str, str]:
+        return {"period": "day", "date": self.days[i]}
+
+    def both(self) -> dict[str, str]:
+        return {"period": "custom", "date": f"{self.days[0]},{self.days[1]}"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("stats")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day0 = today - timedelta(days=2)
+    port = free_port()
+    geo = build_city_db(tmp / "city.mmdb")
+    cfg = write_config(tmp, port, extra=EXTRA, site_extra=SITE_EXTRA, geoip=str(geo))
+    d = Daemon(cfg, port)
+    d.start()
+    try:
+        visits = plan(int(day0.timestamp() * 1000))
+        send(d, visits)
+        d.wait_caught_up()
+        labels = [(day0 + timedelta(days=i)).strftime("%Y-%m-%d") for i in (0, 1)]
+        w = World(d, visits, labels)
+        _wait_flushed(w, len(visits))
+        yield w
+    finally:
+        d.kill()
+
+
+def _wait_flushed(w: World, n_visits: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = w.get("aggregate", metrics="visits", **w.both())["results"]["visits"]["value"]
+        if got == n_visits:
+            return
+        time.sleep(0.2)
+    raise AssertionError("visits never all counted")
+
+
+# -- ground truth ---------------------------------------------------------------
+
+
+def on_day(w: World, i: int) -> list[Visit]:
+    return [v for v in w.visits if v.day == i]
+
+
+def site_truth(visits: list[Visit]) -> dict[str, Any]:
+    n = len(visits)
+    pvs = sum(len(v.pageviews) for v in visits)
+    revenue = sum(float(e.revenue) for v in visits for e in v.events if e.revenue)
+    return {
+        "visitors": len({v.who for v in visits}),
+        "visits": n,
+        "pageviews": pvs,
+        "views_per_visit": round(pvs / n, 2),
+        "bounce_rate": round(100 * sum(v.bounce for v in visits) / n),
+        "visit_duration": round(sum(v.duration_ms for v in visits) / n / 1000),
+        "events": sum(len(v.events) for v in visits),
+        "revenue": {"EUR": round(revenue, 2)},
+    }
+
+
+def visit_dim_truth(visits: list[Visit], value_of: Any) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"visitors": set(), "visits": 0, "pageviews": 0}
+    )
+    for v in visits:
+        val = value_of(v)
+        if not val:
+            continue
+        row = out[val]
+        row["visitors"].add(v.who)
+        row["visits"] += 1
+        row["pageviews"] += len(v.pageviews)
+    return {k: {**r, "visitors": len(r["visitors"])} for k, r in out.items()}
+
+
+def rows_by(result: dict[str, Any], key: str, metrics: list[str]) -> dict[str, dict[str, Any]]:
+    return {r[key]: {m: r[m] for m in metrics} for r in result["results"]}
+
+
+# -- tests ------------------------------------------------------------------------
+
+
+def test_aggregate_every_metric_per_day_and_range(world: World) -> None:
+    metrics = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events,revenue"
+    for i in (0, 1):
+        res = world.get("aggregate", metrics=metrics, **world.day(i))
+        got = {m: v["value"] for m, v in res["results"].items()}
+        assert got == site_truth(on_day(world, i))
+        assert res["meta"]["engine"] == "rollup"
+    both = world.get("aggregate", metrics=metrics, **world.both())["results"]
+    assert {m: v["value"] for m, v in both.items()} == site_truth(world.visits)
+    # Multi-day visitors are the sum of each day's (ids rotate daily).
+    assert both["visitors"]["value"] == 48
+
+
+def test_compare_previous_period(world: World) -> None:
+    res = world.get(
+        "aggregate",
+        metrics="visitors,pageviews,bounce_rate",
+        compare="previous_period",
+        **world.day(1),
+    )
+    cur, prev = site_truth(on_day(world, 1)), site_truth(on_day(world, 0))
+    assert res["comparison_period"] == [world.days[0], world.days[0]]
+    for m in ("visitors", "pageviews"):
+        r = res["results"][m]
+        assert (r["value"], r["comparison_value"]) == (cur[m], prev[m])
+        assert r["change"] == round((cur[m] - prev[m]) / prev[m] * 100, 1)
+    br = res["results"]["bounce_rate"]
+    assert br["change"] == round(cur["bounce_rate"] - prev["bounce_rate"], 1)  # points
+    # The same through the per-event engine (a filter only it can answer).
+    raw = world.get("aggregate", metrics="visitors,pageviews", compare="previous_period",
+                    filters="visit:device!=tablet", **world.day(1))  # fmt: skip
+    assert raw["meta"]["engine"] == "events"
+    assert raw["results"]["pageviews"]["comparison_value"] == prev["pageviews"]
+    ts = world.get(
+        "timeseries",
+        metrics="pageviews",
+        interval="date",
+        compare="previous_period",
+        **world.day(1),
+    )
+    assert ts["results"][0]["pageviews"] == cur["pageviews"]
+    assert ts["results"][0]["comparison"] == {"date": world.days[0], "pageviews": prev["pageviews"]}
+
+
+VISIT_PROPS: dict[str, Any] = {
+    "visit:source": lambda v: LANDINGS[v.landing][1][0],
+    "visit:referrer": lambda v: LANDINGS[v.landing][1][1],
+    "visit:channel": lambda v: LANDINGS[v.landing][1][2],
+    "visit:utm_source": lambda v: LANDINGS[v.landing][1][3],
+    "visit:utm_medium": lambda v: LANDINGS[v.landing][1][4],
+    "visit:utm_campaign": lambda v: LANDINGS[v.landing][1][5],
+    "visit:device": lambda v: v.device,
+    "visit:browser": lambda v: CLIENT[v.device]["browser"],
+    "visit:browser_version": lambda v: CLIENT[v.device]["browser_version"],
+    "visit:os": lambda v: CLIENT[v.device]["os"],
+    "visit:os_version": lambda v: CLIENT[v.device]["os_version"],
+    "visit:country": lambda v: v.geo[0],
+    "visit:region": lambda v: v.geo[1],
+    "visit:city": lambda v: v.geo[2],
+    "visit:entry_page": lambda v: v.pageviews[0].path,
+    "visit:exit_page": lambda v: v.pageviews[-1].path,
+}
+
+
+@pytest.mark.parametrize("prop", sorted(VISIT_PROPS))
+def test_breakdown_visit_properties(world: World, prop: str) -> None:
+    key = prop.split(":")[1]
+    entry_exit = prop in ("visit:entry_page", "visit:exit_page")
+    metrics = ["visits", "pageviews"] if entry_exit else ["visitors", "visits", "pageviews"]
+    for i in (0, 1):
+        res = world.get("breakdown", property=prop, metrics=",".join(metrics), **world.day(i))
+        truth = visit_dim_truth(on_day(world, i), VISIT_PROPS[prop])
+        assert rows_by(res, key, metrics) == {
+            k: {m: r[m] for m in metrics} for k, r in truth.items()
+        }
+        assert res["meta"]["engine"] == "rollup"
+        if prop in ("visit:browser_version", "visit:os_version", "visit:region", "visit:city"):
+            parent = {"browser_version": "browser", "os_version": "os"}.get(key, "country")
+            assert all(r[parent] for r in res["results"])
+    # Filtering on one value equals that value's breakdown row (rollup), and
+    # the per-event engine (an `|` with a value that never occurs) agrees.
+    truth = visit_dim_truth(on_day(world, 1), VISIT_PROPS[prop])
+    value, want = max(truth.items(), key=lambda kv: (kv[1]["visits"], kv[0]))
+    one = world.get(
+        "aggregate", metrics="visits,pageviews", filters=f"{prop}=={value}", **world.day(1)
+    )
+    raw = world.get("aggregate", metrics="visits,pageviews", filters=f"{prop}=={value}|nothing-like-it",
+                    **world.day(1))  # fmt: skip
+    assert (one["meta"]["engine"], raw["meta"]["engine"]) == ("rollup", "events")
+    for res in (one, raw):
+        assert res["results"]["visits"]["value"] == want["visits"]
+        assert res["results"]["pageviews"]["value"] == want["pageviews"]
+
+
+def test_breakdown_event_properties(world: World) -> None:
+    vis = on_day(world, 1)
+    pages: dict[str, dict[str, Any]] = defaultdict(lambda: {"visitors": set(), "pageviews": 0})
+    names: Counter[str] = Counter()
+    plans: dict[str, dict[str, Any]] = defaultdict(lambda: {"visitors": set(), "events": 0})
+    for v in vis:
+        for e in v.events:
+            names[e.name] += 1
+            if e.name == "pageview":
+                pages[e.path]["visitors"].add(v.who)
+                pages[e.path]["pageviews"] += 1
+            if "plan" in e.props:
+                plans[e.props["plan"]]["visitors"].add(v.who)
+                plans[e.props["plan"]]["events"] += 1
+    res = world.get(
+        "breakdown", property="event:page", metrics="visitors,pageviews", **world.day(1)
+    )
+    assert rows_by(res, "page", ["visitors", "pageviews"]) == {
+        p: {"visitors": len(r["visitors"]), "pageviews": r["pageviews"]} for p, r in pages.items()
+    }
+    order = [r["page"] for r in res["results"]]
+    assert order == sorted(order, key=lambda p: (-len(pages[p]["visitors"]), p))  # best first
+    res = world.get(
+        "breakdown", property="event:props:plan", metrics="visitors,events", **world.day(1)
+    )
+    assert rows_by(res, "plan", ["visitors", "events"]) == {
+        p: {"visitors": len(r["visitors"]), "events": r["events"]} for p, r in plans.items()
+    }
+    res = world.get("breakdown", property="event:name", metrics="events", **world.day(1))
+    assert rows_by(res, "name", ["events"]) == {n: {"events": c} for n, c in names.items()}
+    # Pagination: limit/page walk the same order.
+    p1 = world.get("breakdown", property="event:page", limit=2, page=1, **world.day(1))
+    p2 = world.get("breakdown", property="event:page", limit=2, page=2, **world.day(1))
+    assert [r["page"] for r in p1["results"] + p2["results"]] == order[:4]
+    assert p1["total_rows"] == len(pages)
+
+
+def test_goals_conversion_rate_and_revenue(world: World) -> None:
+    vis = on_day(world, 1)
+    visitors = len({v.who for v in vis})
+    by_goal: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    completions: Counter[str] = Counter()
+    for v in vis:
+        for e in v.events:
+            for g in v.goals(e):
+                by_goal[g].add(v.who)
+                completions[g] += 1
+    res = world.get("breakdown", property="event:goal", metrics="visitors,events,conversion_rate,revenue",
+                    **world.day(1))  # fmt: skip
+    got = rows_by(res, "goal", ["visitors", "events", "conversion_rate"])
+    assert got == {
+        g: {
+            "visitors": len(w),
+            "events": completions[g],
+            "conversion_rate": round(100 * len(w) / visitors, 2),
+        }
+        for g, w in by_goal.items()
+    }
+    purchase = next(r for r in res["results"] if r["goal"] == "purchase")
+    assert purchase["revenue"] == {"EUR": round(10.5 * completions["purchase"], 2)}
+    agg = world.get(
+        "aggregate",
+        metrics="visitors,conversion_rate",
+        filters="event:goal==Signup",
+        **world.day(1),
+    )
+    assert agg["results"]["conversion_rate"]["value"] == round(
+        100 * len(by_goal["Signup"]) / visitors, 2
+    )
+    # conversion_rate without a goal is a clear 400.
+    r = httpx.get(f"{world.d.url}/api/v1/stats/aggregate", headers=AUTH,
+                  params={"site_id": TEST_SITE, "metrics": "conversion_rate"})  # fmt: skip
+    assert r.status_code == 400 and "conversion_rate" in r.json()["message"][0]
+
+
+def test_filter_forms(world: World) -> None:
+    vis = on_day(world, 1)
+
+    def truth(keep_visit: Any, keep_event: Any = lambda e: True) -> tuple[int, int]:
+        who, pvs = set(), 0
+        for v in vis:
+            if not keep_visit(v):
+                continue
+            for e in v.events:
+                if e.name == "pageview" and keep_event(e):
+                    who.add(v.who)
+                    pvs += 1
+        return len(who), pvs
+
+    cases = {
+        "visit:device!=mobile": truth(lambda v: v.device != "mobile"),
+        "visit:source==Google|Twitter": truth(lambda v: v.landing in (1, 2)),
+        "visit:source!=Google|Twitter": truth(lambda v: v.landing not in (1, 2)),
+        "event:page==/blog/*": truth(lambda v: True, lambda e: e.path.startswith("/blog/")),
+        "event:page!=/blog/*": truth(lambda v: True, lambda e: not e.path.startswith("/blog/")),
+        "visit:device==desktop;event:page==/pricing": truth(
+            lambda v: v.device == "desktop", lambda e: e.path == "/pricing"
+        ),
+        "visit:city==Berlin;visit:channel==organic|email": truth(
+            lambda v: v.geo[2] == "Berlin" and v.landing in (1, 3)
+        ),
+    }
+    for filters, (visitors, pageviews) in cases.items():
+        res = world.get("aggregate", metrics="visitors,pageviews", filters=filters, **world.day(1))
+        got = (res["results"]["visitors"]["value"], res["results"]["pageviews"]["value"])
+        assert got == (visitors, pageviews), filters
+    # A breakdown under a filter of another property.
+    res = world.get("breakdown", property="visit:source", metrics="visits", filters="visit:device==mobile",
+                    **world.day(1))  # fmt: skip
+    want = Counter(LANDINGS[v.landing][1][0] for v in vis if v.device == "mobile")
+    assert rows_by(res, "source", ["visits"]) == {s: {"visits": n} for s, n in want.items()}
+
+
+def test_timeseries_intervals(world: World) -> None:
+    vis = on_day(world, 1)
+    hours: dict[str, dict[str, Any]] = defaultdict(lambda: {"visitors": set(), "pageviews": 0})
+    for v in vis:
+        for e in v.pageviews:
+            label = datetime.fromtimestamp(e.ts / 1000, UTC).strftime("%Y-%m-%d %H:00:00")
+            hours[label]["visitors"].add(v.who)
+            hours[label]["pageviews"] += 1
+    res = world.get("timeseries", metrics="visitors,pageviews", interval="hour", **world.day(1))
+    assert len(res["results"]) == 24
+    got = {
+        p["date"]: {"visitors": p["visitors"], "pageviews": p["pageviews"]}
+        for p in res["results"]
+        if p["pageviews"]
+    }
+    assert got == {
+        h: {"visitors": len(r["visitors"]), "pageviews": r["pageviews"]} for h, r in hours.items()
+    }
+    minutes = world.get("timeseries", metrics="pageviews", interval="minute", **world.day(1))
+    assert len(minutes["results"]) == 1440 and minutes["meta"]["engine"] == "events"
+    assert sum(p["pageviews"] for p in minutes["results"]) == site_truth(vis)["pageviews"]
+    per_day = world.get("timeseries", metrics="visitors,pageviews", interval="date", **world.both())
+    assert [(p["date"], p["visitors"], p["pageviews"]) for p in per_day["results"]] == [
+        (world.days[i], 24, site_truth(on_day(world, i))["pageviews"]) for i in (0, 1)
+    ]
+    total = site_truth(world.visits)["pageviews"]
+    for interval in ("week", "month"):
+        res = world.get(
+            "timeseries", metrics="visitors,pageviews", interval=interval, **world.both()
+        )
+        assert sum(p["pageviews"] for p in res["results"]) == total
+        assert sum(p["visitors"] for p in res["results"]) == 48
+        assert len(res["results"]) in (1, 2)  # the two days may straddle a week/month
+
+
+def test_rollups_growth(world: World) -> None:
+    res = world.get("rollups", metrics="visitors,pageviews", interval="week", period="30d")
+    rows = res["results"]
+    assert all(datetime.strptime(r["start"], "%Y-%m-%d").weekday() == 0 for r in rows)  # Mondays
+    assert sum(r["pageviews"] for r in rows) == site_truth(world.visits)["pageviews"]
+    for prev, cur in zip(rows, rows[1:], strict=False):
+        if prev["pageviews"]:
+            assert cur["growth"]["pageviews"] == round(
+                (cur["pageviews"] - prev["pageviews"]) / prev["pageviews"] * 100, 1
+            )
+    assert rows[-1]["complete"] is False  # the current week
+    months = world.get("rollups", metrics="pageviews", interval="month", period="6mo")["results"]
+    assert len(months) == 6 and all(r["start"].endswith("-01") for r in months)
+    assert sum(r["pageviews"] for r in months) == site_truth(world.visits)["pageviews"]
+
+
+def test_custom_metrics(world: World) -> None:
+    vis = on_day(world, 1)
+    signups = [e for v in vis for e in v.events if e.name == "Signup"]
+    revenue = [float(e.revenue) for v in vis for e in v.events if e.revenue]
+    visitors = len({v.who for v in vis})
+    res = world.get("aggregate", metrics="signups,pro_signups,revenue_sum,avg_revenue,users,signup_rate",
+                    **world.day(1))["results"]  # fmt: skip
+    assert res["signups"]["value"] == len(signups)
+    assert res["pro_signups"]["value"] == sum(1 for e in signups if e.props["plan"] == "pro")
+    assert res["revenue_sum"]["value"] == round(sum(revenue), 4)
+    assert res["avg_revenue"]["value"] == round(sum(revenue) / len(revenue), 4)
+    assert res["users"]["value"] == len({v.user for v in vis if v.user})
+    assert res["signup_rate"]["value"] == round(len(signups) / visitors, 4)
+    series = world.get("timeseries", metrics="signups", interval="date", **world.both())["results"]
+    assert [p["signups"] for p in series] == [
+        sum(1 for v in on_day(world, i) for e in v.events if e.name == "Signup") for i in (0, 1)
+    ]
+
+
+def test_funnel_configured_and_in_request(world: World) -> None:
+    # Hand count: per visitor, "/" then "/pricing" then Signup, in order,
+    # within an hour of the "/" view (yesterday: one day, one visitor id each).
+    reached = [0, 0, 0]
+    for i in (1,):
+        by_who: dict[tuple[int, int], list[Ev]] = defaultdict(list)
+        for v in on_day(world, i):
+            by_who[v.who] += v.events
+        for evs in by_who.values():
+            evs.sort(key=lambda e: e.ts)
+            best = 0
+            for s, e in enumerate(evs):
+                if e.name != "pageview" or e.path != "/":
+                    continue
+                depth, j = 1, s
+                for step in (("pageview", "/pricing"), ("Signup", None)):
+                    nxt = next((x for x in range(j + 1, len(evs)) if evs[x].name == step[0]
+                                and (step[1] is None or evs[x].path == step[1])
+                                and evs[x].ts - e.ts <= 3_600_000), None)  # fmt: skip
+                    if nxt is None:
+                        break
+                    depth, j = depth + 1, nxt
+                best = max(best, depth)
+            for k in range(best):
+                reached[k] += 1
+    res = world.get("funnel", funnel="pricing-signup", **world.day(1))
+    assert [s["visitors"] for s in res["steps"]] == reached
+    assert res["steps"][1]["conversion_rate"] == round(100 * reached[1] / reached[0], 2)
+    assert res["steps"][2]["drop_off"] == reached[1] - reached[2]
+    steps = '[{"page": "/"}, {"page": "/pricing"}, {"event": "Signup"}]'
+    same = world.get("funnel", steps=steps, window_s=3600, **world.day(1))
+    assert [s["visitors"] for s in same["steps"]] == reached
+
+
+def test_retention_by_user(world: World) -> None:
+    res = world.get("retention", cohort="day", periods=2, **world.both())
+    # Day 0: user0..user11 (12 users); day 1: the even ones come back; no new ones.
+    assert [(c["cohort"], c["size"]) for c in res["cohorts"]] == [(world.days[0], 12)]
+    c = res["cohorts"][0]
+    assert c["retained"][:2] == [12, 6]
+    assert c["retention"][:2] == [100.0, 50.0]
+    assert c["retained"][2] == 0  # today: nobody yet (today is observable)
+    assert res["overall"][:2] == [100.0, 50.0]
+
+
+def test_realtime_visitors(world: World) -> None:
+    now = datetime.now(UTC)
+    with httpx.Client(timeout=10) as client:
+        for k in range(3):
+            r = client.post(
+                f"{world.d.url}/api/event",
+                json={
+                    "siteId": TEST_SITE,
+                    "eventType": "pageview",
+                    "path": "/live",
+                    "timestamp": iso(int(now.timestamp() * 1000)),
+                },
+                headers={"User-Agent": UAS["desktop"], "X-Forwarded-For": f"192.0.2.{k + 10}"},
+            )
+            assert r.status_code == 202
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if world.get("realtime/visitors") == 3:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"realtime visitors: {world.get('realtime/visitors')}")
+
+
+def test_cache_is_invalidated_by_flushes(world: World) -> None:
+    first = world.get("aggregate", metrics="pageviews", period="day")
+    again = world.get("aggregate", metrics="pageviews", period="day")
+    assert first == again
+    r = httpx.post(f"{world.d.url}/api/event", json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/new"},
+                   headers={"User-Agent": UAS["mobile"], "X-Forwarded-For": "192.0.2.99"})  # fmt: skip
+    assert r.status_code == 202
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        now = world.get("aggregate", metrics="pageviews", period="day")
+        if now["results"]["pageviews"]["value"] == first["results"]["pageviews"]["value"] + 1:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the cached answer outlived a flush")
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"metrics": "nope"}, "metrics"),
+        ({"period": "fortnight"}, "period"),
+        ({"period": "custom", "date": "2026-01-05"}, "date"),
+        ({"date": "yesterday"}, "date"),
+        ({"filters": "visit:source=Google"}, "filters"),
+        ({"filters": "visit:nothing==x"}, "filters"),
+        ({"interval": "hour"}, "interval"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_parameters_are_named(world: World, params: dict[str, str], param: str) -> None:
+    r = httpx.get(
+        f"{world.d.url}/api/v1/stats/aggregate",
+        params={"site_id": TEST_SITE, **params},
+        headers=AUTH,
+    )
+    assert r.status_code == 400
+    assert r.json()["message"][0].startswith(f"{param}:")
+
+
+def test_tokens_and_sites(world: World) -> None:
+    url = f"{world.d.url}/api/v1/stats/aggregate"
+    r = httpx.get(url, params={"site_id": TEST_SITE})
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    r = httpx.get(
+        url,
+        params={"site_id": TEST_SITE},
+        headers={"Authorization": "Bearer wrong-token-0123456789"},
+    )
+    assert r.status_code == 403
+    r = httpx.get(url, params={"site_id": "nope.example"}, headers=AUTH)
+    assert r.status_code == 404
+    r = httpx.get(f"{world.d.url}/api/v1/stats/breakdown", params={"site_id": TEST_SITE, "property": "visit:country",
+                  "period": "12mo"}, headers=AUTH)  # fmt: skip
+    assert r.status_code == 200  # a year's rollup needs no per-event rows
+
+
+def test_old_ranges_needing_event_rows_are_refused(world: World) -> None:
+    r = httpx.get(
+        f"{world.d.url}/api/v1/stats/aggregate",
+        params={"site_id": TEST_SITE, "period": "12mo", "filters": "visit:source==Google|Twitter"},
+        headers=AUTH,
+    )
+    assert r.status_code == 400
+    assert "raw_event_retention_days" in r.json()["message"][0]
+
+
+def test_openapi_document_is_served(world: World) -> None:
+    doc = httpx.get(f"{world.d.url}/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/api/event", "/api/v1/stats/aggregate", "/api/v1/stats/breakdown"} <= set(doc["paths"])
