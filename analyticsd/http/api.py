@@ -99,7 +99,10 @@ def create_app(
         return _error(404, f"no route for {request.method} {request.path}")
 
     @app.errorhandler(405)
-    async def not_allowed(_: Exception) -> Response:
-        return _error(405, f"{request.method} is not allowed on {request.path}")
+    async def not_allowed(e: Exception) -> Response:
+        resp = _error(405, f"{request.method} is not allowed on {request.path}")
+        allowed = getattr(e, "valid_methods", None) or ["GET"]
+        resp.headers["Allow"] = ", ".join(sorted(allowed))  # RFC 9110 requires it on a 405
+        return resp
 
     return app

@@ -117,8 +117,8 @@ def _stats_get(
 def document() -> dict[str, Any]:
     common = [_SITE, _PERIOD, _DATE]
     event_props = {
-        "siteId": {"type": "string"},
-        "eventType": {"type": "string"},
+        "siteId": {"type": "string", "minLength": 1},
+        "eventType": {"type": "string", "minLength": 1},
         "path": {"type": "string"},
         "url": {"type": "string"},
         "timestamp": {"type": "string", "description": "ISO 8601"},

@@ -196,6 +196,9 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
         unknown = sorted(set(request.args.keys()) - _PARAMS[endpoint])
         if unknown:
             return _error(400, f"{unknown[0]}: unknown parameter for {endpoint}")
+        empty = sorted(k for k, v in request.args.items(multi=True) if v == "")
+        if empty:
+            return _error(400, f"{empty[0]}: is empty (leave it out for the default)")
         site_id = args.get("site_id", "")
         if not site_id:
             return _error(400, "site_id: is required")

@@ -73,7 +73,9 @@ def test_reload_under_load(tmp_path: Path) -> None:
             assert c.post("/api/event", json=_event("new.example")).status_code == 403
             wait_until("load flowing", lambda: len(acked) > 100)
             # A valid change: a new site, a rotated token.
-            cfg.write_text(original.replace('[api]\ntokens = ["old-token-0123456789"]\n', "") + NEW_SITE)
+            cfg.write_text(
+                original.replace('[api]\ntokens = ["old-token-0123456789"]\n', "") + NEW_SITE
+            )
             sent_at = int(time.time() * 1000)
             d.signal(signal.SIGHUP)
             rl = _reloaded(d, sent_at)

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -43,13 +44,16 @@ CLIENT = {
 # landing fields → (source, referrer, channel, utm_source, utm_medium, utm_campaign)
 LANDINGS: list[tuple[dict[str, str], tuple[str, str, str, str, str, str]]] = [
     ({}, ("Direct / None", "", "direct", "", "", "")),
-    ({"referrer": "https://www.google.com/search?q=x"}, ("Google", "google.com/search", "organic", "", "", "")),
+    (
+        {"referrer": "https://www.google.com/search?q=x"},
+        ("Google", "google.com/search", "organic", "", "", ""),
+    ),
     ({"referrer": "https://t.co/abc"}, ("Twitter", "t.co/abc", "social", "", "", "")),
     (
         {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"},
         ("newsletter", "", "email", "newsletter", "email", "spring"),
     ),
-]  # fmt: skip
+]
 PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs"]
 GEO = {"203.0.113": ("DE", "Berlin", "Berlin"), "198.51.100": ("FR", "Île-de-France", "Paris")}
 EXTRA = f"""
@@ -207,7 +211,8 @@ def send(d: Daemon, visits: list[Visit]) -> None:
                 json={"events": items},
                 headers={"User-Agent": UAS[v.device], "X-Forwarded-For": v.ip},
             )
-            assert r.status_code == 202 and not r.json()["rejected"], r.text
+            assert r.status_code == 202, r.text
+            assert not r.json()["rejected"], r.text
 
 
 @dataclass
@@ -339,8 +344,13 @@ def test_compare_previous_period(world: World) -> None:
     br = res["results"]["bounce_rate"]
     assert br["change"] == round(cur["bounce_rate"] - prev["bounce_rate"], 1)  # points
     # The same through the per-event engine (a filter only it can answer).
-    raw = world.get("aggregate", metrics="visitors,pageviews", compare="previous_period",
-                    filters="visit:device!=tablet", **world.day(1))  # fmt: skip
+    raw = world.get(
+        "aggregate",
+        metrics="visitors,pageviews",
+        compare="previous_period",
+        filters="visit:device!=tablet",
+        **world.day(1),
+    )
     assert raw["meta"]["engine"] == "events"
     assert raw["results"]["pageviews"]["comparison_value"] == prev["pageviews"]
     ts = world.get(
@@ -396,8 +406,12 @@ def test_breakdown_visit_properties(world: World, prop: str) -> None:
     one = world.get(
         "aggregate", metrics="visits,pageviews", filters=f"{prop}=={value}", **world.day(1)
     )
-    raw = world.get("aggregate", metrics="visits,pageviews", filters=f"{prop}=={value}|nothing-like-it",
-                    **world.day(1))  # fmt: skip
+    raw = world.get(
+        "aggregate",
+        metrics="visits,pageviews",
+        filters=f"{prop}=={value}|nothing-like-it",
+        **world.day(1),
+    )
     assert (one["meta"]["engine"], raw["meta"]["engine"]) == ("rollup", "events")
     for res in (one, raw):
         assert res["results"]["visits"]["value"] == want["visits"]
@@ -451,8 +465,12 @@ def test_goals_conversion_rate_and_revenue(world: World) -> None:
             for g in v.goals(e):
                 by_goal[g].add(v.who)
                 completions[g] += 1
-    res = world.get("breakdown", property="event:goal", metrics="visitors,events,conversion_rate,revenue",
-                    **world.day(1))  # fmt: skip
+    res = world.get(
+        "breakdown",
+        property="event:goal",
+        metrics="visitors,events,conversion_rate,revenue",
+        **world.day(1),
+    )
     got = rows_by(res, "goal", ["visitors", "events", "conversion_rate"])
     assert got == {
         g: {
@@ -474,9 +492,13 @@ def test_goals_conversion_rate_and_revenue(world: World) -> None:
         100 * len(by_goal["Signup"]) / visitors, 2
     )
     # conversion_rate without a goal is a clear 400.
-    r = httpx.get(f"{world.d.url}/api/v1/stats/aggregate", headers=AUTH,
-                  params={"site_id": TEST_SITE, "metrics": "conversion_rate"})  # fmt: skip
-    assert r.status_code == 400 and "conversion_rate" in r.json()["message"][0]
+    r = httpx.get(
+        f"{world.d.url}/api/v1/stats/aggregate",
+        headers=AUTH,
+        params={"site_id": TEST_SITE, "metrics": "conversion_rate"},
+    )
+    assert r.status_code == 400
+    assert "conversion_rate" in r.json()["message"][0]
 
 
 def test_filter_forms(world: World) -> None:
@@ -511,8 +533,13 @@ def test_filter_forms(world: World) -> None:
         got = (res["results"]["visitors"]["value"], res["results"]["pageviews"]["value"])
         assert got == (visitors, pageviews), filters
     # A breakdown under a filter of another property.
-    res = world.get("breakdown", property="visit:source", metrics="visits", filters="visit:device==mobile",
-                    **world.day(1))  # fmt: skip
+    res = world.get(
+        "breakdown",
+        property="visit:source",
+        metrics="visits",
+        filters="visit:device==mobile",
+        **world.day(1),
+    )
     want = Counter(LANDINGS[v.landing][1][0] for v in vis if v.device == "mobile")
     assert rows_by(res, "source", ["visits"]) == {s: {"visits": n} for s, n in want.items()}
 
@@ -536,7 +563,8 @@ def test_timeseries_intervals(world: World) -> None:
         h: {"visitors": len(r["visitors"]), "pageviews": r["pageviews"]} for h, r in hours.items()
     }
     minutes = world.get("timeseries", metrics="pageviews", interval="minute", **world.day(1))
-    assert len(minutes["results"]) == 1440 and minutes["meta"]["engine"] == "events"
+    assert len(minutes["results"]) == 1440
+    assert minutes["meta"]["engine"] == "events"
     assert sum(p["pageviews"] for p in minutes["results"]) == site_truth(vis)["pageviews"]
     per_day = world.get("timeseries", metrics="visitors,pageviews", interval="date", **world.both())
     assert [(p["date"], p["visitors"], p["pageviews"]) for p in per_day["results"]] == [
@@ -557,14 +585,15 @@ def test_rollups_growth(world: World) -> None:
     rows = res["results"]
     assert all(datetime.strptime(r["start"], "%Y-%m-%d").weekday() == 0 for r in rows)  # Mondays
     assert sum(r["pageviews"] for r in rows) == site_truth(world.visits)["pageviews"]
-    for prev, cur in zip(rows, rows[1:], strict=False):
+    for prev, cur in pairwise(rows):
         if prev["pageviews"]:
             assert cur["growth"]["pageviews"] == round(
                 (cur["pageviews"] - prev["pageviews"]) / prev["pageviews"] * 100, 1
             )
     assert rows[-1]["complete"] is False  # the current week
     months = world.get("rollups", metrics="pageviews", interval="month", period="6mo")["results"]
-    assert len(months) == 6 and all(r["start"].endswith("-01") for r in months)
+    assert len(months) == 6
+    assert all(r["start"].endswith("-01") for r in months)
     assert sum(r["pageviews"] for r in months) == site_truth(world.visits)["pageviews"]
 
 
@@ -573,8 +602,11 @@ def test_custom_metrics(world: World) -> None:
     signups = [e for v in vis for e in v.events if e.name == "Signup"]
     revenue = [float(e.revenue) for v in vis for e in v.events if e.revenue]
     visitors = len({v.who for v in vis})
-    res = world.get("aggregate", metrics="signups,pro_signups,revenue_sum,avg_revenue,users,signup_rate",
-                    **world.day(1))["results"]  # fmt: skip
+    res = world.get(
+        "aggregate",
+        metrics="signups,pro_signups,revenue_sum,avg_revenue,users,signup_rate",
+        **world.day(1),
+    )["results"]
     assert res["signups"]["value"] == len(signups)
     assert res["pro_signups"]["value"] == sum(1 for e in signups if e.props["plan"] == "pro")
     assert res["revenue_sum"]["value"] == round(sum(revenue), 4)
@@ -603,9 +635,16 @@ def test_funnel_configured_and_in_request(world: World) -> None:
                     continue
                 depth, j = 1, s
                 for step in (("pageview", "/pricing"), ("Signup", None)):
-                    nxt = next((x for x in range(j + 1, len(evs)) if evs[x].name == step[0]
-                                and (step[1] is None or evs[x].path == step[1])
-                                and evs[x].ts - e.ts <= 3_600_000), None)  # fmt: skip
+                    nxt = next(
+                        (
+                            x
+                            for x in range(j + 1, len(evs))
+                            if evs[x].name == step[0]
+                            and (step[1] is None or evs[x].path == step[1])
+                            and evs[x].ts - e.ts <= 3_600_000
+                        ),
+                        None,
+                    )
                     if nxt is None:
                         break
                     depth, j = depth + 1, nxt
@@ -659,8 +698,11 @@ def test_cache_is_invalidated_by_flushes(world: World) -> None:
     first = world.get("aggregate", metrics="pageviews", period="day")
     again = world.get("aggregate", metrics="pageviews", period="day")
     assert first == again
-    r = httpx.post(f"{world.d.url}/api/event", json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/new"},
-                   headers={"User-Agent": UAS["mobile"], "X-Forwarded-For": "192.0.2.99"})  # fmt: skip
+    r = httpx.post(
+        f"{world.d.url}/api/event",
+        json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/new"},
+        headers={"User-Agent": UAS["mobile"], "X-Forwarded-For": "192.0.2.99"},
+    )
     assert r.status_code == 202
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -697,7 +739,8 @@ def test_bad_parameters_are_named(world: World, params: dict[str, str], param: s
 def test_tokens_and_sites(world: World) -> None:
     url = f"{world.d.url}/api/v1/stats/aggregate"
     r = httpx.get(url, params={"site_id": TEST_SITE})
-    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
     r = httpx.get(
         url,
         params={"site_id": TEST_SITE},
@@ -706,8 +749,11 @@ def test_tokens_and_sites(world: World) -> None:
     assert r.status_code == 403
     r = httpx.get(url, params={"site_id": "nope.example"}, headers=AUTH)
     assert r.status_code == 404
-    r = httpx.get(f"{world.d.url}/api/v1/stats/breakdown", params={"site_id": TEST_SITE, "property": "visit:country",
-                  "period": "12mo"}, headers=AUTH)  # fmt: skip
+    r = httpx.get(
+        f"{world.d.url}/api/v1/stats/breakdown",
+        params={"site_id": TEST_SITE, "property": "visit:country", "period": "12mo"},
+        headers=AUTH,
+    )
     assert r.status_code == 200  # a year's rollup needs no per-event rows
 
 

@@ -1,0 +1,144 @@
+"""Stats API parameter parsing, periods and local-time SQL (pure parts)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from analyticsd.core.aggregate import buckets, day_number
+from analyticsd.core.config import ConfigError, parse_toml
+from analyticsd.core.errors import QueryError
+from analyticsd.core.query import (
+    Filter,
+    Range,
+    parse_filters,
+    parse_query,
+    period_range,
+    previous_range,
+)
+from analyticsd.storage.queries import bucket_sql, local_sql, offset_steps, rollup_dim
+
+TODAY = day_number("2026-11-23")
+
+
+def r(a: str, b: str) -> Range:
+    return Range(day_number(a), day_number(b))
+
+
+@pytest.mark.parametrize(
+    ("period", "date", "want"),
+    [
+        ("day", "", r("2026-11-23", "2026-11-23")),
+        ("day", "2026-02-03", r("2026-02-03", "2026-02-03")),
+        ("7d", "", r("2026-11-17", "2026-11-23")),
+        ("30d", "", r("2026-10-25", "2026-11-23")),
+        ("month", "", r("2026-11-01", "2026-11-30")),
+        ("month", "2024-02-10", r("2024-02-01", "2024-02-29")),
+        ("6mo", "", r("2026-06-01", "2026-11-30")),
+        ("12mo", "", r("2025-12-01", "2026-11-30")),
+        ("year", "", r("2026-01-01", "2026-12-31")),
+        ("custom", "2026-01-05,2026-01-09", r("2026-01-05", "2026-01-09")),
+    ],
+)
+def test_periods(period: str, date: str, want: Range) -> None:
+    assert period_range(period, date, TODAY) == want
+
+
+def test_previous_periods() -> None:
+    assert previous_range(r("2026-11-17", "2026-11-23"), "7d") == r("2026-11-10", "2026-11-16")
+    assert previous_range(r("2026-03-01", "2026-03-31"), "month") == r("2026-02-01", "2026-02-28")
+    assert previous_range(r("2026-06-01", "2026-11-30"), "6mo") == r("2025-12-01", "2026-05-31")
+
+
+def test_filters_parse_and_normalise() -> None:
+    a = parse_filters("visit:source==Google|Bing;event:page!=/a")
+    b = parse_filters(" event:page!=/a ; visit:source==Google|Bing ")
+    assert (
+        a
+        == b
+        == (Filter("event:page", True, ("/a",)), Filter("visit:source", False, ("Google", "Bing")))
+    )
+    assert parse_filters("event:props:plan==pro")[0].simple
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("visit:source=Google", "expected PROPERTY==VALUE"),
+        ("visit:colour==red", "unknown property"),
+        ("visit:source==", "non-empty"),
+        ("event:goal!=Signup", "== only"),
+        ("visit:os==a;visit:os==b", "once"),
+    ],
+)
+def test_bad_filters(text: str, says: str) -> None:
+    with pytest.raises(QueryError, match=says) as e:
+        parse_filters(text)
+    assert e.value.param == "filters"
+
+
+def test_same_question_same_query() -> None:
+    a = parse_query(
+        "aggregate", {"site_id": "s", "metrics": "visitors,pageviews"}, "UTC", TODAY, {}
+    )
+    b = parse_query(
+        "aggregate",
+        {"site_id": "s", "period": "30d", "metrics": "visitors,pageviews"},
+        "UTC",
+        TODAY,
+        {},
+    )
+    assert a == b
+    assert hash(a) == hash(b)
+
+
+def test_engine_choice() -> None:
+    def plan(**args: str) -> object:
+        endpoint = "breakdown" if "property" in args else "aggregate"
+        return rollup_dim(parse_query(endpoint, {"site_id": "s", **args}, "UTC", TODAY, {}))
+
+    assert plan(metrics="visitors,bounce_rate") == (None, None)
+    assert plan(property="visit:source", metrics="bounce_rate") is not None
+    assert plan(property="visit:source", filters="visit:source==Google") is not None
+    assert plan(filters="visit:source==Google|Bing") is None  # alternatives: per-event rows
+    assert plan(filters="visit:source!=Google") is None
+    assert plan(property="event:page", metrics="bounce_rate") is None  # visits of a page
+    assert plan(property="visit:entry_page", metrics="visitors") is None
+    assert plan(property="event:page", filters="visit:device==mobile") is None
+
+
+@pytest.mark.parametrize(
+    "tz", ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+)
+def test_local_time_sql_matches_python_buckets(tz: str) -> None:
+    """The SQL bucket of an instant equals core.aggregate's, across DST changes."""
+    start, end = 1_774_000_000_000, 1_774_000_000_000 + 400 * 86_400_000  # 2026-03 .. 2027-04
+    steps = offset_steps(tz, start, end)
+    db = sqlite3.connect(":memory:")
+    local = local_sql("?1", steps)
+    hour_sql, day_sql = bucket_sql(local, "hour"), bucket_sql(local, "day")
+    for ts in range(start, end, 1_234_567):  # every ~20 minutes
+        h, d = db.execute(f"SELECT {hour_sql}, {day_sql}", (ts,)).fetchone()
+        assert (h, d) == buckets(ts, tz), ts
+
+
+def test_custom_metrics_and_funnels_validated_at_load() -> None:
+    base = '[[sites]]\nid = "s"\n'
+    ok = parse_toml(base + '[[metrics]]\nname = "signups"\ntype = "count"\nevent = "Signup"\n')
+    assert ok.metrics[0].name == "signups"
+    bad = {
+        '[[metrics]]\nname = "visitors"\ntype = "count"\n': "metrics[0].name",
+        '[[metrics]]\nname = "x"\ntype = "median"\n': "metrics[0].type",
+        '[[metrics]]\nname = "x"\ntype = "sum"\n': "metrics[0].field",
+        '[[metrics]]\nname = "x"\ntype = "ratio"\nnumerator = "y"\n'
+        'denominator = "visitors"\n': "numerator",
+        '[[metrics]]\nname = "x"\ntype = "distinct"\nof = "ip"\n': "metrics[0].of",
+    }
+    for text, key in bad.items():
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            parse_toml(base + text)  # validates
+    funnel = '[[sites.funnels]]\nname = "f"\nsteps = [{page = "/"}]\n'
+    with pytest.raises(ConfigError, match="2 to 20 steps"):
+        parse_toml(base + funnel)
