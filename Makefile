@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps bench clean
+.PHONY: install run test lint typecheck pytest system-deps bench bench-queries clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: lint typecheck pytest
 
 bench: install system-deps
 	$(BIN)/python -m bench.run
+
+# Only the Stats API query timings (builds the 10M-page-view fixture first,
+# once a day: about 17 minutes on 2 cores; cached in bench/out/).
+bench-queries: install
+	$(BIN)/python -m bench.queries
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import trio
 
-from bench import enrichment, forwarding
+from bench import enrichment, forwarding, queries
 from bench.common import (
     LAG_SITE,
     SITE,
@@ -240,6 +240,7 @@ def report(r: dict[str, Any]) -> str:
             f"{r['aggregate_new_visit_per_event_events_per_s']:,.0f} events/s",
         ),
         *forwarding.report_rows(r),
+        *queries.report_rows(r),
         ("accepted vs counted events", f"{r['accepted_events']:,} / {r['counted_events']:,}"),
         ("non-2xx answers under load", f"{r['single_non_2xx'] + r['batch_non_2xx']}"),
     ]
@@ -259,6 +260,7 @@ def main() -> int:
         results |= enrichment.run()
         results |= run_daemon_benchmarks(tmp)
         results |= forwarding.run(tmp / "forwarding")
+        results |= queries.run(tmp)
         out_dir = HERE / "out"
         out_dir.mkdir(exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(results, indent=2))

@@ -1,7 +1,7 @@
 """The Stats API benchmark fixture: a year of traffic in a real stats database.
 
-One site with 10 million page views over the 365 days ending yesterday (plus
-a few smaller sites), counted by the real aggregation code (core.aggregate's
+One site with 10 million page views over the 365 days up to the moment it is
+built (plus a few smaller sites), counted by the real aggregation code (core.aggregate's
 Aggregation and storage.statsdb's flush), one flush per day, exactly as the
 daemon would have written it. Per-event rows are kept only for the last
 `RETENTION_DAYS`, as the daemon's pruning would leave them.
@@ -24,6 +24,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.geo import GeoInfo
@@ -63,7 +64,10 @@ SOURCES = [
     (Source("social", "Hacker News", "news.ycombinator.com"), 3),
     (Source("email", "newsletter", ""), 3),
     (Source("paid", "Google", "google.com"), 3),
-    *((Source("referral", f"blog{i}.example.org", f"blog{i}.example.org/post"), 1) for i in range(12)),
+    *(
+        (Source("referral", f"blog{i}.example.org", f"blog{i}.example.org/post"), 1)
+        for i in range(12)
+    ),
 ]
 COUNTRIES = [
     ("DE", [("Berlin", "Berlin"), ("Bavaria", "Munich"), ("Hamburg", "Hamburg")], 25),
@@ -80,7 +84,20 @@ LANGS = ["en-US", "de-DE", "fr-FR", "en-GB", "ja-JP"]
 PLANS = ["free", "pro", "team"]
 
 
-def _weighted(items: list[tuple[object, int]]) -> tuple[list[object], list[int]]:
+T = TypeVar("T")
+
+
+class Profile(NamedTuple):
+    """What stays the same for every event of a visit."""
+
+    client: ClientInfo
+    source: Source
+    geo: GeoInfo
+    lang: str
+    utm: dict[str, str]
+
+
+def _weighted(items: list[tuple[T, int]]) -> tuple[list[T], list[int]]:
     values, weights = zip(*items, strict=True)
     cum, total = [], 0
     for w in weights:
@@ -99,44 +116,59 @@ class Traffic:
     def __init__(self, site: str, n_pages: int, seed: int) -> None:
         self.site = site
         self.rng = random.Random(seed)
-        self.pages = ["/"] + [f"/{s}/{i}" for i in range(1, n_pages) for s in ("blog",)][: n_pages - 1]
+        # Zipf-distributed: a few pages get most views, a long tail the rest.
+        sections = ("blog", "docs", "changelog")
+        self.pages = ["/", "/pricing", "/about"]
+        self.pages += [f"/{sections[i % 3]}/page-{i}" for i in range(n_pages - 3)]
         harmonic = [1 / (i + 1) ** 1.1 for i in range(len(self.pages))]
         self.page_cum = []
         total = 0.0
         for h in harmonic:
             total += h
             self.page_cum.append(total)
-        self.clients = _weighted(CLIENTS)  # type: ignore[arg-type]
-        self.sources = _weighted(SOURCES)  # type: ignore[arg-type]
-        self.countries = _weighted([((c, cities), w) for c, cities, w in COUNTRIES])  # type: ignore[arg-type]
+        self.clients = _weighted(CLIENTS)
+        self.sources = _weighted(SOURCES)
+        self.countries = _weighted([((c, cities), w) for c, cities, w in COUNTRIES])
 
     def page(self) -> str:
         return self.rng.choices(self.pages, cum_weights=self.page_cum)[0]
 
-    def visit(self, start_ms: int, visitor: str, day_seq: int) -> list[EnrichedRecord]:
+    def visit(self, start_ms: int, visitor: str) -> list[EnrichedRecord]:
         rng = self.rng
         client = rng.choices(self.clients[0], cum_weights=self.clients[1])[0]
         source = rng.choices(self.sources[0], cum_weights=self.sources[1])[0]
         country, cities = rng.choices(self.countries[0], cum_weights=self.countries[1])[0]
         region, city = rng.choice(cities)
-        geo = GeoInfo(country, region, city)
-        lang = rng.choice(LANGS)
-        utm = {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "launch"} \
-            if source.channel == "email" else {}  # fmt: skip
+        email = source.channel == "email"
+        utm = {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "launch"}
+        who = Profile(client, source, GeoInfo(country, region, city), rng.choice(LANGS),
+                      utm if email else {})  # fmt: skip
         n = min(1 + int(rng.expovariate(0.6)), 12)
         out = []
         t = start_ms
         for j in range(n):
             path = "/" if j == 0 and rng.random() < 0.3 else self.page()
-            out.append(self._rec(t, visitor, "pageview", path, client, source, geo, lang, utm, day_seq, j))
+            out.append(self._rec(t, visitor, "pageview", path, who, j))
             t += int(rng.expovariate(1 / 45_000))
         if rng.random() < 0.03:
-            props = {"plan": rng.choice(PLANS)}
-            out.append(self._rec(t, visitor, "Signup", out[-1].event.path, client, source, geo, lang,
-                                 {}, day_seq, n, props=props, goals=("Signup",)))  # fmt: skip
+            plan: dict[str, str | int | float | bool] = {"plan": rng.choice(PLANS)}
+            last = out[-1].event.path
+            out.append(self._rec(t, visitor, "Signup", last, who, n, plan, goals=("Signup",)))
         if rng.random() < 0.01:
-            out.append(self._rec(t + 5000, visitor, "purchase", "/checkout", client, source, geo, lang,
-                                 {}, day_seq, n + 1, revenue=("49.00", "EUR"), goals=("purchase",)))  # fmt: skip
+            paid = ("49.00", "EUR")
+            out.append(
+                self._rec(
+                    t + 5000,
+                    visitor,
+                    "purchase",
+                    "/checkout",
+                    who,
+                    n + 1,
+                    None,
+                    paid,
+                    ("purchase",),
+                )
+            )
         return out
 
     def _rec(
@@ -145,12 +177,7 @@ class Traffic:
         visitor: str,
         name: str,
         path: str,
-        client: ClientInfo,
-        source: Source,
-        geo: GeoInfo,
-        lang: str,
-        utm: dict[str, str],
-        day_seq: int,
+        who: Profile,
         j: int,
         props: dict[str, str | int | float | bool] | None = None,
         revenue: tuple[str, str] | None = None,
@@ -169,8 +196,8 @@ class Traffic:
             revenue_currency=revenue[1] if revenue else None,
             session_id=None,
             user_id=f"user{int(visitor[:6], 16) % 5000}" if name != "pageview" else None,
-            screen_width=1920 if client.device == "desktop" else 400,
-            utm=utm if j == 0 else {},
+            screen_width=1920 if who.client.device == "desktop" else 400,
+            utm=who.utm if j == 0 else {},
         )
         return EnrichedRecord(
             v=SCHEMA_VERSION,
@@ -178,10 +205,10 @@ class Traffic:
             received_ms=ts,
             visitor=visitor,
             prev_visitor="",
-            client=client,
-            geo=geo,
-            lang=lang,
-            source=source,
+            client=who.client,
+            geo=who.geo,
+            lang=who.lang,
+            source=who.source,
             goals=goals,
             event=ev,
         )
@@ -213,25 +240,32 @@ def generate(out: Path, pageviews: int, days: int = 365, log: bool = True) -> di
     sites = {BIG: pageviews, **SMALL}
     traffic = {s: Traffic(s, 3000 if s == BIG else 300, seed=i) for i, s in enumerate(sites)}
     weights = _day_weights(days)
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    first = today - timedelta(days=days)
-    horizon = int((today - timedelta(days=RETENTION_DAYS)).timestamp() * 1000)
-    seq, total_pv, started = 0, 0, time.monotonic()
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = today - timedelta(days=days - 1)
+    horizon = now_ms - RETENTION_DAYS * 86_400_000
+    # Visit ids are spool sequences; far above what the bench daemon's new
+    # spool will hand out, so they never collide.
+    seq, total_pv, started = 1 << 40, 0, time.monotonic()
     for d in range(days):
         day_ms = int((first + timedelta(days=d)).timestamp() * 1000)
         records: list[EnrichedRecord] = []
         for site, target in sites.items():
             t = traffic[site]
             want = round(target * weights[d])
-            got, visitors = 0, []
+            got, visitors = 0, list[str]()
             while got < want:
                 if visitors and t.rng.random() < 0.25:
                     visitor = t.rng.choice(visitors)  # a returning visitor, same day
                 else:
                     visitor = f"{t.rng.getrandbits(64):016x}"
                     visitors.append(visitor)
-                recs = t.visit(day_ms + _diurnal(t.rng), visitor, d)
-                got += sum(1 for r in recs if r.event.event_type == "pageview")
+                recs = [
+                    r for r in t.visit(day_ms + _diurnal(t.rng), visitor)
+                    if r.event.timestamp_ms < now_ms - 60_000  # today: only what has happened
+                ]  # fmt: skip
+                got += sum(1 for r in recs if r.event.event_type == "pageview") or 1
                 records += recs
             total_pv += got
         records.sort(key=lambda r: r.event.timestamp_ms)
@@ -244,12 +278,15 @@ def generate(out: Path, pageviews: int, days: int = 365, log: bool = True) -> di
             agg.add(seq, r)
         batch = agg.take()
         batch.events = [e for e in batch.events if e.ts >= horizon]
-        db.flush(batch, day_ms + 86_400_000)
+        db.flush(batch, min(day_ms + 86_400_000, now_ms))
         agg.committed(batch)
         if log and d % 30 == 0:
             rate = total_pv / max(time.monotonic() - started, 1e-9)
             print(f"  day {d}/{days}: {total_pv:,} page views ({rate:,.0f}/s)", file=sys.stderr)
     db.prune(horizon)
+    # A daemon started on the fixture has a new, empty spool whose sequence
+    # starts at 1: it must not take its records for counted already.
+    db.conn.execute("UPDATE meta SET value = 0 WHERE key = 'last_seq'")
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.conn.execute("ANALYZE")
     db.close()
@@ -259,6 +296,7 @@ def generate(out: Path, pageviews: int, days: int = 365, log: bool = True) -> di
         "days": days,
         "first_day": first.strftime("%Y-%m-%d"),
         "built_for": today.strftime("%Y-%m-%d"),
+        "built_at_ms": now_ms,
         "seconds": round(time.monotonic() - started, 1),
         "bytes": os.path.getsize(out / FILENAME),
     }
