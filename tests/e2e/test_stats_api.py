@@ -50,7 +50,13 @@ LANDINGS: list[tuple[dict[str, str], tuple[str, str, str, str, str, str]]] = [
     ),
     ({"referrer": "https://t.co/abc"}, ("Twitter", "t.co/abc", "social", "", "", "")),
     (
-        {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"},
+        {
+            "utm_source": "newsletter",
+            "utm_medium": "email",
+            "utm_campaign": "spring",
+            "utm_content": "header",
+            "utm_term": "analytics",
+        },
         ("newsletter", "", "email", "newsletter", "email", "spring"),
     ),
 ]
@@ -133,6 +139,18 @@ class Visit:
         return GEO[self.ip.rsplit(".", 1)[0]]
 
     @property
+    def host(self) -> str:
+        return "www.test.example" if self.k % 4 == 1 else "test.example"
+
+    @property
+    def language(self) -> str:
+        return "de-DE" if self.k % 2 else "fr-FR"
+
+    @property
+    def screen(self) -> str:
+        return "Desktop" if self.device == "desktop" else "Mobile"
+
+    @property
     def who(self) -> tuple[int, int]:
         return (self.day, self.k)  # visitor ids rotate daily: one visitor per day
 
@@ -193,7 +211,8 @@ def send(d: Daemon, visits: list[Visit]) -> None:
                 item: dict[str, Any] = {
                     "siteId": TEST_SITE,
                     "eventType": e.name,
-                    "path": e.path,
+                    "url": f"https://{v.host}{e.path}",
+                    "screenWidth": 1920 if v.device == "desktop" else 390,
                     "timestamp": iso(e.ts),
                     "eventId": str(uuid.uuid4()),
                 }
@@ -209,7 +228,11 @@ def send(d: Daemon, visits: list[Visit]) -> None:
             r = client.post(
                 f"{d.url}/api/batch",
                 json={"events": items},
-                headers={"User-Agent": UAS[v.device], "X-Forwarded-For": v.ip},
+                headers={
+                    "User-Agent": UAS[v.device],
+                    "X-Forwarded-For": v.ip,
+                    "Accept-Language": v.language,
+                },
             )
             assert r.status_code == 202, r.text
             assert not r.json()["rejected"], r.text
@@ -371,6 +394,11 @@ VISIT_PROPS: dict[str, Any] = {
     "visit:utm_source": lambda v: LANDINGS[v.landing][1][3],
     "visit:utm_medium": lambda v: LANDINGS[v.landing][1][4],
     "visit:utm_campaign": lambda v: LANDINGS[v.landing][1][5],
+    "visit:utm_content": lambda v: "header" if v.landing == 3 else "",
+    "visit:utm_term": lambda v: "analytics" if v.landing == 3 else "",
+    "visit:screen": lambda v: v.screen,
+    "visit:language": lambda v: v.language,
+    "visit:hostname": lambda v: v.host,
     "visit:device": lambda v: v.device,
     "visit:browser": lambda v: CLIENT[v.device]["browser"],
     "visit:browser_version": lambda v: CLIENT[v.device]["browser_version"],
@@ -416,6 +444,27 @@ def test_breakdown_visit_properties(world: World, prop: str) -> None:
     for res in (one, raw):
         assert res["results"]["visits"]["value"] == want["visits"]
         assert res["results"]["pageviews"]["value"] == want["pageviews"]
+
+
+def test_breakdown_compare(world: World) -> None:
+    res = world.get(
+        "breakdown",
+        property="visit:device",
+        metrics="visits",
+        compare="previous_period",
+        **world.day(1),
+    )
+    cur = Counter(v.device for v in on_day(world, 1))
+    prev = Counter(v.device for v in on_day(world, 0))
+    got = {r["device"]: r["visits"] for r in res["results"]}
+    assert got == {
+        d: {
+            "value": cur[d],
+            "comparison_value": prev[d],
+            "change": round((cur[d] - prev[d]) / prev[d] * 100, 1),
+        }
+        for d in cur
+    }
 
 
 def test_breakdown_event_properties(world: World) -> None:
@@ -482,6 +531,9 @@ def test_goals_conversion_rate_and_revenue(world: World) -> None:
     }
     purchase = next(r for r in res["results"] if r["goal"] == "purchase")
     assert purchase["revenue"] == {"EUR": round(10.5 * completions["purchase"], 2)}
+    avg = world.get("aggregate", metrics="revenue,average_revenue", **world.day(1))["results"]
+    assert avg["average_revenue"]["value"] == {"EUR": 10.5}
+    assert avg["revenue"]["value"] == {"EUR": round(10.5 * completions["purchase"], 2)}
     agg = world.get(
         "aggregate",
         metrics="visitors,conversion_rate",
