@@ -234,6 +234,7 @@ class Daemon:
     async def _run_query(self, work: Callable[[QueryEngine], T]) -> T:
         async with self._engine_slots:
             engine = self.engines.free.pop()
+            engine.start()
             try:
                 return await trio.to_thread.run_sync(work, engine)
             finally:

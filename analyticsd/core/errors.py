@@ -50,3 +50,7 @@ class QueryError(AnalyticsdError):
         super().__init__(f"{param}: {message}")
         self.param = param
         self.message = message
+
+
+class QueryTimeout(StatsStoreError):
+    """A stats query ran past its time limit and was interrupted."""

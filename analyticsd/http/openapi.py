@@ -109,6 +109,7 @@ def _stats_get(
                 "401": _err("No bearer token"),
                 "403": _err("The token is not accepted"),
                 "404": _err("Unknown site"),
+                "503": _err("The question ran past its time limit, or the store failed"),
             },
         }
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from analyticsd.core.config import (
     SiteConfig,
     validate_funnels,
 )
-from analyticsd.core.errors import ConfigError, QueryError
+from analyticsd.core.errors import ConfigError, QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.funnel import COHORT_PERIODS, ORDERS, FunnelDef, Step, funnel, retention
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
 from analyticsd.storage.queries import QueryEngine, bucket_label
@@ -35,6 +36,7 @@ from analyticsd.storage.reports import Reports
 from analyticsd.storage.statsdb import day_range_ms
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # Runs a blocking function with a query engine in a worker thread.
 RunQuery = Callable[[Callable[[QueryEngine], T]], Awaitable[T]]
 CACHE_ENTRIES = 512
@@ -69,7 +71,13 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> R
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    reason = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+    reason = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        503: "Service Unavailable",
+    }
     body = {"statusCode": status, "message": [message], "error": reason.get(status, "Error")}
     return _json(status, body, headers)
 
@@ -226,6 +234,11 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
             result = await deps.run(work)
         except QueryError as e:
             return _error(400, f"{e.param}: {e.message}")
+        except QueryTimeout as e:
+            return _error(503, str(e), {"Retry-After": "60"})
+        except StatsStoreError as e:
+            log.error("stats query failed: %s", e)
+            return _error(503, "the statistics store could not answer; see the daemon log")
         cache.put(key, result)
         return _json(200, result)
 

@@ -21,6 +21,7 @@ unique visitors: the same person on two days counts twice.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +42,7 @@ from analyticsd.core.aggregate import (
     month_of,
 )
 from analyticsd.core.buckets import zone
-from analyticsd.core.errors import QueryError, StatsStoreError
+from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.query import CustomMetric, Filter, Prop, Query, Range, prop_of
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly, day_range_ms
 
@@ -55,6 +56,22 @@ _VISIT_METRICS = _SITE_METRICS - {"revenue", "average_revenue"}
 _ENTRY_METRICS = _VISIT_METRICS - {"visitors"}
 _EVENT_METRICS = frozenset({"visitors", "pageviews", "events"})
 _GOAL_METRICS = frozenset({"visitors", "events", "conversion_rate", "revenue", "average_revenue"})
+_COLUMNS_OF = {
+    "visitors": ("visitors",),
+    "visits": ("visits",),
+    "pageviews": ("pageviews",),
+    "events": ("events",),
+    "views_per_visit": ("pageviews", "visits"),
+    "bounce_rate": ("bounces", "visits"),
+    "visit_duration": ("duration_ms", "visits"),
+    "conversion_rate": ("visitors",),
+}
+
+
+def _columns_for(metrics: Iterable[str]) -> frozenset[str]:
+    return frozenset(c for m in metrics for c in _COLUMNS_OF.get(m, ()))
+
+
 _MS_PER = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 
 
@@ -264,12 +281,32 @@ def _rollup_buckets(r: Range, unit: str) -> list[tuple[int, list[int]]]:
 class QueryEngine:
     """Runs queries on one read connection (blocking; call from a thread)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, time_limit_s: float = 30.0) -> None:
         self.conn = conn
+        self.time_limit_s = time_limit_s
+        self._deadline = 0.0
+        # SQLite calls this every N virtual machine steps; a non-zero answer
+        # interrupts the statement. It bounds how long one question can hold
+        # a read connection (a year of per-event rows with a big retention).
+        conn.set_progress_handler(self._over_time, 10_000)
+
+    def _over_time(self) -> int:
+        return int(self._deadline > 0 and time.monotonic() > self._deadline)
+
+    def start(self) -> None:
+        """A new question: its time limit starts now."""
+        self._deadline = time.monotonic() + self.time_limit_s
 
     def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                raise QueryTimeout(
+                    f"the question took longer than {self.time_limit_s:.0f} s; "
+                    "narrow the period or the filters"
+                ) from e
+            raise StatsStoreError(f"query failed: {e}") from e
         except sqlite3.Error as e:
             raise StatsStoreError(f"query failed: {e}") from e
 
@@ -291,7 +328,10 @@ class QueryEngine:
             where += " AND val >= ? AND val < ?"
             params += [f"{prop.prop_name}{SEP}", f"{prop.prop_name}\x20"]
         group_by_val = bool(q.prop)
-        sums = ", ".join(f"sum({c})" for c in METRIC_COLUMNS)
+        needed = _columns_for(q.metrics)
+        # Only the columns the metrics need are summed (a year's breakdown
+        # adds up some 100,000 rows); the others read as 0.
+        sums = ", ".join(f"sum({c})" if c in needed else "0" for c in METRIC_COLUMNS)
         out: Grouped = {}
         for gran, bucket_list in _rollup_buckets(q.range, unit):
             marks = ",".join("?" * len(bucket_list))

@@ -9,7 +9,7 @@ import pytest
 
 from analyticsd.core.aggregate import buckets, day_number
 from analyticsd.core.config import ConfigError, parse_toml
-from analyticsd.core.errors import QueryError
+from analyticsd.core.errors import QueryError, QueryTimeout
 from analyticsd.core.query import (
     Filter,
     Range,
@@ -18,7 +18,7 @@ from analyticsd.core.query import (
     period_range,
     previous_range,
 )
-from analyticsd.storage.queries import bucket_sql, local_sql, offset_steps, rollup_dim
+from analyticsd.storage.queries import QueryEngine, bucket_sql, local_sql, offset_steps, rollup_dim
 
 TODAY = day_number("2026-11-23")
 
@@ -142,3 +142,16 @@ def test_custom_metrics_and_funnels_validated_at_load() -> None:
     funnel = '[[sites.funnels]]\nname = "f"\nsteps = [{page = "/"}]\n'
     with pytest.raises(ConfigError, match="2 to 20 steps"):
         parse_toml(base + funnel)
+
+
+def test_a_question_past_its_time_limit_is_interrupted() -> None:
+    engine = QueryEngine(sqlite3.connect(":memory:"), time_limit_s=0.05)
+    engine.start()
+    endless = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) "
+        "SELECT count(*) FROM c"
+    )
+    with pytest.raises(QueryTimeout, match="longer than"):
+        engine._rows(endless, [])
+    engine.start()  # the connection is usable for the next question
+    assert engine._rows("SELECT 1", []) == [(1,)]
