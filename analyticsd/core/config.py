@@ -16,6 +16,7 @@ from collections.abc import Callable
 import msgspec
 
 from analyticsd.core.errors import ConfigError
+from analyticsd.core.query import STANDARD_METRICS
 
 DEFAULT_CONFIG_PATH = "/etc/analyticsd/analyticsd.toml"
 CONFIG_ENV_VAR = "ANALYTICSD_CONFIG"
@@ -374,8 +375,6 @@ def validate_funnels(site: SiteConfig, key: str) -> None:
 
 
 def _validate_metrics(metrics: tuple[MetricConfig, ...]) -> None:
-    from analyticsd.core.query import STANDARD_METRICS
-
     names = {m.name for m in metrics}
     seen: set[str] = set()
     for i, m in enumerate(metrics):

@@ -30,8 +30,9 @@ from analyticsd.core.config import (
 )
 from analyticsd.core.errors import ConfigError, QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.funnel import COHORT_PERIODS, ORDERS, FunnelDef, Step, funnel, retention
+from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
-from analyticsd.storage.queries import QueryEngine, bucket_label
+from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.reports import Reports
 from analyticsd.storage.statsdb import day_range_ms
 

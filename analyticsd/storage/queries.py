@@ -22,260 +22,24 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from itertools import pairwise
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from analyticsd.core.aggregate import (
-    DAY,
-    GOAL,
-    HOUR,
-    MONTH,
-    PAGE,
-    PROP,
-    SEP,
-    SITE,
-    day_label,
-    month_first_day,
-    month_of,
-)
+from analyticsd.core.aggregate import MONTH, PROP, SEP, SITE
+from analyticsd.core.answers import Acc, Grouped, columns_for
 from analyticsd.core.buckets import zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
-from analyticsd.core.query import CustomMetric, Filter, Prop, Query, Range, prop_of
+from analyticsd.core.plan import day_bucket, rollup_buckets
+from analyticsd.core.query import CustomMetric, Prop, Query, prop_of
+from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
+from analyticsd.storage.rawsql import (
+    builtin_sql,
+    custom_sql,
+    filter_sql,
+    group_sql,
+)
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly, day_range_ms
-
-# Metrics each kind of rollup row can give (see core.aggregate for what the
-# rows count). Anything else goes to the raw engine.
-_SITE_METRICS = frozenset(
-    {"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration",
-     "events", "revenue", "average_revenue"}
-)  # fmt: skip
-_VISIT_METRICS = _SITE_METRICS - {"revenue", "average_revenue"}
-_ENTRY_METRICS = _VISIT_METRICS - {"visitors"}
-_EVENT_METRICS = frozenset({"visitors", "pageviews", "events"})
-_GOAL_METRICS = frozenset({"visitors", "events", "conversion_rate", "revenue", "average_revenue"})
-_COLUMNS_OF = {
-    "visitors": ("visitors",),
-    "visits": ("visits",),
-    "pageviews": ("pageviews",),
-    "events": ("events",),
-    "views_per_visit": ("pageviews", "visits"),
-    "bounce_rate": ("bounces", "visits"),
-    "visit_duration": ("duration_ms", "visits"),
-    "conversion_rate": ("visitors",),
-}
-
-
-def _columns_for(metrics: Iterable[str]) -> frozenset[str]:
-    return frozenset(c for m in metrics for c in _COLUMNS_OF.get(m, ()))
-
-
-_MS_PER = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
-
-
-@dataclass
-class Acc:
-    """Counters of one (group, bucket) before metrics are derived from them."""
-
-    visitors: int = 0
-    visits: int = 0
-    pageviews: int = 0
-    events: int = 0
-    bounces: int = 0
-    duration_ms: int = 0
-    conversions: int = 0
-    revenue: dict[str, list[int]] = field(default_factory=dict)  # currency → [micros, n]
-    custom: dict[str, float | None] = field(default_factory=dict)
-
-    def add_vector(self, v: Sequence[int]) -> None:
-        # METRIC_COLUMNS order: visitors, visits, pageviews, events, bounces,
-        # duration_ms, engaged, conversions
-        self.visitors += v[0]
-        self.visits += v[1]
-        self.pageviews += v[2]
-        self.events += v[3]
-        self.bounces += v[4]
-        self.duration_ms += v[5]
-        self.conversions += v[7]
-
-    def add_revenue(self, currency: str, micros: int, n: int) -> None:
-        r = self.revenue.setdefault(currency, [0, 0])
-        r[0] += micros
-        r[1] += n
-
-
-Grouped = dict[tuple[str, int], Acc]  # (group value, bucket) → counters
-
-
-def _money(micros: float) -> float:
-    return round(micros / 1_000_000, 2)
-
-
-def metric_values(acc: Acc, metrics: Sequence[str], total_visitors: int | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    visits = acc.visits
-    for m in metrics:
-        if m == "visitors":
-            out[m] = acc.visitors
-        elif m == "visits":
-            out[m] = visits
-        elif m == "pageviews":
-            out[m] = acc.pageviews
-        elif m == "events":
-            out[m] = acc.events
-        elif m == "views_per_visit":
-            out[m] = round(acc.pageviews / visits, 2) if visits else 0
-        elif m == "bounce_rate":
-            out[m] = round(100 * acc.bounces / visits) if visits else 0
-        elif m == "visit_duration":
-            out[m] = round(acc.duration_ms / visits / 1000) if visits else 0
-        elif m == "conversion_rate":
-            out[m] = round(100 * acc.visitors / total_visitors, 2) if total_visitors else 0
-        elif m == "revenue":
-            out[m] = {c: _money(v[0]) for c, v in sorted(acc.revenue.items())}
-        elif m == "average_revenue":
-            out[m] = {c: _money(v[0] / v[1]) for c, v in sorted(acc.revenue.items()) if v[1]}
-        else:
-            out[m] = acc.custom.get(m)
-    return out
-
-
-# -- local time ----------------------------------------------------------------
-
-
-def _offset_ms(tz: Any, ms: int) -> int:
-    off = datetime.fromtimestamp(ms / 1000, tz).utcoffset()
-    return int(off.total_seconds() * 1000) if off else 0
-
-
-def offset_steps(tz_name: str, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
-    """[(from_ms, utc offset ms)] covering [start_ms, end_ms): the UTC offset
-    changes at each from_ms (daylight saving)."""
-    tz = zone(tz_name)
-    day = 86_400_000
-    steps = [(start_ms - day, _offset_ms(tz, start_ms - day))]
-    t = start_ms - day
-    while t < end_ms + day:
-        nxt = t + day
-        if _offset_ms(tz, nxt) != steps[-1][1]:
-            lo, hi = t, nxt  # offsets change on quarter hours; bisect to one
-            while hi - lo > 15 * 60_000:
-                mid = (lo + hi) // 2 // 60_000 * 60_000
-                if _offset_ms(tz, mid) == steps[-1][1]:
-                    lo = mid
-                else:
-                    hi = mid
-            hi = (hi // (15 * 60_000)) * 15 * 60_000
-            while _offset_ms(tz, hi) == steps[-1][1]:
-                hi += 15 * 60_000
-            steps.append((hi, _offset_ms(tz, hi)))
-        t = nxt
-    return steps
-
-
-def local_sql(column: str, steps: Sequence[tuple[int, int]]) -> str:
-    """SQL for the local wall-clock milliseconds of an epoch-ms column."""
-    if len(steps) == 1:
-        return f"({column} + {steps[0][1]})"
-    cases = " ".join(f"WHEN {column} < {nxt} THEN {off}" for (_, off), (nxt, _) in pairwise(steps))
-    return f"({column} + CASE {cases} ELSE {steps[-1][1]} END)"
-
-
-def bucket_sql(local: str, unit: str) -> str:
-    """SQL for the bucket number of a local time (see core.aggregate)."""
-    if unit == "none":
-        return "0"
-    if unit in _MS_PER:
-        return f"({local} / {_MS_PER[unit]})"
-    if unit == "week":
-        return f"(({local} / 86400000 + 3) / 7)"
-    # month: year * 12 + month - 1
-    return (
-        f"(CAST(strftime('%Y', {local} / 1000, 'unixepoch') AS INTEGER) * 12"
-        f" + CAST(strftime('%m', {local} / 1000, 'unixepoch') AS INTEGER) - 1)"
-    )
-
-
-def bucket_label(unit: str, n: int) -> str:
-    if unit == "minute":
-        return (datetime(1970, 1, 1) + timedelta(minutes=n)).strftime("%Y-%m-%d %H:%M:00")
-    if unit == "hour":
-        return (datetime(1970, 1, 1) + timedelta(hours=n)).strftime("%Y-%m-%d %H:00:00")
-    if unit == "week":
-        return day_label(n * 7 - 3)
-    if unit == "month":
-        return day_label(month_first_day(n))
-    return day_label(n)
-
-
-def unit_of(interval: str) -> str:
-    return {"date": "day", "": "none"}.get(interval, interval)
-
-
-def day_bucket(unit: str, day: int) -> int:
-    """The bucket of `unit` a local day falls in (rollup folding)."""
-    if unit == "week":
-        return (day + 3) // 7
-    if unit == "month":
-        return month_of(day)
-    if unit == "none":
-        return 0
-    return day
-
-
-# -- the rollup engine ---------------------------------------------------------
-
-
-def rollup_dim(q: Query, extra: Iterable[str] = ()) -> tuple[Prop | None, str | None] | None:
-    """(property whose rows answer q, its filter value), or None for the raw engine."""
-    if q.interval == "minute":
-        return None
-    if len(q.filters) > 1 or any(not f.simple for f in q.filters):
-        return None
-    f = q.filters[0] if q.filters else None
-    name = q.prop or (f.prop if f else "")
-    if f is not None and f.prop != name:
-        return None
-    metrics = set(q.metrics) | set(extra)
-    if not name:
-        return (None, None) if metrics <= _SITE_METRICS else None
-    prop = prop_of(name, "property")
-    if prop.dim < 0:
-        return None
-    if prop.kind == "visit":
-        allowed = _VISIT_METRICS
-    elif prop.kind == "entry_exit":
-        allowed = _ENTRY_METRICS
-    elif prop.dim == GOAL:
-        allowed = _GOAL_METRICS
-    else:
-        allowed = _EVENT_METRICS
-    if not metrics <= allowed:
-        return None
-    return prop, (f.values[0] if f else None)
-
-
-def _rollup_buckets(r: Range, unit: str) -> list[tuple[int, list[int]]]:
-    """[(granularity, buckets)] covering the range: whole months from MONTH
-    rows where the unit allows, other days from DAY rows, hours from HOUR."""
-    if unit == "hour":
-        return [(HOUR, [h for d in range(r.first, r.last + 1) for h in range(d * 24, d * 24 + 24)])]
-    if unit in ("day", "week"):
-        return [(DAY, list(range(r.first, r.last + 1)))]
-    months, days = [], []
-    d = r.first
-    while d <= r.last:
-        m = month_of(d)
-        start, end = month_first_day(m), month_first_day(m + 1) - 1
-        if d == start and end <= r.last:
-            months.append(m)
-            d = end + 1
-        else:
-            days.append(d)
-            d += 1
-    return [(g, b) for g, b in ((MONTH, months), (DAY, days)) if b]
 
 
 class QueryEngine:
@@ -328,12 +92,12 @@ class QueryEngine:
             where += " AND val >= ? AND val < ?"
             params += [f"{prop.prop_name}{SEP}", f"{prop.prop_name}\x20"]
         group_by_val = bool(q.prop)
-        needed = _columns_for(q.metrics)
+        needed = columns_for(q.metrics)
         # Only the columns the metrics need are summed (a year's breakdown
         # adds up some 100,000 rows); the others read as 0.
         sums = ", ".join(f"sum({c})" if c in needed else "0" for c in METRIC_COLUMNS)
         out: Grouped = {}
-        for gran, bucket_list in _rollup_buckets(q.range, unit):
+        for gran, bucket_list in rollup_buckets(q.range, unit):
             marks = ",".join("?" * len(bucket_list))
             keys = [k for k, on in (("val", group_by_val), ("bucket", unit != "none")) if on]
             select = ", ".join(keys) if keys else "''"
@@ -373,7 +137,7 @@ class QueryEngine:
         if value is not None:
             where += " AND val = ?"
             params.append(value)
-        for gran, bucket_list in _rollup_buckets(q.range, unit):
+        for gran, bucket_list in rollup_buckets(q.range, unit):
             marks = ",".join("?" * len(bucket_list))
             sql = (
                 "SELECT val, bucket, currency, sum(amount_micros), sum(n) FROM revenue "
@@ -407,8 +171,8 @@ class QueryEngine:
         ev_bucket = bucket_sql(local_sql("e.ts", steps), unit)
         st_bucket = bucket_sql(local_sql("s.start_ms", steps), unit)
         prop = prop_of(q.prop, "property") if q.prop else None
-        ev_where, ev_params, vis_where, vis_params = _filter_sql(q.filters)
-        g_event, g_join = _group_sql(prop)
+        ev_where, ev_params, vis_where, vis_params = filter_sql(q.filters)
+        g_event, g_join = group_sql(prop)
         out: Grouped = {}
 
         def acc(g: object, b: int) -> Acc:
@@ -474,9 +238,9 @@ class QueryEngine:
             for i, operand in enumerate((m.numerator, m.denominator)):
                 values: dict[tuple[str, int], float | None] = {}
                 if operand in custom:
-                    expr, where, wparams = _custom_sql(custom[operand])
+                    expr, where, wparams = custom_sql(custom[operand])
                 else:
-                    expr, where, wparams = _builtin_sql(operand)
+                    expr, where, wparams = builtin_sql(operand)
                 for g, b, v in self._rows(
                     f"SELECT {g_event}, {ev_bucket}, {expr} {base}{where} GROUP BY 1, 2",
                     [*params, *wparams],
@@ -487,7 +251,7 @@ class QueryEngine:
             for (g, b), (num, den) in parts.items():
                 acc(g, b).custom[m.name] = round(num / den, 4) if num and den else 0
             return
-        expr, where, wparams = _custom_sql(m)
+        expr, where, wparams = custom_sql(m)
         for g, b, v in self._rows(
             f"SELECT {g_event}, {ev_bucket}, {expr} {base}{where} GROUP BY 1, 2",
             [*params, *wparams],
@@ -512,136 +276,6 @@ class QueryEngine:
             f"WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{cond} ORDER BY 1, e.ts, e.rowid",
             [site, start_ms, end_ms],
         )
-
-
-def _glob(value: str) -> str:
-    """Our `*` wildcard as a SQLite GLOB pattern (other GLOB syntax literal)."""
-    return "".join("[" + c + "]" if c in "[]?" else c for c in value)
-
-
-def _prop_value_sql(name: str) -> tuple[str, list[object]]:
-    path = f'$."{name}"'
-    return (
-        "(CASE json_type(e.props, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-        "ELSE CAST(json_extract(e.props, ?) AS TEXT) END)",
-        [path, path],
-    )
-
-
-def _match_sql(
-    column: str, column_params: list[object], f: Filter, joined: bool
-) -> tuple[str, list[object]]:
-    col = f"substr({column}, instr({column}, char(31)) + 1)" if joined else column
-    parts, params = [], []
-    for v in f.values:
-        if "*" in v:
-            parts.append(f"{col} GLOB ?")
-            params += [*column_params, _glob(v)]
-        else:
-            parts.append(f"{col} = ?")
-            params += [*column_params, v]
-    sql = "(" + " OR ".join(parts) + ")"
-    if f.negate:
-        sql = f"NOT coalesce({sql}, 0)"
-    return sql, params
-
-
-def _filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[object]]:
-    ev, vis = "", ""
-    ev_p: list[object] = []
-    vis_p: list[object] = []
-    for f in filters:
-        prop = prop_of(f.prop, "filters")
-        if prop.dim == GOAL:
-            marks = ",".join("?" * len(f.values))
-            ev += f" AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value IN ({marks}))"
-            ev_p += list(f.values)
-        elif prop.dim == PROP:
-            col, cp = _prop_value_sql(prop.prop_name)
-            sql, p = _match_sql(col, cp, f, False)
-            ev += f" AND {sql}"
-            ev_p += p
-        elif prop.dim == PAGE:
-            sql, p = _match_sql("e.path", [], f, False)
-            ev += f" AND e.name = 'pageview' AND {sql}"
-            ev_p += p
-        elif prop.kind == "name":
-            sql, p = _match_sql("e.name", [], f, False)
-            ev += f" AND {sql}"
-            ev_p += p
-        else:
-            sql, p = _match_sql(prop.column, [], f, prop.joined)
-            vis += f" AND {sql}"
-            vis_p += p
-    return ev, ev_p, vis, vis_p
-
-
-def _group_sql(prop: Prop | None) -> tuple[str, str]:
-    """(group expression, extra join) for a breakdown property."""
-    if prop is None:
-        return "''", ""
-    if prop.dim == GOAL:
-        return "gj.value", "JOIN json_each(e.goals) gj"
-    if prop.dim == PROP:
-        name = prop.prop_name.replace("'", "''")
-        path = f"'$.\"{name}\"'"
-        return (
-            f"(CASE json_type(e.props, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-            f"ELSE CAST(json_extract(e.props, {path}) AS TEXT) END)",
-            "",
-        )
-    if prop.dim == PAGE:
-        return "CASE WHEN e.name = 'pageview' THEN e.path END", ""
-    return prop.column, ""
-
-
-def _custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
-    """(aggregate expression, extra WHERE, params) of a custom metric's events."""
-    where = ""
-    params: list[object] = []
-    if m.event:
-        where += " AND e.name = ?"
-        params.append(m.event)
-    if m.page:
-        where += " AND e.name = 'pageview' AND e.path GLOB ?"
-        params.append(_glob(m.page))
-    if m.goal:
-        where += " AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value = ?)"
-        params.append(m.goal)
-    for k, v in m.props:
-        col, cp = _prop_value_sql(k)
-        where += f" AND {col} = ?"
-        params += [*cp, v]
-    if m.type == "count":
-        return "count(*)", where, params
-    if m.type == "distinct":
-        target = {
-            "visitor": "e.visitor",
-            "session": "e.session",
-            "user": "e.user_id",
-        }.get(m.of)
-        if target is None:
-            name = m.of[len("props.") :].replace("'", "''")
-            target = f"json_extract(e.props, '$.\"{name}\"')"
-        return f"count(DISTINCT {target})", where, params
-    if m.field == "revenue":
-        value = "e.revenue_micros / 1000000.0"
-    else:
-        name = m.field[len("props.") :].replace("'", "''")
-        value = f"json_extract(e.props, '$.\"{name}\"')"
-        where += f" AND json_type(e.props, '$.\"{name}\"') IN ('integer', 'real')"
-    return ("sum" if m.type == "sum" else "avg") + f"({value})", where, params
-
-
-def _builtin_sql(name: str) -> tuple[str, str, list[object]]:
-    """Ratio operands that are built-in event counts."""
-    no: list[object] = []
-    return {
-        "visitors": ("count(DISTINCT e.visitor)", "", no),
-        "visits": ("count(DISTINCT e.session)", "", no),
-        "pageviews": ("sum(e.name = 'pageview')", "", no),
-        "events": ("count(*)", "", no),
-    }[name]
 
 
 class EnginePool:

@@ -11,6 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from analyticsd.core.aggregate import SEP, day_label, month_first_day, month_of
+from analyticsd.core.answers import Acc, Grouped, metric_values
+from analyticsd.core.plan import bucket_label, day_bucket, rollup_dim, unit_of
 from analyticsd.core.query import (
     CustomMetric,
     Query,
@@ -20,16 +22,7 @@ from analyticsd.core.query import (
     prop_of,
     series_buckets,
 )
-from analyticsd.storage.queries import (
-    Acc,
-    Grouped,
-    QueryEngine,
-    bucket_label,
-    day_bucket,
-    metric_values,
-    rollup_dim,
-    unit_of,
-)
+from analyticsd.storage.queries import QueryEngine
 
 # Percentages compare by the difference in points, not a percent of a percent.
 _POINTS = frozenset({"bounce_rate", "conversion_rate"})

@@ -10,6 +10,7 @@ import pytest
 from analyticsd.core.aggregate import buckets, day_number
 from analyticsd.core.config import ConfigError, parse_toml
 from analyticsd.core.errors import QueryError, QueryTimeout
+from analyticsd.core.plan import rollup_dim
 from analyticsd.core.query import (
     Filter,
     Range,
@@ -18,7 +19,8 @@ from analyticsd.core.query import (
     period_range,
     previous_range,
 )
-from analyticsd.storage.queries import QueryEngine, bucket_sql, local_sql, offset_steps, rollup_dim
+from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
+from analyticsd.storage.queries import QueryEngine
 
 TODAY = day_number("2026-11-23")
 

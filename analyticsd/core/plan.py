@@ -1,0 +1,111 @@
+"""Which rows answer a stats question, and how buckets fold into points (pure).
+
+The rollup rows (core.aggregate) hold, per dimension value, only some
+metrics: `rollup_dim` says whether one dimension's rows answer a query, so
+the engine can read them instead of per-event rows. Time buckets are local
+hour, day, week (Monday) and month numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from analyticsd.core.aggregate import (
+    DAY,
+    GOAL,
+    HOUR,
+    MONTH,
+    day_label,
+    month_first_day,
+    month_of,
+)
+from analyticsd.core.query import Prop, Query, Range, prop_of
+
+# Metrics each kind of rollup row can give (see core.aggregate for what the
+# rows count). Anything else goes to the raw engine.
+_SITE_METRICS = frozenset(
+    {"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration",
+     "events", "revenue", "average_revenue"}
+)  # fmt: skip
+_VISIT_METRICS = _SITE_METRICS - {"revenue", "average_revenue"}
+_ENTRY_METRICS = _VISIT_METRICS - {"visitors"}
+_EVENT_METRICS = frozenset({"visitors", "pageviews", "events"})
+_GOAL_METRICS = frozenset({"visitors", "events", "conversion_rate", "revenue", "average_revenue"})
+
+
+def bucket_label(unit: str, n: int) -> str:
+    if unit == "minute":
+        return (datetime(1970, 1, 1) + timedelta(minutes=n)).strftime("%Y-%m-%d %H:%M:00")
+    if unit == "hour":
+        return (datetime(1970, 1, 1) + timedelta(hours=n)).strftime("%Y-%m-%d %H:00:00")
+    if unit == "week":
+        return day_label(n * 7 - 3)
+    if unit == "month":
+        return day_label(month_first_day(n))
+    return day_label(n)
+
+
+def unit_of(interval: str) -> str:
+    return {"date": "day", "": "none"}.get(interval, interval)
+
+
+def day_bucket(unit: str, day: int) -> int:
+    """The bucket of `unit` a local day falls in (rollup folding)."""
+    if unit == "week":
+        return (day + 3) // 7
+    if unit == "month":
+        return month_of(day)
+    if unit == "none":
+        return 0
+    return day
+
+
+def rollup_dim(q: Query, extra: Iterable[str] = ()) -> tuple[Prop | None, str | None] | None:
+    """(property whose rows answer q, its filter value), or None for the raw engine."""
+    if q.interval == "minute":
+        return None
+    if len(q.filters) > 1 or any(not f.simple for f in q.filters):
+        return None
+    f = q.filters[0] if q.filters else None
+    name = q.prop or (f.prop if f else "")
+    if f is not None and f.prop != name:
+        return None
+    metrics = set(q.metrics) | set(extra)
+    if not name:
+        return (None, None) if metrics <= _SITE_METRICS else None
+    prop = prop_of(name, "property")
+    if prop.dim < 0:
+        return None
+    if prop.kind == "visit":
+        allowed = _VISIT_METRICS
+    elif prop.kind == "entry_exit":
+        allowed = _ENTRY_METRICS
+    elif prop.dim == GOAL:
+        allowed = _GOAL_METRICS
+    else:
+        allowed = _EVENT_METRICS
+    if not metrics <= allowed:
+        return None
+    return prop, (f.values[0] if f else None)
+
+
+def rollup_buckets(r: Range, unit: str) -> list[tuple[int, list[int]]]:
+    """[(granularity, buckets)] covering the range: whole months from MONTH
+    rows where the unit allows, other days from DAY rows, hours from HOUR."""
+    if unit == "hour":
+        return [(HOUR, [h for d in range(r.first, r.last + 1) for h in range(d * 24, d * 24 + 24)])]
+    if unit in ("day", "week"):
+        return [(DAY, list(range(r.first, r.last + 1)))]
+    months, days = [], []
+    d = r.first
+    while d <= r.last:
+        m = month_of(d)
+        start, end = month_first_day(m), month_first_day(m + 1) - 1
+        if d == start and end <= r.last:
+            months.append(m)
+            d = end + 1
+        else:
+            days.append(d)
+            d += 1
+    return [(g, b) for g, b in ((MONTH, months), (DAY, days)) if b]

@@ -1,0 +1,143 @@
+"""SQL fragments of the per-event engine: filters, groups, custom metrics.
+
+Values always travel as parameters; the only text built into SQL is column
+names and JSON paths made from property names the query parser accepted
+(no quotes, backslashes or control characters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analyticsd.core.aggregate import GOAL, PAGE, PROP
+from analyticsd.core.query import CustomMetric, Filter, Prop, prop_of
+
+
+def glob(value: str) -> str:
+    """Our `*` wildcard as a SQLite GLOB pattern (other GLOB syntax literal)."""
+    return "".join("[" + c + "]" if c in "[]?" else c for c in value)
+
+
+def prop_value_sql(name: str) -> tuple[str, list[object]]:
+    path = f'$."{name}"'
+    return (
+        "(CASE json_type(e.props, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+        "ELSE CAST(json_extract(e.props, ?) AS TEXT) END)",
+        [path, path],
+    )
+
+
+def match_sql(
+    column: str, column_params: list[object], f: Filter, joined: bool
+) -> tuple[str, list[object]]:
+    col = f"substr({column}, instr({column}, char(31)) + 1)" if joined else column
+    parts, params = [], []
+    for v in f.values:
+        if "*" in v:
+            parts.append(f"{col} GLOB ?")
+            params += [*column_params, glob(v)]
+        else:
+            parts.append(f"{col} = ?")
+            params += [*column_params, v]
+    sql = "(" + " OR ".join(parts) + ")"
+    if f.negate:
+        sql = f"NOT coalesce({sql}, 0)"
+    return sql, params
+
+
+def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[object]]:
+    ev, vis = "", ""
+    ev_p: list[object] = []
+    vis_p: list[object] = []
+    for f in filters:
+        prop = prop_of(f.prop, "filters")
+        if prop.dim == GOAL:
+            marks = ",".join("?" * len(f.values))
+            ev += f" AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value IN ({marks}))"
+            ev_p += list(f.values)
+        elif prop.dim == PROP:
+            col, cp = prop_value_sql(prop.prop_name)
+            sql, p = match_sql(col, cp, f, False)
+            ev += f" AND {sql}"
+            ev_p += p
+        elif prop.dim == PAGE:
+            sql, p = match_sql("e.path", [], f, False)
+            ev += f" AND e.name = 'pageview' AND {sql}"
+            ev_p += p
+        elif prop.kind == "name":
+            sql, p = match_sql("e.name", [], f, False)
+            ev += f" AND {sql}"
+            ev_p += p
+        else:
+            sql, p = match_sql(prop.column, [], f, prop.joined)
+            vis += f" AND {sql}"
+            vis_p += p
+    return ev, ev_p, vis, vis_p
+
+
+def group_sql(prop: Prop | None) -> tuple[str, str]:
+    """(group expression, extra join) for a breakdown property."""
+    if prop is None:
+        return "''", ""
+    if prop.dim == GOAL:
+        return "gj.value", "JOIN json_each(e.goals) gj"
+    if prop.dim == PROP:
+        name = prop.prop_name.replace("'", "''")
+        path = f"'$.\"{name}\"'"
+        return (
+            f"(CASE json_type(e.props, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(json_extract(e.props, {path}) AS TEXT) END)",
+            "",
+        )
+    if prop.dim == PAGE:
+        return "CASE WHEN e.name = 'pageview' THEN e.path END", ""
+    return prop.column, ""
+
+
+def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
+    """(aggregate expression, extra WHERE, params) of a custom metric's events."""
+    where = ""
+    params: list[object] = []
+    if m.event:
+        where += " AND e.name = ?"
+        params.append(m.event)
+    if m.page:
+        where += " AND e.name = 'pageview' AND e.path GLOB ?"
+        params.append(glob(m.page))
+    if m.goal:
+        where += " AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value = ?)"
+        params.append(m.goal)
+    for k, v in m.props:
+        col, cp = prop_value_sql(k)
+        where += f" AND {col} = ?"
+        params += [*cp, v]
+    if m.type == "count":
+        return "count(*)", where, params
+    if m.type == "distinct":
+        target = {
+            "visitor": "e.visitor",
+            "session": "e.session",
+            "user": "e.user_id",
+        }.get(m.of)
+        if target is None:
+            name = m.of[len("props.") :].replace("'", "''")
+            target = f"json_extract(e.props, '$.\"{name}\"')"
+        return f"count(DISTINCT {target})", where, params
+    if m.field == "revenue":
+        value = "e.revenue_micros / 1000000.0"
+    else:
+        name = m.field[len("props.") :].replace("'", "''")
+        value = f"json_extract(e.props, '$.\"{name}\"')"
+        where += f" AND json_type(e.props, '$.\"{name}\"') IN ('integer', 'real')"
+    return ("sum" if m.type == "sum" else "avg") + f"({value})", where, params
+
+
+def builtin_sql(name: str) -> tuple[str, str, list[object]]:
+    """Ratio operands that are built-in event counts."""
+    no: list[object] = []
+    return {
+        "visitors": ("count(DISTINCT e.visitor)", "", no),
+        "visits": ("count(DISTINCT e.session)", "", no),
+        "pageviews": ("sum(e.name = 'pageview')", "", no),
+        "events": ("count(*)", "", no),
+    }[name]
