@@ -92,7 +92,38 @@ _COMPARED = {
     },
 }
 _ROW = {"type": "object", "additionalProperties": True}
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+NUM: dict[str, Any] = {"type": "number"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _obj(required: list[str], **props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+def _arr(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def _choice(name: str, description: str, values: list[str]) -> dict[str, Any]:
+    return _param(name, description, {"type": "string", "enum": values})
+
+
+def _int_param(name: str, description: str, lo: int, hi: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": lo}
+    if hi is not None:
+        schema["maximum"] = hi
+    return _param(name, description, schema)
+
+
 _NULLABLE_NUMBERS = {"type": "array", "items": {"type": "number", "nullable": True}}
+_LABELS = {"type": "array", "items": {"type": "string"}}
 
 
 def _stats_get(
@@ -115,31 +146,203 @@ def _stats_get(
     }
 
 
-def document() -> dict[str, Any]:
-    common = [_SITE, _PERIOD, _DATE]
-    event_props = {
+def _ingest_paths() -> dict[str, Any]:
+    event = {
         "siteId": {"type": "string", "minLength": 1},
         "eventType": {"type": "string", "minLength": 1},
-        "path": {"type": "string"},
-        "url": {"type": "string"},
+        "path": STR,
+        "url": STR,
         "timestamp": {"type": "string", "description": "ISO 8601"},
         "eventId": {"type": "string", "format": "uuid"},
-        "referrer": {"type": "string"},
-        "props": {"type": "object", "additionalProperties": {"oneOf": [
-            {"type": "string"}, {"type": "number"}, {"type": "boolean"}]}},
-        "revenue": {"type": "object", "properties": {
-            "amount": {"oneOf": [{"type": "string"}, {"type": "number"}]},
-            "currency": {"type": "string"}}},
-        "sessionId": {"type": "string"},
-        "userId": {"type": "string"},
-        "screenWidth": {"type": "integer"},
-    }  # fmt: skip
-    ingest_errors = {
+        "referrer": STR,
+        "props": {
+            "type": "object",
+            "additionalProperties": {"oneOf": [STR, NUM, BOOL]},
+        },
+        "revenue": {
+            "type": "object",
+            "properties": {"amount": {"oneOf": [STR, NUM]}, "currency": STR},
+        },
+        "sessionId": STR,
+        "userId": STR,
+        "screenWidth": INT,
+    }
+    errors = {
         "400": _err("The event is invalid; every problem is listed"),
         "403": _err("Unknown site or origin"),
         "413": _err("Body over server.max_body_bytes"),
         "503": _err("Spool full or shutting down; retry after Retry-After"),
     }
+
+    def post(summary: str, body: dict[str, Any], ok: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": summary,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": body}},
+                },
+                "responses": {"202": _ok(ok, "Stored durably"), **errors},
+            }
+        }
+
+    return {
+        "/api/event": post(
+            "One event (JSON, or JSON sent as text/plain by sendBeacon)",
+            {**_obj(["siteId", "eventType"]), "properties": event},
+            _obj(["success", "eventId", "visitorId"], success=BOOL, eventId=STR, visitorId=STR),
+        ),
+        "/api/batch": post(
+            "Up to 500 events, each validated on its own",
+            _obj(
+                ["events"],
+                events={**_arr({"type": "object", "properties": event}), "maxItems": 500},
+            ),
+            _obj(
+                ["success", "accepted", "rejected"],
+                success=BOOL,
+                accepted=_arr(_ROW),
+                rejected=_arr(_ROW),
+            ),
+        ),
+    }
+
+
+def _day_paths() -> dict[str, Any]:
+    day = _obj(
+        ["siteId", "date", "totalViews", "uniqueUsers", "topPaths"],
+        siteId=STR, date=STR, totalViews=INT, uniqueUsers=INT, topPaths=_arr(_ROW),
+    )  # fmt: skip
+    return {
+        "/api/stats": {
+            "get": {
+                "summary": "One day of one site (no token)",
+                "parameters": [
+                    _param("siteId", "The site", required=True),
+                    _param("date", "YYYY-MM-DD in the site's timezone (default today)"),
+                ],
+                "responses": {
+                    "200": _ok(day),
+                    "400": _err("Bad parameter"),
+                    "404": _err("Unknown site or no data that day"),
+                },
+            }
+        },
+        "/api/health": {
+            "get": {
+                "summary": "Spool, forwarder and aggregator state",
+                "responses": {"200": _ok(OBJ)},
+            }
+        },
+    }
+
+
+def _v1_paths() -> dict[str, Any]:
+    common = [_SITE, _PERIOD, _DATE]
+    compared = {"comparison_period": _LABELS, "meta": _META}
+    point = _obj(["date"], date=STR)
+    period = _obj(
+        ["period", "start", "end", "days", "complete", "growth"],
+        period=STR, start=STR, end=STR, days=INT, complete=BOOL, daily_average=OBJ, growth=OBJ,
+    )  # fmt: skip
+    step = _obj(
+        ["name", "visitors", "conversion_rate", "drop_off"],
+        name=STR, visitors=INT, conversion_rate=NUM, conversion_rate_total=NUM, drop_off=INT,
+        drop_off_rate=NUM, avg_time_from_previous_s=_nullable(NUM),
+    )  # fmt: skip
+    cohort = _obj(
+        ["cohort", "size", "retained", "retention"],
+        cohort=STR, size=INT, retained=_arr(_nullable(INT)), retention=_NULLABLE_NUMBERS,
+    )  # fmt: skip
+    interval = _choice("interval", "minute, hour, date, week, month", list(INTERVALS))
+    return {
+        "/api/v1/stats/aggregate": _stats_get(
+            "Metrics over the whole period",
+            [*common, _METRICS, _FILTERS, _COMPARE],
+            _obj(
+                ["results"],
+                results={"type": "object", "additionalProperties": _COMPARED},
+                **compared,
+            ),
+        ),
+        "/api/v1/stats/timeseries": _stats_get(
+            "Metrics per minute, hour, date, week (Monday) or month",
+            [*common, _METRICS, _FILTERS, interval, _COMPARE],
+            _obj(["results"], results=_arr(point), **compared),
+        ),
+        "/api/v1/stats/breakdown": _stats_get(
+            "Metrics per value of a property, best first",
+            [
+                *common,
+                _METRICS,
+                _FILTERS,
+                _param(
+                    "property",
+                    "event:page, event:goal, event:props:NAME, visit:source ...",
+                    required=True,
+                ),
+                _COMPARE,
+                _int_param("limit", "Rows per page (default 100)", 1, 1000),
+                _int_param("page", "Page number (default 1)", 1, 1_000_000),
+            ],
+            _obj(["results", "total_rows"], results=_arr(_ROW), total_rows=INT, **compared),
+        ),
+        "/api/v1/stats/realtime/visitors": _stats_get(
+            "Visitors with an event in the last 5 minutes", [_SITE], INT
+        ),
+        "/api/v1/stats/rollups": _stats_get(
+            "Whole weeks (Monday) or months with growth against the period before",
+            [*common, _METRICS, _FILTERS, _choice("interval", "week or month", ["week", "month"])],
+            _obj(["results"], results=_arr(period), comparison_period=STR, meta=_META),
+        ),
+        "/api/v1/stats/funnel": _stats_get(
+            "Conversion through ordered steps",
+            [
+                *common,
+                _param("funnel", "A funnel name from [[sites.funnels]]"),
+                _param(
+                    "steps", 'JSON: [{"page": "/"}, {"event": "Signup", "props": {"plan": "pro"}}]'
+                ),
+                _int_param(
+                    "window_s", "Conversion window in seconds (default 86400)", 1, 90 * 86400
+                ),
+                _choice("order", "loose (default) or strict", ["loose", "strict"]),
+                _choice("by", "visitor (default) or user (userId)", ["visitor", "user"]),
+            ],
+            _obj(
+                ["steps", "overall_conversion_rate"],
+                name=STR,
+                order=STR,
+                window_s=INT,
+                by=STR,
+                steps=_arr(step),
+                overall_conversion_rate=NUM,
+                avg_time_to_convert_s=_nullable(NUM),
+                meta=_META,
+            ),
+        ),
+        "/api/v1/stats/retention": _stats_get(
+            "Retention cohorts of users (userId)",
+            [
+                *common,
+                _choice("cohort", "day, week (default) or month", ["day", "week", "month"]),
+                _int_param("periods", "Periods after the cohort's (default 8)", 1, 60),
+                _param("start_event", "Event that puts a user in a cohort (default any)"),
+                _param("return_event", "Event that counts as a return (default any)"),
+            ],
+            _obj(
+                ["cohorts", "overall"],
+                cohort=STR,
+                periods=INT,
+                cohorts=_arr(cohort),
+                overall=_NULLABLE_NUMBERS,
+                meta=_META,
+            ),
+        ),
+    }
+
+
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {
@@ -153,336 +356,5 @@ def document() -> dict[str, Any]:
             "schemas": {"Error": _ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "paths": {
-            "/api/event": {
-                "post": {
-                    "summary": "One event (JSON, or JSON sent as text/plain by sendBeacon)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["siteId", "eventType"],
-                                    "properties": event_props,
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": _ok(
-                            {
-                                "type": "object",
-                                "required": ["success", "eventId", "visitorId"],
-                                "properties": {
-                                    "success": {"type": "boolean"},
-                                    "eventId": {"type": "string"},
-                                    "visitorId": {"type": "string"},
-                                },
-                            },
-                            "Stored durably",
-                        ),
-                        **ingest_errors,
-                    },
-                }
-            },
-            "/api/batch": {
-                "post": {
-                    "summary": "Up to 500 events, each validated on its own",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["events"],
-                                    "properties": {
-                                        "events": {
-                                            "type": "array",
-                                            "maxItems": 500,
-                                            "items": {"type": "object", "properties": event_props},
-                                        }
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": _ok(
-                            {
-                                "type": "object",
-                                "required": ["success", "accepted", "rejected"],
-                                "properties": {
-                                    "success": {"type": "boolean"},
-                                    "accepted": {"type": "array", "items": _ROW},
-                                    "rejected": {"type": "array", "items": _ROW},
-                                },
-                            },
-                            "The valid events are stored durably",
-                        ),
-                        **ingest_errors,
-                    },
-                }
-            },
-            "/api/stats": {
-                "get": {
-                    "summary": "One day of one site (no token)",
-                    "parameters": [
-                        _param("siteId", "The site", required=True),
-                        _param("date", "YYYY-MM-DD in the site's timezone (default today)"),
-                    ],
-                    "responses": {
-                        "200": _ok(
-                            {
-                                "type": "object",
-                                "required": [
-                                    "siteId",
-                                    "date",
-                                    "totalViews",
-                                    "uniqueUsers",
-                                    "topPaths",
-                                ],
-                                "properties": {
-                                    "siteId": {"type": "string"},
-                                    "date": {"type": "string"},
-                                    "totalViews": {"type": "integer"},
-                                    "uniqueUsers": {"type": "integer"},
-                                    "topPaths": {"type": "array", "items": _ROW},
-                                },
-                            }
-                        ),
-                        "400": _err("Bad parameter"),
-                        "404": _err("Unknown site or no data that day"),
-                    },
-                }
-            },
-            "/api/health": {
-                "get": {
-                    "summary": "Spool, forwarder and aggregator state",
-                    "responses": {"200": _ok({"type": "object"})},
-                }
-            },
-            "/api/v1/stats/aggregate": _stats_get(
-                "Metrics over the whole period",
-                [*common, _METRICS, _FILTERS, _COMPARE],
-                {
-                    "type": "object",
-                    "required": ["results"],
-                    "properties": {
-                        "results": {"type": "object", "additionalProperties": _COMPARED},
-                        "comparison_period": {"type": "array", "items": {"type": "string"}},
-                        "meta": _META,
-                    },
-                },
-            ),
-            "/api/v1/stats/timeseries": _stats_get(
-                "Metrics per minute, hour, date, week (Monday) or month",
-                [
-                    *common,
-                    _METRICS,
-                    _FILTERS,
-                    _param(
-                        "interval",
-                        "minute, hour, date, week, month",
-                        {"type": "string", "enum": list(INTERVALS)},
-                    ),
-                    _COMPARE,
-                ],
-                {
-                    "type": "object",
-                    "required": ["results"],
-                    "properties": {
-                        "results": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["date"],
-                                "properties": {"date": {"type": "string"}},
-                            },
-                        },
-                        "comparison_period": {"type": "array", "items": {"type": "string"}},
-                        "meta": _META,
-                    },
-                },
-            ),
-            "/api/v1/stats/breakdown": _stats_get(
-                "Metrics per value of a property, best first",
-                [
-                    *common,
-                    _METRICS,
-                    _FILTERS,
-                    _param(
-                        "property",
-                        "event:page, event:goal, event:props:NAME, visit:source ...",
-                        required=True,
-                    ),
-                    _COMPARE,
-                    _param(
-                        "limit",
-                        "Rows per page (1-1000, default 100)",
-                        {"type": "integer", "minimum": 1, "maximum": 1000},
-                    ),
-                    _param("page", "Page number (default 1)", {"type": "integer", "minimum": 1}),
-                ],
-                {
-                    "type": "object",
-                    "required": ["results", "total_rows"],
-                    "properties": {
-                        "results": {"type": "array", "items": _ROW},
-                        "total_rows": {"type": "integer"},
-                        "comparison_period": {"type": "array", "items": {"type": "string"}},
-                        "meta": _META,
-                    },
-                },
-            ),
-            "/api/v1/stats/realtime/visitors": _stats_get(
-                "Visitors with an event in the last 5 minutes",
-                [_SITE],
-                {"type": "integer"},
-            ),
-            "/api/v1/stats/rollups": _stats_get(
-                "Whole weeks (Monday) or months with growth against the period before",
-                [
-                    *common,
-                    _METRICS,
-                    _FILTERS,
-                    _param(
-                        "interval", "week or month", {"type": "string", "enum": ["week", "month"]}
-                    ),
-                ],
-                {
-                    "type": "object",
-                    "required": ["results"],
-                    "properties": {
-                        "results": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": [
-                                    "period",
-                                    "start",
-                                    "end",
-                                    "days",
-                                    "complete",
-                                    "growth",
-                                ],
-                                "properties": {
-                                    "period": {"type": "string"},
-                                    "start": {"type": "string"},
-                                    "end": {"type": "string"},
-                                    "days": {"type": "integer"},
-                                    "complete": {"type": "boolean"},
-                                    "daily_average": {"type": "object"},
-                                    "growth": {"type": "object"},
-                                },
-                            },
-                        },
-                        "comparison_period": {"type": "string"},
-                        "meta": _META,
-                    },
-                },
-            ),
-            "/api/v1/stats/funnel": _stats_get(
-                "Conversion through ordered steps",
-                [
-                    *common,
-                    _param("funnel", "A funnel name from [[sites.funnels]]"),
-                    _param(
-                        "steps",
-                        'JSON: [{"page": "/"}, {"event": "Signup", "props": {"plan": "pro"}}]',
-                    ),
-                    _param(
-                        "window_s",
-                        "Conversion window in seconds (default 86400)",
-                        {"type": "integer", "minimum": 1},
-                    ),
-                    _param(
-                        "order",
-                        "loose (default) or strict",
-                        {"type": "string", "enum": ["loose", "strict"]},
-                    ),
-                    _param(
-                        "by",
-                        "visitor (default) or user (userId)",
-                        {"type": "string", "enum": ["visitor", "user"]},
-                    ),
-                ],
-                {
-                    "type": "object",
-                    "required": ["steps", "overall_conversion_rate"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "order": {"type": "string"},
-                        "window_s": {"type": "integer"},
-                        "by": {"type": "string"},
-                        "steps": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "visitors", "conversion_rate", "drop_off"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "visitors": {"type": "integer"},
-                                    "conversion_rate": {"type": "number"},
-                                    "conversion_rate_total": {"type": "number"},
-                                    "drop_off": {"type": "integer"},
-                                    "drop_off_rate": {"type": "number"},
-                                    "avg_time_from_previous_s": {
-                                        "type": "number",
-                                        "nullable": True,
-                                    },
-                                },
-                            },
-                        },
-                        "overall_conversion_rate": {"type": "number"},
-                        "avg_time_to_convert_s": {"type": "number", "nullable": True},
-                        "meta": _META,
-                    },
-                },
-            ),
-            "/api/v1/stats/retention": _stats_get(
-                "Retention cohorts of users (userId)",
-                [
-                    *common,
-                    _param(
-                        "cohort",
-                        "day, week (default) or month",
-                        {"type": "string", "enum": ["day", "week", "month"]},
-                    ),
-                    _param(
-                        "periods",
-                        "Periods after the cohort's (1-60, default 8)",
-                        {"type": "integer", "minimum": 1, "maximum": 60},
-                    ),
-                    _param("start_event", "Event that puts a user in a cohort (default any)"),
-                    _param("return_event", "Event that counts as a return (default any)"),
-                ],
-                {
-                    "type": "object",
-                    "required": ["cohorts", "overall"],
-                    "properties": {
-                        "cohort": {"type": "string"},
-                        "periods": {"type": "integer"},
-                        "cohorts": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["cohort", "size", "retained", "retention"],
-                                "properties": {
-                                    "cohort": {"type": "string"},
-                                    "size": {"type": "integer"},
-                                    "retained": {
-                                        "type": "array",
-                                        "items": {"type": "integer", "nullable": True},
-                                    },
-                                    "retention": _NULLABLE_NUMBERS,
-                                },
-                            },
-                        },
-                        "overall": _NULLABLE_NUMBERS,
-                        "meta": _META,
-                    },
-                },
-            ),
-        },
+        "paths": {**_ingest_paths(), **_day_paths(), **_v1_paths()},
     }
