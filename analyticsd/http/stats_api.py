@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,7 +29,15 @@ from analyticsd.core.config import (
     validate_funnels,
 )
 from analyticsd.core.errors import ConfigError, QueryError, QueryTimeout, StatsStoreError
-from analyticsd.core.funnel import COHORT_PERIODS, ORDERS, FunnelDef, Step, funnel, retention
+from analyticsd.core.funnel import (
+    COHORT_PERIODS,
+    ORDERS,
+    Event,
+    FunnelDef,
+    Step,
+    funnel,
+    retention,
+)
 from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
 from analyticsd.storage.queries import QueryEngine
@@ -367,12 +375,15 @@ def _actor_report(
     return run_retention
 
 
-def _by_actor(rows: list[tuple[Any, ...]]) -> list[list[tuple[int, str, str, dict[str, Any]]]]:
-    actors: list[list[tuple[int, str, str, dict[str, Any]]]] = []
+def _by_actor(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[Event]]:
+    """The events of one actor at a time (rows come ordered by actor)."""
+    events: list[Event] = []
     current: object = object()
     for actor, ts, name, path, props in rows:
         if actor != current:
-            actors.append([])
-            current = actor
-        actors[-1].append((ts, name, path, json.loads(props) if props else {}))
-    return actors
+            if events:
+                yield events
+            events, current = [], actor
+        events.append((ts, name, path, json.loads(props) if props else {}))
+    if events:
+        yield events

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,15 +64,16 @@ class QueryEngine:
     def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as e:
-            if "interrupted" in str(e):
-                raise QueryTimeout(
-                    f"the question took longer than {self.time_limit_s:.0f} s; "
-                    "narrow the period or the filters"
-                ) from e
-            raise StatsStoreError(f"query failed: {e}") from e
         except sqlite3.Error as e:
-            raise StatsStoreError(f"query failed: {e}") from e
+            raise self._translate(e) from e
+
+    def _translate(self, e: sqlite3.Error) -> StatsStoreError:
+        if isinstance(e, sqlite3.OperationalError) and "interrupted" in str(e):
+            return QueryTimeout(
+                f"the question took longer than {self.time_limit_s:.0f} s; "
+                "narrow the period or the filters"
+            )
+        return StatsStoreError(f"query failed: {e}")
 
     def rollup(self, q: Query, prop: Prop | None, value: str | None, unit: str) -> Grouped:
         dim = SITE if prop is None else prop.dim
@@ -267,15 +268,23 @@ class QueryEngine:
 
     def actor_events(
         self, site: str, start_ms: int, end_ms: int, by_user: bool
-    ) -> list[tuple[Any, ...]]:
-        """(actor, ts, name, path, props json) per event, by actor then time."""
+    ) -> Iterator[tuple[Any, ...]]:
+        """(actor, ts, name, path, props json) per event, by actor then time.
+
+        Streamed from the cursor: a month of a busy site is millions of rows,
+        and funnels and cohorts need only one actor's events at a time."""
         actor = "e.user_id" if by_user else "e.visitor"
         cond = " AND e.user_id IS NOT NULL" if by_user else ""
-        return self._rows(
+        sql = (
             f"SELECT {actor}, e.ts, e.name, e.path, e.props FROM events e "
-            f"WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{cond} ORDER BY 1, e.ts, e.rowid",
-            [site, start_ms, end_ms],
+            f"WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{cond} ORDER BY 1, e.ts, e.rowid"
         )
+        try:
+            cursor = self.conn.execute(sql, [site, start_ms, end_ms])
+            while batch := cursor.fetchmany(4096):
+                yield from batch
+        except sqlite3.Error as e:
+            raise self._translate(e) from e
 
 
 class EnginePool:
