@@ -157,3 +157,21 @@ def test_a_question_past_its_time_limit_is_interrupted() -> None:
         engine._rows(endless, [])
     engine.start()  # the connection is usable for the next question
     assert engine._rows("SELECT 1", []) == [(1,)]
+
+
+def test_a_year_reads_whole_months_and_the_days_at_either_end() -> None:
+    from analyticsd.core.aggregate import DAY, MONTH, month_of
+    from analyticsd.core.plan import rollup_buckets
+
+    year = r("2025-11-24", "2026-11-23")
+    parts = dict(rollup_buckets(year, "none"))
+    assert parts[MONTH] == list(
+        range(month_of(day_number("2025-12-01")), month_of(day_number("2026-10-01")) + 1)
+    )
+    assert len(parts[DAY]) == 7 + 23  # 24-30 Nov 2025, 1-23 Nov 2026
+    from analyticsd.core.aggregate import month_first_day
+
+    month_days = sum(month_first_day(m + 1) - month_first_day(m) for m in parts[MONTH])
+    assert month_days + len(parts[DAY]) == year.days == 365
+    # Weeks are folded from days: no MONTH rows.
+    assert set(dict(rollup_buckets(year, "week"))) == {DAY}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from analyticsd.core.aggregate import (
     DAY,
+    MONTH,
     SITE,
     Aggregation,
     day_number,
@@ -122,3 +123,59 @@ def test_prune_drops_old_per_event_rows_and_visits_only(tmp_path: Path) -> None:
     day = StatsReader(str(tmp_path)).day_stats("s", "2026-10-14")
     assert day is not None
     assert day.pageviews == 1
+
+
+MONTH_SUMS = (
+    "SELECT site, dim, val, sum(visitors), sum(visits), sum(pageviews), sum(events), "
+    "sum(bounces), sum(duration_ms), sum(engaged), sum(conversions) FROM agg WHERE gran = ? "
+    "GROUP BY site, dim, val ORDER BY site, dim, val"
+)
+
+
+def test_month_rows_are_the_sums_of_their_days(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    days = [T, T + 86_400_000, T + 8 * 86_400_000]  # 23, 24 Nov and 1 Dec
+    seq = 1
+    for i, t in enumerate(days):
+        records = [
+            rec(t, f"00000000000000a{i}", "/a", revenue=("2.5", "EUR"), goals=("purchase",)),
+            rec(t + MIN, f"00000000000000a{i}", "/b"),
+            rec(t, f"00000000000000b{i}", "/a"),
+        ]
+        feed(db, agg, records, seq)
+        seq += len(records)
+    c = db.conn
+    nov, dec = 2026 * 12 + 10, 2026 * 12 + 11
+    assert [
+        b for (b,) in c.execute("SELECT DISTINCT bucket FROM agg WHERE gran = ?", (MONTH,))
+    ] == [
+        nov,
+        dec,
+    ]
+    assert c.execute(MONTH_SUMS, (DAY,)).fetchall() == c.execute(MONTH_SUMS, (MONTH,)).fetchall()
+    nov_site = c.execute(
+        "SELECT pageviews, visitors FROM agg WHERE gran = ? AND bucket = ? AND dim = ?",
+        (MONTH, nov, SITE),
+    ).fetchone()
+    assert nov_site == (6, 4)  # two days of 3 page views and 2 visitors (per day)
+    revenue = c.execute(
+        "SELECT amount_micros, n FROM revenue WHERE gran = ? AND bucket = ? AND dim = ?",
+        (MONTH, nov, SITE),
+    ).fetchone()
+    assert revenue == (5_000_000, 2)
+
+
+def test_month_rows_are_built_once_for_an_older_database(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    feed(db, Aggregation(tz_of={"s": "UTC"}), [rec(T, "00000000000000a1", "/a")], 1)
+    want = db.conn.execute(MONTH_SUMS, (MONTH,)).fetchall()
+    # As a database written before MONTH rows existed.
+    db.conn.execute("DELETE FROM agg WHERE gran = ?", (MONTH,))
+    db.conn.execute("DELETE FROM meta WHERE key = 'month_rows'")
+    db.close()
+    db = StatsDB(str(tmp_path))
+    assert db.conn.execute(MONTH_SUMS, (MONTH,)).fetchall() == want
+    db.close()
+    db = StatsDB(str(tmp_path))  # and not again (nothing doubles)
+    assert db.conn.execute(MONTH_SUMS, (MONTH,)).fetchall() == want
