@@ -6,12 +6,13 @@ Every counter lives in one row keyed by
 
     (site, granularity, bucket, dimension, value)
 
-* granularity: HOUR, DAY or MONTH; bucket: the local hour, day or month
-  number in the site's timezone (days since 1970-01-01 on the local
-  calendar; hour = day * 24 + local hour; month = year * 12 + month - 1).
-  MONTH rows are the sums of their DAY rows, written in the same flush, so a
-  year's breakdown reads twelve rows per value instead of 365. Weeks and
-  other ranges are sums of days (and whole months).
+* granularity: HOUR, DAY, WEEK or MONTH; bucket: the local hour, day, week
+  or month number in the site's timezone (days since 1970-01-01 on the local
+  calendar; hour = day * 24 + local hour; week = (day + 3) // 7, weeks
+  starting on Monday; month = year * 12 + month - 1). WEEK and MONTH rows
+  are the sums of their DAY rows, written in the same flush, so a year's
+  breakdown reads twelve month rows per value instead of 365 day rows, and a
+  30-day one mostly week rows. Other ranges are sums of these.
 * dimension: a small integer code (DIMENSIONS maps it to the property name
   of the Stats API), value: the dimension's value ("" for SITE totals).
   Custom properties share one code with value "name\\x1fvalue".
@@ -58,7 +59,7 @@ from analyticsd.core.ingest import PAGEVIEW, UTM_FIELDS
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
 
-HOUR, DAY, MONTH = 0, 1, 2
+HOUR, DAY, MONTH, WEEK = 0, 1, 2, 3
 
 SITE = 0
 ENTRY_PAGE, EXIT_PAGE = 1, 2
@@ -140,6 +141,15 @@ def month_of(day: int) -> int:
     """The month number (year * 12 + month - 1) of a day number."""
     d = datetime.fromordinal(day + _EPOCH_ORDINAL)
     return d.year * 12 + d.month - 1
+
+
+def week_of(day: int) -> int:
+    """The week number (weeks from Monday) of a day number (day 0 was a Thursday)."""
+    return (day + 3) // 7
+
+
+def week_first_day(week: int) -> int:
+    return week * 7 - 3
 
 
 def month_first_day(month: int) -> int:
@@ -326,38 +336,42 @@ class FlushBatch:
     n_events: int
 
     def flat_rows(self) -> Iterator[tuple[str | int, ...]]:
-        """One tuple per non-zero row: key then vector, then the MONTH rows
-        the DAY rows add up to. Run in the flush thread: with many rows it is
-        too long a stretch for the event loop."""
-        months: dict[tuple[str, int, int, str], list[int]] = {}
+        """One tuple per non-zero row: key then vector, then the WEEK and
+        MONTH rows the DAY rows add up to. Run in the flush thread: with many
+        rows it is too long a stretch for the event loop."""
+        sums: dict[tuple[str, int, int, int, str], list[int]] = {}
         for (site, gran, bucket), rows in self.buckets.items():
-            month = month_of(bucket) if gran == DAY else -1
+            day = gran == DAY
             for (dim, value), v in rows.items():
                 if any(v):
                     yield (site, gran, bucket, dim, value, *v)
-                    if month >= 0:
-                        key = (site, month, dim, value)
-                        acc = months.get(key)
-                        if acc is None:
-                            months[key] = list(v)
-                        else:
-                            for i, x in enumerate(v):
-                                acc[i] += x
-        for (site, month, dim, value), v in months.items():
+                    if day:
+                        for key in (
+                            (site, WEEK, week_of(bucket), dim, value),
+                            (site, MONTH, month_of(bucket), dim, value),
+                        ):
+                            acc = sums.get(key)
+                            if acc is None:
+                                sums[key] = list(v)
+                            else:
+                                for i, x in enumerate(v):
+                                    acc[i] += x
+        for key, v in sums.items():
             if any(v):
-                yield (site, MONTH, month, dim, value, *v)
+                yield (*key, *v)
 
     def revenue_rows(self) -> Iterator[tuple[str | int, ...]]:
-        """Revenue rows, plus the MONTH rows their DAY rows add up to."""
-        months: dict[tuple[str, int, int, str, str], list[int]] = {}
+        """Revenue rows, plus the WEEK and MONTH rows their DAY rows add up to."""
+        sums: dict[tuple[str, int, int, int, str, str], list[int]] = {}
         for (site, gran, bucket, dim, value, cur), (amount, n) in self.revenue.items():
             yield (site, gran, bucket, dim, value, cur, amount, n)
             if gran == DAY:
-                acc = months.setdefault((site, month_of(bucket), dim, value, cur), [0, 0])
-                acc[0] += amount
-                acc[1] += n
-        for (site, month, dim, value, cur), (amount, n) in months.items():
-            yield (site, MONTH, month, dim, value, cur, amount, n)
+                for g, b in ((WEEK, week_of(bucket)), (MONTH, month_of(bucket))):
+                    acc = sums.setdefault((site, g, b, dim, value, cur), [0, 0])
+                    acc[0] += amount
+                    acc[1] += n
+        for key, (amount, n) in sums.items():
+            yield (*key, amount, n)
 
     @property
     def rows(self) -> dict[Key, list[int]]:

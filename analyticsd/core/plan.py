@@ -16,9 +16,12 @@ from analyticsd.core.aggregate import (
     GOAL,
     HOUR,
     MONTH,
+    WEEK,
     day_label,
     month_first_day,
     month_of,
+    week_first_day,
+    week_of,
 )
 from analyticsd.core.query import Prop, Query, Range, prop_of
 
@@ -91,21 +94,60 @@ def rollup_dim(q: Query, extra: Iterable[str] = ()) -> tuple[Prop | None, str | 
 
 
 def rollup_buckets(r: Range, unit: str) -> list[tuple[int, list[int]]]:
-    """[(granularity, buckets)] covering the range: whole months from MONTH
-    rows where the unit allows, other days from DAY rows, hours from HOUR."""
+    """[(granularity, buckets)] covering the range with as few rows as the
+    unit allows: whole months from MONTH rows, then whole weeks (Monday to
+    Sunday) from WEEK rows, the days left over from DAY rows; hours from HOUR.
+
+    A point of a month series can only take weeks that lie within its month,
+    and a day series only days."""
     if unit == "hour":
         return [(HOUR, [h for d in range(r.first, r.last + 1) for h in range(d * 24, d * 24 + 24)])]
-    if unit in ("day", "week"):
+    if unit == "day":
         return [(DAY, list(range(r.first, r.last + 1)))]
-    months, days = [], []
+    months: list[int] = []
+    weeks: list[int] = []
+    days: list[int] = []
     d = r.first
     while d <= r.last:
         m = month_of(d)
-        start, end = month_first_day(m), month_first_day(m + 1) - 1
-        if d == start and end <= r.last:
+        month_end = month_first_day(m + 1) - 1
+        week_end = d + 6
+        if unit != "week" and d == month_first_day(m) and month_end <= r.last:
             months.append(m)
-            d = end + 1
+            d = month_end + 1
+        elif (
+            (d + 3) % 7 == 0  # a Monday
+            and week_end <= r.last
+            and (unit != "month" or week_end <= month_end)
+            and not _month_starts_within(d, week_end, r.last, unit)
+        ):
+            weeks.append(week_of(d))
+            d = week_end + 1
         else:
             days.append(d)
             d += 1
-    return [(g, b) for g, b in ((MONTH, months), (DAY, days)) if b]
+    return [(g, b) for g, b in ((MONTH, months), (WEEK, weeks), (DAY, days)) if b]
+
+
+def _month_starts_within(first: int, last: int, range_last: int, unit: str) -> bool:
+    """Whether a whole month of the range starts inside this week: the week
+    would then hide that month's MONTH row (a month is fewer rows than its
+    weeks)."""
+    if unit == "week":
+        return False
+    for d in range(first + 1, last + 1):
+        m = month_of(d)
+        if d == month_first_day(m) and month_first_day(m + 1) - 1 <= range_last:
+            return True
+    return False
+
+
+def fold(gran: int, bucket: int, unit: str) -> int:
+    """The point (of `unit`) a rollup row of `gran` and `bucket` belongs to."""
+    if unit == "none":
+        return 0
+    if unit == "hour" or gran == MONTH or (gran == WEEK and unit == "week"):
+        return bucket
+    if gran == WEEK:  # within one month by construction (rollup_buckets)
+        return month_of(week_first_day(bucket))
+    return day_bucket(unit, bucket)

@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from analyticsd.core.aggregate import MONTH, PROP, SEP, SITE
+from analyticsd.core.aggregate import PROP, SEP, SITE
 from analyticsd.core.answers import Acc, Grouped, columns_for
 from analyticsd.core.buckets import zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
-from analyticsd.core.plan import day_bucket, rollup_buckets
+from analyticsd.core.plan import fold, rollup_buckets
 from analyticsd.core.query import CustomMetric, Prop, Query, prop_of
 from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
 from analyticsd.storage.rawsql import (
@@ -114,20 +114,12 @@ class QueryEngine:
                     continue  # no rows at all (a sum over nothing)
                 val = row[0][strip:] if group_by_val else ""
                 b = row[len(keys) - 1] if unit != "none" else 0
-                key = (val, self._fold(gran, b, unit))
+                key = (val, fold(gran, b, unit))
                 acc = out.get(key)
                 if acc is None:
                     acc = out[key] = Acc()
                 acc.add_vector(row[off:])
         return out
-
-    @staticmethod
-    def _fold(gran: int, bucket: int, unit: str) -> int:
-        if unit in ("none", "hour"):
-            return bucket if unit == "hour" else 0
-        if gran == MONTH:
-            return bucket if unit == "month" else 0
-        return day_bucket(unit, bucket)
 
     def rollup_revenue(
         self, q: Query, prop: Prop | None, value: str | None, unit: str, into: Grouped
@@ -146,7 +138,7 @@ class QueryEngine:
                 "GROUP BY val, bucket, currency"
             )
             for val, b, cur, micros, n in self._rows(sql, [q.site, gran, *bucket_list, *params]):
-                key = (val if q.prop else "", self._fold(gran, b, unit))
+                key = (val if q.prop else "", fold(gran, b, unit))
                 into.setdefault(key, Acc()).add_revenue(cur, micros, n)
 
     # -- the raw engine --------------------------------------------------------

@@ -7,10 +7,21 @@ import sqlite3
 
 import pytest
 
-from analyticsd.core.aggregate import buckets, day_number
+from analyticsd.core.aggregate import (
+    DAY,
+    MONTH,
+    WEEK,
+    buckets,
+    day_label,
+    day_number,
+    month_first_day,
+    month_of,
+    week_first_day,
+    week_of,
+)
 from analyticsd.core.config import ConfigError, parse_toml
 from analyticsd.core.errors import QueryError, QueryTimeout
-from analyticsd.core.plan import rollup_dim
+from analyticsd.core.plan import fold, rollup_buckets, rollup_dim
 from analyticsd.core.query import (
     Filter,
     Range,
@@ -159,19 +170,41 @@ def test_a_question_past_its_time_limit_is_interrupted() -> None:
     assert engine._rows("SELECT 1", []) == [(1,)]
 
 
-def test_a_year_reads_whole_months_and_the_days_at_either_end() -> None:
-    from analyticsd.core.aggregate import DAY, MONTH, month_of
-    from analyticsd.core.plan import rollup_buckets
-
-    year = r("2025-11-24", "2026-11-23")
+def test_a_year_reads_whole_months_then_whole_weeks_then_days() -> None:
+    year = r("2025-11-24", "2026-11-23")  # a Monday to a Monday
     parts = dict(rollup_buckets(year, "none"))
-    assert parts[MONTH] == list(
-        range(month_of(day_number("2025-12-01")), month_of(day_number("2026-10-01")) + 1)
-    )
-    assert len(parts[DAY]) == 7 + 23  # 24-30 Nov 2025, 1-23 Nov 2026
-    from analyticsd.core.aggregate import month_first_day
-
+    first, last = month_of(day_number("2025-12-01")), month_of(day_number("2026-10-01"))
+    assert parts[MONTH] == list(range(first, last + 1))
+    # 24-30 Nov 2025; 2-8, 9-15, 16-22 Nov 2026
+    assert [day_label(week_first_day(w)) for w in parts[WEEK]] == [
+        "2025-11-24", "2026-11-02", "2026-11-09", "2026-11-16",
+    ]  # fmt: skip
+    assert [day_label(d) for d in parts[DAY]] == ["2026-11-01", "2026-11-23"]
     month_days = sum(month_first_day(m + 1) - month_first_day(m) for m in parts[MONTH])
-    assert month_days + len(parts[DAY]) == year.days == 365
-    # Weeks are folded from days: no MONTH rows.
-    assert set(dict(rollup_buckets(year, "week"))) == {DAY}
+    assert month_days + 7 * len(parts[WEEK]) + len(parts[DAY]) == year.days == 365
+
+
+def test_thirty_days_read_weeks_and_points_fold_correctly() -> None:
+    thirty = r("2026-10-25", "2026-11-23")  # a Sunday to a Monday
+    parts = dict(rollup_buckets(thirty, "none"))
+    assert MONTH not in parts
+    assert [day_label(week_first_day(w)) for w in parts[WEEK]] == [
+        "2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16",
+    ]  # fmt: skip
+    assert [day_label(d) for d in parts[DAY]] == ["2026-10-25", "2026-11-23"]
+    # A month series takes only weeks inside one month (26 Oct - 1 Nov is not).
+    monthly = dict(rollup_buckets(thirty, "month"))
+    weeks = [day_label(week_first_day(w)) for w in monthly[WEEK]]
+    assert weeks == ["2026-11-02", "2026-11-09", "2026-11-16"]
+    for gran, numbers in monthly.items():
+        for b in numbers:
+            first_day = {DAY: b, WEEK: week_first_day(b)}[gran]
+            assert fold(gran, b, "month") == month_of(first_day)
+    # A week series: whole weeks, and days folded into their week.
+    weekly = dict(rollup_buckets(thirty, "week"))
+    assert fold(DAY, day_number("2026-10-25"), "week") == week_of(day_number("2026-10-19"))
+    assert len(weekly[WEEK]) == 4
+    # A week that would hide a whole month is not taken.
+    parts = dict(rollup_buckets(r("2026-10-26", "2026-12-31"), "none"))
+    assert parts[MONTH] == [month_of(day_number("2026-11-01")), month_of(day_number("2026-12-01"))]
+    assert WEEK not in parts

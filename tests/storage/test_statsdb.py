@@ -7,8 +7,10 @@ from analyticsd.core.aggregate import (
     DAY,
     MONTH,
     SITE,
+    WEEK,
     Aggregation,
     day_number,
+    week_of,
 )
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.storage.statsdb import StatsDB, StatsReader
@@ -132,7 +134,7 @@ MONTH_SUMS = (
 )
 
 
-def test_month_rows_are_the_sums_of_their_days(tmp_path: Path) -> None:
+def test_week_and_month_rows_are_the_sums_of_their_days(tmp_path: Path) -> None:
     db = StatsDB(str(tmp_path))
     agg = Aggregation(tz_of={"s": "UTC"})
     days = [T, T + 86_400_000, T + 8 * 86_400_000]  # 23, 24 Nov and 1 Dec
@@ -153,7 +155,11 @@ def test_month_rows_are_the_sums_of_their_days(tmp_path: Path) -> None:
         nov,
         dec,
     ]
-    assert c.execute(MONTH_SUMS, (DAY,)).fetchall() == c.execute(MONTH_SUMS, (MONTH,)).fetchall()
+    by_day = c.execute(MONTH_SUMS, (DAY,)).fetchall()
+    assert by_day == c.execute(MONTH_SUMS, (MONTH,)).fetchall()
+    assert by_day == c.execute(MONTH_SUMS, (WEEK,)).fetchall()
+    weeks = [b for (b,) in c.execute("SELECT DISTINCT bucket FROM agg WHERE gran = ?", (WEEK,))]
+    assert weeks == [week_of(day_number("2026-11-23")), week_of(day_number("2026-12-01"))]
     nov_site = c.execute(
         "SELECT pageviews, visitors FROM agg WHERE gran = ? AND bucket = ? AND dim = ?",
         (MONTH, nov, SITE),
@@ -166,16 +172,15 @@ def test_month_rows_are_the_sums_of_their_days(tmp_path: Path) -> None:
     assert revenue == (5_000_000, 2)
 
 
-def test_month_rows_are_built_once_for_an_older_database(tmp_path: Path) -> None:
+def test_week_and_month_rows_are_built_once_for_an_older_database(tmp_path: Path) -> None:
     db = StatsDB(str(tmp_path))
     feed(db, Aggregation(tz_of={"s": "UTC"}), [rec(T, "00000000000000a1", "/a")], 1)
-    want = db.conn.execute(MONTH_SUMS, (MONTH,)).fetchall()
-    # As a database written before MONTH rows existed.
-    db.conn.execute("DELETE FROM agg WHERE gran = ?", (MONTH,))
-    db.conn.execute("DELETE FROM meta WHERE key = 'month_rows'")
+    want = {g: db.conn.execute(MONTH_SUMS, (g,)).fetchall() for g in (WEEK, MONTH)}
+    # As a database written before WEEK and MONTH rows existed.
+    db.conn.execute("DELETE FROM agg WHERE gran IN (?, ?)", (WEEK, MONTH))
+    db.conn.execute("DELETE FROM meta WHERE key = 'week_rows'")
     db.close()
-    db = StatsDB(str(tmp_path))
-    assert db.conn.execute(MONTH_SUMS, (MONTH,)).fetchall() == want
-    db.close()
-    db = StatsDB(str(tmp_path))  # and not again (nothing doubles)
-    assert db.conn.execute(MONTH_SUMS, (MONTH,)).fetchall() == want
+    for _ in range(2):  # built once, and not again (nothing doubles)
+        db = StatsDB(str(tmp_path))
+        assert {g: db.conn.execute(MONTH_SUMS, (g,)).fetchall() for g in (WEEK, MONTH)} == want
+        db.close()
