@@ -97,24 +97,42 @@ class QueryEngine:
         # Only the columns the metrics need are summed (a year's breakdown
         # adds up some 100,000 rows); the others read as 0.
         sums = ", ".join(f"sum({c})" if c in needed else "0" for c in METRIC_COLUMNS)
+        sets = rollup_buckets(q.range, unit)
+        strip = len(prop.prop_name) + 1 if prop is not None and prop.dim == PROP else 0
         out: Grouped = {}
-        for gran, bucket_list in rollup_buckets(q.range, unit):
+        if unit == "none":
+            # One statement over every granularity, grouped by value in SQL:
+            # a breakdown's thousands of values come back once, not per set.
+            parts, args = [], []
+            for gran, bucket_list in sets:
+                marks = ",".join("?" * len(bucket_list))
+                parts.append(
+                    f"SELECT val, {', '.join(METRIC_COLUMNS)} FROM agg WHERE site = ? "
+                    f"AND gran = ? AND bucket IN ({marks}) AND {where}"
+                )
+                args += [q.site, gran, *bucket_list, *params]
+            if not parts:
+                return out
+            select = "val" if group_by_val else "''"
+            sql = f"SELECT {select}, count(*), {sums} FROM ({' UNION ALL '.join(parts)})"
+            sql += " GROUP BY val" if group_by_val else ""
+            for row in self._rows(sql, args):
+                if row[1]:  # else no rows at all (a sum over nothing)
+                    total = Acc()
+                    total.add_vector(row[2:])
+                    out[(row[0][strip:], 0)] = total
+            return out
+        for gran, bucket_list in sets:
             marks = ",".join("?" * len(bucket_list))
-            keys = [k for k, on in (("val", group_by_val), ("bucket", unit != "none")) if on]
-            select = ", ".join(keys) if keys else "''"
+            keys = ["val", "bucket"] if group_by_val else ["bucket"]
             sql = (
-                f"SELECT {select}, {sums} FROM agg WHERE site = ? AND gran = ? "
-                f"AND bucket IN ({marks}) AND {where}"
-                + (f" GROUP BY {', '.join(keys)}" if keys else "")
+                f"SELECT {', '.join(keys)}, {sums} FROM agg WHERE site = ? AND gran = ? "
+                f"AND bucket IN ({marks}) AND {where} GROUP BY {', '.join(keys)}"
             )
-            off = max(len(keys), 1)
-            strip = len(prop.prop_name) + 1 if prop is not None and prop.dim == PROP else 0
+            off = len(keys)
             for row in self._rows(sql, [q.site, gran, *bucket_list, *params]):
-                if row[off] is None:
-                    continue  # no rows at all (a sum over nothing)
                 val = row[0][strip:] if group_by_val else ""
-                b = row[len(keys) - 1] if unit != "none" else 0
-                key = (val, fold(gran, b, unit))
+                key = (val, fold(gran, row[off - 1], unit))
                 acc = out.get(key)
                 if acc is None:
                     acc = out[key] = Acc()

@@ -65,9 +65,16 @@ class Reports:
         )
         return self.grouped(base, unit)
 
-    def _values(self, q: Query, acc: Acc | None, total: int | None) -> dict[str, Any]:
-        values = metric_values(acc or Acc(), q.metrics, total)
-        for m in q.metrics:
+    def _values(
+        self,
+        q: Query,
+        acc: Acc | None,
+        total: int | None,
+        metrics: tuple[str, ...] | None = None,
+    ) -> dict[str, Any]:
+        metrics = metrics or q.metrics
+        values = metric_values(acc or Acc(), metrics, total)
+        for m in metrics:
             if m in self.custom and values[m] is None and self.custom[m].type != "avg":
                 values[m] = 0  # nothing counted; an average of nothing stays null
         return values
@@ -145,33 +152,37 @@ class Reports:
             }
         return {"results": series, "comparison_period": prev_q.range.label()}
 
-    def _breakdown_rows(self, q: Query) -> dict[str, dict[str, Any]]:
+    def _breakdown_accs(self, q: Query) -> tuple[dict[str, Acc], int | None]:
         grouped = self.grouped(q, "none")
         totals = self._totals(q, "none")
         total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        return {g: self._values(q, acc, total) for (g, _), acc in grouped.items() if g != ""}
+        return {g: acc for (g, _), acc in grouped.items() if g != ""}, total
 
     def breakdown(self, q: Query) -> dict[str, Any]:
         prop = prop_of(q.prop, "property")
-        rows = self._breakdown_rows(q)
-        first = q.metrics[0]
+        accs, total = self._breakdown_accs(q)
+        first = (q.metrics[0],)
 
-        def order(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:
-            v = item[1][first]
+        def order(g: str) -> tuple[float, str]:
+            # Only the first metric, for ranking: a breakdown can have
+            # thousands of values and shows a page of them.
+            v = self._values(q, accs[g], total, first)[first[0]]
             if isinstance(v, dict):
                 v = sum(v.values())
-            return (-(v or 0), item[0])
+            return (-(v or 0), g)
 
-        ranked = sorted(rows.items(), key=order)
+        ranked = sorted(accs, key=order)
         start = (q.page - 1) * q.limit
         page = ranked[start : start + q.limit]
         prev: dict[str, dict[str, Any]] = {}
         prev_q = None
         if q.compare:
             prev_q = q.with_range(previous_range(q.range, q.period))
-            prev = self._breakdown_rows(prev_q)
+            prev_accs, prev_total = self._breakdown_accs(prev_q)
+            prev = {g: self._values(q, prev_accs[g], prev_total) for g in page if g in prev_accs}
         results = []
-        for g, values in page:
+        for g in page:
+            values = self._values(q, accs[g], total)
             row: dict[str, Any] = {}
             if prop.joined and SEP in g:
                 parent, _, shown = g.partition(SEP)
