@@ -50,12 +50,15 @@ from analyticsd.core.useragent import ClientInfo, UAClassifier
 from analyticsd.core.visitor import salt_day
 from analyticsd.http.api import create_app
 from analyticsd.http.client import ClientProfiler
+from analyticsd.http.dashboard import register as register_dashboard
 from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
 from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
+from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
+from analyticsd.storage.keys import session_key
 from analyticsd.storage.queries import EnginePool, QueryEngine
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
@@ -63,6 +66,8 @@ from analyticsd.storage.statsdb import StatsDB, StatsReader
 from analyticsd.systemd import Notifier
 
 T = TypeVar("T")
+
+
 log = logging.getLogger("analyticsd")
 # Budget for the whole graceful stop; systemd's TimeoutStopSec is larger.
 STOP_BUDGET_S = 7.0
@@ -199,17 +204,21 @@ class Daemon:
         app = create_app(
             lambda: self.config, self._day_stats, self.status, self._today_in, self._metrics_text
         )
-        self.query_cache = register_stats(
-            app,
-            StatsDeps(
-                config=lambda: self.config,
-                run=self._run_query,
-                today=lambda tz: day_number(self._today_in(tz)),
-                now_ms=now_ms,
-                flushes=lambda: self.aggregator.state.flushes,
-            ),
+        stats_deps = StatsDeps(
+            config=lambda: self.config,
+            run=self._run_query,
+            today=lambda tz: day_number(self._today_in(tz)),
+            now_ms=now_ms,
+            flushes=lambda: self.aggregator.state.flushes,
+            session_key=session_key(st.data_dir),
         )
-        self.server = HttpServer(config.server, self.ingest, app)
+        self.query_cache = register_stats(app, stats_deps)
+        register_dashboard(app, stats_deps, stats_deps.session_key)
+        register_tracker(app, config.tracker)
+        alias = config.tracker.event_path
+        self.server = HttpServer(
+            config.server, self.ingest, app, alias if alias != "/api/event" else ""
+        )
         self.started_at = 0.0
         self.stopping = trio.Event()
         self.aggregator_done = trio.Event()

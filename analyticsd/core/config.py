@@ -96,6 +96,15 @@ class GeoipConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     database: str = ""
 
 
+class TrackerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Where the tracker script and its event endpoint are served. Renaming
+    both is how a site keeps ad-block lists from dropping its page views."""
+
+    script_path: str = "/js/script.js"
+    # Another path for POST /api/event (that path keeps working too).
+    event_path: str = "/api/event"
+
+
 class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     tokens: tuple[str, ...] = ()
 
@@ -163,6 +172,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     hub: HubConfig = HubConfig()
     geoip: GeoipConfig = GeoipConfig()
     api: ApiConfig = ApiConfig()
+    tracker: TrackerConfig = TrackerConfig()
     sites: tuple[SiteConfig, ...] = ()
     metrics: tuple[MetricConfig, ...] = ()
 
@@ -343,6 +353,7 @@ def validate(cfg: Config) -> Config:
             names.add(goal.display_name)
         validate_funnels(site, key)
     _validate_metrics(cfg.metrics)
+    _validate_tracker(cfg.tracker)
     _check_each(
         cfg.api.tokens,
         "api.tokens",
@@ -356,6 +367,26 @@ _METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _METRIC_TYPES = ("count", "sum", "avg", "distinct", "ratio")
 _BUILTIN_OPERANDS = ("events", "pageviews", "visitors", "visits")
 _PROPS_FIELD = re.compile(r'^props\.[^"\\\x00-\x1f]{1,256}$')
+
+
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,200}$")
+# Paths the daemon serves itself; the tracker's must not shadow them.
+_RESERVED = ("/api/batch", "/api/stats", "/api/health", "/api/openapi.json", "/api/v1/", "/metrics")
+
+
+def _validate_tracker(t: TrackerConfig) -> None:
+    for key in ("script_path", "event_path"):
+        path = getattr(t, key)
+        _check(bool(_URL_PATH.match(path)), f"tracker.{key}", "must be a URL path such as /js/a.js")
+        _check(
+            not any(path == r or (r.endswith("/") and path.startswith(r)) for r in _RESERVED),
+            f"tracker.{key}",
+            f"{path!r} is a path the daemon already serves",
+        )
+        _check(path not in ("/", "/login", "/logout"), f"tracker.{key}", "is the dashboard's")
+        _check(not path.startswith("/dashboard/"), f"tracker.{key}", "is the dashboard's")
+    _check(t.script_path != t.event_path, "tracker.event_path", "must differ from script_path")
+    _check(t.script_path != "/api/event", "tracker.script_path", "is the event endpoint")
 
 
 def validate_funnels(site: SiteConfig, key: str) -> None:

@@ -277,11 +277,62 @@ def _required_str(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> 
     return raw
 
 
+# Plausible's event format: its tracker and client libraries send these
+# short (or long) names; see plausible_to_native.
+_PLAUSIBLE_FIELDS = {
+    "n": "eventType", "name": "eventType",
+    "u": "url", "url": "url",
+    "r": "referrer", "referrer": "referrer",
+    "w": "screenWidth", "screen_width": "screenWidth",
+}  # fmt: skip
+_PLAUSIBLE_PROPS = ("p", "props", "m", "meta")
+_PLAUSIBLE_REVENUE = ("$", "revenue")
+
+
+def is_plausible(obj: dict[str, Any]) -> bool:
+    return "siteId" not in obj and ("d" in obj or "domain" in obj)
+
+
+def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
+    """A Plausible event (`n`, `u`, `d`, `r`, `p`, `$`, `w`) in our field names.
+
+    `d` may list several domains (comma-separated) in Plausible; an event
+    here belongs to one site, so that is refused. Props may come as an
+    object or as a JSON string (older trackers); unknown keys (`h`, `i`) are
+    flags of the tracker and ignored."""
+    out: dict[str, Any] = {}
+    domain = obj.get("d", obj.get("domain"))
+    if isinstance(domain, str) and "," in domain:
+        errs.add("domain must name one site (several domains in one event are not supported)")
+    out["siteId"] = domain
+    for key, native in _PLAUSIBLE_FIELDS.items():
+        if key in obj and obj[key] is not None:
+            out[native] = obj[key]
+    for key in _PLAUSIBLE_PROPS:
+        raw = obj.get(key)
+        if isinstance(raw, str):
+            try:
+                raw = msgspec.json.decode(raw)
+            except msgspec.DecodeError:
+                errs.add(f"{key} must be an object or a JSON object string")
+                continue
+        if raw is not None:
+            out["props"] = raw
+            break
+    for key in _PLAUSIBLE_REVENUE:
+        if obj.get(key) is not None:
+            out["revenue"] = obj[key]
+            break
+    return out
+
+
 def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     """Check one decoded JSON value; returns the event or every problem found."""
     if not isinstance(obj, dict):
         return ["event must be a JSON object"]
     errs = Problems()
+    if is_plausible(obj):
+        obj = plausible_to_native(obj, errs)
     site_id = _required_str(obj, "siteId", MAX_STR, errs)
     event_type = normalise_event_type(_required_str(obj, "eventType", MAX_EVENT_TYPE, errs))
     path, hostname = read_path_and_host(obj, errs)

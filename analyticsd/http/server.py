@@ -132,8 +132,12 @@ def render(response: HttpResponse, close: bool, head_only: bool = False) -> byte
 
 
 class HttpServer:
-    def __init__(self, cfg: ServerConfig, ingest: IngestHandler, app: AsgiApp) -> None:
+    def __init__(
+        self, cfg: ServerConfig, ingest: IngestHandler, app: AsgiApp, event_alias: str = ""
+    ) -> None:
         self.cfg = cfg
+        # tracker.event_path: a second path for POST /api/event.
+        self.event_alias = event_alias
         self.ingest = ingest
         self.app = app
         self.metrics = ingest.metrics
@@ -240,6 +244,8 @@ class HttpServer:
 
     async def _dispatch(self, req: Request) -> HttpResponse:
         path = req.path.split("?", 1)[0]
+        if path == self.event_alias:
+            path = "/api/event"
         if path in INGEST_PATHS:
             self._enter()
             try:

@@ -9,7 +9,6 @@ reloaded), so a cached answer is never older than the data behind it.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections import OrderedDict
@@ -21,6 +20,7 @@ import msgspec
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from analyticsd.core import session
 from analyticsd.core.config import (
     Config,
     FunnelConfig,
@@ -68,6 +68,8 @@ class StatsDeps:
     today: Callable[[str], int]  # local day number of a timezone
     now_ms: Callable[[], int]
     flushes: Callable[[], int]  # the aggregator's committed flush count
+    # The dashboard's session key: a valid session cookie stands for a token.
+    session_key: bytes = b""
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -187,6 +189,11 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
     def authorize(cfg: Config) -> Response | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
+        cookie = request.cookies.get(session.COOKIE, "")
+        if not header and cookie and deps.session_key:
+            if session.valid(deps.session_key, cookie, cfg.api.tokens, deps.now_ms() // 1000):
+                return None
+            return _error(401, "the session has ended; sign in again")
         if not header:
             return _error(
                 401,
@@ -196,11 +203,7 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "Authorization must be: Bearer <token>",
                           {"WWW-Authenticate": 'Bearer error="invalid_request"'})  # fmt: skip
-        given = token.strip().encode()
-        ok = False
-        for known in cfg.api.tokens:  # compare with all, in constant time
-            ok |= hmac.compare_digest(given, known.encode())
-        if not ok:
+        if not session.token_ok(token.strip(), cfg.api.tokens):
             return _error(403, "this API token is not accepted")
         return None
 
@@ -251,6 +254,23 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
         cache.put(key, result)
         return _json(200, result)
 
+    async def sites() -> Response:
+        cfg = deps.config()
+        denied = authorize(cfg)
+        if denied is not None:
+            return denied
+        return _json(
+            200,
+            {
+                "sites": [
+                    {"id": s.id, "timezone": s.timezone, "funnels": [f.name for f in s.funnels]}
+                    for s in cfg.sites
+                ],
+                "metrics": [m.name for m in cfg.metrics],
+            },
+        )
+
+    app.add_url_rule("/api/v1/sites", "stats_sites", sites, methods=["GET"])
     for endpoint in ("aggregate", "timeseries", "breakdown", "rollups", "funnel", "retention"):
         app.add_url_rule(
             f"/api/v1/stats/{endpoint}",

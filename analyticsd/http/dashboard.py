@@ -1,0 +1,162 @@
+"""The web dashboard: sign-in with an API token, a session cookie, the page
+and its assets, and the server-rendered chart.
+
+Everything is served by the daemon (no CDN, nothing fetched at run time).
+The session cookie is HttpOnly, SameSite=Strict (the Stats API it unlocks
+only answers GETs, and no other site can make the browser send it), Secure
+when the request came over HTTPS (a trusted proxy's X-Forwarded-Proto).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import lru_cache
+from html import escape
+from importlib import resources
+from typing import Any
+
+from quart import Response, redirect, request
+from quart_trio import QuartTrio
+
+from analyticsd.core import session
+from analyticsd.core.chart import line_chart
+from analyticsd.core.config import Config
+from analyticsd.core.errors import QueryError, StatsStoreError
+from analyticsd.core.query import parse_query
+from analyticsd.http.stats_api import StatsDeps, custom_metrics
+from analyticsd.storage.queries import QueryEngine
+from analyticsd.storage.reports import Reports
+
+ASSETS = {
+    "/dashboard/app.js": ("app.js", "application/javascript; charset=utf-8"),
+    "/dashboard/app.css": ("app.css", "text/css; charset=utf-8"),
+}
+_LABELS = {"visitors": "Unique visitors", "visits": "Visits", "pageviews": "Page views"}
+
+
+@lru_cache(maxsize=8)
+def _static(name: str) -> bytes:
+    return resources.files("analyticsd.http").joinpath(f"static/{name}").read_bytes()
+
+
+def _html(body: bytes | str, status: int = 200) -> Response:
+    return Response(
+        body,
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+            "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _login_page(error: str = "", status: int = 200) -> Response:
+    page = _static("login.html").decode()
+    if error:
+        page = page.replace("<!--ERROR-->", f'<p class="error" role="alert">{escape(error)}</p>')
+    return _html(page, status)
+
+
+def over_https() -> bool:
+    """Whether the request came over HTTPS (directly, or says a proxy)."""
+    return request.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https"
+
+
+def register(
+    app: QuartTrio,
+    deps: StatsDeps,
+    key: bytes,
+    https: Callable[[], bool] = over_https,
+    now_s: Callable[[], int] = lambda: int(time.time()),
+) -> None:
+    def signed_in() -> bool:
+        cookie = request.cookies.get(session.COOKIE, "")
+        return bool(cookie) and session.valid(key, cookie, deps.config().api.tokens, now_s())
+
+    @app.get("/")
+    async def index() -> Response:
+        return _html(_static("dashboard.html")) if signed_in() else _login_page()
+
+    @app.post("/login")
+    async def login() -> Any:
+        form = await request.form
+        token = form.get("token", "").strip()
+        if not token or not session.token_ok(token, deps.config().api.tokens):
+            return _login_page("That token is not accepted.", 403)
+        resp = redirect("/", 303)
+        resp.set_cookie(
+            session.COOKIE,
+            session.issue(key, token, now_s()),
+            max_age=session.LIFETIME_S,
+            httponly=True,
+            samesite="Strict",
+            secure=https(),
+            path="/",
+        )
+        return resp
+
+    @app.post("/logout")
+    async def logout() -> Any:
+        resp = redirect("/", 303)
+        resp.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="Strict")
+        return resp
+
+    for path, (name, ctype) in ASSETS.items():
+        app.add_url_rule(path, f"asset_{name}", _asset(name, ctype), methods=["GET"])
+
+    @app.get("/dashboard/chart.svg")
+    async def chart() -> Response:
+        if not signed_in():
+            return Response("sign in first", status=401, content_type="text/plain")
+        cfg = deps.config()
+        site = cfg.site(request.args.get("site_id", ""))
+        if site is None:
+            return Response("unknown site", status=404, content_type="text/plain")
+        metric = request.args.get("metric", "visitors")
+        if metric not in _LABELS:
+            return Response("metric: visitors, visits or pageviews", status=400)
+        args = {k: v for k, v in request.args.items() if k in ("site_id", "period", "date")}
+        try:
+            q = parse_query(
+                "timeseries", {**args, "metrics": metric}, site.timezone,
+                deps.today(site.timezone), custom_metrics(cfg),
+            )  # fmt: skip
+            q = replace(q, compare=request.args.get("compare") == "previous_period")
+            svg = await deps.run(_chart_work(q, metric, _horizon(cfg, deps)))
+        except (QueryError, StatsStoreError) as e:
+            return Response(str(e), status=400, content_type="text/plain")
+        return Response(svg, status=200, content_type="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+def _asset(name: str, ctype: str) -> Callable[[], Any]:
+    async def serve() -> Response:
+        return Response(_static(name), status=200, content_type=ctype,
+                        headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+    return serve
+
+
+def _horizon(cfg: Config, deps: StatsDeps) -> int:
+    return deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
+
+
+def _chart_work(q: Any, metric: str, horizon: int) -> Callable[[QueryEngine], str]:
+    def work(engine: QueryEngine) -> str:
+        res = Reports(engine, {}, horizon).timeseries(q)
+        points = res["results"]
+        comparison = [p["comparison"][metric] or 0 for p in points] if q.compare else None
+        return line_chart(
+            _LABELS[metric],
+            [p["date"] for p in points],
+            [p[metric] for p in points],
+            comparison,
+        )
+
+    return work
