@@ -18,14 +18,15 @@ run: install
 	$(BIN)/analyticsd run $(if $(CONFIG),--config $(CONFIG))
 
 # Forwarding and hub tests need a redis-server of their own (and openssl for
-# the certificate of the TLS test), the unit test systemd-analyze; benchmarks
-# need wrk.
+# the certificate of the TLS test), the unit test systemd-analyze, the
+# browser tests Debian's chromium; benchmarks need wrk.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q >/dev/null && \
@@ -48,7 +49,7 @@ bench: install system-deps
 	$(BIN)/python -m bench.run
 
 # Only the Stats API query timings (builds the 10M-page-view fixture first,
-# once a day: about 17 minutes on 2 cores; cached in bench/out/).
+# once a day: 20-30 minutes on 2 cores; cached in bench/out/).
 bench-queries: install
 	$(BIN)/python -m bench.queries
 

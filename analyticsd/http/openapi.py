@@ -255,7 +255,13 @@ def _v1_paths() -> dict[str, Any]:
         cohort=STR, size=INT, retained=_arr(_nullable(INT)), retention=_NULLABLE_NUMBERS,
     )  # fmt: skip
     interval = _choice("interval", "minute, hour, date, week, month", list(INTERVALS))
+    site = _obj(["id", "timezone", "funnels"], id=STR, timezone=STR, funnels=_arr(STR))
     return {
+        "/api/v1/sites": _stats_get(
+            "The configured sites (with their funnels) and custom metrics",
+            [],
+            _obj(["sites", "metrics"], sites=_arr(site), metrics=_arr(STR)),
+        ),
         "/api/v1/stats/aggregate": _stats_get(
             "Metrics over the whole period",
             [*common, _METRICS, _FILTERS, _COMPARE],

@@ -27,7 +27,7 @@ const TABLES = [
   ["Goals", "event:goal", "visitors,events,conversion_rate,revenue"],
 ];
 const HEAD = { visitors: "Visitors", visits: "Visits", pageviews: "Views", bounce_rate: "Bounce",
-  events: "Completions", conversion_rate: "Conv. rate", revenue: "Revenue" };
+  events: "Completions", conversion_rate: "Conversion", revenue: "Revenue" };
 let sites = [];
 
 async function api(path, params) {

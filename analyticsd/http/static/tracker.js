@@ -26,14 +26,15 @@
     try { if (localStorage.analyticsd_ignore == "true") return; } catch (e) {}
     if (l.protocol == "file:" || /^(localhost|127\.[\d.]+|\[::1\])$/.test(l.hostname) && at("local") == null) return;
     o = o || {};
-    var b = JSON.stringify({ n: name, u: url(), d: at("domain") || l.hostname, r: d.referrer || null, w: w.innerWidth, p: o.props, $: o.revenue });
+    var b = JSON.stringify({ n: name, u: o.u || url(), d: at("domain") || l.hostname, r: d.referrer || null, w: w.innerWidth, p: o.props, $: o.revenue });
     navigator.sendBeacon && navigator.sendBeacon(api, b) || fetch(api, { method: "POST", body: b, keepalive: true });
     o.callback && o.callback();
   }
 
   function leave() {
-    // Engagement of the page being left: visible seconds and scroll depth.
-    if (t0) send("engagement", { props: { engaged_s: Math.round((Date.now() - t0) / 1e3), scroll_depth: depth } });
+    // Engagement of the page being left (`last`: after a route change the
+    // location is already the next page's): visible seconds, scroll depth.
+    if (t0) send("engagement", { u: last, props: { engaged_s: Math.round((Date.now() - t0) / 1e3), scroll_depth: depth } });
     t0 = 0;
   }
 
@@ -55,6 +56,7 @@
   w[A]("popstate", page);
   hm && w[A]("hashchange", page);
   w[A]("scroll", scroll, { passive: true });
+  w[A]("pagehide", leave);
   d[A]("visibilitychange", function () {
     d.visibilityState == "hidden" ? leave() : t0 || (t0 = Date.now());
   });
