@@ -31,6 +31,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.test_stats_api import plan, send
+from tests.geo_fixture import build_city_db
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
 TOKEN = "browser-token-0123456789abcdef"
@@ -106,7 +107,8 @@ event = "Signup"
 name = "Pricing to signup"
 steps = [{page = "/"}, {page = "/pricing"}, {event = "Signup"}]
 """
-    d = Daemon(write_config(tmp, port, extra=extra, site_extra=site_extra), port)
+    geo = str(build_city_db(tmp / "city.mmdb"))
+    d = Daemon(write_config(tmp, port, extra=extra, site_extra=site_extra, geoip=geo), port)
     d.start()
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", page_port), functools.partial(_Quiet, directory=str(pages))
@@ -295,6 +297,19 @@ def test_dashboard_shows_the_api_numbers(
     steps = page.query_selector_all("#funnel-steps li")
     assert len(steps) == len(funnel["steps"])
     assert f"{funnel['steps'][0]['visitors']:,} visitors" in steps[0].text_content()
+
+    # A custom date range: the two days of traffic.
+    first, last = (datetime.now(UTC).date() - timedelta(days=n) for n in (2, 1))
+    page.select_option("#period", "custom")
+    page.fill("#from", first.isoformat())
+    page.fill("#to", last.isoformat())
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("body[data-ready='1']")
+    custom = api(d, "aggregate", period="custom", date=f"{first},{last}", metrics="visitors")
+    shown_visitors = page.text_content(".card[data-metric='visitors'] .value")
+    assert shown_visitors == f"{custom['results']['visitors']['value']:,}"
+    page.select_option("#period", "7d")
+    page.wait_for_load_state("networkidle")
 
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -37,8 +37,14 @@ async function api(path, params) {
   return body;
 }
 
+function period() {
+  const p = { period: $("#period").value };
+  if (p.period === "custom") p.date = `${$("#from").value},${$("#to").value}`;
+  return p;
+}
+
 function query() {
-  const q = { site_id: $("#site").value, period: $("#period").value };
+  const q = { site_id: $("#site").value, ...period() };
   if ($("#compare").checked) q.compare = "previous_period";
   return q;
 }
@@ -81,7 +87,7 @@ async function chart() {
 }
 
 async function table([title, property, metrics]) {
-  const res = await api("stats/breakdown", { site_id: $("#site").value, period: $("#period").value, property, metrics, limit: 10 });
+  const res = await api("stats/breakdown", { site_id: $("#site").value, ...period(), property, metrics, limit: 10 });
   const t = el("table");
   t.dataset.property = property;
   t.append(el("caption", title));
@@ -128,7 +134,7 @@ async function funnel() {
     sel.replaceChildren(...site.funnels.map((f) => el("option", f)));
     sel.dataset.site = site.id;
   }
-  const res = await api("stats/funnel", { site_id: site.id, period: $("#period").value, funnel: sel.value });
+  const res = await api("stats/funnel", { site_id: site.id, ...period(), funnel: sel.value });
   const top = res.steps[0].visitors || 1;
   $("#funnel-steps").replaceChildren(...res.steps.map((s) => {
     const li = el("li");
@@ -157,7 +163,12 @@ async function start() {
   const wanted = new URLSearchParams(location.hash.slice(1));
   if (wanted.get("site")) $("#site").value = wanted.get("site");
   if (wanted.get("period")) $("#period").value = wanted.get("period");
-  for (const id of ["#site", "#period", "#compare"]) $(id).addEventListener("change", () => {
+  const today = new Date().toISOString().slice(0, 10);
+  $("#to").value = today;
+  $("#from").value = new Date(Date.now() - 6 * 864e5).toISOString().slice(0, 10);
+  for (const id of ["#site", "#period", "#compare", "#from", "#to"]) $(id).addEventListener("change", () => {
+    $("#range").hidden = $("#period").value !== "custom";
+    if ($("#period").value === "custom" && !($("#from").value && $("#to").value)) return;
     document.body.dataset.ready = "";
     history.replaceState(null, "", `#site=${encodeURIComponent($("#site").value)}&period=${$("#period").value}`);
     render();
