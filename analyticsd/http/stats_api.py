@@ -240,9 +240,11 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
                 key = (endpoint, q)
                 work = _report(endpoint, q, custom, horizon, today)
             generation = (deps.flushes(), id(cfg))
-            hit = cache.get(generation, key)
+            # `Cache-Control: no-cache` asks for a fresh answer (it is cached anew).
+            fresh = "no-cache" in request.headers.get("Cache-Control", "")
+            hit = None if fresh else cache.get(generation, key)
             if hit is not None:
-                return _json(200, hit)
+                return _json(200, hit, {"X-Cache": "hit"})
             result = await deps.run(work)
         except QueryError as e:
             return _error(400, f"{e.param}: {e.message}")
@@ -252,7 +254,7 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
             log.error("stats query failed: %s", e)
             return _error(503, "the statistics store could not answer; see the daemon log")
         cache.put(key, result)
-        return _json(200, result)
+        return _json(200, result, {"X-Cache": "miss"})
 
     async def sites() -> Response:
         cfg = deps.config()
