@@ -150,6 +150,14 @@ class Daemon:
         )
         self.salts = SaltBook(st.data_dir)
         self.db = StatsDB(st.data_dir)
+        counted = self.db.last_seq()
+        if self.spool.raise_next_seq(counted + 1):
+            log.warning(
+                "the spool is younger than the statistics store (which counted up to "
+                "sequence %d): new events are numbered from %d",
+                counted,
+                counted + 1,
+            )
         self.reader = StatsReader(st.data_dir)
         self._read_lock = trio.Lock()
         # Stats API queries run on connections of their own, two at a time

@@ -117,6 +117,24 @@ class Spool:
     def close(self) -> None:
         self.env.close()
 
+    def raise_next_seq(self, minimum: int) -> bool:
+        """Make the next sequence at least `minimum`; True if it had to move.
+
+        The statistics store resumes after the last sequence it counted and
+        names visits by sequences. A spool younger than it (deleted, lost, or
+        a database restored from a backup into a new data dir) would start at
+        1 again: its events would be taken for counted and its visits would
+        reuse ids. Starting after the store's last sequence prevents both."""
+        if self.next_seq >= minimum:
+            return False
+        try:
+            with self.env.begin(write=True) as txn:
+                txn.put(_NEXT_SEQ, u64(minimum), db=self._meta)
+        except lmdb.Error as e:
+            raise SpoolError(f"cannot move the spool sequence: {e}") from e
+        self.next_seq = minimum
+        return True
+
     # -- writing -----------------------------------------------------------
 
     def write(self, ops: Sequence[WriteOp], now_ms: int) -> None:

@@ -32,6 +32,19 @@ def test_append_assigns_monotonic_sequences_that_survive_reopen(tmp_path: Path) 
     assert s.stats().size_bytes == 4
 
 
+def test_the_sequence_can_be_raised_never_lowered_and_it_survives_reopen(tmp_path: Path) -> None:
+    s = spool(tmp_path)
+    s.write([Append([rec(b"a")])], NOW)
+    assert s.raise_next_seq(1000)
+    assert not s.raise_next_seq(10)  # never lowered
+    s.write([Append([rec(b"b")])], NOW)
+    s.close()
+    s = spool(tmp_path)
+    s.write([Append([rec(b"c")])], NOW)
+    assert [seq for seq, _ in s.read_raw(0, 10)] == [1, 1000, 1001]
+    assert not s.raise_next_seq(1002)  # already there
+
+
 def test_repeated_event_id_is_stored_once(tmp_path: Path) -> None:
     s = spool(tmp_path)
     eid = str(uuid.uuid4())
