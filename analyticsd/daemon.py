@@ -220,7 +220,7 @@ class Daemon:
             flushes=lambda: self.aggregator.state.flushes,
             session_key=session_key(st.data_dir),
         )
-        self.query_cache = register_stats(app, stats_deps)
+        register_stats(app, stats_deps)
         register_dashboard(app, stats_deps, stats_deps.session_key)
         register_tracker(app, config.tracker)
         alias = config.tracker.event_path

@@ -8,7 +8,6 @@ hour, day, week (Monday) and month numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from analyticsd.core.aggregate import (
@@ -64,7 +63,7 @@ def day_bucket(unit: str, day: int) -> int:
     return day
 
 
-def rollup_dim(q: Query, extra: Iterable[str] = ()) -> tuple[Prop | None, str | None] | None:
+def rollup_dim(q: Query) -> tuple[Prop | None, str | None] | None:
     """(property whose rows answer q, its filter value), or None for the raw engine."""
     if q.interval == "minute":
         return None
@@ -74,7 +73,7 @@ def rollup_dim(q: Query, extra: Iterable[str] = ()) -> tuple[Prop | None, str | 
     name = q.prop or (f.prop if f else "")
     if f is not None and f.prop != name:
         return None
-    metrics = set(q.metrics) | set(extra)
+    metrics = set(q.metrics)
     if not name:
         return (None, None) if metrics <= _SITE_METRICS else None
     prop = prop_of(name, "property")

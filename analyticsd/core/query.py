@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from analyticsd.core.aggregate import (
     ENTRY_PAGE,
@@ -392,7 +392,3 @@ def change(current: float | None, previous: float | None, points: bool = False) 
     if previous == 0:
         return 0.0 if current == 0 else None  # no basis for a percentage
     return round((current - previous) / previous * 100, 1)
-
-
-def day_to_date(day: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=day)

@@ -21,7 +21,6 @@ _ERROR = {
         "error": {"type": "string"},
     },
 }
-_ANY_NULLABLE: dict[str, Any] = {"nullable": True}
 _META = {"type": "object", "properties": {"period": {"type": "array", "items": {"type": "string"}}}}
 
 

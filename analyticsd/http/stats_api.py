@@ -163,7 +163,6 @@ class QueryCache:
         self.entries = entries
         self.generation: tuple[int, int] = (-1, -1)
         self.data: OrderedDict[object, Any] = OrderedDict()
-        self.hits = self.misses = 0
 
     def get(self, generation: tuple[int, int], key: object) -> Any | None:
         if generation != self.generation:
@@ -171,9 +170,7 @@ class QueryCache:
             self.generation = generation
         value = self.data.get(key)
         if value is None:
-            self.misses += 1
             return None
-        self.hits += 1
         self.data.move_to_end(key)
         return value
 
@@ -183,7 +180,7 @@ class QueryCache:
             self.data.popitem(last=False)
 
 
-def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
+def register(app: QuartTrio, deps: StatsDeps) -> None:
     cache = QueryCache()
 
     def authorize(cfg: Config) -> Response | None:
@@ -286,7 +283,6 @@ def register(app: QuartTrio, deps: StatsDeps) -> QueryCache:
         _bind(handle, "realtime"),
         methods=["GET"],
     )
-    return cache
 
 
 def _bind(handle: Callable[[str], Awaitable[Response]], endpoint: str) -> Callable[[], Any]:
