@@ -3,9 +3,10 @@
 Shutdown order on SIGTERM/SIGINT (all steps share one time budget):
 1. the receiver answers ingest with 503 and waits for in-flight requests;
 2. the listener closes;
-3. the enricher enriches what is left in the spool, then stops;
-4. the aggregator counts what is left and does its final flush (shielded
-   from cancellation), moving its spool cursor;
+3. the enricher hands the aggregator what is left in the spool, then ends
+   its feed;
+4. the aggregator counts it and does its final flush (shielded from
+   cancellation), moving its spool cursor;
 5. the spool writer commits what is waiting, then refuses writes;
 6. exit 0. Anything acknowledged is in the spool, so nothing is lost if a
    step runs out of time: it is picked up after the restart.
@@ -28,7 +29,7 @@ import trio
 
 from analyticsd import report
 from analyticsd.actors.aggregator import Aggregator
-from analyticsd.actors.enricher import run_enricher
+from analyticsd.actors.enricher import Enricher
 from analyticsd.actors.forwarder import Forwarder
 from analyticsd.actors.hub import Hub
 from analyticsd.actors.salt_rotator import run_salt_rotator
@@ -37,16 +38,15 @@ from analyticsd.core import notify
 from analyticsd.core.aggregate import day_number
 from analyticsd.core.buckets import zone
 from analyticsd.core.config import Config, parse_listen, validate
-from analyticsd.core.enrich import rules_for
-from analyticsd.core.errors import ConfigError, DataDirLocked
-from analyticsd.core.geo import GeoInfo
+from analyticsd.core.enrich import encode_rules, rule_set
+from analyticsd.core.errors import ConfigError, DataDirLocked, SpoolError
 from analyticsd.core.heartbeat import HEARTBEAT_S, Heartbeats
-from analyticsd.core.messages import DayStats
+from analyticsd.core.messages import DayStats, PublishRules
 from analyticsd.core.metrics import Metrics, exposition
 from analyticsd.core.rates import RateMeter
 from analyticsd.core.records import received_ms_of
 from analyticsd.core.reload import changed_sections, merge_live
-from analyticsd.core.useragent import ClientInfo, UAClassifier
+from analyticsd.core.useragent import UAClassifier
 from analyticsd.core.visitor import salt_day
 from analyticsd.http.api import create_app
 from analyticsd.http.client import ClientProfiler
@@ -172,9 +172,11 @@ class Daemon:
         self.metrics = Metrics()
         # Mutated in place on reload (new sites), so the aggregator sees it.
         self._tz = tz = {s.id: s.timezone for s in config.sites}
+        self.enricher = Enricher(self.spool, self.writer, beat("enricher"))
         self.aggregator = Aggregator(
             self.spool,
             self.writer,
+            self.enricher.subscribe,
             self.db,
             lambda: tz,
             config.aggregator.flush_interval_s,
@@ -184,11 +186,16 @@ class Daemon:
             self.metrics,
             beat("aggregator"),
         )
-        self._beat_enricher = beat("enricher")
         self._beat_rotator = beat("salt-rotator")
-        self.site_rules = rules_for(config.sites)
         self.forwarder = (
-            Forwarder(self.spool, self.writer, config.forward, now_ms, beat=beat("forwarder"))
+            Forwarder(
+                self.spool,
+                self.writer,
+                self.enricher.subscribe,
+                config.forward,
+                now_ms,
+                beat=beat("forwarder"),
+            )
             if config.forward.enabled
             else None
         )
@@ -228,7 +235,6 @@ class Daemon:
             config.server, self.ingest, app, alias if alias != "/api/event" else ""
         )
         self.started_at = 0.0
-        self.stopping = trio.Event()
         self.aggregator_done = trio.Event()
 
     # -- callables handed to the HTTP layer -----------------------------------
@@ -240,10 +246,6 @@ class Daemon:
             self.salts.rotate(today)
             salt = self.salts.ensure(day, today)
         return salt
-
-    def _client_facts(self, ip: str, ua: str) -> tuple[ClientInfo, GeoInfo]:
-        facts = self.profiler.facts(ip, ua, None)
-        return facts.client, facts.geo
 
     def _accepted(self, n: int) -> None:
         self.meter.add(n, trio.current_time())
@@ -335,6 +337,8 @@ class Daemon:
         with trio.open_signal_receiver(*stop_signals, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.writer.run)
+                await nursery.start(_run_in, scopes["enricher"], self.enricher.run)
+                await self._publish_rules(self.config)
                 await nursery.start(
                     _run_in,
                     scopes["rotator"],
@@ -342,20 +346,6 @@ class Daemon:
                 )
                 await nursery.start(
                     _run_in, scopes["aggregator"], self.aggregator.run, self.aggregator_done
-                )
-                await nursery.start(
-                    _run_in,
-                    scopes["enricher"],
-                    partial(
-                        run_enricher,
-                        self.spool,
-                        self.writer,
-                        lambda: self.site_rules,
-                        self._client_facts,
-                        self.stopping,
-                        beat=self._beat_enricher,
-                    ),
-                    self.aggregator.upstream_done,
                 )
                 if self.forwarder is not None:
                     await nursery.start(_run_in, scopes["forwarder"], self.forwarder.run)
@@ -431,7 +421,9 @@ class Daemon:
         if "sites" in changed:
             for site in new.sites:
                 self._tz.setdefault(site.id, site.timezone)
-            self.site_rules = rules_for(new.sites)
+            # Before the receiver takes the new sites: their events get
+            # the rules that know them.
+            await self._publish_rules(new)
             self.ingest.apply_sites(new.sites)
         if "geoip" in changed:
             old, self.geo = self.geo, GeoLookup(new.geoip.database)
@@ -446,12 +438,23 @@ class Daemon:
                 self.forwarder = Forwarder(
                     self.spool,
                     self.writer,
+                    self.enricher.subscribe,
                     new.forward,
                     self.now_ms,
                     beat=self.heartbeats.register("forwarder"),
                 )
                 scopes["forwarder"] = trio.CancelScope()
                 await nursery.start(_run_in, scopes["forwarder"], self.forwarder.run)
+
+    async def _publish_rules(self, config: Config) -> None:
+        """Store the enrichment rules of `config` (a no-op when unchanged):
+        they apply to every event numbered after this commit."""
+        try:
+            await self.writer.submit(PublishRules(encode_rules(rule_set(config.sites))))
+        except SpoolError as e:
+            # Degrades, never stops the daemon (a full disk): events keep
+            # the rules stored before until a later reload or restart.
+            log.error("enrichment rules not stored, the previous ones stay in force: %s", e)
 
     async def _watchdog(self, timeout_s: float) -> None:
         """Ping systemd's watchdog twice per timeout, but only while every
@@ -477,14 +480,11 @@ class Daemon:
         # Unacknowledged stream entries stay pending in Redis; the restarted
         # hub reads them again.
         scopes["hub"].cancel()
-        self.stopping.set()  # the enricher drains, then sets upstream_done
-        with trio.move_on_at(deadline):
-            await self.aggregator.upstream_done.wait()
-        scopes["enricher"].cancel()
-        self.aggregator.upstream_done.set()
+        self.enricher.stopping.set()  # feeds hand over what is left, then end
         with trio.move_on_at(deadline):
             await self.aggregator_done.wait()
         scopes["aggregator"].cancel()  # its final flush is shielded inside
+        scopes["enricher"].cancel()
         # What was not forwarded stays in the spool behind the forwarder's
         # cursor and goes out after the restart.
         scopes["forwarder"].cancel()

@@ -119,9 +119,7 @@ def build(
         "uptime_s": round(live.uptime_s, 1) if live else None,
         "data_dir": os.path.abspath(data_dir),
         "spool": {
-            "events": spool.raw_events + spool.enriched_events,
-            "raw_events": spool.raw_events,
-            "enriched_events": spool.enriched_events,
+            "events": spool.events,
             "bytes": spool.size_bytes,
             "quota_bytes": spool.quota_bytes,
             "used_pct": 100.0 * spool.size_bytes / spool.quota_bytes,

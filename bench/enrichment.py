@@ -5,7 +5,8 @@ client addresses, a referrer/UTM mix and a City GeoIP database. Timed:
 
 * enrichment: what the receiver derives from the request (user agent →
   browser/OS/device/bot with a cold cache, GeoIP, visitor id, language) plus
-  what the enricher adds (traffic source, goals) and the record encoding;
+  the record encoding, and what the enricher adds as it reads (decoding,
+  traffic source, goals);
 * aggregation: sessions, unique-visitor marks and bucket rows for the same
   events, then settling the sessions as a flush would.
 """
@@ -22,15 +23,9 @@ import msgspec
 
 from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.config import GoalConfig, SiteConfig
-from analyticsd.core.enrich import SiteRules, enrich
+from analyticsd.core.enrich import enrich, rules_for
 from analyticsd.core.ingest import IncomingEvent, validate_event
-from analyticsd.core.records import (
-    SCHEMA_VERSION,
-    EnrichedRecord,
-    RawRecord,
-    decode_enriched,
-    encode,
-)
+from analyticsd.core.records import EnrichedRecord, Record, decode, encode
 from analyticsd.core.useragent import UAClassifier
 from analyticsd.http.client import ClientProfiler
 from analyticsd.storage.geoip import GeoLookup
@@ -123,23 +118,22 @@ def run() -> dict[str, Any]:
         ev = validate_event(body, now - rng.randrange(3_600_000))
         assert isinstance(ev, IncomingEvent)
         events.append((ev, rng.choice(ips), rng.choice(uas)))
-    rules = SiteRules(SiteConfig(id=SITE, goals=(GoalConfig(event="Signup"),)))
+    rules = rules_for([SiteConfig(id=SITE, goals=(GoalConfig(event="Signup"),))])
     salt = b"\x01" * 32
     with tempfile.TemporaryDirectory() as tmp:
         geo = GeoLookup(str(geo_db(Path(tmp) / "city.mmdb")))
         profiler = ClientProfiler(UAClassifier(), geo, lambda _day: salt)
-        enriched: list[bytes] = []
+        records: list[EnrichedRecord] = []
         t0 = time.perf_counter()
         for ev, ip, ua in events:
             facts = profiler.facts(ip, ua, "en-US,en;q=0.9")
             visitor, prev = profiler.visitors(SITE, "UTC", ip, ua, now)
-            raw = RawRecord(
-                SCHEMA_VERSION, "e", now, visitor, prev, facts.client, facts.geo, facts.lang, ev
+            stored = encode(
+                Record("e", now, visitor, prev, facts.client, facts.geo, facts.lang, None, (), ev)
             )
-            enriched.append(encode(enrich(raw, rules)))
+            records.append(enrich(decode(stored), rules))
         enrich_s = time.perf_counter() - t0
         geo.close()
-    records = [decode_enriched(b) for b in enriched]
     bots = sum(1 for r in records if r.client.bot)
     # Worst case: every event from another visitor, so every event opens a visit.
     worst = aggregate(records)

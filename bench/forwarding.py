@@ -164,10 +164,7 @@ stream = "{stream}"
         counted = (
             _wait(
                 "hub counting",
-                lambda: (
-                    (h := health(base))["spool"]["raw_events"] == 0
-                    and h["aggregator"]["lag_events"] == 0
-                ),
+                lambda: health(base)["aggregator"]["lag_events"] == 0,
             )
             + consumed
         )

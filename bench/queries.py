@@ -247,7 +247,7 @@ def http_timings(tmp: Path, data: Path, today: int) -> dict[str, Any]:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             h = client.get(f"{base}/api/health").json()
-            if h["spool"]["raw_events"] == 0 and h["aggregator"]["lag_events"] == 0:
+            if h["aggregator"]["lag_events"] == 0:
                 break
             time.sleep(0.1)
         time.sleep(1)

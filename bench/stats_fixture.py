@@ -29,7 +29,7 @@ from typing import NamedTuple, TypeVar
 from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import IncomingEvent
-from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord
+from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.source import Source
 from analyticsd.core.useragent import ClientInfo
 from analyticsd.storage.statsdb import FILENAME, StatsDB
@@ -200,7 +200,6 @@ class Traffic:
             utm=who.utm if j == 0 else {},
         )
         return EnrichedRecord(
-            v=SCHEMA_VERSION,
             event_id=f"{self.site}-{ts}-{visitor}-{j}",
             received_ms=ts,
             visitor=visitor,

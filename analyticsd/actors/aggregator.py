@@ -1,4 +1,4 @@
-"""The aggregator: enriched spool records → sessions and buckets → SQLite.
+"""The aggregator: enriched records (from the enricher) → visits and buckets → SQLite.
 
 Exactly-once: a flush writes the bucket deltas, the per-event rows, the
 changed sessions and the last spool sequence they cover in one SQLite
@@ -11,29 +11,28 @@ shutdown is shielded from cancellation and bounded in time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import msgspec
 import trio
 
+from analyticsd.actors.enricher import Batch, Feed
 from analyticsd.actors.spool_writer import SpoolWriter
-from analyticsd.actors.waiting import sleep_beating, wait_any
+from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults
 from analyticsd.core.aggregate import SKEW_MS, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
-from analyticsd.core.records import EnrichedRecord, decode_enriched
 from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB
 
 log = logging.getLogger(__name__)
 CONSUMER = "aggregator"
-# Records per spool read, counted in CHUNKs with a checkpoint between them so
-# one chunk of bucket updates holds the event loop ~1 ms at most.
+# Records per batch from the enricher, counted in CHUNKs with a checkpoint
+# between them so one chunk of bucket updates holds the event loop ~1 ms at most.
 BATCH = 5000
 CHUNK = 64
 # Visits settled into the rows between two checkpoints before a flush.
@@ -69,6 +68,7 @@ class Aggregator:
         self,
         spool: Spool,
         writer: SpoolWriter,
+        subscribe: Callable[[int, int, float], Awaitable[Feed]],
         db: StatsDB,
         tz_of: Callable[[], dict[str, str]],
         flush_interval_s: float,
@@ -79,6 +79,7 @@ class Aggregator:
         beat: Callable[[], None] = no_beat,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
+        self.subscribe = subscribe
         self.tz_of = tz_of
         self.interval = flush_interval_s
         # Flush this long after the spool went quiet while events wait (the
@@ -92,9 +93,6 @@ class Aggregator:
         self.beat = beat
         self.agg = Aggregation(tz_of=tz_of())
         self._last_prune_ms = 0
-        # Set when no more enriched records will come (shutdown): the
-        # aggregator then reads what is left, flushes and returns.
-        self.upstream_done = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         last = await trio.to_thread.run_sync(self.db.last_seq)
@@ -110,79 +108,78 @@ class Aggregator:
         # after the flush); catch it up so the spool can free those records.
         if await trio.to_thread.run_sync(self.spool.cursor, CONSUMER) < last:
             await self.writer.submit(Advance(consumer=CONSUMER, seq=last))
+        feed = await self.subscribe(last, BATCH, GATHER_S)
         task_status.started()
         try:
-            await self._loop()
+            async with feed:
+                await self._loop(feed)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
                 await self.try_flush()
 
-    async def _loop(self) -> None:
+    async def _loop(self, feed: Feed) -> None:
+        """Count batches as they come; flush every interval, when the feed went
+        quiet, or when many events wait. Returns when the feed ends (shutdown)."""
         next_flush = trio.current_time() + self.interval
-        quiet_at: float | None = None  # when to flush if the spool stays quiet
+        quiet_at: float | None = None  # when to flush if the feed stays quiet
+        batch: Batch | None = None
         while True:
             if faults.armed("aggregator.stall"):
                 await trio.sleep_forever()  # a stuck actor, for the watchdog drill
             self.beat()
-            new_data = self.writer.committed
-            rows = await trio.to_thread.run_sync(
-                self.spool.read_enriched, self.state.read_seq, BATCH
-            )
-            for start in range(0, len(rows), CHUNK):
-                await self._add(rows[start : start + CHUNK])
-                await trio.lowlevel.checkpoint()
-            if rows:
+            if batch is None:
+                try:
+                    batch = feed.receive_nowait()
+                except trio.WouldBlock:
+                    pass
+                except trio.EndOfChannel:
+                    return  # everything counted; `run` does the final flush
+            if batch is not None:
+                await self._add(batch)
                 quiet_at = None
             due = trio.current_time() >= next_flush
             # Caught up with a good number waiting: show them now.
-            burst_done = not rows and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
+            burst_done = batch is None and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
             if due or burst_done or self.agg.n_events >= MAX_PENDING_EVENTS:
                 await self._flush_with_retries()
                 next_flush = trio.current_time() + self.interval
-            if rows:
+            if batch is not None:
+                batch = None
                 continue
-            if self.upstream_done.is_set():
-                return  # everything counted; `run` does the final flush
             waiting = self.quiet_flush_s > 0 and (self.agg.n_events > 0 or bool(self.agg.dirty))
             if not waiting:
                 quiet_at = None
             elif quiet_at is None:
                 quiet_at = trio.current_time() + self.quiet_flush_s
             wake = next_flush if quiet_at is None else min(next_flush, quiet_at)
-            arrived = False
             # Bounded by the heartbeat too, so an idle aggregator still beats.
             with trio.move_on_at(min(wake, trio.current_time() + HEARTBEAT_S)):
-                await wait_any(new_data, self.upstream_done)
-                arrived = True
-                if not self.upstream_done.is_set():
-                    # Counting is only visible at the next flush anyway,
-                    # so read in chunks, not after every spool commit.
-                    await trio.sleep(GATHER_S)
-            if quiet_at is not None and not arrived and trio.current_time() >= quiet_at:
-                next_flush = trio.current_time()  # the spool went quiet: flush
+                try:
+                    batch = await feed.receive()
+                except trio.EndOfChannel:
+                    return
+            if batch is None and quiet_at is not None and trio.current_time() >= quiet_at:
+                next_flush = trio.current_time()  # the feed went quiet: flush
                 quiet_at = None
 
-    async def _add(self, rows: list[tuple[int, bytes]]) -> None:
-        records: list[tuple[int, EnrichedRecord]] = []
-        for seq, data in rows:
-            try:
-                records.append((seq, decode_enriched(data)))
-            except msgspec.DecodeError as e:
-                log.error("enriched record %d is unreadable and is skipped: %s", seq, e)
-                self.agg.last_seq = max(self.agg.last_seq, seq)
+    async def _add(self, batch: Batch) -> None:
         agg = self.agg
-        for site, gran, bucket in agg.marks_needed(r for _, r in records):
-            # An hour or day not in memory (first event after a start, a new
-            # hour, or a late event): its unique visitors so far are
-            # recounted from SQLite (nothing to count for a new hour).
-            marks = await trio.to_thread.run_sync(
-                self.db.bucket_marks, site, gran, bucket, agg.tz(site)
-            )
-            agg.load_marks(site, gran, bucket, marks)
-        for seq, record in records:
-            agg.add(seq, record)
-        if rows:
-            self.state.read_seq = rows[-1][0]
+        for start in range(0, len(batch.records), CHUNK):
+            chunk = batch.records[start : start + CHUNK]
+            for site, gran, bucket in agg.marks_needed(r for _, r in chunk):
+                # An hour or day not in memory (first event after a start, a
+                # new hour, or a late event): its unique visitors so far are
+                # recounted from SQLite (nothing to count for a new hour).
+                marks = await trio.to_thread.run_sync(
+                    self.db.bucket_marks, site, gran, bucket, agg.tz(site)
+                )
+                agg.load_marks(site, gran, bucket, marks)
+            for seq, record in chunk:
+                agg.add(seq, record)
+            await trio.lowlevel.checkpoint()
+        # Unreadable records were skipped: their sequences are counted as done.
+        agg.last_seq = max(agg.last_seq, batch.upto_seq)
+        self.state.read_seq = batch.upto_seq
         self.state.pending_events = agg.n_events
 
     async def _flush_with_retries(self) -> None:

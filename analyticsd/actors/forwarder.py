@@ -1,13 +1,13 @@
-"""The forwarder: enriched spool records → the canonical Redis stream.
+"""The forwarder: enriched records (from the enricher) → the canonical Redis stream.
 
-Reads enriched records past its own durable spool cursor, XADDs them in
+Takes batches of enriched records past its own durable spool cursor, XADDs them in
 pipelined batches and moves the cursor only after Redis acknowledged the
 batch, so a record leaves the spool only once it is in the stream (the spool
 keeps a record until the aggregator *and* the forwarder are past it). A crash
 between the XADD and the cursor move sends the batch again: delivery is
 at-least-once and the hub dedupes by event_id (SPEC §7).
 
-While the store is unreachable nothing is read; events wait in the spool,
+While the store is unreachable nothing is taken; events wait in the spool,
 whose quota makes the receiver answer 503 rather than lose one. Probes
 back off exponentially with jitter (core.link); on recovery the backlog
 drains at most `max_events_per_s`, so live ingest and the aggregator keep
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import msgspec
 import trio
 
+from analyticsd.actors.enricher import Batch, Feed
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults, wire
@@ -33,7 +33,6 @@ from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.link import Link, LinkState, Outcome, Pacer, backoff_s
 from analyticsd.core.messages import Advance
-from analyticsd.core.records import decode_enriched
 from analyticsd.storage.canonical import StreamProducer
 from analyticsd.storage.spool import Spool
 
@@ -52,30 +51,19 @@ class ForwarderState:
     forwarded: int = 0
 
 
-def encode_rows(rows: list[tuple[int, bytes]]) -> tuple[list[tuple[bytes, bytes]], int]:
-    """Stream entries for spool rows, and how many rows were unreadable."""
-    entries: list[tuple[bytes, bytes]] = []
-    bad = 0
-    for seq, data in rows:
-        try:
-            entries.append(wire.encode(decode_enriched(data)))
-        except msgspec.DecodeError as e:
-            log.error("enriched record %d is unreadable and is not forwarded: %s", seq, e)
-            bad += 1
-    return entries, bad
-
-
 class Forwarder:
     def __init__(
         self,
         spool: Spool,
         writer: SpoolWriter,
+        subscribe: Callable[[int, int, float], Awaitable[Feed]],
         cfg: ForwardConfig,
         now_ms: Callable[[], int],
         rand: Callable[[], float] = random.random,
         beat: Callable[[], None] = no_beat,
     ) -> None:
         self.spool, self.writer, self.cfg = spool, writer, cfg
+        self.subscribe = subscribe
         self.now_ms, self.rand, self.beat = now_ms, rand, beat
         self._next_probe = 0.0
         self.state = ForwarderState()
@@ -86,70 +74,68 @@ class Forwarder:
         self.state.link.since_ms = self.now_ms()
         cfg = self.cfg
         self._producer = StreamProducer(cfg.redis_url, cfg.stream, cfg.timeout_s)
+        feed = await self.subscribe(self.state.cursor, cfg.batch_size, GATHER_S)
         task_status.started()
         try:
-            await self._loop(self._producer)
+            async with feed:
+                await self._loop(self._producer, feed)
         finally:
             self._producer.close()
 
-    async def _loop(self, producer: StreamProducer) -> None:
+    async def _loop(self, producer: StreamProducer, feed: Feed) -> None:
         link = self.state.link
         pacer = Pacer(self.cfg.max_events_per_s, trio.current_time())
         self._next_probe = trio.current_time() + self.cfg.probe_interval_s
+        batch: Batch | None = None  # kept until the stream has it
         while True:
             self.beat()
             if link.state is not LinkState.HEALTHY and not await self._probe(producer):
                 await sleep_beating(self._retry_delay(), self.beat)
                 continue
-            new_data = self.writer.committed
-            rows = await trio.to_thread.run_sync(
-                self.spool.read_enriched, self.state.cursor, self.cfg.batch_size
-            )
-            if not rows:
-                await self._idle(producer, new_data)
-                continue
-            wait = pacer.wait_s(len(rows), trio.current_time())
+            if batch is None:
+                batch = await self._next_batch(producer, feed)
+                if batch is None:
+                    continue
+            wait = pacer.wait_s(len(batch.records), trio.current_time())
             if wait > 0:
                 await sleep_beating(wait, self.beat)
-            if not await self._send(producer, rows):
+            if not await self._send(producer, batch):
                 continue
             faults.hit("forward.after_send")
             try:
-                await self.writer.submit(Advance(consumer=CONSUMER, seq=rows[-1][0]))
+                await self.writer.submit(Advance(consumer=CONSUMER, seq=batch.upto_seq))
             except ShuttingDown:
                 return
             except SpoolError as e:
-                # The batch is in the stream; it is sent again later, and
-                # the hub dedupes it. Nothing is lost either way.
+                # The batch is in the stream; it is sent again after a
+                # restart, and the hub dedupes it. Nothing is lost either way.
                 log.error("forwarder cursor not moved: %s", e)
-                await sleep_beating(self._retry_delay(), self.beat)
-                continue
-            self.state.cursor = rows[-1][0]
+            self.state.cursor = batch.upto_seq
+            batch = None
 
-    async def _idle(self, producer: StreamProducer, new_data: trio.Event) -> None:
-        """Nothing to send: wait for records, and probe every interval so
-        status tells the truth about the store even when no traffic comes."""
+    async def _next_batch(self, producer: StreamProducer, feed: Feed) -> Batch | None:
+        """The next batch; None after an idle wait, during which the store is
+        probed every interval so status tells the truth when no traffic comes."""
         wait = min(HEARTBEAT_S, max(self._next_probe - trio.current_time(), 0.0))
-        with trio.move_on_after(wait) as timer:
-            await new_data.wait()
-            await trio.sleep(GATHER_S)  # let a few commits gather into one batch
-        if timer.cancelled_caught and trio.current_time() >= self._next_probe:
+        with trio.move_on_after(wait):
+            try:
+                return await feed.receive()
+            except trio.EndOfChannel:
+                await trio.sleep_forever()  # shutting down: the daemon cancels us
+        if trio.current_time() >= self._next_probe:
             await self._probe(producer)
+        return None
 
-    async def _send(self, producer: StreamProducer, rows: list[tuple[int, bytes]]) -> bool:
-        def encode_and_send() -> int:
-            entries, _ = encode_rows(rows)
-            if entries:
-                producer.append(entries)
-            return len(entries)
-
+    async def _send(self, producer: StreamProducer, batch: Batch) -> bool:
+        entries = [wire.encode(record) for _, record in batch.records]
         try:
-            sent = await trio.to_thread.run_sync(encode_and_send, abandon_on_cancel=True)
+            if entries:
+                await trio.to_thread.run_sync(producer.append, entries, abandon_on_cancel=True)
         except CanonicalStoreError as e:
             self._record(Outcome.SEND_FAILED, str(e))
             return False
         self._record(Outcome.SEND_OK)
-        self.state.forwarded += sent
+        self.state.forwarded += len(entries)
         return True
 
     async def _probe(self, producer: StreamProducer) -> bool:

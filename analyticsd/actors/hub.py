@@ -3,8 +3,8 @@
 Every edge forwards into one stream; the hub reads it through a consumer
 group. An entry is acknowledged (XACK) only after the record it carries is
 committed and fsynced in the hub's spool, whose eventId index dedupes across
-edges and redeliveries; from there the hub's enricher (which passes
-forwarded records through) and aggregator count it like a local beacon.
+edges and redeliveries; from there the hub's enricher (which keeps the
+source and goals the edge found) and aggregator count it like a local beacon.
 
 Recovery:
 * on start, the entries this consumer was given and never acknowledged
@@ -35,7 +35,7 @@ from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError
 from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.link import Link, LinkState, Outcome, backoff_s
 from analyticsd.core.messages import Append, PendingRecord
-from analyticsd.core.records import encode
+from analyticsd.core.records import encode, stored_form
 from analyticsd.storage.canonical import Entry, Fields, StreamConsumer
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def decode_entries(entries: list[Entry], sites: frozenset[str]) -> Decoded:
         except WireError as e:
             out.failed.append((entry_id, fields, str(e)))
             continue
-        out.records.append(PendingRecord(rec.event_id, encode(rec), True))
+        out.records.append(PendingRecord(rec.event_id, encode(stored_form(rec)), True))
         out.done_ids.append(entry_id)
     return out
 

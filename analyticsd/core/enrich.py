@@ -1,32 +1,78 @@
-"""Enrichment of a raw record: traffic source and goals (pure).
+"""Enrichment of a spool record: traffic source and goals (pure).
 
 The client facts (visitor ids, user agent, bot flag, GeoIP, language) were
-derived at receipt; what is added here depends only on the event and the
-site's configuration, so it is cheap to compute and easy to test.
+derived at receipt; what is added here depends only on the event and a
+`RuleSet` (each site's own hosts and goals), so it is cheap to compute and
+easy to test.
+
+A rule set is data, not config objects: the spool stores every rule set in
+force for records it still holds (storage.spool), so enrichment is a pure
+function of (record, its rule set) and gives the same answer to every
+consumer, before and after a restart or a reload.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from analyticsd.core.config import SiteConfig
 from analyticsd.core.ingest import PAGEVIEW, IncomingEvent
-from analyticsd.core.records import (
-    SCHEMA_VERSION,
-    EnrichedHead,
-    EnrichedRecord,
-    EventView,
-    RawHead,
-    RawRecord,
-)
+from analyticsd.core.records import EnrichedRecord, Record
 from analyticsd.core.source import Source, classify
 
 # Event names that are conversions even without a configured goal.
 BUILTIN_CONVERSIONS = frozenset({"purchase", "conversion"})
+
+
+class GoalSpec(msgspec.Struct, frozen=True, array_like=True):
+    name: str
+    event: str  # "" for a page goal
+    page: str
+
+
+class SiteSpec(msgspec.Struct, frozen=True, array_like=True):
+    site_id: str
+    own_hosts: tuple[str, ...]  # sorted, without "www."
+    goals: tuple[GoalSpec, ...]
+
+
+class RuleSet(msgspec.Struct, frozen=True, array_like=True):
+    """Everything enrichment reads from the configuration."""
+
+    sites: tuple[SiteSpec, ...]
+
+
+def rule_set(sites: Iterable[SiteConfig]) -> RuleSet:
+    return RuleSet(tuple(_site_spec(s) for s in sites))
+
+
+def _site_spec(site: SiteConfig) -> SiteSpec:
+    hosts = {site.id.removeprefix("www.")}
+    for origin in site.origins:
+        if origin != "*":
+            host = urlsplit(origin).hostname
+            if host:
+                hosts.add(host.removeprefix("www."))
+    goals = tuple(GoalSpec(g.display_name, g.event, g.page) for g in site.goals)
+    return SiteSpec(site.id, tuple(sorted(hosts)), goals)
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(RuleSet)
+
+
+def encode_rules(rules: RuleSet) -> bytes:
+    return _encoder.encode(rules)
+
+
+def decode_rules(data: bytes) -> RuleSet:
+    return _decoder.decode(data)
 
 
 def _page_pattern(page: str) -> re.Pattern[str]:
@@ -36,26 +82,20 @@ def _page_pattern(page: str) -> re.Pattern[str]:
 
 
 class SiteRules:
-    """What enrichment needs to know about one site, prepared once."""
+    """One site's rules, prepared once for fast matching."""
 
-    def __init__(self, site: SiteConfig) -> None:
-        self.site_id = site.id
-        hosts = {site.id.removeprefix("www.")}
-        for origin in site.origins:
-            if origin != "*":
-                host = urlsplit(origin).hostname
-                if host:
-                    hosts.add(host.removeprefix("www."))
-        self.own_hosts = frozenset(hosts)
+    def __init__(self, spec: SiteSpec) -> None:
+        self.site_id = spec.site_id
+        self.own_hosts = frozenset(spec.own_hosts)
         self._event_goals: dict[str, list[str]] = {}
         self._page_goals: list[tuple[re.Pattern[str], str]] = []
-        for goal in site.goals:
+        for goal in spec.goals:
             if goal.event:
-                self._event_goals.setdefault(goal.event, []).append(goal.display_name)
+                self._event_goals.setdefault(goal.event, []).append(goal.name)
             else:
-                self._page_goals.append((_page_pattern(goal.page), goal.display_name))
+                self._page_goals.append((_page_pattern(goal.page), goal.name))
 
-    def goals_of(self, ev: IncomingEvent | EventView) -> tuple[str, ...]:
+    def goals_of(self, ev: IncomingEvent) -> tuple[str, ...]:
         """Names of the goals this event completes."""
         found: list[str] = []
         if ev.event_type == PAGEVIEW:
@@ -67,8 +107,12 @@ class SiteRules:
         return tuple(found)
 
 
+def prepare(rules: RuleSet) -> dict[str, SiteRules]:
+    return {s.site_id: SiteRules(s) for s in rules.sites}
+
+
 def rules_for(sites: Iterable[SiteConfig]) -> dict[str, SiteRules]:
-    return {s.id: SiteRules(s) for s in sites}
+    return prepare(rule_set(sites))
 
 
 @lru_cache(maxsize=4096)
@@ -76,9 +120,7 @@ def _own_hosts_with(own: frozenset[str], hostname: str) -> frozenset[str]:
     return own | {hostname.removeprefix("www.")} if hostname else own
 
 
-def classify_event(
-    ev: IncomingEvent | EventView, rules: SiteRules | None
-) -> tuple[Source, tuple[str, ...]]:
+def classify_event(ev: IncomingEvent, rules: SiteRules | None) -> tuple[Source, tuple[str, ...]]:
     """The traffic source of an event and the goals it completes."""
     own = rules.own_hosts if rules is not None else frozenset()
     utm = ev.utm
@@ -92,33 +134,46 @@ def classify_event(
     return source, rules.goals_of(ev) if rules is not None else ()
 
 
-def _carried(src: RawHead | RawRecord) -> dict[str, Any]:
-    """The fields a raw record hands on unchanged to its enriched record."""
-    return {
-        "v": SCHEMA_VERSION,
-        "event_id": src.event_id,
-        "received_ms": src.received_ms,
-        "visitor": src.visitor,
-        "prev_visitor": src.prev_visitor,
-        "client": src.client,
-        "geo": src.geo,
-        "lang": src.lang,
-        "event": src.event,
-    }
-
-
-def enrich_head(head: RawHead, view: EventView, rules: SiteRules | None) -> EnrichedHead:
-    """The enricher's fast path: only the fields it reads are decoded. (The
-    fields are spelled out, not taken from _carried: this runs per event.)"""
-    source, goals = classify_event(view, rules)
-    h = head
-    return EnrichedHead(
-        SCHEMA_VERSION, h.event_id, h.received_ms, h.visitor, h.prev_visitor,
-        h.client, h.geo, h.lang, source, goals, h.event,
+def enrich(rec: Record, rules: Mapping[str, SiteRules]) -> EnrichedRecord:
+    """The record with its source and goals; one enriched elsewhere keeps
+    what its edge found."""
+    if rec.source is not None:
+        source, goals = rec.source, rec.goals
+    else:
+        source, goals = classify_event(rec.event, rules.get(rec.event.site_id))
+    r = rec
+    return EnrichedRecord(
+        r.event_id, r.received_ms, r.visitor, r.prev_visitor, r.client, r.geo, r.lang,
+        source, goals, r.event,
     )  # fmt: skip
 
 
-def enrich(raw: RawRecord, rules: SiteRules | None) -> EnrichedRecord:
-    """The same as enrich_head, on a fully decoded record."""
-    source, goals = classify_event(raw.event, rules)
-    return EnrichedRecord(**_carried(raw), source=source, goals=goals)
+class RuleBook:
+    """The rule set of each stored sequence range, prepared for matching.
+
+    Built from the spool's (first sequence, encoded rule set) pairs; a record
+    gets the rule set with the greatest first sequence at or below its own.
+    Records older than every kept rule set (a spool that held records before
+    rules were stored) get the oldest one.
+    """
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._prepared: list[dict[str, SiteRules]] = []
+        self._seen: list[tuple[int, bytes]] = []
+
+    def update(self, kept: list[tuple[int, bytes]]) -> None:
+        """Take the spool's current list (cheap when it did not change)."""
+        if kept == self._seen:
+            return
+        # Two reloads with no event between them store under one start.
+        known = dict(zip(self._seen, self._prepared, strict=True))
+        self._starts = [start for start, _ in kept]
+        self._prepared = [known.get(k) or prepare(decode_rules(k[1])) for k in kept]
+        self._seen = list(kept)
+
+    def for_seq(self, seq: int) -> dict[str, SiteRules]:
+        if not self._starts:
+            return {}
+        i = bisect_right(self._starts, seq) - 1
+        return self._prepared[max(i, 0)]

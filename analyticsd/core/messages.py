@@ -33,12 +33,13 @@ class Append:
 
 
 @dataclass
-class Enrich:
-    """Replace raw records by enriched ones and move the enricher cursor."""
+class PublishRules:
+    """Make `rules` (an encoded enrichment rule set) apply to every record
+    numbered from this commit on; a no-op when they equal the latest."""
 
-    # (seq, enriched bytes); None drops an unreadable raw record.
-    items: Sequence[tuple[int, bytes | None]]
-    upto_seq: int
+    rules: bytes
+    # Filled in by `write`: the first sequence these rules apply to.
+    start_seq: int = 0
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Advance:
     seq: int
 
 
-WriteOp = Append | Enrich | Advance
+WriteOp = Append | Advance | PublishRules
 
 
 @dataclass(frozen=True)

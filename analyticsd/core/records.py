@@ -1,50 +1,60 @@
-"""Spool record encoding.
+"""Spool records: one record kind, tagged with its version.
 
-Two record kinds live in the spool under the same sequence number:
+The receiver writes one `Record` per accepted event, in the one fsynced
+transaction that acknowledges it: that is the only durable write an event
+needs before it is counted and forwarded. The IP address and the user agent
+string are *not* in it: everything that needs them (visitor ids,
+browser/OS/device, bot flag, GeoIP) is derived while the request is in
+memory, so they never touch the disk.
 
-* `RawRecord`, written by the receiver: the validated event plus what the
-  request said about the client. The IP address and the user agent string are
-  *not* in it: everything that needs them (visitor ids, browser/OS/device,
-  bot flag, GeoIP) is derived while the request is in memory, so they never
-  touch the disk. (LMDB reuses freed pages without zeroing them, so "delete
-  the raw record after enrichment" would leave them in the file for a while.)
-* `EnrichedRecord`, written by the enricher in place of the raw one: adds the
-  traffic source and the goals the event completes. This is what the
-  aggregator (and the forwarder) consume.
+What enrichment adds (traffic source, goals) is not written back: the
+enricher computes it each time a consumer reads the record (core.enrich,
+pure), with the rule set the spool assigns to the record's sequence number
+(see storage.spool), so every consumer gets the same answer. Records a hub
+consumed from the stream come enriched by their edge: their `source` is set
+and they are passed through unchanged.
 
-Records are msgpack arrays with a leading schema version. Version 1 records
-(written before enrichment existed; the raw ones held IP and UA) are still
-read, so a spool survives the upgrade.
+Records are msgpack arrays whose first element is the version tag (msgspec's
+tagged array structs): a record of another version is refused by name, never
+guessed from its bytes. Development builds before 0.1.0 wrote raw and
+enriched records (versions 1 and 2) to separate tables; storage.spool
+refuses such a spool instead of reading it.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from analyticsd.core.geo import NO_GEO, GeoInfo
+from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import IncomingEvent
-from analyticsd.core.source import DIRECT, DIRECT_NAME, Source
-from analyticsd.core.useragent import UNKNOWN_CLIENT, ClientInfo
+from analyticsd.core.source import Source
+from analyticsd.core.useragent import ClientInfo
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
-class RawRecord(msgspec.Struct, frozen=True, array_like=True):
-    v: int
+class Record(msgspec.Struct, frozen=True, array_like=True, tag=SCHEMA_VERSION):
+    """An accepted event as the spool keeps it."""
+
     event_id: str
     received_ms: int
     visitor: str
     # The id under yesterday's salt, only in the 30 minutes after midnight,
-    # so a visit in progress keeps its session across the salt change.
+    # so a visit in progress keeps its visit across the salt change.
     prev_visitor: str
     client: ClientInfo
     geo: GeoInfo
     lang: str
+    # Set only on records enriched elsewhere (a hub's, from an edge's stream).
+    source: Source | None
+    goals: tuple[str, ...]
     event: IncomingEvent
 
 
-class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
-    v: int
+class EnrichedRecord(msgspec.Struct, frozen=True):
+    """A record with its traffic source and goals: what consumers are handed
+    (in memory only; never stored)."""
+
     event_id: str
     received_ms: int
     visitor: str
@@ -54,112 +64,39 @@ class EnrichedRecord(msgspec.Struct, frozen=True, array_like=True):
     lang: str
     source: Source
     goals: tuple[str, ...]
-    event: IncomingEvent
-
-
-# The *Head views decode the same arrays as the records above but leave the
-# event and the client facts encoded (msgspec.Raw), so the enricher copies
-# them through without decoding. Keep their field order identical to the
-# records above (tests/core/test_records.py checks they round-trip).
-class RawHead(msgspec.Struct, frozen=True, array_like=True):
-    v: int
-    event_id: str
-    received_ms: int
-    visitor: str
-    prev_visitor: str
-    client: msgspec.Raw
-    geo: msgspec.Raw
-    lang: str
-    event: msgspec.Raw
-
-
-class EnrichedHead(msgspec.Struct, frozen=True, array_like=True):
-    v: int
-    event_id: str
-    received_ms: int
-    visitor: str
-    prev_visitor: str
-    client: msgspec.Raw
-    geo: msgspec.Raw
-    lang: str
-    source: Source
-    goals: tuple[str, ...]
-    event: msgspec.Raw
-
-
-class EventView(msgspec.Struct, frozen=True):
-    """The fields of an encoded IncomingEvent that enrichment reads (the rest
-    are skipped while decoding)."""
-
-    site_id: str
-    event_type: str
-    path: str
-    hostname: str
-    referrer: str
-    utm: dict[str, str]
-    click_id: str = ""
-
-
-class RawRecordV1(msgspec.Struct, frozen=True, array_like=True):
-    v: int
-    event_id: str
-    received_ms: int
-    ip: str
-    ua: str
-    visitor: str
-    event: IncomingEvent
-
-
-class EnrichedRecordV1(msgspec.Struct, frozen=True, array_like=True):
-    v: int
-    event_id: str
-    received_ms: int
-    visitor: str
     event: IncomingEvent
 
 
 _encoder = msgspec.msgpack.Encoder()
-_raw_v1_decoder = msgspec.msgpack.Decoder(RawRecordV1)
-_enriched_decoder = msgspec.msgpack.Decoder(EnrichedRecord)
-_enriched_v1_decoder = msgspec.msgpack.Decoder(EnrichedRecordV1)
-_any_decoder = msgspec.msgpack.Decoder()
-_raw_head_decoder = msgspec.msgpack.Decoder(RawHead)
-_view_decoder = msgspec.msgpack.Decoder(EventView)
+_decoder = msgspec.msgpack.Decoder(Record)
 
 
-# An EnrichedRecord is an 11-element msgpack array. The hub stores records
-# consumed from the stream (enriched by an edge) in its raw table, so they
-# keep their place in spool order; the enricher passes them through.
-_ENRICHED_HEADER = 0x9B
-
-
-def is_enriched(data: bytes) -> bool:
-    return bool(data) and data[0] == _ENRICHED_HEADER
-
-
-def decode_raw_head(data: bytes) -> RawHead | RawRecordV1:
-    """The current version as a head view; version 1 decoded whole."""
-    try:
-        return _raw_head_decoder.decode(data)
-    except msgspec.DecodeError:
-        return _raw_v1_decoder.decode(data)
-
-
-def decode_view(event: msgspec.Raw) -> EventView:
-    return _view_decoder.decode(event)
-
-
-def encode(record: msgspec.Struct) -> bytes:
+def encode(record: Record) -> bytes:
     return _encoder.encode(record)
 
 
-_RAW_HEADER = b"\x99" + msgspec.msgpack.encode(SCHEMA_VERSION)  # a 9-element array
+def decode(data: bytes) -> Record:
+    """Raises msgspec.DecodeError (naming the problem) for anything else."""
+    return _decoder.decode(data)
 
 
-def raw_shared(
+def stored_form(rec: EnrichedRecord) -> Record:
+    """The record a hub stores for an event an edge already enriched."""
+    return Record(
+        rec.event_id, rec.received_ms, rec.visitor, rec.prev_visitor, rec.client,
+        rec.geo, rec.lang, rec.source, rec.goals, rec.event,
+    )  # fmt: skip
+
+
+# A Record is a 11-element array: the tag, then its 10 fields.
+_HEADER = b"\x9b" + _encoder.encode(SCHEMA_VERSION)
+_NOT_ENRICHED = _encoder.encode(None) + _encoder.encode(())
+
+
+def shared_fields(
     received_ms: int, visitor: str, prev_visitor: str, client: ClientInfo, geo: GeoInfo, lang: str
 ) -> bytes:
-    """The encoded fields a request's raw records share (they come from one
+    """The encoded fields a request's records share (they come from one
     client at one instant): encoded once per request, not per event."""
     enc = _encoder.encode
     return b"".join(
@@ -167,40 +104,17 @@ def raw_shared(
     )
 
 
-def raw_record_bytes(event_id: str, shared: bytes, event: IncomingEvent) -> bytes:
-    """The same bytes as encode(RawRecord(...)) (tests/core/test_records.py)."""
+def record_bytes(event_id: str, shared: bytes, event: IncomingEvent) -> bytes:
+    """The same bytes as encode(Record(...)) with no enrichment, built from
+    pieces on the receiver's hot path (tests/core/test_records.py pins them
+    equal)."""
     enc = _encoder.encode
-    return b"".join((_RAW_HEADER, enc(event_id), shared, enc(event)))
-
-
-def decode_enriched(data: bytes) -> EnrichedRecord:
-    """Raises msgspec.DecodeError when the bytes are neither version."""
-    try:
-        return _enriched_decoder.decode(data)
-    except msgspec.DecodeError:
-        old = _enriched_v1_decoder.decode(data)
-    # A version 1 record predates enrichment: no client facts are known.
-    return EnrichedRecord(
-        v=SCHEMA_VERSION,
-        event_id=old.event_id,
-        received_ms=old.received_ms,
-        visitor=old.visitor,
-        prev_visitor="",
-        client=UNKNOWN_CLIENT,
-        geo=NO_GEO,
-        lang="",
-        source=Source(DIRECT, DIRECT_NAME, ""),
-        goals=(),
-        event=old.event,
-    )
+    return b"".join((_HEADER, enc(event_id), shared, _NOT_ENRICHED, enc(event)))
 
 
 def received_ms_of(data: bytes) -> int | None:
-    """The receive time of a raw or enriched record (all versions keep it third)."""
+    """The receive time of a stored record; None if it is unreadable."""
     try:
-        value = _any_decoder.decode(data)
+        return decode(data).received_ms
     except msgspec.DecodeError:
         return None
-    if isinstance(value, list) and len(value) > 2 and isinstance(value[2], int):
-        return value[2]
-    return None

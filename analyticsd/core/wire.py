@@ -34,10 +34,13 @@ from analyticsd.core.ingest import (
     UTM_FIELDS,
     IncomingEvent,
 )
-from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord
+from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.source import Source
 from analyticsd.core.useragent import ClientInfo
 
+# The version of the entry format; independent of the spool's record version
+# (edges and hubs of different builds share one stream).
+WIRE_VERSION = 2
 EVENT_ID = b"event_id"
 EVENT = b"event"
 # Far above any event the receiver accepts (its body limit is per request,
@@ -99,7 +102,7 @@ def encode(rec: EnrichedRecord) -> tuple[bytes, bytes]:
     """(event_id, event JSON) for one stream entry."""
     c, g, s = rec.client, rec.geo, rec.source
     wire = WireEvent(
-        v=rec.v,
+        v=WIRE_VERSION,
         event_id=rec.event_id,
         received_ms=rec.received_ms,
         visitor=rec.visitor,
@@ -151,8 +154,8 @@ def decode(fields: dict[bytes, bytes], known_sites: frozenset[str]) -> EnrichedR
         version = _version_decoder.decode(raw).v
     except msgspec.DecodeError as e:
         raise WireError(f"event is not a JSON object with a version: {e}") from None
-    if version != SCHEMA_VERSION:
-        raise WireError(f"unsupported schema version {version} (this hub reads {SCHEMA_VERSION})")
+    if version != WIRE_VERSION:
+        raise WireError(f"unsupported schema version {version} (this hub reads {WIRE_VERSION})")
     try:
         w = _decoder.decode(raw)
     except msgspec.DecodeError as e:
@@ -184,7 +187,6 @@ def decode(fields: dict[bytes, bytes], known_sites: frozenset[str]) -> EnrichedR
     if len(w.goals) > _MAX_GOALS or any(len(goal) > MAX_STR for goal in w.goals):
         raise WireError("too many goals, or a goal name too long")
     return EnrichedRecord(
-        v=w.v,
         event_id=w.event_id,
         received_ms=w.received_ms,
         visitor=w.visitor,

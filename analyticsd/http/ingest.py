@@ -19,7 +19,7 @@ from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, valida
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.netaddr import client_ip, parse_networks
-from analyticsd.core.records import raw_record_bytes, raw_shared
+from analyticsd.core.records import record_bytes, shared_fields
 from analyticsd.http.client import ClientProfiler, Facts
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
 
@@ -189,9 +189,9 @@ class IngestHandler:
             tz = self._sites[ev.site_id].timezone
             visitor, prev = self._profiler.visitors(ev.site_id, tz, client.ip, client.ua, now_ms)
             f = client.facts
-            ids = (visitor, raw_shared(now_ms, visitor, prev, f.client, f.geo, f.lang))
+            ids = (visitor, shared_fields(now_ms, visitor, prev, f.client, f.geo, f.lang))
             visitors[ev.site_id] = ids
-        record = raw_record_bytes(event_id, ids[1], ev)
+        record = record_bytes(event_id, ids[1], ev)
         return _Accepted(event_id, ids[0], record, ev.event_id is not None)
 
     async def _store(self, accepted: list[_Accepted], cors: Headers) -> HttpResponse | None:

@@ -4,14 +4,22 @@ Invariants:
 * A write is acknowledged only after its transaction committed with fsync
   (LMDB `sync=True`); one transaction carries every operation waiting (group
   commit), so one fsync is shared by many requests.
+* An event is written once: the receiver's append is its only durable write.
+  Records are never rewritten; consumers (the aggregator, the forwarder) read
+  them past their own durable cursors, and a record is deleted once every
+  consumer's cursor is past it.
 * Sequence numbers are monotonic and never reused; each record is stored
   under its big-endian sequence key, so key order is spool order.
-* Raw records (IP and user agent) are replaced by enriched records in the same
-  transaction that enriches them; enriched records are deleted once every
-  consumer's durable cursor is past them.
-* The byte quota is checked before appending, keeping ENRICH_RESERVE bytes
-  free per record not yet enriched; when the quota or the LMDB map is
-  exhausted the append fails with SpoolFull, never silently.
+* Enrichment rule sets are stored under the first sequence they apply to: a
+  `PublishRules` op committed when the next sequence is S makes its rules
+  those of every record numbered S or later, until the next one. So the
+  rules of a record are a function of its sequence, the same for every
+  consumer and after any restart; a rule set is deleted once no record
+  that uses it is left.
+* The byte quota is checked before appending; when the quota, the LMDB map
+  or the disk is exhausted the append fails with SpoolFull, never silently,
+  and the transaction is retried without appends so cursor moves (which
+  free space) still go through.
 * Every client-supplied eventId is indexed for DEDUPE_WINDOW_MS; a repeat is
   reported as a duplicate and not stored again. Ids minted by the receiver
   are fresh random UUIDs, so they are not indexed (that halves the random
@@ -27,14 +35,14 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, pairwise
 from typing import Any
 
 import lmdb
 
 from analyticsd.core import faults
 from analyticsd.core.errors import SpoolError, SpoolFull
-from analyticsd.core.messages import Append, Enrich, WriteOp
+from analyticsd.core.messages import Advance, Append, PublishRules, WriteOp
 
 # Longer than the oldest timestamp the receiver accepts (7 days) plus clock
 # skew, so a retried event is always found here.
@@ -45,7 +53,9 @@ _U64 = struct.Struct(">Q")
 _NEXT_SEQ = b"next_seq"
 _BYTES = b"bytes"
 _CURSOR = b"cursor:"
-ENRICHER = "enricher"
+_RULES = b"rules:"
+# Tables of the development builds before 0.1.0 (raw and enriched records).
+_OLD_TABLES = (b"raw", b"enriched")
 
 
 def u64(n: int) -> bytes:
@@ -57,21 +67,40 @@ def from_u64(b: bytes) -> int:
     return value
 
 
-# Bytes kept free per raw record for its growth when enriched (typically
-# 20-60: a channel, a short source name, goal names).
-ENRICH_RESERVE = 96
-
-
 @dataclass(frozen=True)
 class SpoolStats:
-    raw_events: int
-    enriched_events: int
+    events: int
     size_bytes: int
     quota_bytes: int
     next_seq: int
     cursors: dict[str, int]
-    # The oldest record not yet consumed by everyone (raw or enriched bytes).
+    # The oldest record not yet consumed by everyone.
     oldest_record: bytes | None
+
+
+@dataclass(frozen=True)
+class SpoolRead:
+    rows: list[tuple[int, bytes]]  # (sequence, encoded record)
+    rule_sets: list[tuple[int, bytes]]  # (first sequence, encoded rule set)
+
+
+def _open_env(path: str, quota_bytes: int, readonly: bool, map_size: int | None) -> Any:
+    try:
+        return lmdb.open(
+            path,
+            # Room for the quota, pages freed but not yet reusable, and the
+            # eventId index; sparse, so unused map costs no disk.
+            map_size=map_size or 2 * quota_bytes + (1 << 30),
+            max_dbs=8,
+            sync=True,
+            metasync=True,
+            readahead=False,
+            readonly=readonly,
+            lock=not readonly,
+            max_readers=256,
+        )
+    except lmdb.Error as e:
+        raise SpoolError(f"cannot open spool at {path}: {e}") from e
 
 
 class Spool:
@@ -87,32 +116,36 @@ class Spool:
         self.consumers = tuple(consumers)
         if not readonly:
             os.makedirs(path, exist_ok=True)
+        self.env = _open_env(path, quota_bytes, readonly, map_size)
         try:
-            self.env = lmdb.open(
-                path,
-                # Room for the quota, pages freed but not yet reusable, and the
-                # eventId index; sparse, so unused map costs no disk.
-                map_size=map_size or 2 * quota_bytes + (1 << 30),
-                max_dbs=8,
-                sync=True,
-                metasync=True,
-                readahead=False,
-                readonly=readonly,
-                lock=not readonly,
-                max_readers=256,
-            )
-            self._raw = self.env.open_db(b"raw", create=not readonly)
-            self._enriched = self.env.open_db(b"enriched", create=not readonly)
-            self._eid = self.env.open_db(b"eid", create=not readonly)
-            self._eid_time = self.env.open_db(b"eid_time", create=not readonly)
-            self._meta = self.env.open_db(b"meta", create=not readonly)
+            self._refuse_old_layout(path)
+            create = not readonly
+            self._records = self.env.open_db(b"records", create=create)
+            self._eid = self.env.open_db(b"eid", create=create)
+            self._eid_time = self.env.open_db(b"eid_time", create=create)
+            self._meta = self.env.open_db(b"meta", create=create)
+            with self.env.begin() as txn:
+                raw_next = txn.get(_NEXT_SEQ, db=self._meta)
+                raw_bytes = txn.get(_BYTES, db=self._meta)
         except lmdb.Error as e:
+            self.env.close()
             raise SpoolError(f"cannot open spool at {path}: {e}") from e
+        except SpoolError:
+            self.env.close()
+            raise
+        self.next_seq = from_u64(raw_next) if raw_next else 1
+        self.bytes = from_u64(raw_bytes) if raw_bytes else 0
+
+    def _refuse_old_layout(self, path: str) -> None:
+        # Those builds never shipped; guessing at their records could count
+        # events wrongly, so the operator decides (drain with that build, or
+        # delete the spool) instead.
         with self.env.begin() as txn:
-            raw_next = txn.get(_NEXT_SEQ, db=self._meta)
-            self.next_seq = from_u64(raw_next) if raw_next else 1
-            raw_bytes = txn.get(_BYTES, db=self._meta)
-            self.bytes = from_u64(raw_bytes) if raw_bytes else 0
+            if any(txn.get(name) is not None for name in _OLD_TABLES):
+                raise SpoolError(
+                    f"the spool at {path} was written by a development build older than "
+                    "0.1.0 (raw/enriched tables); let that build drain it, or remove it"
+                )
 
     def close(self) -> None:
         self.env.close()
@@ -140,20 +173,21 @@ class Spool:
     def write(self, ops: Sequence[WriteOp], now_ms: int) -> None:
         """Apply all ops in one fsynced transaction; results go into the ops.
 
-        If the LMDB map is full the transaction is retried without appends, so
-        enrichment and cursor moves (which free space) still make progress.
+        If the LMDB map or the disk is full the transaction is retried without
+        appends, so cursor moves (which free space) still make progress.
         """
         try:
             self._write_txn(ops, now_ms, appends=True)
-        except lmdb.MapFullError:
+        except (lmdb.MapFullError, lmdb.DiskError) as e:
+            why = "spool storage map is full" if isinstance(e, lmdb.MapFullError) else "disk full"
             for op in ops:
                 if isinstance(op, Append):
                     op.stored = []
-                    op.error = SpoolFull("spool storage map is full")
+                    op.error = SpoolFull(f"{why}; retry later")
             try:
                 self._write_txn(ops, now_ms, appends=False)
-            except lmdb.Error as e:
-                raise SpoolError(f"spool write failed: {e}") from e
+            except lmdb.Error as e2:
+                raise SpoolError(f"spool write failed: {e2}") from e2
         except lmdb.Error as e:
             raise SpoolError(f"spool write failed: {e}") from e
 
@@ -164,10 +198,10 @@ class Spool:
                 if isinstance(op, Append):
                     if appends:
                         next_seq, total = self._append(txn, op, next_seq, total, now_ms)
-                elif isinstance(op, Enrich):
-                    total = self._enrich(txn, op, total)
-                else:
+                elif isinstance(op, Advance):
                     txn.put(_CURSOR + op.consumer.encode(), u64(op.seq), db=self._meta)
+                else:
+                    self._publish(txn, op, next_seq)
             total = self._prune_consumed(txn, total)
             self._prune_eids(txn, now_ms - DEDUPE_WINDOW_MS)
             txn.put(_NEXT_SEQ, u64(next_seq), db=self._meta)
@@ -179,16 +213,12 @@ class Spool:
     def _append(
         self, txn: Any, op: Append, next_seq: int, total: int, now_ms: int
     ) -> tuple[int, int]:
-        # Enrichment makes a record a little larger (traffic source, goals):
-        # room for that is kept for every record not yet enriched, so the
-        # spool stays within its quota once they are.
-        unenriched = txn.stat(self._raw)["entries"] + len(op.records)
-        size = sum(len(r.data) for r in op.records) + unenriched * ENRICH_RESERVE
+        size = sum(len(r.data) for r in op.records)
         if total + size > self.quota_bytes:
             op.error = SpoolFull(f"spool quota of {self.quota_bytes} bytes reached; retry later")
             return next_seq, total
         stored: list[bool] = []
-        raw: list[tuple[bytes, bytes]] = []
+        rows: list[tuple[bytes, bytes]] = []
         index: dict[bytes, bytes] = {}
         stamp = u64(now_ms)
         for rec in op.records:
@@ -198,40 +228,27 @@ class Spool:
                     stored.append(False)
                     continue
                 index[key] = u64(next_seq)
-            raw.append((u64(next_seq), rec.data))
+            rows.append((u64(next_seq), rec.data))
             next_seq += 1
             total += len(rec.data)
             stored.append(True)
-        # Bulk puts in C; sequence keys only grow, so raw records append.
-        _, added = txn.cursor(db=self._raw).putmulti(raw, append=True)
-        if added != len(raw):  # an out-of-order key: never acknowledge what is not stored
-            raise SpoolError(f"spool append stored {added} of {len(raw)} records")
+        # Bulk puts in C; sequence keys only grow, so records append.
+        _, added = txn.cursor(db=self._records).putmulti(rows, append=True)
+        if added != len(rows):  # an out-of-order key: never acknowledge what is not stored
+            raise SpoolError(f"spool append stored {added} of {len(rows)} records")
         if index:
             txn.cursor(db=self._eid).putmulti(index.items())
             txn.cursor(db=self._eid_time).putmulti((stamp + k, b"") for k in index)
         op.stored = stored
         return next_seq, total
 
-    def _enrich(self, txn: Any, op: Enrich, total: int) -> int:
-        raw = txn.cursor(db=self._raw)
-        enriched: list[tuple[bytes, bytes]] = []
-        for seq, data in op.items:
-            key = u64(seq)
-            if not raw.set_key(key):
-                continue  # already enriched (a retry after a crash)
-            total -= len(raw.value())
-            raw.delete()
-            if data is not None:
-                enriched.append((key, data))
-                total += len(data)
-        # Enrichment goes in sequence order, so its keys append (LMDB's fast
-        # path); should one not (it never should), the plain put places it.
-        cur = txn.cursor(db=self._enriched)
-        _, added = cur.putmulti(enriched, append=True)
-        if added != len(enriched):
-            cur.putmulti(enriched[added:])
-        txn.put(_CURSOR + ENRICHER.encode(), u64(op.upto_seq), db=self._meta)
-        return total
+    def _publish(self, txn: Any, op: PublishRules, next_seq: int) -> None:
+        kept = self._rule_keys(txn)  # a handful: one per reload that changed them
+        if kept and kept[-1][1] == op.rules:
+            op.start_seq = kept[-1][0]  # unchanged: nothing to store
+            return
+        txn.put(_RULES + u64(next_seq), op.rules, db=self._meta)
+        op.start_seq = next_seq
 
     def _min_consumer_cursor(self, txn: Any) -> int:
         positions = [txn.get(_CURSOR + c.encode(), db=self._meta) for c in self.consumers]
@@ -239,18 +256,36 @@ class Spool:
 
     def _prune_consumed(self, txn: Any, total: int) -> int:
         done = self._min_consumer_cursor(txn)
-        cur = txn.cursor(db=self._enriched)
+        cur = txn.cursor(db=self._records)
         removed = 0
-        if not cur.first():
-            return total
-        while removed < PRUNE_CHUNK:
-            key = cur.key()
-            if not key or from_u64(key) > done:
-                break
-            total -= len(cur.value())
-            cur.delete()
-            removed += 1
+        if cur.first():
+            while removed < PRUNE_CHUNK:
+                key = cur.key()
+                if not key or from_u64(key) > done:
+                    break
+                total -= len(cur.value())
+                cur.delete()
+                removed += 1
+        self._prune_rules(txn, done)
         return max(total, 0)
+
+    def _prune_rules(self, txn: Any, done: int) -> None:
+        """Delete rule sets whose successor starts at or before the first
+        record still kept: no record left uses them."""
+        starts = [s for s, _ in self._rule_keys(txn)]
+        for start, following in pairwise(starts):
+            if following <= done + 1:
+                txn.delete(_RULES + u64(start), db=self._meta)
+
+    def _rule_keys(self, txn: Any) -> list[tuple[int, bytes]]:
+        cur = txn.cursor(db=self._meta)
+        out: list[tuple[int, bytes]] = []
+        if cur.set_range(_RULES):
+            for key, value in cur:
+                if not key.startswith(_RULES):
+                    break
+                out.append((from_u64(key[len(_RULES) :]), bytes(value)))
+        return out
 
     def _prune_eids(self, txn: Any, before_ms: int) -> None:
         cur = txn.cursor(db=self._eid_time)
@@ -272,51 +307,42 @@ class Spool:
             raw = txn.get(_CURSOR + consumer.encode(), db=self._meta)
         return from_u64(raw) if raw else 0
 
-    def _read(self, db: Any, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        out: list[tuple[int, bytes]] = []
+    def read(self, after_seq: int, limit: int) -> SpoolRead:
+        """Up to `limit` records with sequences above `after_seq`, in order,
+        and the rule sets seen in the same transaction (so a record is never
+        read before the rule set that applies to it)."""
         with self.env.begin(buffers=False) as txn:
-            cur = txn.cursor(db=db)
-            if not cur.set_range(u64(after_seq + 1)):
-                return out
-            unpack = _U64.unpack
-            out = [(unpack(k)[0], v) for k, v in islice(cur.iternext(), limit)]
-        return out
+            cur = txn.cursor(db=self._records)
+            rows: list[tuple[int, bytes]] = []
+            if cur.set_range(u64(after_seq + 1)):
+                unpack = _U64.unpack
+                rows = [(unpack(k)[0], v) for k, v in islice(cur.iternext(), limit)]
+            return SpoolRead(rows, self._rule_keys(txn) if rows else [])
 
-    def read_raw(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        return self._read(self._raw, after_seq, limit)
-
-    def read_enriched(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        return self._read(self._enriched, after_seq, limit)
+    def rule_sets(self) -> list[tuple[int, bytes]]:
+        """(first sequence, encoded rule set) of every rule set kept, in order."""
+        with self.env.begin() as txn:
+            return self._rule_keys(txn)
 
     def first_after(self, seq: int) -> bytes | None:
-        """The first record (enriched, else raw) with a sequence above `seq`."""
-        key = u64(seq + 1)
+        """The first record with a sequence above `seq`."""
         with self.env.begin() as txn:
-            for db in (self._enriched, self._raw):
-                cur = txn.cursor(db=db)
-                if cur.set_range(key):
-                    return bytes(cur.value())
-        return None
+            cur = txn.cursor(db=self._records)
+            return bytes(cur.value()) if cur.set_range(u64(seq + 1)) else None
 
     def stats(self) -> SpoolStats:
         with self.env.begin() as txn:
-            raw_n = txn.stat(self._raw)["entries"]
-            enr_n = txn.stat(self._enriched)["entries"]
+            n = txn.stat(self._records)["entries"]
             cursors = {}
-            for c in (ENRICHER, *self.consumers):
+            for c in self.consumers:
                 v = txn.get(_CURSOR + c.encode(), db=self._meta)
                 cursors[c] = from_u64(v) if v else 0
             raw_next = txn.get(_NEXT_SEQ, db=self._meta)
             raw_bytes = txn.get(_BYTES, db=self._meta)
-            oldest = None
-            for db in (self._enriched, self._raw):
-                cur = txn.cursor(db=db)
-                if cur.first():
-                    oldest = bytes(cur.value())
-                    break
+            cur = txn.cursor(db=self._records)
+            oldest = bytes(cur.value()) if cur.first() else None
         return SpoolStats(
-            raw_events=raw_n,
-            enriched_events=enr_n,
+            events=n,
             size_bytes=from_u64(raw_bytes) if raw_bytes else 0,
             quota_bytes=self.quota_bytes,
             next_seq=from_u64(raw_next) if raw_next else 1,

@@ -6,7 +6,8 @@ import msgspec
 
 from analyticsd.actors.hub import decode_entries
 from analyticsd.core import wire
-from analyticsd.core.records import decode_enriched, is_enriched
+from analyticsd.core.enrich import enrich
+from analyticsd.core.records import decode
 from tests.core.records_fixture import rec
 
 NOW = 1_790_000_000_000
@@ -25,21 +26,9 @@ def test_entries_are_sorted_into_stored_deleted_and_failed() -> None:
     [stored] = out.records
     assert stored.event_id == record.event_id
     assert stored.indexed  # deduped by eventId across edges
-    # Stored already enriched: the hub's enricher passes it through as is.
-    assert is_enriched(stored.data)
-    assert decode_enriched(stored.data) == record
+    # Stored with the edge's enrichment, which the hub's enricher keeps.
+    assert decode(stored.data).source == record.source
+    assert enrich(decode(stored.data), {}) == record
     [(failed_id, _, reason)] = out.failed
     assert failed_id == b"3-0"
     assert "JSON" in reason
-
-
-def test_enricher_passes_records_consumed_by_a_hub_through_unchanged() -> None:
-    from analyticsd.actors.enricher import enrich_batch
-    from analyticsd.core.records import encode
-
-    data = encode(msgspec.structs.replace(rec(NOW), event_id=str(uuid.uuid4())))
-
-    def no_facts(ip: str, ua: str) -> object:
-        raise AssertionError("a forwarded record needs no client facts")
-
-    assert enrich_batch([(7, data)], {}, no_facts) == [(7, data)]  # type: ignore[arg-type]

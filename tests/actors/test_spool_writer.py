@@ -27,7 +27,7 @@ async def test_group_commit_shares_transactions(tmp_path: Path) -> None:
                 clients.start_soon(writer.submit, op)
         writer.close()
     assert all(op.stored == [True] for op in ops)
-    assert len(spool.read_raw(0, 1000)) == 300
+    assert len(spool.read(0, 1000).rows) == 300
     # Many requests per fsync: far fewer commits than requests.
     assert writer.commits < 100
 
@@ -43,4 +43,4 @@ async def test_errors_reach_the_submitter_and_close_refuses(tmp_path: Path) -> N
         writer.close()
         with pytest.raises(ShuttingDown):
             await writer.submit(_append())
-    assert len(spool.read_raw(0, 10)) == 1
+    assert len(spool.read(0, 10).rows) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analyticsd.core.geo import NO_GEO, GeoInfo
 from analyticsd.core.ingest import IncomingEvent
-from analyticsd.core.records import SCHEMA_VERSION, EnrichedRecord
+from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.source import DIRECT, DIRECT_NAME, Source
 from analyticsd.core.useragent import BOT, ClientInfo
 
@@ -46,7 +46,6 @@ def rec(
         utm={},
     )
     return EnrichedRecord(
-        v=SCHEMA_VERSION,
         event_id=f"id-{ts}-{path}",
         received_ms=ts if received_ms is None else received_ms,
         visitor=visitor,

@@ -5,20 +5,22 @@ from __future__ import annotations
 import pytest
 
 from analyticsd.core.config import GoalConfig, SiteConfig
-from analyticsd.core.enrich import SiteRules
+from analyticsd.core.enrich import rules_for
 from analyticsd.core.ingest import IncomingEvent, validate_event
 
-RULES = SiteRules(
-    SiteConfig(
-        id="shop.example",
-        origins=("https://www.shop.example", "https://shop.example:8443"),
-        goals=(
-            GoalConfig(event="Signup"),
-            GoalConfig(page="/checkout/thank-you*", name="Order"),
-            GoalConfig(page="/docs/*/install"),
-        ),
-    )
-)
+RULES = rules_for(
+    [
+        SiteConfig(
+            id="shop.example",
+            origins=("https://www.shop.example", "https://shop.example:8443"),
+            goals=(
+                GoalConfig(event="Signup"),
+                GoalConfig(page="/checkout/thank-you*", name="Order"),
+                GoalConfig(page="/docs/*/install"),
+            ),
+        )
+    ]
+)["shop.example"]
 
 
 def ev(kind: str, path: str) -> IncomingEvent:

@@ -1,30 +1,30 @@
-"""The head views and the full records describe the same bytes."""
+"""Spool records: the version tag, the hot-path encoding, enrichment on read."""
 
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from analyticsd.core.config import GoalConfig, SiteConfig
-from analyticsd.core.enrich import SiteRules, enrich, enrich_head
+from analyticsd.core.enrich import enrich, rules_for
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.records import (
-    SCHEMA_VERSION,
-    RawRecord,
-    RawRecordV1,
-    decode_enriched,
-    decode_raw_head,
-    decode_view,
+    Record,
+    decode,
     encode,
-    raw_record_bytes,
-    raw_shared,
+    received_ms_of,
+    record_bytes,
+    shared_fields,
+    stored_form,
 )
+from analyticsd.core.source import Source
 from tests.core.records_fixture import DESKTOP
 
 NOW = 1_795_000_000_000
 
 
-def raw() -> RawRecord:
+def stored() -> Record:
     ev = validate_event(
         {
             "siteId": "s",
@@ -38,34 +38,14 @@ def raw() -> RawRecord:
         NOW,
     )
     assert isinstance(ev, IncomingEvent)
-    return RawRecord(
-        SCHEMA_VERSION, "id", NOW, "v1", "v0", DESKTOP, GeoInfo("DE", "Berlin", "Berlin"), "de", ev
+    return Record(
+        "id", NOW, "v1", "v0", DESKTOP, GeoInfo("DE", "Berlin", "Berlin"), "de", None, (), ev
     )
 
 
-def test_fast_and_full_enrichment_write_the_same_bytes() -> None:
-    rules = SiteRules(SiteConfig(id="s", goals=(GoalConfig(event="Signup"),)))
-    record = raw()
-    head = decode_raw_head(encode(record))
-    assert not isinstance(head, RawRecordV1)
-    fast = encode(enrich_head(head, decode_view(head.event), rules))
-    full = encode(enrich(record, rules))
-    assert fast == full
-    back = decode_enriched(fast)
-    assert back.event == record.event
-    assert back.client == DESKTOP
-    assert back.goals == ("Signup",)
-    assert (back.source.channel, back.source.source) == ("paid", "news")
-
-
-def test_version_1_raw_records_are_recognised() -> None:
-    old = RawRecordV1(1, "id", NOW, "203.0.113.1", "UA", "v1", raw().event)
-    assert isinstance(decode_raw_head(encode(old)), RawRecordV1)
-
-
 def test_records_encoded_in_parts_are_the_same_bytes() -> None:
-    record = raw()
-    shared = raw_shared(
+    record = stored()
+    shared = shared_fields(
         record.received_ms,
         record.visitor,
         record.prev_visitor,
@@ -73,8 +53,37 @@ def test_records_encoded_in_parts_are_the_same_bytes() -> None:
         record.geo,
         record.lang,
     )
-    assert raw_record_bytes(record.event_id, shared, record.event) == encode(record)
+    assert record_bytes(record.event_id, shared, record.event) == encode(record)
     long_id = "00000000-0000-4000-8000-000000000000"
-    assert raw_record_bytes(long_id, shared, record.event) == encode(
+    assert record_bytes(long_id, shared, record.event) == encode(
         msgspec.structs.replace(record, event_id=long_id)
     )
+    assert decode(record_bytes(long_id, shared, record.event)).event_id == long_id
+
+
+def test_the_version_is_an_explicit_tag() -> None:
+    data = encode(stored())
+    assert msgspec.msgpack.decode(data)[0] == 3
+    # A record of another version is refused by name, not guessed at.
+    other = msgspec.msgpack.encode([2, *msgspec.msgpack.decode(data)[1:]])
+    with pytest.raises(msgspec.DecodeError, match="Invalid value 2"):
+        decode(other)
+    assert received_ms_of(other) is None
+    assert received_ms_of(data) == NOW
+
+
+def test_enrichment_adds_source_and_goals() -> None:
+    rules = rules_for([SiteConfig(id="s", goals=(GoalConfig(event="Signup"),))])
+    back = enrich(decode(encode(stored())), rules)
+    assert back.event == stored().event
+    assert back.client == DESKTOP
+    assert back.goals == ("Signup",)
+    assert (back.source.channel, back.source.source) == ("paid", "news")
+
+
+def test_records_enriched_by_an_edge_keep_what_it_found() -> None:
+    edge = enrich(stored(), rules_for([SiteConfig(id="s", goals=(GoalConfig(event="Signup"),))]))
+    edge = msgspec.structs.replace(edge, source=Source("referral", "Edge", "e.example"))
+    kept = decode(encode(stored_form(edge)))
+    # The hub has no goals configured: the edge's enrichment still stands.
+    assert enrich(kept, rules_for([])) == edge

@@ -210,7 +210,7 @@ def test_spool_keeps_unforwarded_records_and_status_reports_them_when_down(
         wait_until("counted locally", lambda: caught_up(e, 300))
         h = e.health()
         # Counted by the aggregator, yet kept: the forwarder is not past them.
-        assert h["spool"]["enriched_events"] == 300
+        assert h["spool"]["events"] == 300
         assert h["forwarder"]["state"] == "unreachable"
         assert "ConnectionError" in h["forwarder"]["last_error"]
         metrics = httpx.get(f"{e.url}/metrics", timeout=5).text

@@ -3,17 +3,22 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import lmdb
 import pytest
 
-from analyticsd.core.errors import SpoolFull
-from analyticsd.core.messages import Advance, Append, Enrich, PendingRecord
-from analyticsd.storage.spool import DEDUPE_WINDOW_MS, ENRICH_RESERVE, ENRICHER, Spool
+from analyticsd.core.errors import SpoolError, SpoolFull
+from analyticsd.core.messages import Advance, Append, PendingRecord, PublishRules
+from analyticsd.storage.spool import DEDUPE_WINDOW_MS, Spool
 
 NOW = 1_800_000_000_000
 
 
 def rec(data: bytes = b"x" * 100, event_id: str | None = None) -> PendingRecord:
     return PendingRecord(event_id or str(uuid.uuid4()), data)
+
+
+def seqs(s: Spool, after: int, limit: int) -> list[int]:
+    return [seq for seq, _ in s.read(after, limit).rows]
 
 
 def spool(tmp_path: Path, quota: int = 1 << 20, **kw: int) -> Spool:
@@ -23,12 +28,12 @@ def spool(tmp_path: Path, quota: int = 1 << 20, **kw: int) -> Spool:
 def test_append_assigns_monotonic_sequences_that_survive_reopen(tmp_path: Path) -> None:
     s = spool(tmp_path)
     s.write([Append([rec(b"a"), rec(b"b")]), Append([rec(b"c")])], NOW)
-    assert [seq for seq, _ in s.read_raw(0, 10)] == [1, 2, 3]
-    assert [d for _, d in s.read_raw(1, 10)] == [b"b", b"c"]
+    assert seqs(s, 0, 10) == [1, 2, 3]
+    assert [d for _, d in s.read(1, 10).rows] == [b"b", b"c"]
     s.close()
     s = spool(tmp_path)
     s.write([Append([rec(b"d")])], NOW)
-    assert [seq for seq, _ in s.read_raw(0, 10)] == [1, 2, 3, 4]
+    assert seqs(s, 0, 10) == [1, 2, 3, 4]
     assert s.stats().size_bytes == 4
 
 
@@ -41,7 +46,7 @@ def test_the_sequence_can_be_raised_never_lowered_and_it_survives_reopen(tmp_pat
     s.close()
     s = spool(tmp_path)
     s.write([Append([rec(b"c")])], NOW)
-    assert [seq for seq, _ in s.read_raw(0, 10)] == [1, 1000, 1001]
+    assert seqs(s, 0, 10) == [1, 1000, 1001]
     assert not s.raise_next_seq(1002)  # already there
 
 
@@ -58,7 +63,7 @@ def test_repeated_event_id_is_stored_once(tmp_path: Path) -> None:
     assert first.stored == [True]
     assert same_batch.stored == [False]
     assert later.stored == [False, True]
-    assert len(s.read_raw(0, 10)) == 2
+    assert len(s.read(0, 10).rows) == 2
 
 
 def test_dedupe_window_expires(tmp_path: Path) -> None:
@@ -75,8 +80,7 @@ def test_dedupe_window_expires(tmp_path: Path) -> None:
 
 
 def test_quota_refuses_whole_requests(tmp_path: Path) -> None:
-    # Two records of 2000 bytes plus the room kept for their enrichment.
-    s = spool(tmp_path, quota=4000 + 2 * ENRICH_RESERVE)
+    s = spool(tmp_path, quota=4000)
     fits = Append([rec(b"x" * 2000), rec(b"x" * 2000)])
     too_much = Append([rec(b"x" * 50), rec(b"x" * 50)])
     s.write([fits, too_much], NOW)
@@ -84,35 +88,29 @@ def test_quota_refuses_whole_requests(tmp_path: Path) -> None:
     assert isinstance(too_much.error, SpoolFull)
     assert too_much.stored == []
     assert s.stats().size_bytes == 4000
-    assert len(s.read_raw(0, 10)) == 2
+    assert len(s.read(0, 10).rows) == 2
 
 
-def test_enrich_replaces_raw_and_consumers_free_space(tmp_path: Path) -> None:
-    s = spool(tmp_path)
+def test_records_are_deleted_once_every_consumer_is_past_them(tmp_path: Path) -> None:
+    s = Spool(str(tmp_path / "spool"), 1 << 20, ("aggregator", "forwarder"))
     s.write([Append([rec(b"r" * 100) for _ in range(5)])], NOW)
-    s.write([Enrich(items=[(1, b"e" * 40), (2, b"e" * 40), (3, None)], upto_seq=3)], NOW)
-    assert [seq for seq, _ in s.read_raw(0, 10)] == [4, 5]
-    assert s.read_enriched(0, 10) == [(1, b"e" * 40), (2, b"e" * 40)]
-    assert s.cursor(ENRICHER) == 3
-    assert s.stats().size_bytes == 280
-    # Replaying the same enrichment (a crash before the caller heard back) is harmless.
-    s.write([Enrich(items=[(1, b"e" * 40)], upto_seq=3)], NOW)
-    assert s.stats().size_bytes == 280
-    s.write([Advance("aggregator", 1)], NOW)
-    assert s.read_enriched(0, 10) == [(2, b"e" * 40)]
-    assert s.stats().size_bytes == 240
+    s.write([Advance("aggregator", 3)], NOW)
+    assert seqs(s, 0, 10) == [1, 2, 3, 4, 5]  # the forwarder still needs them
+    s.write([Advance("forwarder", 2)], NOW)
+    assert seqs(s, 0, 10) == [3, 4, 5]
     st = s.stats()
-    assert (st.raw_events, st.enriched_events, st.cursors["aggregator"]) == (2, 1, 1)
+    assert (st.events, st.size_bytes, st.cursors) == (3, 300, {"aggregator": 3, "forwarder": 2})
 
 
 def test_map_full_is_spool_full_and_other_ops_still_commit(tmp_path: Path) -> None:
     s = spool(tmp_path, quota=1 << 30, map_size=256 * 1024)
     s.write([Append([rec(b"r" * 100)])], NOW)
     overflow = Append([rec(b"x" * 4000) for _ in range(200)])
-    s.write([overflow, Enrich(items=[(1, b"e")], upto_seq=1)], NOW)
+    s.write([overflow, Advance("aggregator", 1)], NOW)
     assert isinstance(overflow.error, SpoolFull)
     assert "map is full" in str(overflow.error)
-    assert s.read_enriched(0, 10) == [(1, b"e")]
+    assert s.cursor("aggregator") == 1
+    assert seqs(s, 0, 10) == []  # the cursor move went through and freed the record
 
 
 def test_readonly_view(tmp_path: Path) -> None:
@@ -121,7 +119,7 @@ def test_readonly_view(tmp_path: Path) -> None:
     s.close()
     ro = Spool(str(tmp_path / "spool"), 1 << 20, ("aggregator",), readonly=True)
     st = ro.stats()
-    assert (st.raw_events, st.next_seq, st.oldest_record) == (1, 2, b"abc")
+    assert (st.events, st.next_seq, st.oldest_record) == (1, 2, b"abc")
     ro.close()
 
 
@@ -129,15 +127,35 @@ def test_readonly_view(tmp_path: Path) -> None:
 def test_many_records_one_transaction(tmp_path: Path, n: int) -> None:
     s = spool(tmp_path)
     s.write([Append([rec() for _ in range(n)])], NOW)
-    assert len(s.read_raw(0, 5000)) == n
+    assert len(s.read(0, 5000).rows) == n
 
 
-def test_room_is_kept_for_enrichment(tmp_path: Path) -> None:
-    s = spool(tmp_path, quota=3 * (100 + ENRICH_RESERVE))
-    s.write([Append([rec(b"r" * 100) for _ in range(3)])], NOW)
-    late = Append([rec(b"r" * 10)])
-    s.write([late], NOW)
-    assert isinstance(late.error, SpoolFull)  # the room belongs to the three raw records
-    grown = b"e" * (100 + ENRICH_RESERVE)
-    s.write([Enrich(items=[(1, grown), (2, grown), (3, grown)], upto_seq=3)], NOW)
-    assert s.stats().size_bytes <= 3 * (100 + ENRICH_RESERVE)
+def test_rule_sets_apply_from_the_sequence_of_their_commit(tmp_path: Path) -> None:
+    s = spool(tmp_path)
+    first = PublishRules(b"rules-1")
+    s.write([first, Append([rec(b"a"), rec(b"b")])], NOW)
+    again = PublishRules(b"rules-1")
+    s.write([again], NOW)  # unchanged: nothing new stored
+    second = PublishRules(b"rules-2")
+    s.write([Append([rec(b"c")]), second, Append([rec(b"d")])], NOW)
+    assert (first.start_seq, again.start_seq, second.start_seq) == (1, 1, 4)
+    read = s.read(0, 10)
+    assert read.rule_sets == [(1, b"rules-1"), (4, b"rules-2")]
+    assert [seq for seq, _ in read.rows] == [1, 2, 3, 4]
+    # Kept while a record numbered before 4 is left; then only the latest.
+    s.write([Advance("aggregator", 2)], NOW)
+    assert len(s.rule_sets()) == 2
+    s.write([Advance("aggregator", 3)], NOW)
+    assert s.rule_sets() == [(4, b"rules-2")]
+    s.close()
+    assert spool(tmp_path).rule_sets() == [(4, b"rules-2")]
+
+
+def test_a_spool_of_the_old_layout_is_refused_not_misread(tmp_path: Path) -> None:
+    env = lmdb.open(str(tmp_path / "spool"), max_dbs=8)
+    raw = env.open_db(b"raw")
+    with env.begin(write=True) as txn:
+        txn.put(b"\x00" * 8, b"old record", db=raw)
+    env.close()
+    with pytest.raises(SpoolError, match=r"development build older than 0\.1\.0"):
+        spool(tmp_path)
