@@ -44,7 +44,8 @@ _NonEmpty = Annotated[str, Meta(min_length=1)]
 _Timeout = Annotated[float, Meta(ge=0.05, le=60)]
 _Backoff = Annotated[float, Meta(ge=0.1, le=3600)]
 _BatchSize = Annotated[int, Meta(ge=1, le=10_000)]
-_Page = Annotated[str, Meta(pattern=r"^(?:/|$)", description="a path starting with /")]
+# Empty (not a page goal or step) or a path; \Z, not $, which would let "\n" through.
+_Page = Annotated[str, Meta(pattern=r"^(?:/|\Z)", description="a path starting with /")]
 _UrlPath = Annotated[
     str,
     Meta(
@@ -260,7 +261,7 @@ def _key_path(raw: str) -> str:
     return raw.lstrip(".") or "(top level)"
 
 
-def _translate(err: msgspec.ValidationError, raw: object) -> ConfigError:
+def _translate(err: msgspec.ValidationError, raw: object, root: type = Config) -> ConfigError:
     """Turn msgspec's message into `key.path: what is wrong`; a broken field
     rule is worded from the field's declaration, with the value given."""
     m = _AT.match(str(err))
@@ -270,7 +271,7 @@ def _translate(err: msgspec.ValidationError, raw: object) -> ConfigError:
     if unknown:
         full = f"{path}.{unknown.group('key')}"
         return ConfigError(f"{_key_path(full)}: unknown key")
-    rule = _rule(_type_at(mi.type_info(Config), path), path) if _BROKEN_RULE.match(msg) else None
+    rule = _rule(_type_at(mi.type_info(root), path), path) if _BROKEN_RULE.match(msg) else None
     if rule is None:
         return ConfigError(f"{_key_path(path)}: {msg}")
     value = _value_at(raw, path)
@@ -402,7 +403,9 @@ def _is_timezone(name: str) -> bool:
 
 
 def _check_across_fields(cfg: Config) -> None:
-    """The rules no single field's declaration can state."""
+    """What a field declaration cannot state: values that must be parsed
+    (addresses, URLs, zones) and rules across values (unique ids and names,
+    references between metrics, paths that must not collide)."""
     parse_listen(cfg.server.listen)
     _check_each(
         cfg.server.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR"

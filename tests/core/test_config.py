@@ -248,6 +248,7 @@ METRIC = "[[metrics]]\nname = 'signups'\ntype = 'count'\n"
         ),
         (MINIMAL + METRIC.replace("signups", "Signups"), "metrics[0].name: must be lower-case"),
         (MINIMAL + METRIC + "page = 'x'\n", "metrics[0].page: must be a path starting with /"),
+        (MINIMAL + "[[sites.goals]]\npage = '\\n'\n", "sites[0].goals[0].page: must be a path"),
         ("[[sites]]\nid = 'a b'\n", "sites[0].id: must be a hostname-like id, got 'a b'"),
         ("[[sites]]\nid = ''\n", "sites[0].id: must be a hostname-like id, got ''"),
         (MINIMAL + "origins = ['*', 'ftp://x']\n", "sites[0].origins[1]: must be '*' or scheme"),
