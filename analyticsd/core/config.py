@@ -3,6 +3,12 @@
 Invariants: unknown keys are errors naming their key path; every value is
 checked at load so actors never see an invalid setting; each actor receives
 only its own section.
+
+What one value may be (a range, a choice, a pattern) is declared on its field
+and checked by msgspec while decoding; `_translate` words those failures as
+`key.path: what is allowed, got what`. `validate` adds the rules that look
+further than one value: addresses and URLs parsed, ids unique, paths that
+must not collide.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import re
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
+from msgspec import inspect as mi
 
 from analyticsd.core.errors import ConfigError
 from analyticsd.core.query import STANDARD_METRICS
@@ -22,98 +31,128 @@ DEFAULT_CONFIG_PATH = "/etc/analyticsd/analyticsd.toml"
 CONFIG_ENV_VAR = "ANALYTICSD_CONFIG"
 
 
-class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    pass
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Every section is immutable and rejects keys it does not know.
+
+    msgspec hands both options down to subclasses; each still spells out
+    `frozen=True` because type checkers refuse a frozen base otherwise."""
 
 
-class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+# Shapes that several keys share. A `description` is the wording of the
+# error (patterns) or a note after the range (numbers).
+_NonEmpty = Annotated[str, Meta(min_length=1)]
+_Timeout = Annotated[float, Meta(ge=0.05, le=60)]
+_Backoff = Annotated[float, Meta(ge=0.1, le=3600)]
+_BatchSize = Annotated[int, Meta(ge=1, le=10_000)]
+# Empty (not a page goal or step) or a path; \Z, not $, which would let "\n" through.
+_Page = Annotated[str, Meta(pattern=r"^(?:/|\Z)", description="a path starting with /")]
+_UrlPath = Annotated[
+    str,
+    Meta(
+        pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,200}$",
+        description="a URL path such as /js/a.js",
+    ),
+]
+_Origin = Annotated[
+    str,
+    Meta(
+        pattern=r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$", description="'*' or scheme://host[:port]"
+    ),
+]
+
+
+class ServerConfig(_Section, frozen=True):
     listen: str = "127.0.0.1:8787"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32",)
-    max_body_bytes: int = 65536
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 65536
     # A client must deliver a complete request (head and body) within this
     # many seconds; slow-loris connections are closed, not kept forever.
-    read_timeout_s: float = 10.0
+    read_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
     # Idle keep-alive connections are closed after this many seconds.
-    keep_alive_s: float = 30.0
-    max_connections: int = 1024
+    keep_alive_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    max_connections: Annotated[int, Meta(ge=1, le=100_000)] = 1024
 
 
-class StorageConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    data_dir: str = "var"
-    spool_max_bytes: int = 1073741824
-    raw_event_retention_days: int = 30
+class StorageConfig(_Section, frozen=True):
+    data_dir: _NonEmpty = "var"
+    spool_max_bytes: Annotated[int, Meta(ge=4096)] = 1073741824
+    # Per-event rows are what unique visitors are recounted from after a
+    # restart when late events (up to 7 days old) arrive, so keep 8 days.
+    raw_event_retention_days: Annotated[int, Meta(ge=8, le=3650)] = 30
 
 
-class AggregatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    flush_interval_s: float = 5.0
+class AggregatorConfig(_Section, frozen=True):
+    flush_interval_s: Annotated[float, Meta(gt=0, le=3600)] = 5.0
     # Flush this long after traffic goes quiet (0: only every flush_interval_s).
-    quiet_flush_s: float = 0.5
+    quiet_flush_s: Annotated[float, Meta(ge=0, le=3600, description="0 turns it off")] = 0.5
 
 
-class ForwardConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class _RedisStream(_Section, frozen=True):
+    """A Redis stream and how long to wait for it: the edge forwards into
+    one, the hub consumes one."""
+
     enabled: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
-    stream: str = "analyticsd:events"
-    probe_interval_s: float = 2.0
+    stream: _NonEmpty = "analyticsd:events"
+    # Longest wait between probes while the store is unreachable.
+    max_backoff_s: _Backoff = 30.0
+
+
+class ForwardConfig(_RedisStream, frozen=True):
+    probe_interval_s: Annotated[float, Meta(ge=0.05, le=3600)] = 2.0
     # A PING or a send that takes longer than this counts as unreachable.
-    timeout_s: float = 2.0
+    timeout_s: _Timeout = 2.0
     # Entries per pipelined XADD round trip.
-    batch_size: int = 500
+    batch_size: _BatchSize = 500
     # Upper bound on the forwarding rate, so a backlog drains after an outage
     # without starving live ingest and the aggregator of CPU (0: no bound).
-    max_events_per_s: int = 20_000
-    # Longest wait between probes while the store is unreachable.
-    max_backoff_s: float = 30.0
+    max_events_per_s: Annotated[int, Meta(ge=0, le=10_000_000, description="0: no bound")] = 20_000
 
 
-class HubConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    enabled: bool = False
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    stream: str = "analyticsd:events"
-    group: str = "analyticsd-hub"
+class HubConfig(_RedisStream, frozen=True):
+    group: _NonEmpty = "analyticsd-hub"
     # Consumer name within the group; empty = one kept in the data dir, so a
     # restarted hub finds its own unacknowledged entries again.
     consumer: str = ""
     # Where entries that failed max_deliveries times go, with the reason;
     # empty = the stream name + ":dead".
     dead_letter_stream: str = ""
-    max_deliveries: int = 5
+    max_deliveries: Annotated[int, Meta(ge=1, le=1000)] = 5
     # Entries delivered but unacknowledged this long (a crashed consumer, or
     # a failure) are claimed and tried again.
-    claim_idle_s: float = 30.0
+    claim_idle_s: Annotated[float, Meta(ge=0.05, le=86400)] = 30.0
     # Entries per read; each batch costs one fsync of the hub's spool, so
     # large batches keep a slow disk from bounding the consume rate.
-    batch_size: int = 2000
-    timeout_s: float = 5.0
-    max_backoff_s: float = 30.0
+    batch_size: _BatchSize = 2000
+    timeout_s: _Timeout = 5.0
 
     @property
     def dead_letters(self) -> str:
         return self.dead_letter_stream or f"{self.stream}:dead"
 
 
-class GeoipConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class GeoipConfig(_Section, frozen=True):
     database: str = ""
 
 
-class TrackerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class TrackerConfig(_Section, frozen=True):
     """Where the tracker script and its event endpoint are served. Renaming
     both is how a site keeps ad-block lists from dropping its page views."""
 
-    script_path: str = "/js/script.js"
+    script_path: _UrlPath = "/js/script.js"
     # Another path for POST /api/event (that path keeps working too).
-    event_path: str = "/api/event"
+    event_path: _UrlPath = "/api/event"
 
 
-class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class ApiConfig(_Section, frozen=True):
     tokens: tuple[str, ...] = ()
 
 
-class GoalConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class GoalConfig(_Section, frozen=True):
     """A conversion goal: a custom event name, or a page path (`*` matches any run)."""
 
     event: str = ""
-    page: str = ""
+    page: _Page = ""
     name: str = ""  # shown in reports; defaults to the event name or "Visit <page>"
 
     @property
@@ -121,41 +160,51 @@ class GoalConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
         return self.name or self.event or f"Visit {self.page}"
 
 
-class FunnelStepConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class FunnelStepConfig(_Section, frozen=True):
     """One funnel step: an event name, or a page view of `page` (`*` wildcards)."""
 
     name: str = ""
     event: str = ""
-    page: str = ""
+    page: _Page = ""
     props: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-class FunnelConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    name: str
-    steps: tuple[FunnelStepConfig, ...]
-    window_s: int = 86_400  # the whole chain must fit, from step 1
-    order: str = "loose"  # loose: other events may come between; strict: none
+class FunnelConfig(_Section, frozen=True):
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    steps: Annotated[tuple[FunnelStepConfig, ...], Meta(min_length=2, max_length=20)]
+    # The whole chain must fit, from step 1.
+    window_s: Annotated[int, Meta(ge=1, le=90 * 86_400)] = 86_400
+    # loose: other events may come between the steps; strict: none.
+    order: Literal["loose", "strict"] = "loose"
 
 
-class SiteConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    id: str
-    origins: tuple[str, ...] = ()
+class SiteConfig(_Section, frozen=True):
+    id: Annotated[
+        str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,252}$", description="a hostname-like id")
+    ]
+    origins: tuple[_Origin, ...] = ()
     timezone: str = "UTC"
     goals: tuple[GoalConfig, ...] = ()
     funnels: tuple[FunnelConfig, ...] = ()
 
 
-class MetricConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class MetricConfig(_Section, frozen=True):
     """A custom metric over per-event rows: which events, and what of them.
 
     No SQL: the events are chosen by name, page, goal and property values,
     and `type` says what to compute (count, sum, avg, distinct, ratio)."""
 
-    name: str
-    type: str
+    name: Annotated[
+        str,
+        Meta(
+            pattern=r"^[a-z][a-z0-9_]{0,63}$",
+            description="lower-case letters, digits and _, from a letter",
+        ),
+    ]
+    type: Literal["count", "sum", "avg", "distinct", "ratio"]
     description: str = ""
     event: str = ""
-    page: str = ""
+    page: _Page = ""
     goal: str = ""
     props: dict[str, str] = msgspec.field(default_factory=dict)
     field: str = ""  # sum / avg: "revenue" or "props.NAME"
@@ -164,7 +213,7 @@ class MetricConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     denominator: str = ""  # pageviews, visitors, visits)
 
 
-class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class Config(_Section, frozen=True):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     aggregator: AggregatorConfig = AggregatorConfig()
@@ -202,14 +251,19 @@ def embedded_default() -> Config:
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]+)`")
+# msgspec's wording when a value has the right type but breaks its field's
+# declared range, length, pattern or choices (not "Expected `int`, got ...").
+_BROKEN_RULE = re.compile(r"^(Expected `[a-z]+` (?:[<>]|of length|matching)|Invalid enum value)")
+_STEP = re.compile(r"\.(?P<key>[^.\[]+)|\[(?P<index>\d+)\]")
 
 
 def _key_path(raw: str) -> str:
     return raw.lstrip(".") or "(top level)"
 
 
-def _translate(err: msgspec.MsgspecError) -> ConfigError:
-    """Turn msgspec's message into `key.path: what is wrong`."""
+def _translate(err: msgspec.ValidationError, raw: object, root: type = Config) -> ConfigError:
+    """Turn msgspec's message into `key.path: what is wrong`; a broken field
+    rule is worded from the field's declaration, with the value given."""
     m = _AT.match(str(err))
     assert m is not None  # the pattern matches any string
     msg, path = m.group("msg"), m.group("path") or ""
@@ -217,7 +271,61 @@ def _translate(err: msgspec.MsgspecError) -> ConfigError:
     if unknown:
         full = f"{path}.{unknown.group('key')}"
         return ConfigError(f"{_key_path(full)}: unknown key")
-    return ConfigError(f"{_key_path(path)}: {msg}")
+    rule = _rule(_type_at(mi.type_info(root), path), path) if _BROKEN_RULE.match(msg) else None
+    if rule is None:
+        return ConfigError(f"{_key_path(path)}: {msg}")
+    value = _value_at(raw, path)
+    shown = len(value) if isinstance(value, list) else repr(value)
+    return ConfigError(f"{_key_path(path)}: {rule}, got {shown}")
+
+
+def _type_at(t: mi.Type | None, path: str) -> mi.Type | None:
+    """The declared type at a msgspec error path such as `.sites[0].id`."""
+    for key, index in _STEP.findall(path):
+        inner = t.type if isinstance(t, mi.Metadata) else t
+        if key and isinstance(inner, mi.StructType):
+            t = next((f.type for f in inner.fields if f.name == key), None)
+        elif index and isinstance(inner, mi.VarTupleType):
+            t = inner.item_type
+        else:
+            return None
+    return t
+
+
+def _value_at(raw: Any, path: str) -> Any:
+    for key, index in _STEP.findall(path):
+        raw = raw[key] if key else raw[int(index)]
+    return raw
+
+
+def _rule(t: mi.Type | None, path: str) -> str | None:
+    """What a field's declaration allows, in words; None if it declares nothing."""
+    note = ""
+    if isinstance(t, mi.Metadata):
+        note = (t.extra_json_schema or {}).get("description", "")
+        t = t.type
+    if isinstance(t, mi.LiteralType):
+        return "must be one of " + ", ".join(str(v) for v in t.values)
+    if isinstance(t, mi.StrType) and t.pattern:
+        return f"must be {note or 'text matching ' + t.pattern}"
+    if isinstance(t, mi.StrType | mi.VarTupleType):
+        if t.max_length is None:
+            return "must not be empty" if t.min_length == 1 else f"must have {t.min_length} or more"
+        noun = "characters" if isinstance(t, mi.StrType) else path.rpartition(".")[2]
+        return f"must have {t.min_length or 0} to {t.max_length} {noun}"
+    if isinstance(t, mi.IntType | mi.FloatType):
+        return f"{_bounds(t)} ({note})" if note else _bounds(t)
+    return None
+
+
+def _bounds(t: mi.IntType | mi.FloatType) -> str:
+    if isinstance(t, mi.IntType) and t.gt is None and t.lt is None:
+        return (
+            f"must be between {t.ge} and {t.le}" if t.le is not None else f"must be at least {t.ge}"
+        )
+    low = f"[{t.ge}" if t.ge is not None else f"({t.gt}"
+    high = f"{t.le}]" if t.le is not None else f"{t.lt})"
+    return f"must be in {low}, {high}"
 
 
 def parse_toml(text: str | bytes) -> Config:
@@ -225,10 +333,28 @@ def parse_toml(text: str | bytes) -> Config:
     try:
         cfg = msgspec.toml.decode(text, type=Config)
     except msgspec.ValidationError as e:
-        raise _translate(e) from e
+        # The document parsed, so it decodes again untyped: that is where
+        # the offending value is read from for the message.
+        raise _translate(e, msgspec.toml.decode(text)) from e
     except msgspec.DecodeError as e:
         raise ConfigError(f"not valid TOML: {e}") from e
-    return validate(cfg)
+    _check_across_fields(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> Config:
+    """Check a Config built in code (the defaults, a reload's merge) as
+    strictly as `parse_toml` checks a file; returns it unchanged.
+
+    Field declarations are only enforced while decoding, so the config
+    makes a round trip through msgspec for them."""
+    raw = msgspec.to_builtins(cfg)
+    try:
+        msgspec.convert(raw, Config)
+    except msgspec.ValidationError as e:
+        raise _translate(e, raw) from e
+    _check_across_fields(cfg)
+    return cfg
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -248,11 +374,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
                 f"server.listen: {host!r} is not an IP address (or localhost)"
             ) from None
     return host, port
-
-
-_ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$")
-_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,252}$")
-_REDIS_URL = re.compile(r"^(rediss?://[^\s]+|unix://[^\s]+)$")
 
 
 def _check(cond: bool, key: str, msg: str) -> None:
@@ -281,77 +402,16 @@ def _is_timezone(name: str) -> bool:
     return True
 
 
-def validate(cfg: Config) -> Config:
-    """Checks that need more than types; returns the config unchanged."""
-    s = cfg.server
-    parse_listen(s.listen)
-    _check_each(s.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR")
-    _check(
-        1024 <= s.max_body_bytes <= 64 * 1024 * 1024,
-        "server.max_body_bytes",
-        "must be between 1024 and 67108864",
-    )
-    _check(0 < s.read_timeout_s <= 300, "server.read_timeout_s", "must be in (0, 300]")
-    _check(0 < s.keep_alive_s <= 3600, "server.keep_alive_s", "must be in (0, 3600]")
-    _check(
-        1 <= s.max_connections <= 100_000, "server.max_connections", "must be between 1 and 100000"
-    )
-    st = cfg.storage
-    _check(bool(st.data_dir), "storage.data_dir", "must not be empty")
-    _check(st.spool_max_bytes >= 4096, "storage.spool_max_bytes", "must be at least 4096")
-    # Per-event rows are what unique visitors are recounted from after a
-    # restart when late events (up to 7 days old) arrive, so keep 8 days.
-    _check(
-        8 <= st.raw_event_retention_days <= 3650,
-        "storage.raw_event_retention_days",
-        "must be between 8 and 3650",
-    )
-    _check(
-        0 < cfg.aggregator.flush_interval_s <= 3600,
-        "aggregator.flush_interval_s",
-        "must be in (0, 3600]",
-    )
-    _check(
-        0 <= cfg.aggregator.quiet_flush_s <= 3600,
-        "aggregator.quiet_flush_s",
-        "must be in [0, 3600] (0 turns it off)",
+def _check_across_fields(cfg: Config) -> None:
+    """What a field declaration cannot state: values that must be parsed
+    (addresses, URLs, zones) and rules across values (unique ids and names,
+    references between metrics, paths that must not collide)."""
+    parse_listen(cfg.server.listen)
+    _check_each(
+        cfg.server.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR"
     )
     _validate_redis(cfg.forward, cfg.hub)
-    _check(len(cfg.sites) > 0, "sites", "at least one [[sites]] entry is required")
-    seen: set[str] = set()
-    for i, site in enumerate(cfg.sites):
-        key = f"sites[{i}]"
-        _check(
-            bool(_SITE_ID.match(site.id)),
-            f"{key}.id",
-            f"must be a hostname-like id, got {site.id!r}",
-        )
-        _check(site.id not in seen, f"{key}.id", f"duplicate site id {site.id!r}")
-        seen.add(site.id)
-        _check(
-            _is_timezone(site.timezone),
-            f"{key}.timezone",
-            f"unknown IANA timezone {site.timezone!r}",
-        )
-        _check_each(
-            site.origins,
-            f"{key}.origins",
-            lambda o: bool(_ORIGIN.match(o)),
-            "expected '*' or scheme://host[:port]",
-        )
-        names: set[str] = set()
-        for j, goal in enumerate(site.goals):
-            gkey = f"{key}.goals[{j}]"
-            _check(
-                bool(goal.event) != bool(goal.page),
-                gkey,
-                "set exactly one of `event` or `page`",
-            )
-            _check(not goal.page or goal.page.startswith("/"), f"{gkey}.page", "must start with /")
-            _check(len(goal.display_name) <= 120, f"{gkey}.name", "at most 120 characters")
-            _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}")
-            names.add(goal.display_name)
-        validate_funnels(site, key)
+    _validate_sites(cfg.sites)
     _validate_metrics(cfg.metrics)
     _validate_tracker(cfg.tracker)
     _check_each(
@@ -360,16 +420,34 @@ def validate(cfg: Config) -> Config:
         lambda t: 16 <= len(t) <= 256 and t.isascii() and t.isprintable() and " " not in t,
         "each token must be 16-256 printable ASCII characters without spaces",
     )
-    return cfg
 
 
-_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_METRIC_TYPES = ("count", "sum", "avg", "distinct", "ratio")
-_BUILTIN_OPERANDS = ("events", "pageviews", "visitors", "visits")
-_PROPS_FIELD = re.compile(r'^props\.[^"\\\x00-\x1f]{1,256}$')
+def _validate_sites(sites: tuple[SiteConfig, ...]) -> None:
+    _check(len(sites) > 0, "sites", "at least one [[sites]] entry is required")
+    seen: set[str] = set()
+    for i, site in enumerate(sites):
+        key = f"sites[{i}]"
+        _check(site.id not in seen, f"{key}.id", f"duplicate site id {site.id!r}")
+        seen.add(site.id)
+        _check(
+            _is_timezone(site.timezone),
+            f"{key}.timezone",
+            f"unknown IANA timezone {site.timezone!r}",
+        )
+        _validate_goals(site, key)
+        validate_funnels(site, key)
 
 
-_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,200}$")
+def _validate_goals(site: SiteConfig, key: str) -> None:
+    names: set[str] = set()
+    for j, goal in enumerate(site.goals):
+        gkey = f"{key}.goals[{j}]"
+        _check(bool(goal.event) != bool(goal.page), gkey, "set exactly one of `event` or `page`")
+        _check(len(goal.display_name) <= 120, f"{gkey}.name", "at most 120 characters")
+        _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}")
+        names.add(goal.display_name)
+
+
 # Paths the daemon serves itself; the tracker's must not shadow them.
 _RESERVED = ("/api/batch", "/api/stats", "/api/health", "/api/openapi.json", "/api/v1/", "/metrics")
 
@@ -377,7 +455,6 @@ _RESERVED = ("/api/batch", "/api/stats", "/api/health", "/api/openapi.json", "/a
 def _validate_tracker(t: TrackerConfig) -> None:
     for key in ("script_path", "event_path"):
         path = getattr(t, key)
-        _check(bool(_URL_PATH.match(path)), f"tracker.{key}", "must be a URL path such as /js/a.js")
         _check(
             not any(path == r or (r.endswith("/") and path.startswith(r)) for r in _RESERVED),
             f"tracker.{key}",
@@ -393,67 +470,64 @@ def validate_funnels(site: SiteConfig, key: str) -> None:
     names: set[str] = set()
     for i, f in enumerate(site.funnels):
         fkey = f"{key}.funnels[{i}]"
-        _check(bool(f.name) and len(f.name) <= 120, f"{fkey}.name", "1-120 characters")
         _check(f.name not in names, f"{fkey}.name", f"duplicate funnel {f.name!r}")
         names.add(f.name)
-        _check(2 <= len(f.steps) <= 20, f"{fkey}.steps", "a funnel has 2 to 20 steps")
-        _check(1 <= f.window_s <= 90 * 86400, f"{fkey}.window_s", "must be 1 to 7776000 s")
-        _check(f.order in ("loose", "strict"), f"{fkey}.order", "must be loose or strict")
         for j, step in enumerate(f.steps):
             skey = f"{fkey}.steps[{j}]"
             _check(bool(step.event) != bool(step.page), skey, "set exactly one of event or page")
-            _check(not step.page or step.page.startswith("/"), f"{skey}.page", "must start with /")
+
+
+_BUILTIN_OPERANDS = ("events", "pageviews", "visitors", "visits")
+_PROPS_FIELD = re.compile(r'^props\.[^"\\\x00-\x1f]{1,256}$')
 
 
 def _validate_metrics(metrics: tuple[MetricConfig, ...]) -> None:
-    names = {m.name for m in metrics}
     seen: set[str] = set()
     for i, m in enumerate(metrics):
         key = f"metrics[{i}]"
-        _check(bool(_METRIC_NAME.match(m.name)), f"{key}.name", "lower-case letters, digits, _")
         _check(m.name not in STANDARD_METRICS, f"{key}.name", f"{m.name!r} is a built-in metric")
         _check(m.name not in seen, f"{key}.name", f"duplicate metric {m.name!r}")
         seen.add(m.name)
-        _check(m.type in _METRIC_TYPES, f"{key}.type", f"must be one of {', '.join(_METRIC_TYPES)}")
-        _check(not m.page or m.page.startswith("/"), f"{key}.page", "must start with /")
-        if m.type in ("sum", "avg"):
-            _check(
-                m.field == "revenue" or bool(_PROPS_FIELD.match(m.field)),
-                f"{key}.field",
-                'sum and avg need field = "revenue" or "props.NAME"',
-            )
-        else:
-            _check(not m.field, f"{key}.field", "only sum and avg take a field")
-        if m.type == "distinct":
-            _check(
-                m.of in ("visitor", "session", "user") or bool(_PROPS_FIELD.match(m.of)),
-                f"{key}.of",
-                'distinct needs of = "visitor", "session", "user" or "props.NAME"',
-            )
-        else:
-            _check(not m.of, f"{key}.of", "only distinct takes `of`")
-        if m.type == "ratio":
-            for side in ("numerator", "denominator"):
-                operand = getattr(m, side)
-                _check(
-                    operand in _BUILTIN_OPERANDS
-                    or (operand in names and _type_of(metrics, operand) != "ratio"),
-                    f"{key}.{side}",
-                    f"must name a non-ratio custom metric or one of {', '.join(_BUILTIN_OPERANDS)}",
-                )
-            _check(
-                not (m.event or m.page or m.goal or m.props),
-                key,
-                "a ratio takes its events from its two metrics, not filters of its own",
-            )
-        else:
-            _check(
-                not (m.numerator or m.denominator), key, "only ratio takes numerator/denominator"
-            )
+        _validate_metric_type(m, key, metrics)
 
 
-def _type_of(metrics: tuple[MetricConfig, ...], name: str) -> str:
-    return next(m.type for m in metrics if m.name == name)
+def _validate_metric_type(m: MetricConfig, key: str, metrics: tuple[MetricConfig, ...]) -> None:
+    """Which of `field`, `of`, `numerator`/`denominator` a metric takes
+    depends on its `type`."""
+    if m.type in ("sum", "avg"):
+        _check(
+            m.field == "revenue" or bool(_PROPS_FIELD.match(m.field)),
+            f"{key}.field",
+            'sum and avg need field = "revenue" or "props.NAME"',
+        )
+    else:
+        _check(not m.field, f"{key}.field", "only sum and avg take a field")
+    if m.type == "distinct":
+        _check(
+            m.of in ("visitor", "session", "user") or bool(_PROPS_FIELD.match(m.of)),
+            f"{key}.of",
+            'distinct needs of = "visitor", "session", "user" or "props.NAME"',
+        )
+    else:
+        _check(not m.of, f"{key}.of", "only distinct takes `of`")
+    if m.type != "ratio":
+        _check(not (m.numerator or m.denominator), key, "only ratio takes numerator/denominator")
+        return
+    # Reversed so a duplicated name means its first definition, as before the
+    # duplicate itself is reported.
+    types = {other.name: other.type for other in reversed(metrics)}
+    for side in ("numerator", "denominator"):
+        operand = getattr(m, side)
+        _check(
+            operand in _BUILTIN_OPERANDS or types.get(operand, "ratio") != "ratio",
+            f"{key}.{side}",
+            f"must name a non-ratio custom metric or one of {', '.join(_BUILTIN_OPERANDS)}",
+        )
+    _check(
+        not (m.event or m.page or m.goal or m.props),
+        key,
+        "a ratio takes its events from its two metrics, not filters of its own",
+    )
 
 
 # Query parameters the Redis client understands that make sense here (TLS
@@ -462,6 +536,9 @@ _REDIS_QUERY = frozenset(
     {"ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
      "ssl_check_hostname", "db"}
 )  # fmt: skip
+
+
+_REDIS_URL = re.compile(r"^(rediss?://[^\s]+|unix://[^\s]+)$")
 
 
 def _is_redis_url(url: str) -> bool:
@@ -492,25 +569,6 @@ def _validate_redis(fw: ForwardConfig, hub: HubConfig) -> None:
             "expected redis://[:password@]host[:port][/db], rediss://... or unix:///path "
             f"(query: {', '.join(sorted(_REDIS_QUERY))})",
         )
-    _check(
-        0.05 <= fw.probe_interval_s <= 3600, "forward.probe_interval_s", "must be in [0.05, 3600]"
-    )
-    _check(0.05 <= fw.timeout_s <= 60, "forward.timeout_s", "must be in [0.05, 60]")
-    _check(1 <= fw.batch_size <= 10_000, "forward.batch_size", "must be between 1 and 10000")
-    _check(
-        0 <= fw.max_events_per_s <= 10_000_000,
-        "forward.max_events_per_s",
-        "must be between 0 (no bound) and 10000000",
-    )
-    _check(0.1 <= fw.max_backoff_s <= 3600, "forward.max_backoff_s", "must be in [0.1, 3600]")
-    _check(bool(fw.stream), "forward.stream", "must not be empty")
-    _check(bool(hub.stream), "hub.stream", "must not be empty")
-    _check(bool(hub.group), "hub.group", "must not be empty")
-    _check(1 <= hub.max_deliveries <= 1000, "hub.max_deliveries", "must be between 1 and 1000")
-    _check(0.05 <= hub.claim_idle_s <= 86400, "hub.claim_idle_s", "must be in [0.05, 86400]")
-    _check(1 <= hub.batch_size <= 10_000, "hub.batch_size", "must be between 1 and 10000")
-    _check(0.05 <= hub.timeout_s <= 60, "hub.timeout_s", "must be in [0.05, 60]")
-    _check(0.1 <= hub.max_backoff_s <= 3600, "hub.max_backoff_s", "must be in [0.1, 3600]")
     _check(hub.dead_letters != hub.stream, "hub.dead_letter_stream", "must differ from hub.stream")
     # A hub forwarding into the stream it consumes would feed itself forever.
     _check(

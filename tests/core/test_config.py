@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from analyticsd.core import config as c
@@ -128,3 +129,187 @@ def test_example_config_in_repo_is_valid() -> None:
     text = (Path(__file__).parents[2] / "config" / "analyticsd.toml").read_text()
     cfg = c.parse_toml(text)
     assert cfg.sites
+
+
+# Every ranged number: (section, key, rejected values, the limit the message
+# states, accepted boundary values).
+RANGES = [
+    ("server", "max_body_bytes", (1023, 67108865), "between 1024 and 67108864", (1024, 67108864)),
+    ("server", "read_timeout_s", (0, 300.01), "in (0, 300]", (0.001, 300)),
+    ("server", "keep_alive_s", (0, 3600.01), "in (0, 3600]", (0.001, 3600)),
+    ("server", "max_connections", (0, 100001), "between 1 and 100000", (1, 100000)),
+    ("storage", "spool_max_bytes", (4095, -1), "at least 4096", (4096,)),
+    ("storage", "raw_event_retention_days", (7, 3651), "between 8 and 3650", (8, 3650)),
+    ("aggregator", "flush_interval_s", (0, 3600.01), "in (0, 3600]", (0.001, 3600)),
+    ("aggregator", "quiet_flush_s", (-0.01, 3600.01), "in [0, 3600] (0 turns it off)", (0, 3600)),
+    ("forward", "probe_interval_s", (0.049, 3600.01), "in [0.05, 3600]", (0.05, 3600)),
+    ("forward", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
+    ("forward", "batch_size", (0, 10001), "between 1 and 10000", (1, 10000)),
+    (
+        "forward",
+        "max_events_per_s",
+        (-1, 10000001),
+        "between 0 and 10000000 (0: no bound)",
+        (0, 10000000),
+    ),
+    ("forward", "max_backoff_s", (0.099, 3600.01), "in [0.1, 3600]", (0.1, 3600)),
+    ("hub", "max_deliveries", (0, 1001), "between 1 and 1000", (1, 1000)),
+    ("hub", "claim_idle_s", (0.049, 86400.01), "in [0.05, 86400]", (0.05, 86400)),
+    ("hub", "batch_size", (0, 10001), "between 1 and 10000", (1, 10000)),
+    ("hub", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
+    ("hub", "max_backoff_s", (0.099, 3600.01), "in [0.1, 3600]", (0.1, 3600)),
+]
+FLOAT_KEYS = [(s, k) for s, k, _, limit, _ in RANGES if limit.startswith("in ")]
+
+
+def _setting(section: str, key: str, value: object) -> str:
+    return f"[{section}]\n{key} = {value}\n" + MINIMAL
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "limit"),
+    [(s, k, v, limit) for s, k, bad, limit, _ in RANGES for v in bad],
+)
+def test_out_of_range_values_name_the_key_and_the_limit(
+    section: str, key: str, value: float, limit: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        c.parse_toml(_setting(section, key, value))
+    assert str(info.value) == f"{section}.{key}: must be {limit}, got {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"), [(s, k, v) for s, k, _, _, ok in RANGES for v in ok]
+)
+def test_range_boundaries_are_accepted(section: str, key: str, value: float) -> None:
+    cfg = c.parse_toml(_setting(section, key, value))
+    assert getattr(getattr(cfg, section), key) == value
+
+
+@pytest.mark.parametrize(("section", "key"), FLOAT_KEYS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_float_keys_reject_nan_and_infinity(section: str, key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{section}\.{key}: must be in "):
+        c.parse_toml(_setting(section, key, value))
+
+
+def _fields(cls: type) -> tuple[msgspec.inspect.Field, ...]:
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info.fields
+
+
+def _bounded(t: object) -> bool:
+    t = t.type if isinstance(t, msgspec.inspect.Metadata) else t
+    return isinstance(t, msgspec.inspect.IntType | msgspec.inspect.FloatType) and (
+        t.ge is not None or t.gt is not None
+    )
+
+
+def test_every_ranged_key_is_in_the_table() -> None:
+    declared = {
+        (section.name, f.name)
+        for section in _fields(c.Config)
+        if isinstance(section.type, msgspec.inspect.StructType)
+        for f in section.type.fields
+        if _bounded(f.type)
+    }
+    assert declared == {(s, k) for s, k, *_ in RANGES}
+
+
+def _funnel(name: str = "'f'", steps: int = 2, extra: str = "", step: str = "") -> str:
+    """A site with one funnel of `steps` page steps, then `step` if given."""
+    pages = ", ".join([f"{{page = '/{i}'}}" for i in range(steps)] + ([step] if step else []))
+    return f"{MINIMAL}[[sites.funnels]]\nname = {name}\nsteps = [{pages}]\n{extra}"
+
+
+FUNNEL = "sites[0].funnels[0]"
+METRIC = "[[metrics]]\nname = 'signups'\ntype = 'count'\n"
+
+
+# Keys with a length, a choice or a pattern: (document, the message).
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_funnel(extra="window_s = 0\n"), f"{FUNNEL}.window_s: must be between 1 and 7776000"),
+        (_funnel(extra="window_s = 7776001\n"), f"{FUNNEL}.window_s: must be between 1 and"),
+        (_funnel(extra="order = 'any'\n"), f"{FUNNEL}.order: must be one of loose, strict"),
+        (_funnel(steps=1), f"{FUNNEL}.steps: must have 2 to 20 steps, got 1"),
+        (_funnel(steps=21), f"{FUNNEL}.steps: must have 2 to 20 steps, got 21"),
+        (_funnel(name="''"), f"{FUNNEL}.name: must have 1 to 120 characters, got ''"),
+        (_funnel(name=repr("f" * 121)), f"{FUNNEL}.name: must have 1 to 120 characters"),
+        (
+            _funnel(step="{page = 'x'}"),
+            f"{FUNNEL}.steps[2].page: must be a path starting with /, got 'x'",
+        ),
+        (
+            MINIMAL + METRIC.replace("count", "median"),
+            "metrics[0].type: must be one of avg, count, distinct, ratio, sum, got 'median'",
+        ),
+        (MINIMAL + METRIC.replace("signups", "Signups"), "metrics[0].name: must be lower-case"),
+        (MINIMAL + METRIC + "page = 'x'\n", "metrics[0].page: must be a path starting with /"),
+        (MINIMAL + "[[sites.goals]]\npage = '\\n'\n", "sites[0].goals[0].page: must be a path"),
+        ("[[sites]]\nid = 'a b'\n", "sites[0].id: must be a hostname-like id, got 'a b'"),
+        ("[[sites]]\nid = ''\n", "sites[0].id: must be a hostname-like id, got ''"),
+        (MINIMAL + "origins = ['*', 'ftp://x']\n", "sites[0].origins[1]: must be '*' or scheme"),
+        (
+            _setting("tracker", "script_path", "'js/a.js'"),
+            "tracker.script_path: must be a URL path",
+        ),
+        (_setting("tracker", "event_path", "'/a b'"), "tracker.event_path: must be a URL path"),
+        (_setting("storage", "data_dir", "''"), "storage.data_dir: must not be empty, got ''"),
+        (_setting("forward", "stream", "''"), "forward.stream: must not be empty"),
+        (_setting("hub", "stream", "''"), "hub.stream: must not be empty"),
+        (_setting("hub", "group", "''"), "hub.group: must not be empty"),
+    ],
+)
+def test_declared_rules_name_the_key_and_what_is_allowed(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        c.parse_toml(text)
+    assert str(info.value).startswith(message)
+
+
+def test_length_and_choice_boundaries_are_accepted() -> None:
+    cfg = c.parse_toml(_funnel(name=repr("f" * 120), steps=20, extra="window_s = 7776000\n"))
+    assert len(cfg.sites[0].funnels[0].steps) == 20
+    cfg = c.parse_toml(_funnel(extra="window_s = 1\norder = 'strict'\n"))
+    assert cfg.sites[0].funnels[0].order == "strict"
+    every_type = {
+        "count": "",
+        "sum": "field = 'revenue'\n",
+        "avg": "field = 'props.amount'\n",
+        "distinct": "of = 'visitor'\n",
+        "ratio": "numerator = 'visitors'\ndenominator = 'pageviews'\n",
+    }
+    for kind, needs in every_type.items():
+        cfg = c.parse_toml(MINIMAL + METRIC.replace("count", kind) + needs)
+        assert cfg.metrics[0].type == kind
+
+
+SECTIONS = [f.name for f in _fields(c.Config) if isinstance(f.type, msgspec.inspect.StructType)]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [(f"[{s}]\nnope = 1\n" + MINIMAL, f"{s}.nope") for s in SECTIONS]
+    + [
+        (MINIMAL + "nope = 1\n", "sites[0].nope"),
+        (MINIMAL + "[[sites.goals]]\nevent = 'a'\nnope = 1\n", "sites[0].goals[0].nope"),
+        (_funnel(extra="nope = 1\n"), f"{FUNNEL}.nope"),
+        (_funnel(step="{page = '/', nope = 1}"), f"{FUNNEL}.steps[2].nope"),
+        (MINIMAL + METRIC + "nope = 1\n", "metrics[0].nope"),
+    ],
+)
+def test_unknown_keys_are_rejected_with_their_path(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        c.parse_toml(text)
+    assert str(info.value) == f"{key}: unknown key"
+
+
+def test_a_config_built_in_code_is_held_to_the_same_declarations() -> None:
+    # What a reload merges is built with structs.replace, not decoded.
+    good = c.embedded_default()
+    bad = msgspec.structs.replace(good, storage=c.StorageConfig(spool_max_bytes=1))
+    with pytest.raises(ConfigError, match=r"^storage\.spool_max_bytes: must be at least 4096"):
+        c.validate(bad)
+    assert c.validate(good) is good
