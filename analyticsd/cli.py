@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from analyticsd import __version__, logfmt, report
+from analyticsd import __version__, logfmt, status_report, tuning
 from analyticsd.core import config as config_mod
 from analyticsd.core import status as status_mod
 from analyticsd.core.config import Config
@@ -112,10 +112,7 @@ def cmd_run(path: str | None) -> int:
     cfg, source = load_config(path)
     logging.getLogger("analyticsd").info("configuration from %s", source)
     lock_fd = lock_data_dir(cfg.storage.data_dir)
-    # Spool commits finish in a worker thread that must take the GIL back
-    # from the event loop; the default 5 ms switch interval would add up to
-    # 5 ms to every acknowledgement under load.
-    sys.setswitchinterval(0.0005)
+    tuning.before_start()
     try:
         # SIGHUP re-reads the same file the daemon started from.
         reload = (lambda: load_config(path)[0]) if source != "built-in defaults" else None
@@ -157,7 +154,7 @@ def cmd_status(path: str | None, as_json: bool) -> int:
 
     cfg, _ = load_config(path)
     live = _ask_daemon(cfg)
-    rep = live if live is not None else report.offline(cfg, wall_ms())
+    rep = live if live is not None else status_report.offline(cfg, wall_ms())
     if as_json:
         print(json.dumps(rep, sort_keys=True))
     else:

@@ -20,7 +20,7 @@ from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.netaddr import client_ip, parse_networks
 from analyticsd.core.records import record_bytes, shared_fields
-from analyticsd.http.client import ClientProfiler, Facts
+from analyticsd.http.client_facts import ClientProfiler, Facts
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
 
 # Longer user agents are classified as bots on their first MAX_UA characters.

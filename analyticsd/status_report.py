@@ -1,11 +1,18 @@
-"""Builds the status report, from the running daemon or from a data dir at rest."""
+"""Builds the status report, from the running daemon or from a data dir at rest.
+
+One shape for `analyticsd status`, `status --json`, `/api/health` and
+`/metrics` (core/status_text.py renders it as lines). `live` adapts the
+running daemon's parts to it; `offline` reads a data dir without writing.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import trio
 
 from analyticsd import __version__
 from analyticsd.core.config import Config
@@ -13,6 +20,9 @@ from analyticsd.core.errors import AnalyticsdError
 from analyticsd.core.records import received_ms_of
 from analyticsd.storage.spool import Spool, SpoolStats
 from analyticsd.storage.statsdb import StatsReader
+
+if TYPE_CHECKING:  # the wiring imports this module
+    from analyticsd.wiring import Parts
 
 SPOOL_DIR = "spool"
 AGGREGATOR = "aggregator"
@@ -174,3 +184,65 @@ def offline(config: Config, now_ms: int) -> dict[str, Any]:
     except AnalyticsdError:
         pass  # no SQLite file yet: nothing flushed
     return build(data_dir, stats, flushed, now_ms, None, last_flush, forward)
+
+
+async def live(parts: Parts) -> dict[str, Any]:
+    """The report of the running daemon."""
+    spool = parts.storage.spool
+    stats = await trio.to_thread.run_sync(spool.stats)
+    now = trio.current_time()
+    st = parts.aggregator.state
+    running = Live(
+        uptime_s=now - parts.started_at,
+        events_per_s_1m=parts.meter.per_second(now),
+        accepted_total=parts.meter.total,
+        pending_events=st.pending_events,
+        last_flush_ms=st.last_flush_ms,
+        draining=parts.server.draining,
+        open_visits=st.open_sessions,
+    )
+    forward = None
+    if parts.forwarder is not None:
+        fw = parts.forwarder.state
+        first = await trio.to_thread.run_sync(spool.first_after, fw.cursor)
+        forward = ForwardView(
+            state=str(fw.link.state),
+            since_ms=fw.link.since_ms,
+            cursor=fw.cursor,
+            oldest_unforwarded_ms=received_ms_of(first) if first else None,
+            forwarded_total=fw.forwarded,
+            last_error=fw.link.last_error,
+        )
+    rep = build(
+        parts.config.storage.data_dir,
+        stats,
+        st.flushed_seq,
+        parts.now_ms(),
+        running,
+        forward=forward,
+        hub=_hub_view(parts),
+    )
+    r = parts.reload
+    rep["reload"] = {
+        "last": iso(r.last_ms),
+        "ok": r.ok,
+        "error": r.error,
+        "changed": r.changed,
+        "needs_restart": r.needs_restart,
+    }
+    return rep
+
+
+def _hub_view(parts: Parts) -> HubView | None:
+    if parts.hub is None:
+        return None
+    h = parts.hub.state
+    return HubView(
+        state=str(h.link.state),
+        since_ms=h.link.since_ms,
+        consumed_total=h.consumed,
+        duplicates_total=h.duplicates,
+        dead_lettered_total=h.dead_lettered,
+        claimed_total=h.claimed,
+        last_error=h.link.last_error,
+    )

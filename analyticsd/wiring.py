@@ -1,0 +1,271 @@
+"""Building the daemon's parts from one configuration.
+
+`build` opens the storage (spool, salts, SQLite), makes every actor and the
+HTTP side, and hands back `Parts`: plain references, nothing started. The
+supervisor (supervisor.py) runs them; the reloader (reloader.py) changes
+what a reload may change. Each actor gets its own config section and the
+callables it needs, never the whole `Parts`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+import trio
+
+from analyticsd import status_report
+from analyticsd.actors.aggregator import Aggregator
+from analyticsd.actors.enricher import Enricher
+from analyticsd.actors.forwarder import Forwarder
+from analyticsd.actors.hub import Hub
+from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core.aggregate import day_number
+from analyticsd.core.buckets import zone
+from analyticsd.core.config import Config, ForwardConfig
+from analyticsd.core.heartbeat import Heartbeats
+from analyticsd.core.messages import DayStats
+from analyticsd.core.metrics import Metrics, exposition
+from analyticsd.core.rates import RateMeter
+from analyticsd.core.useragent import UAClassifier
+from analyticsd.core.visitor import salt_day
+from analyticsd.http.api import create_app
+from analyticsd.http.client_facts import ClientProfiler
+from analyticsd.http.dashboard import register as register_dashboard
+from analyticsd.http.ingest import IngestHandler
+from analyticsd.http.server import HttpServer
+from analyticsd.http.stats_api import StatsDeps
+from analyticsd.http.stats_api import register as register_stats
+from analyticsd.http.tracker import register as register_tracker
+from analyticsd.storage.canonical import hub_consumer_name
+from analyticsd.storage.geoip import GeoLookup
+from analyticsd.storage.keys import session_key
+from analyticsd.storage.queries import EnginePool, QueryEngine
+from analyticsd.storage.salts import SaltBook
+from analyticsd.storage.spool import Spool
+from analyticsd.storage.statsdb import StatsDB, StatsReader
+from analyticsd.systemd import Notifier
+
+T = TypeVar("T")
+log = logging.getLogger("analyticsd")
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class ReloadState:
+    """What status reports about the last reload."""
+
+    last_ms: int | None = None
+    ok: bool | None = None
+    error: str | None = None
+    changed: list[str] = field(default_factory=list)
+    needs_restart: list[str] = field(default_factory=list)
+
+
+class Storage:
+    """The data dir's stores, opened once; the read side serves HTTP."""
+
+    def __init__(self, config: Config) -> None:
+        st = config.storage
+        self.data_dir = st.data_dir
+        self.spool = Spool(
+            os.path.join(st.data_dir, status_report.SPOOL_DIR),
+            st.spool_max_bytes,
+            status_report.consumers(config),
+        )
+        self.salts = SaltBook(st.data_dir)
+        self.db = StatsDB(st.data_dir)
+        counted = self.db.last_seq()
+        if self.spool.raise_next_seq(counted + 1):
+            log.warning(
+                "the spool is younger than the statistics store (which counted up to "
+                "sequence %d): new events are numbered from %d",
+                counted,
+                counted + 1,
+            )
+        self.reader = StatsReader(st.data_dir)
+        self._read_lock = trio.Lock()
+        # Stats API queries run on connections of their own, two at a time
+        # (one per core), so a slow query does not hold up /api/stats.
+        self.engines = EnginePool(st.data_dir, 2)
+        self._engine_slots = trio.Semaphore(self.engines.size)
+
+    async def run_query(self, work: Callable[[QueryEngine], T]) -> T:
+        async with self._engine_slots:
+            engine = self.engines.free.pop()
+            engine.start()
+            try:
+                return await trio.to_thread.run_sync(work, engine)
+            finally:
+                self.engines.free.append(engine)
+
+    async def day_stats(self, site_id: str, day: str) -> DayStats | None:
+        async with self._read_lock:
+            return await trio.to_thread.run_sync(self.reader.day_stats, site_id, day)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.engines.close()
+        self.db.close()
+        self.spool.close()
+
+
+@dataclass
+class Parts:
+    """Everything the daemon runs, built but not started."""
+
+    config: Config  # the running configuration; a reload replaces it
+    now_ms: Callable[[], int]
+    storage: Storage
+    heartbeats: Heartbeats
+    notifier: Notifier
+    writer: SpoolWriter
+    enricher: Enricher
+    aggregator: Aggregator
+    forwarder: Forwarder | None
+    hub: Hub | None
+    geo: GeoLookup
+    profiler: ClientProfiler
+    ingest: IngestHandler
+    meter: RateMeter
+    metrics: Metrics
+    # Mutated in place on reload (new sites), so the aggregator sees it.
+    timezones: dict[str, str]
+    reload: ReloadState = field(default_factory=ReloadState)
+    started_at: float = 0.0
+    # Built last: its app reports on everything above.
+    server: HttpServer = field(init=False)
+
+    def new_forwarder(self, cfg: ForwardConfig) -> Forwarder:
+        return Forwarder(
+            self.storage.spool,
+            self.writer,
+            self.enricher.subscribe,
+            cfg,
+            self.now_ms,
+            beat=self.heartbeats.register("forwarder"),
+        )
+
+    def today_in(self, tz_name: str) -> str:
+        return datetime.fromtimestamp(self.now_ms() / 1000, zone(tz_name)).strftime("%Y-%m-%d")
+
+    def close(self) -> None:
+        self.notifier.close()
+        self.geo.close()
+        self.storage.close()
+
+
+def build(config: Config, now_ms: Callable[[], int] = wall_ms) -> Parts:
+    storage = Storage(config)
+    heartbeats = Heartbeats(trio.current_time)
+    beat = heartbeats.register
+    writer = SpoolWriter(storage.spool, now_ms, beat=beat("spool-writer"))
+    enricher = Enricher(storage.spool, writer, beat("enricher"))
+    metrics = Metrics()
+    timezones = {s.id: s.timezone for s in config.sites}
+    aggregator = Aggregator(
+        storage.spool,
+        writer,
+        enricher.subscribe,
+        storage.db,
+        lambda: timezones,
+        config.aggregator.flush_interval_s,
+        now_ms,
+        config.storage.raw_event_retention_days,
+        config.aggregator.quiet_flush_s,
+        metrics,
+        beat("aggregator"),
+    )
+    geo = GeoLookup(config.geoip.database)
+    profiler = ClientProfiler(UAClassifier(), geo, _salt_source(storage.salts, now_ms))
+    meter = RateMeter()
+    ingest = IngestHandler(
+        config,
+        writer.submit,
+        profiler,
+        now_ms,
+        lambda n: meter.add(n, trio.current_time()),
+        metrics,
+    )
+    parts = Parts(
+        config=config,
+        now_ms=now_ms,
+        storage=storage,
+        heartbeats=heartbeats,
+        notifier=Notifier.from_environment(),
+        writer=writer,
+        enricher=enricher,
+        aggregator=aggregator,
+        forwarder=None,
+        hub=None,
+        geo=geo,
+        profiler=profiler,
+        ingest=ingest,
+        meter=meter,
+        metrics=metrics,
+        timezones=timezones,
+    )
+    if config.forward.enabled:
+        parts.forwarder = parts.new_forwarder(config.forward)
+    if config.hub.enabled:
+        parts.hub = _hub(parts)
+    parts.server = _http_server(parts)
+    return parts
+
+
+def _salt_source(salts: SaltBook, now_ms: Callable[[], int]) -> Callable[[int], bytes | None]:
+    def salt_of_day(day: int) -> bytes | None:
+        salt = salts.get(day)
+        if salt is None:  # first start west of UTC, or the clock jumped; rare
+            today = salt_day(now_ms())
+            salts.rotate(today)
+            salt = salts.ensure(day, today)
+        return salt
+
+    return salt_of_day
+
+
+def _hub(parts: Parts) -> Hub:
+    cfg = parts.config.hub
+    return Hub(
+        parts.writer,
+        cfg,
+        cfg.consumer or hub_consumer_name(parts.storage.data_dir),
+        lambda: frozenset(s.id for s in parts.config.sites),
+        parts.now_ms,
+        beat=parts.heartbeats.register("hub"),
+    )
+
+
+def _http_server(parts: Parts) -> HttpServer:
+    """The listener: ingest answered directly, the rest by the Quart app."""
+    config, storage = parts.config, parts.storage
+
+    async def status() -> dict[str, object]:
+        return await status_report.live(parts)
+
+    async def metrics_text() -> str:
+        return exposition(parts.metrics, await status())
+
+    app = create_app(lambda: parts.config, storage.day_stats, status, parts.today_in, metrics_text)
+    stats_deps = StatsDeps(
+        config=lambda: parts.config,
+        run=storage.run_query,
+        today=lambda tz: day_number(parts.today_in(tz)),
+        now_ms=parts.now_ms,
+        flushes=lambda: parts.aggregator.state.flushes,
+        session_key=session_key(storage.data_dir),
+    )
+    register_stats(app, stats_deps)
+    register_dashboard(app, stats_deps, stats_deps.session_key)
+    register_tracker(app, config.tracker)
+    alias = config.tracker.event_path
+    return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")
