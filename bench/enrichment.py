@@ -27,7 +27,7 @@ from analyticsd.core.enrich import enrich, rules_for
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.records import EnrichedRecord, Record, decode, encode
 from analyticsd.core.useragent import UAClassifier
-from analyticsd.http.client import ClientProfiler
+from analyticsd.http.client_facts import ClientProfiler
 from analyticsd.storage.geoip import GeoLookup
 
 N_EVENTS = 100_000

@@ -13,7 +13,7 @@ from analyticsd.core.visitor import (
     salts_to_keep,
     visitor_id,
 )
-from analyticsd.http.client import ClientProfiler, language_of
+from analyticsd.http.client_facts import ClientProfiler, language_of
 from analyticsd.storage.salts import SaltBook
 
 
