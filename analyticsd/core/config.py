@@ -18,7 +18,7 @@ import re
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -355,6 +355,18 @@ def validate(cfg: Config) -> Config:
         raise _translate(e, raw) from e
     _check_across_fields(cfg)
     return cfg
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def decode_section(raw: object, section: type[S]) -> S:
+    """`raw` (JSON-like data) as one config struct, e.g. a funnel passed in a
+    Stats API request; ConfigError names the key path as for a file."""
+    try:
+        return msgspec.convert(raw, section)
+    except msgspec.ValidationError as e:
+        raise _translate(e, raw, root=section) from e
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -27,6 +27,22 @@ class ShuttingDown(SpoolError):
     """The daemon is stopping and accepts no new writes."""
 
 
+class BodyError(AnalyticsdError):
+    """A request body is not a JSON document we can read; the message says why."""
+
+
+class ForwardedForError(AnalyticsdError):
+    """A trusted proxy's X-Forwarded-For header is malformed; the message says how."""
+
+
+class NoSalt(AnalyticsdError):
+    """No visitor salt exists for a day (a clock far off the salt rotation's)."""
+
+
+class InvalidTransition(AnalyticsdError):
+    """A link outcome that cannot happen in the link's state (a bug, not an input)."""
+
+
 class StatsStoreError(AnalyticsdError):
     """The SQLite statistics store failed."""
 

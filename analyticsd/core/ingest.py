@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
+from analyticsd.core.errors import BodyError
+
 PAGEVIEW = "pageview"
 _PAGEVIEW_ALIASES = frozenset({"pageview", "page_view", "pageView", "page-view"})
 
@@ -370,10 +372,6 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
         utm=utm,
         click_id=click_id,
     )
-
-
-class BodyError(ValueError):
-    """The request body is not a JSON document we can read (message says why)."""
 
 
 def decode_body(body: bytes) -> Any:

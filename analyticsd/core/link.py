@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from analyticsd.core.errors import InvalidTransition
+
 
 class LinkState(enum.StrEnum):
     STARTING = "starting"  # no probe answered yet
@@ -63,7 +65,7 @@ class Link:
         """Apply an outcome; True when the state changed."""
         nxt = TRANSITIONS.get((self.state, outcome))
         if nxt is None:
-            raise ValueError(f"{outcome.name} cannot happen while {self.state}")
+            raise InvalidTransition(f"{outcome.name} cannot happen while {self.state}")
         if outcome in _FAILURES:
             self.failures += 1
             self.last_error = error

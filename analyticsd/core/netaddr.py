@@ -10,6 +10,8 @@ import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
 
+from analyticsd.core.errors import ForwardedForError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -29,7 +31,7 @@ def _trusted(ip: str, networks: tuple[Network, ...]) -> bool:
 
 
 def client_ip(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
-    """The client's IP. Raises ValueError for a malformed header from a trusted proxy.
+    """The client's IP. Raises ForwardedForError for a malformed header from a trusted proxy.
 
     Walks X-Forwarded-For right to left and stops at the first hop that is not
     one of our proxies: entries left of it were written by the client and
@@ -39,12 +41,14 @@ def client_ip(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]
         return peer
     hops = [h.strip() for h in forwarded_for.split(",")]
     if len(hops) > 64 or len(forwarded_for) > 2048:
-        raise ValueError("X-Forwarded-For has too many hops")
+        raise ForwardedForError("X-Forwarded-For has too many hops")
     for hop in reversed(hops):
         try:
             addr = str(ipaddress.ip_address(hop))
         except ValueError:
-            raise ValueError(f"X-Forwarded-For entry {hop[:64]!r} is not an IP address") from None
+            raise ForwardedForError(
+                f"X-Forwarded-For entry {hop[:64]!r} is not an IP address"
+            ) from None
         if not _trusted(addr, trusted):
             return addr
     return str(ipaddress.ip_address(hops[0]))

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from analyticsd.core.errors import NoSalt
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.useragent import ClientInfo, UAClassifier
 from analyticsd.core.visitor import SESSION_GAP_MS, local_day, visitor_id
@@ -67,7 +68,7 @@ class ClientProfiler:
         day, since_midnight = local_day(now_ms, tz_name)
         salt = self._salt_of_day(day)
         if salt is None:  # a clock far off the rotation's; never in practice
-            raise ValueError(f"no visitor salt for day {day}")
+            raise NoSalt(f"no visitor salt for day {day}")
         current = visitor_id(salt, site_id, ip, ua)
         previous = ""
         # Only just after midnight can a visit in progress span two salts.

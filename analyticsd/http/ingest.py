@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from analyticsd.core.config import Config, SiteConfig
-from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull
+from analyticsd.core.errors import BodyError, ForwardedForError, ShuttingDown, SpoolError, SpoolFull
 from analyticsd.core.fastpath import MAX_BATCH, fast_batch, fast_event
-from analyticsd.core.ingest import BodyError, IncomingEvent, decode_body, validate_event
+from analyticsd.core.ingest import IncomingEvent, decode_body, validate_event
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.netaddr import client_ip, parse_networks
@@ -147,7 +147,7 @@ class IngestHandler:
             )
         try:
             ip = client_ip(req.peer, _header(req, b"x-forwarded-for"), self._trusted)
-        except ValueError as e:
+        except ForwardedForError as e:
             self._refuse("invalid")
             return error_response(400, str(e), self._cors(origin))
         ua = (_header(req, b"user-agent") or "")[:MAX_UA]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from analyticsd.core.config import (
     FunnelConfig,
     MetricConfig,
     SiteConfig,
+    decode_section,
     validate_funnels,
 )
 from analyticsd.core.errors import ConfigError, QueryError, QueryTimeout, StatsStoreError
@@ -122,6 +124,16 @@ def funnel_def(f: FunnelConfig) -> FunnelDef:
     return FunnelDef(f.name, steps, f.window_s, f.order)
 
 
+def _funnel_error(e: ConfigError) -> QueryError:
+    """`steps[1].page: must ...` is reported against `steps`, with its path;
+    `window_s: ...` and `order: ...` against those parameters."""
+    key, _, message = str(e).partition(": ")
+    param = re.split(r"[.\[]", key, maxsplit=1)[0]
+    if param not in ("steps", "window_s", "order"):
+        return QueryError("steps", str(e))
+    return QueryError(param, message if key == param else str(e))
+
+
 def _funnel_from_request(args: dict[str, str], cfg_funnels: tuple[FunnelConfig, ...]) -> FunnelDef:
     if args.get("funnel") and args.get("steps"):
         raise QueryError("funnel", "give either funnel (a configured name) or steps, not both")
@@ -138,17 +150,21 @@ def _funnel_from_request(args: dict[str, str], cfg_funnels: tuple[FunnelConfig, 
     except ValueError:
         raise QueryError("steps", "must be a JSON array of steps") from None
     try:
-        cfg = msgspec.convert(
+        window_s = int(args.get("window_s") or 86_400)
+    except ValueError:
+        raise QueryError("window_s", "must be a whole number of seconds") from None
+    try:
+        cfg = decode_section(
             {
                 "name": "request",
                 "steps": raw,
-                "window_s": int(args.get("window_s") or 86_400),
+                "window_s": window_s,
                 "order": args.get("order") or "loose",
             },
             FunnelConfig,
         )
-    except (msgspec.ValidationError, ValueError, TypeError) as e:
-        raise QueryError("steps", f"invalid funnel: {e}") from None
+    except ConfigError as e:
+        raise _funnel_error(e) from None
     try:
         validate_funnels(SiteConfig(id="request", funnels=(cfg,)), "request")
     except ConfigError as e:

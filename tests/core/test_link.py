@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from analyticsd.core.errors import InvalidTransition
 from analyticsd.core.link import TRANSITIONS, Link, LinkState, Outcome, Pacer, backoff_s
 
 H, U, S = LinkState.HEALTHY, LinkState.UNREACHABLE, LinkState.STARTING
@@ -35,7 +36,7 @@ def test_sends_are_only_possible_while_healthy() -> None:
     for state, outcome in missing:
         assert state is not LinkState.HEALTHY
         assert outcome in (Outcome.SEND_OK, Outcome.SEND_FAILED)
-        with pytest.raises(ValueError, match="cannot happen"):
+        with pytest.raises(InvalidTransition, match="cannot happen"):
             Link(state=state).on(outcome, 0)
 
 

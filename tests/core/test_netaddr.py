@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from analyticsd.core.errors import ForwardedForError
 from analyticsd.core.netaddr import client_ip, parse_networks
 
 TRUSTED = parse_networks(["127.0.0.1/32", "10.0.0.0/8", "::1/128"])
@@ -26,5 +27,5 @@ def test_client_ip(peer: str, header: str | None, expected: str) -> None:
 
 @pytest.mark.parametrize("header", ["garbage", "1.2.3.4, nope", ",".join(["1.1.1.1"] * 100)])
 def test_malformed_header_from_trusted_proxy(header: str) -> None:
-    with pytest.raises(ValueError, match="X-Forwarded-For"):
+    with pytest.raises(ForwardedForError, match="X-Forwarded-For"):
         client_ip("127.0.0.1", header, TRUSTED)

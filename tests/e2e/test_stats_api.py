@@ -793,6 +793,26 @@ def test_bad_parameters_are_named(world: World, params: dict[str, str], param: s
     assert r.json()["message"][0].startswith(f"{param}:")
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"window_s": "9999999999"}, "window_s: must be between"),
+        ({"window_s": "soon"}, "window_s: must be a whole number"),
+        ({"order": "sideways"}, "order: must be one of loose, strict"),
+        ({"steps": '[{"page": "/"}]'}, "steps: must have 2 to 20 steps"),
+        ({"steps": '[{"page": "/"}, {"page": "x"}]'}, "steps: steps[1].page: must be a path"),
+        ({"steps": '[{"page": "/"}, {"colour": "red"}]'}, "steps: steps[1].colour: unknown key"),
+    ],
+)
+def test_a_funnel_in_the_request_is_checked_like_a_configured_one(
+    world: World, params: dict[str, str], expected: str
+) -> None:
+    query = {"site_id": TEST_SITE, "steps": '[{"page": "/"}, {"event": "Signup"}]', **params}
+    r = httpx.get(f"{world.d.url}/api/v1/stats/funnel", params=query, headers=AUTH)
+    assert r.status_code == 400
+    assert r.json()["message"][0].startswith(expected), r.json()
+
+
 def test_tokens_and_sites(world: World) -> None:
     url = f"{world.d.url}/api/v1/stats/aggregate"
     r = httpx.get(url, params={"site_id": TEST_SITE})
