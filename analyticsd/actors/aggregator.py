@@ -123,6 +123,7 @@ class Aggregator:
         next_flush = trio.current_time() + self.interval
         quiet_at: float | None = None  # when to flush if the feed stays quiet
         batch: Batch | None = None
+        caught_up = False  # the last batch reached the end of the spool
         while True:
             if faults.armed("aggregator.stall"):
                 await trio.sleep_forever()  # a stuck actor, for the watchdog drill
@@ -137,9 +138,10 @@ class Aggregator:
             if batch is not None:
                 await self._add(batch)
                 quiet_at = None
+                caught_up = batch.caught_up
             due = trio.current_time() >= next_flush
             # Caught up with a good number waiting: show them now.
-            burst_done = batch is None and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
+            burst_done = caught_up and batch is None and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
             if due or burst_done or self.agg.n_events >= MAX_PENDING_EVENTS:
                 await self._flush_with_retries()
                 next_flush = trio.current_time() + self.interval

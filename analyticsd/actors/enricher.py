@@ -50,6 +50,9 @@ class Batch:
     # Every sequence up to here is in this batch or an earlier one
     # (unreadable records are left out but covered).
     upto_seq: int
+    # The read reached the end of the spool: the consumer has caught up
+    # (an empty channel alone does not say so; the next read may be running).
+    caught_up: bool
 
 
 Feed = trio.MemoryReceiveChannel[Batch]
@@ -108,7 +111,7 @@ class Enricher:
                 new_data = self.writer.committed  # taken before reading: no wake-up is missed
                 read = await trio.to_thread.run_sync(self.spool.read, pos, batch_size)
                 if read.rows:
-                    if not await self._hand_over(read, send):
+                    if not await self._hand_over(read, len(read.rows) < batch_size, send):
                         return
                     pos = read.rows[-1][0]
                 elif self.stopping.is_set():
@@ -116,14 +119,16 @@ class Enricher:
                 else:
                     await self._wait_for_records(new_data, gather_s)
 
-    async def _hand_over(self, read: SpoolRead, send: trio.MemorySendChannel[Batch]) -> bool:
+    async def _hand_over(
+        self, read: SpoolRead, caught_up: bool, send: trio.MemorySendChannel[Batch]
+    ) -> bool:
         """Enrich and send one read; False once the consumer has gone."""
         self.book.update(read.rule_sets)
         records: list[tuple[int, EnrichedRecord]] = []
         for start in range(0, len(read.rows), CHUNK):
             records += enrich_rows(read.rows[start : start + CHUNK], self.book)
             await trio.lowlevel.checkpoint()
-        batch = Batch(records, read.rows[-1][0])
+        batch = Batch(records, read.rows[-1][0], caught_up)
         while True:  # a consumer may hold its batch for long (an outage): keep beating
             self.beat()
             with trio.move_on_after(HEARTBEAT_S):
