@@ -114,7 +114,7 @@ class HttpServer:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()
 
-    async def _serve_requests(self, stream: trio.SocketStream, conn: HttpConnection) -> None:
+    async def _serve_requests(self, stream: trio.abc.Stream, conn: HttpConnection) -> None:
         idle_deadline = trio.current_time() + self.cfg.read_timeout_s
         request_deadline = idle_deadline
         while True:
@@ -136,7 +136,7 @@ class HttpServer:
             if conn.answered != answered:
                 idle_deadline = trio.current_time() + self.cfg.keep_alive_s
 
-    async def _act(self, stream: trio.SocketStream, conn: HttpConnection, data: bytes) -> bool:
+    async def _act(self, stream: trio.abc.Stream, conn: HttpConnection, data: bytes) -> bool:
         """Carry out the events `data` completes, in order; False: close the connection."""
         for event in conn.receive(data):
             if isinstance(event, Request):
@@ -153,7 +153,7 @@ class HttpServer:
                 return False
         return True
 
-    async def _send(self, stream: trio.SocketStream, data: bytes) -> bool:
+    async def _send(self, stream: trio.abc.Stream, data: bytes) -> bool:
         """Send `data`; False if a piece did not go out within the write deadline."""
         if len(data) <= SEND_BYTES:
             pieces: Iterable[bytes | memoryview] = (data,)
@@ -169,16 +169,16 @@ class HttpServer:
 
     async def _timed(self, req: Request) -> HttpResponse:
         start = trio.current_time()
-        response = await self._dispatch(req)
-        route = route_of(req.path.split("?", 1)[0])
+        path = req.path.split("?", 1)[0]  # origin-form, also for an absolute-form target
+        if path == self.event_alias:
+            path = "/api/event"
+        response = await self._dispatch(req, path)
+        route = route_of(path)
         self.metrics.http_latency.observe((route,), trio.current_time() - start)
         self.metrics.http_requests[route, str(response.status)] += 1
         return response
 
-    async def _dispatch(self, req: Request) -> HttpResponse:
-        path = req.path.split("?", 1)[0]
-        if path == self.event_alias:
-            path = "/api/event"
+    async def _dispatch(self, req: Request, path: str) -> HttpResponse:
         if path in INGEST_PATHS:
             self._enter()
             try:
