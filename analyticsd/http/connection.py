@@ -85,7 +85,7 @@ class HttpConnection:
         self._head_bytes = 0
         self._body = bytearray()
 
-    def receive(self, data: bytes) -> list[Event]:
+    def receive(self, data: bytes | bytearray) -> list[Event]:
         """Feed bytes from the socket; return the events they complete, in order."""
         if self._refusal is not None:
             return []  # already refused: the rest of the stream means nothing

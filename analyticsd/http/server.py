@@ -136,7 +136,9 @@ class HttpServer:
             if conn.answered != answered:
                 idle_deadline = trio.current_time() + self.cfg.keep_alive_s
 
-    async def _act(self, stream: trio.abc.Stream, conn: HttpConnection, data: bytes) -> bool:
+    async def _act(
+        self, stream: trio.abc.Stream, conn: HttpConnection, data: bytes | bytearray
+    ) -> bool:
         """Carry out the events `data` completes, in order; False: close the connection."""
         for event in conn.receive(data):
             if isinstance(event, Request):
