@@ -29,6 +29,9 @@ Rules and invariants:
 * Repeated header fields are all kept (`RequestHeaders`); `get` combines them
   comma-joined in order, as RFC 9110 §5.3 allows. So an X-Forwarded-For sent
   on two lines by a trusted proxy chain reads as one list, hops in order.
+* `Expect: 100-continue` yields `Continue` only for HTTP/1.1, only when the
+  head passed every check above, and is withdrawn when the whole body came
+  in the same bytes as the head. Other `Expect` values are ignored.
 * Protocol upgrades are refused with 400.
 """
 
