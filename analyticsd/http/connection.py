@@ -77,6 +77,7 @@ class HttpConnection:
         self.max_body = max_body
         self.in_message = False  # a request has begun and is not complete
         self.closing = False  # the last response rendered closes the connection
+        self.begun = 0  # requests whose first bytes have been received
         self.answered = 0  # responses rendered so far
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[Event] = []
@@ -122,6 +123,7 @@ class HttpConnection:
 
     def on_message_begin(self) -> None:
         self.in_message = True
+        self.begun += 1
         self._url, self._headers, self._head_bytes = b"", RequestHeaders(), 0
         self._body = bytearray()
 

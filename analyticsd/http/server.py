@@ -128,11 +128,13 @@ class HttpServer:
                 return
             if not data:
                 return
-            if not was_in_message:
-                request_deadline = trio.current_time() + self.cfg.read_timeout_s
-            answered = conn.answered
+            begun, answered = conn.begun, conn.answered
             if not await self._act(stream, conn, data):
                 return
+            # A request begun in these bytes (even behind one they completed)
+            # gets its own read_timeout_s, not what was left of the last one's.
+            if conn.begun != begun:
+                request_deadline = trio.current_time() + self.cfg.read_timeout_s
             if conn.answered != answered:
                 idle_deadline = trio.current_time() + self.cfg.keep_alive_s
 

@@ -172,3 +172,21 @@ async def test_partial_request_gets_408(autojump_clock: trio.abc.Clock) -> None:
         await client.send_all(b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{")
         assert (await _read_until(client, b"\r\n\r\n")).startswith(b"HTTP/1.1 408 ")
     assert done
+
+
+async def test_a_request_begun_behind_another_gets_its_own_read_time(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    server, _ = _server()
+    client, end = trio.testing.memory_stream_pair()
+    one = b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Length: " + LENGTH + b"\r\n\r\n" + BODY
+    done: list[float] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve, server, end, done)
+        await client.send_all(one[:20])
+        await trio.sleep(1.5)  # of the 2 s read timeout
+        await client.send_all(one[20:] + one[:20])
+        second = trio.current_time()
+        data = await _read_until(client, b"HTTP/1.1 ", 2)
+    assert re.findall(rb"HTTP/1\.1 (\d+)", data) == [b"202", b"408"]
+    assert done[0] - second == 2.0
