@@ -8,9 +8,9 @@ the event) with a message saying what is wrong, and stores nothing.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from analyticsd.core.config import Config, SiteConfig
 from analyticsd.core.errors import BodyError, ForwardedForError, ShuttingDown, SpoolError, SpoolFull
@@ -31,11 +31,62 @@ INGEST_PATHS = frozenset({"/api/event", "/api/batch"})
 _ACCEPTED_TYPES = (b"application/json", b"text/plain", b"")
 
 
+class RequestHeaders:
+    """A request's header fields: names lowercase, every field line kept in order.
+
+    `get` reads a field's lines combined the way RFC 9110 §5.3 allows (values
+    comma-joined in order): a list field sent on two lines, such as
+    X-Forwarded-For, reads as one list; a repeated singleton (Origin,
+    Content-Type) reads as a combined value that matches nothing and is refused.
+    """
+
+    __slots__ = ("_combined", "_lines")
+
+    def __init__(self, lines: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        self._lines: list[tuple[bytes, bytes]] = []
+        self._combined: dict[bytes, bytes] = {}
+        for name, value in lines:
+            self.add(name, value)
+
+    def add(self, name: bytes, value: bytes) -> None:
+        """Append one field line; `name` is already lowercase."""
+        self._lines.append((name, value))
+        old = self._combined.get(name)
+        self._combined[name] = value if old is None else old + b", " + value
+
+    @overload
+    def get(self, name: bytes) -> bytes | None: ...
+    @overload
+    def get(self, name: bytes, default: bytes) -> bytes: ...
+    def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
+        """The field's value, its lines combined; `default` if it is absent."""
+        return self._combined.get(name, default)
+
+    def get_all(self, name: bytes) -> list[bytes]:
+        """Each line's value of the field, in the order received."""
+        return [v for n, v in self._lines if n == name]
+
+    def lines(self) -> list[tuple[bytes, bytes]]:
+        """Every field line as (name, value), in the order received."""
+        return list(self._lines)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._combined
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RequestHeaders) and self._lines == other._lines
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({self._lines!r})"
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
-    path: str
-    headers: dict[bytes, bytes]
+    path: str  # origin-form (`/path?query`), also for an absolute-form target
+    headers: RequestHeaders
     body: bytes
     peer: str
 

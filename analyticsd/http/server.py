@@ -1,134 +1,48 @@
-"""The HTTP listener: a lean HTTP/1.1 server in the daemon's trio process.
+"""The HTTP listener: the trio IO loop around `http/connection.py`.
 
 Why not hypercorn for everything: on this hardware hypercorn's trio worker
 serves well under half the requests per second of a plain trio + h11 loop, and
 ingest is the hot path. Profiling our own h11 loop then showed h11 itself
 (pure Python) taking most of the CPU per request, so requests are parsed with
-httptools (the llhttp C parser). Ingest routes are answered directly; every
-other request goes to the Quart app through a minimal in-process ASGI call
-(stats and health are not hot).
+httptools (the llhttp C parser), inside the sans-IO `HttpConnection`. Ingest
+routes are answered directly; every other request goes to the Quart app
+through a minimal in-process ASGI call (stats and health are not hot).
+
+This module does only IO and time: accept, receive, feed, send, deadlines and
+the connection cap; what the bytes mean is the connection's business.
 
 Invariants: a started request must arrive complete (head and body) within
 `read_timeout_s`, a new connection must send its first request within that
-time too; idle keep-alive connections close after `keep_alive_s`; bodies
-over `max_body_bytes` get 413 before they are read; heads over
-MAX_HEAD_BYTES get 431; at most `max_connections` connections are served at
-once; a protocol error gets a 4xx and closes only that connection.
+time too; idle keep-alive connections close after `keep_alive_s`; every send
+(a response, a 100 Continue) must complete within `read_timeout_s` as well, or
+the connection is closed, so a client that stops reading cannot hold a slot;
+at most `max_connections` connections are served at once; a protocol error
+gets a 4xx and closes only that connection.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import httptools
 import trio
 
 from analyticsd.core.config import ServerConfig
 from analyticsd.core.metrics import route_of
+from analyticsd.http.connection import CONTINUE_BYTES, HttpConnection, Refused, render
 from analyticsd.http.ingest import INGEST_PATHS, IngestHandler, Request
-from analyticsd.http.responses import REASONS, HttpResponse, error_response
+from analyticsd.http.responses import HttpResponse, error_response
 
 log = logging.getLogger(__name__)
-MAX_HEAD_BYTES = 16 * 1024
 RECV_BYTES = 65536
+# Large responses (exports) go out in pieces, each under the write deadline,
+# so a slow but reading client is not cut off; a beacon's answer is one piece.
+SEND_BYTES = 256 * 1024
 
 # (scope, receive, send) -> None; loosely typed because frameworks type it
 # with their own TypedDicts.
 AsgiApp = Callable[..., Awaitable[None]]
-
-
-class _Abort(Exception):
-    """The connection cannot continue; `response`, if any, is sent before closing."""
-
-    def __init__(self, response: HttpResponse | None) -> None:
-        super().__init__()
-        self.response = response
-
-
-class _RequestParser:
-    """httptools callbacks → complete `Request`s, with our size limits."""
-
-    def __init__(self, peer: str, max_body: int) -> None:
-        self.peer = peer
-        self.max_body = max_body
-        self.parser = httptools.HttpRequestParser(self)
-        self.ready: deque[tuple[Request, bool]] = deque()
-        self.in_message = False
-        self.abort: HttpResponse | None = None
-        self._url = b""
-        self._headers: dict[bytes, bytes] = {}
-        self._head_bytes = 0
-        self._body = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            raise _Abort(error_response(400, "protocol upgrades are not supported")) from None
-        except httptools.HttpParserError as e:
-            if self.abort is not None:
-                raise _Abort(self.abort) from None
-            raise _Abort(error_response(400, f"malformed HTTP request: {e}")) from None
-
-    def _fail(self, response: HttpResponse) -> None:
-        self.abort = response
-        raise ValueError(response.status)  # stops the parser; `feed` reports it
-
-    # -- httptools callbacks ----------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        self.in_message = True
-        self._url, self._headers, self._head_bytes = b"", {}, 0
-        self._body = bytearray()
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-        self._count_head(len(url))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.lower()] = value
-        self._count_head(len(name) + len(value))
-
-    def _count_head(self, n: int) -> None:
-        self._head_bytes += n
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._fail(error_response(431, "request head is too large"))
-
-    def on_headers_complete(self) -> None:
-        length = self._headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            self._fail(error_response(413, f"body is larger than {self.max_body} bytes"))
-
-    def on_body(self, body: bytes) -> None:
-        self._body += body
-        if len(self._body) > self.max_body:
-            self._fail(error_response(413, f"body is larger than {self.max_body} bytes"))
-
-    def on_message_complete(self) -> None:
-        self.in_message = False
-        method = self.parser.get_method().decode("ascii", "replace")
-        request = Request(
-            method=method,
-            path=self._url.decode("latin-1"),
-            headers=self._headers,
-            body=bytes(self._body),
-            peer=self.peer,
-        )
-        self.ready.append((request, self.parser.should_keep_alive()))
-
-
-def render(response: HttpResponse, close: bool, head_only: bool = False) -> bytes:
-    """The bytes of a complete HTTP/1.1 response."""
-    lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, '')}".encode()]
-    lines.extend(k + b": " + v for k, v in response.headers)
-    lines.append(b"content-length: " + str(len(response.body)).encode())
-    if close:
-        lines.append(b"connection: close")
-    head = b"\r\n".join(lines) + b"\r\n\r\n"
-    return head if head_only else head + response.body
 
 
 class HttpServer:
@@ -186,8 +100,8 @@ class HttpServer:
 
     async def _connection(self, stream: trio.SocketStream) -> None:
         try:
-            parser = _RequestParser(stream.socket.getpeername()[0], self.cfg.max_body_bytes)
-            await self._serve_requests(stream, parser)
+            conn = HttpConnection(stream.socket.getpeername()[0], self.cfg.max_body_bytes)
+            await self._serve_requests(stream, conn)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away; nothing to answer
         except Exception:
@@ -200,52 +114,75 @@ class HttpServer:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()
 
-    async def _serve_requests(self, stream: trio.SocketStream, parser: _RequestParser) -> None:
-        now = trio.current_time()
-        idle_deadline = now + self.cfg.read_timeout_s
+    async def _serve_requests(self, stream: trio.abc.Stream, conn: HttpConnection) -> None:
+        idle_deadline = trio.current_time() + self.cfg.read_timeout_s
         request_deadline = idle_deadline
         while True:
-            while parser.ready:
-                req, keep_alive = parser.ready.popleft()
-                response = await self._timed(req)
-                close = self.draining or not keep_alive
-                await stream.send_all(render(response, close, req.method == "HEAD"))
-                if close:
-                    return
-                idle_deadline = trio.current_time() + self.cfg.keep_alive_s
-            was_in_message = parser.in_message
+            was_in_message = conn.in_message
             with trio.move_on_at(request_deadline if was_in_message else idle_deadline) as scope:
                 data = await stream.receive_some(RECV_BYTES)
             if scope.cancelled_caught:
                 if was_in_message:
-                    await stream.send_all(
-                        render(error_response(408, "request not received in time"), True)
-                    )
+                    timeout = error_response(408, "request not received in time")
+                    await self._send(stream, render(timeout, close=True))
                 return
             if not data:
                 return
-            if not was_in_message:
-                request_deadline = trio.current_time() + self.cfg.read_timeout_s
-            try:
-                parser.feed(data)
-            except _Abort as abort:
-                if abort.response is not None:
-                    self.metrics.http_requests["other", str(abort.response.status)] += 1
-                    await stream.send_all(render(abort.response, close=True))
+            begun, answered = conn.begun, conn.answered
+            if not await self._act(stream, conn, data):
                 return
+            # A request begun in these bytes (even behind one they completed)
+            # gets its own read_timeout_s, not what was left of the last one's.
+            if conn.begun != begun:
+                request_deadline = trio.current_time() + self.cfg.read_timeout_s
+            if conn.answered != answered:
+                idle_deadline = trio.current_time() + self.cfg.keep_alive_s
+
+    async def _act(
+        self, stream: trio.abc.Stream, conn: HttpConnection, data: bytes | bytearray
+    ) -> bool:
+        """Carry out the events `data` completes, in order; False: close the connection."""
+        for event in conn.receive(data):
+            if isinstance(event, Request):
+                response = await self._timed(event)
+                if not await self._send(stream, conn.respond(response, close=self.draining)):
+                    return False
+                if conn.closing:
+                    return False
+            elif isinstance(event, Refused):
+                self.metrics.http_requests["other", str(event.response.status)] += 1
+                await self._send(stream, render(event.response, close=True))
+                return False
+            elif not await self._send(stream, CONTINUE_BYTES):
+                return False
+        return True
+
+    async def _send(self, stream: trio.abc.Stream, data: bytes) -> bool:
+        """Send `data`; False if a piece did not go out within the write deadline."""
+        if len(data) <= SEND_BYTES:
+            pieces: Iterable[bytes | memoryview] = (data,)
+        else:
+            view = memoryview(data)
+            pieces = (view[i : i + SEND_BYTES] for i in range(0, len(data), SEND_BYTES))
+        for piece in pieces:
+            with trio.move_on_after(self.cfg.read_timeout_s) as scope:
+                await stream.send_all(piece)
+            if scope.cancelled_caught:
+                return False  # the client does not read; a cancelled send leaves no valid stream
+        return True
 
     async def _timed(self, req: Request) -> HttpResponse:
         start = trio.current_time()
-        response = await self._dispatch(req)
-        route = route_of(req.path.split("?", 1)[0])
+        path = req.path.split("?", 1)[0]  # origin-form, also for an absolute-form target
+        if path == self.event_alias:
+            path = "/api/event"
+        response = await self._dispatch(req, path)
+        route = route_of(path)
         self.metrics.http_latency.observe((route,), trio.current_time() - start)
         self.metrics.http_requests[route, str(response.status)] += 1
         return response
 
-    async def _dispatch(self, req: Request) -> HttpResponse:
-        path = req.path.split("?", 1)[0]
-        if path == self.event_alias:
-            path = "/api/event"
+    async def _dispatch(self, req: Request, path: str) -> HttpResponse:
         if path in INGEST_PATHS:
             self._enter()
             try:
@@ -281,7 +218,7 @@ async def call_asgi(app: AsgiApp, req: Request, server: str) -> HttpResponse:
         "raw_path": path.encode("latin-1"),
         "query_string": query.encode("latin-1"),
         "root_path": "",
-        "headers": list(req.headers.items()),
+        "headers": req.headers.lines(),
         "client": (req.peer, 0),
         "server": (host.strip("[]"), int(port or 0)),
         "state": {},

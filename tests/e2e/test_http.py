@@ -141,3 +141,90 @@ def test_pipelined_requests_are_answered_in_order(daemon: Daemon) -> None:
     assert statuses == [b"202", b"200", b"202"]
     daemon.wait_caught_up()
     assert daemon.stats(_today()).json()["totalViews"] == 2
+
+
+def _beacon(path: str, extra: bytes = b"", target: bytes = b"/api/event") -> tuple[bytes, bytes]:
+    """The head and body of one beacon, as raw bytes."""
+    body = b'{"siteId":"test_site","eventType":"pageview","path":"' + path.encode() + b'"}'
+    head = (
+        b"POST " + target + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"User-Agent: "
+        + BROWSER_UA.encode()
+        + b"\r\n"
+        + extra
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
+    return head, body
+
+
+def _read_all(s: socket.socket) -> bytes:
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
+def test_expect_continue_is_answered_at_once(daemon: Daemon) -> None:
+    head, body = _beacon("/expect", b"Expect: 100-continue\r\n")
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        start = time.monotonic()
+        s.sendall(head)
+        interim = s.recv(65536)
+        waited = time.monotonic() - start
+        s.sendall(body)
+        final = s.recv(65536)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert waited < 2  # not the read timeout (10 s here), then a 408
+    assert final.startswith(b"HTTP/1.1 202 ")
+    # Refused before the body: the final status at once, no 100.
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(
+            b"POST /api/event HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 999999999\r\n\r\n"
+        )
+        assert _read_all(s).startswith(b"HTTP/1.1 413 ")
+    daemon.wait_caught_up()
+    assert daemon.stats(_today()).json()["topPaths"] == [{"path": "/expect", "views": 1}]
+
+
+def test_pipelined_requests_before_garbage_are_answered_and_stored(daemon: Daemon) -> None:
+    one = b"".join(_beacon("/before"))
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(one + one + b"\x16\x03\x01garbage\r\n\r\n")
+        data = _read_all(s)  # the listener closes after the 400
+    assert re.findall(rb"HTTP/1\.1 (\d{3})", data) == [b"202", b"202", b"400"]
+    daemon.wait_caught_up()
+    assert daemon.stats(_today()).json()["totalViews"] == 2
+
+
+def test_absolute_form_target_and_missing_host(daemon: Daemon) -> None:
+    head, body = _beacon("/absolute", target=f"http://127.0.0.1:{daemon.port}/api/event".encode())
+    health = b"GET http://x/api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(head + body + health)
+        data = _read_all(s)
+    assert re.findall(rb"HTTP/1\.1 (\d{3})", data) == [b"202", b"200"]
+    assert b'"status"' in data  # the health document, routed by the path part
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\n\r\n")
+        assert _read_all(s).startswith(b"HTTP/1.1 400 ")
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
+        s.sendall(b"GET /api/health HTTP/1.0\r\n\r\n")
+        assert _read_all(s).startswith(b"HTTP/1.1 200 ")
+    daemon.wait_caught_up()
+    assert daemon.stats(_today()).json()["topPaths"] == [{"path": "/absolute", "views": 1}]
+
+
+def test_repeated_forwarded_for_lines_are_one_list(tmp_path: Path) -> None:
+    with running_daemon(tmp_path, trusted_proxies='"127.0.0.1/32", "10.0.0.0/8"') as d:
+        client = _visitor(d, {"X-Forwarded-For": "203.0.113.7"})
+        lines = [("X-Forwarded-For", h) for h in ("198.51.100.9", "203.0.113.7", "10.1.1.1")]
+        r = httpx.post(
+            f"{d.url}/api/event", json=EVENT, timeout=5, headers=[*lines, ("User-Agent", "ua")]
+        )
+        assert r.status_code == 202
+        # Read as "198.51.100.9, 203.0.113.7, 10.1.1.1": 10.1.1.1 is our proxy,
+        # so the client is 203.0.113.7 (neither the first line nor the last).
+        assert r.json()["visitorId"] == client
