@@ -14,7 +14,7 @@ import trio
 
 from analyticsd import __version__, logfmt, status_report, tuning
 from analyticsd.core import config as config_mod
-from analyticsd.core import status as status_mod
+from analyticsd.core import status_text
 from analyticsd.core.config import Config
 from analyticsd.core.errors import AnalyticsdError, ConfigError
 
@@ -158,7 +158,7 @@ def cmd_status(path: str | None, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rep, sort_keys=True))
     else:
-        print(status_mod.render(rep))
+        print(status_text.render(rep))
         if live is None:
             print(
                 "the daemon is down (no answer on "

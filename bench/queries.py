@@ -32,7 +32,7 @@ import httpx
 from analyticsd.core.aggregate import day_number
 from analyticsd.core.query import Query, parse_query
 from analyticsd.storage.queries import QueryEngine
-from analyticsd.storage.reports import Reports
+from analyticsd.storage.stats_answers import Reports
 from analyticsd.storage.statsdb import FILENAME, connect_readonly
 from bench import stats_fixture
 from bench.common import free_port, process

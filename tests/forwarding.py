@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import redis
 
-from analyticsd.core import wire
+from analyticsd.core import stream_entry
 from analyticsd.core.aggregate import BOTS, DAY, SITE
 from tests.core.records_fixture import rec
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
@@ -177,7 +177,7 @@ def wire_entries(n: int, seed: int, site: str = TEST_SITE) -> list[tuple[bytes, 
             site=site,
             received_ms=now_ms,
         )
-        out.append(wire.encode(msgspec.structs.replace(record, event_id=str(uuid.uuid4()))))
+        out.append(stream_entry.encode(msgspec.structs.replace(record, event_id=str(uuid.uuid4()))))
     return out
 
 

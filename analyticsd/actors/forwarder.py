@@ -27,7 +27,7 @@ import trio
 from analyticsd.actors.enricher import Batch, Feed
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
-from analyticsd.core import faults, wire
+from analyticsd.core import faults, stream_entry
 from analyticsd.core.config import ForwardConfig
 from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
@@ -127,7 +127,7 @@ class Forwarder:
         return None
 
     async def _send(self, producer: StreamProducer, batch: Batch) -> bool:
-        entries = [wire.encode(record) for _, record in batch.records]
+        entries = [stream_entry.encode(record) for _, record in batch.records]
         try:
             if entries:
                 await trio.to_thread.run_sync(producer.append, entries, abandon_on_cancel=True)

@@ -29,7 +29,7 @@ import trio
 
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
-from analyticsd.core import faults, wire
+from analyticsd.core import faults, stream_entry
 from analyticsd.core.config import HubConfig
 from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError, WireError
 from analyticsd.core.heartbeat import no_beat
@@ -71,7 +71,7 @@ def decode_entries(entries: list[Entry], sites: frozenset[str]) -> Decoded:
             out.done_ids.append(entry_id)
             continue
         try:
-            rec = wire.decode(fields, sites)
+            rec = stream_entry.decode(fields, sites)
         except WireError as e:
             out.failed.append((entry_id, fields, str(e)))
             continue

@@ -20,14 +20,14 @@ from typing import Any
 from quart import Response, redirect, request
 from quart_trio import QuartTrio
 
-from analyticsd.core import session
+from analyticsd.core import signin
 from analyticsd.core.chart import line_chart
 from analyticsd.core.config import Config
 from analyticsd.core.errors import QueryError, StatsStoreError
 from analyticsd.core.query import parse_query
 from analyticsd.http.stats_api import StatsDeps, custom_metrics
 from analyticsd.storage.queries import QueryEngine
-from analyticsd.storage.reports import Reports
+from analyticsd.storage.stats_answers import Reports
 
 ASSETS = {
     "/dashboard/app.js": ("app.js", "application/javascript; charset=utf-8"),
@@ -76,8 +76,8 @@ def register(
     now_s: Callable[[], int] = lambda: int(time.time()),
 ) -> None:
     def signed_in() -> bool:
-        cookie = request.cookies.get(session.COOKIE, "")
-        return bool(cookie) and session.valid(key, cookie, deps.config().api.tokens, now_s())
+        cookie = request.cookies.get(signin.COOKIE, "")
+        return bool(cookie) and signin.valid(key, cookie, deps.config().api.tokens, now_s())
 
     @app.get("/")
     async def index() -> Response:
@@ -87,13 +87,13 @@ def register(
     async def login() -> Any:
         form = await request.form
         token = form.get("token", "").strip()
-        if not token or not session.token_ok(token, deps.config().api.tokens):
+        if not token or not signin.token_ok(token, deps.config().api.tokens):
             return _login_page("That token is not accepted.", 403)
         resp = redirect("/", 303)
         resp.set_cookie(
-            session.COOKIE,
-            session.issue(key, token, now_s()),
-            max_age=session.LIFETIME_S,
+            signin.COOKIE,
+            signin.issue(key, token, now_s()),
+            max_age=signin.LIFETIME_S,
             httponly=True,
             samesite="Strict",
             secure=https(),
@@ -104,7 +104,7 @@ def register(
     @app.post("/logout")
     async def logout() -> Any:
         resp = redirect("/", 303)
-        resp.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="Strict")
+        resp.delete_cookie(signin.COOKIE, path="/", httponly=True, samesite="Strict")
         return resp
 
     for path, (name, ctype) in ASSETS.items():

@@ -21,7 +21,7 @@ import msgspec
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from analyticsd.core import session
+from analyticsd.core import signin
 from analyticsd.core.config import (
     Config,
     FunnelConfig,
@@ -43,7 +43,7 @@ from analyticsd.core.funnel import (
 from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
 from analyticsd.storage.queries import QueryEngine
-from analyticsd.storage.reports import Reports
+from analyticsd.storage.stats_answers import Reports
 from analyticsd.storage.statsdb import day_range_ms
 
 T = TypeVar("T")
@@ -202,9 +202,9 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
     def authorize(cfg: Config) -> Response | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        cookie = request.cookies.get(session.COOKIE, "")
+        cookie = request.cookies.get(signin.COOKIE, "")
         if not header and cookie and deps.session_key:
-            if session.valid(deps.session_key, cookie, cfg.api.tokens, deps.now_ms() // 1000):
+            if signin.valid(deps.session_key, cookie, cfg.api.tokens, deps.now_ms() // 1000):
                 return None
             return _error(401, "the session has ended; sign in again")
         if not header:
@@ -216,7 +216,7 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "Authorization must be: Bearer <token>",
                           {"WWW-Authenticate": 'Bearer error="invalid_request"'})  # fmt: skip
-        if not session.token_ok(token.strip(), cfg.api.tokens):
+        if not signin.token_ok(token.strip(), cfg.api.tokens):
             return _error(403, "this API token is not accepted")
         return None
 

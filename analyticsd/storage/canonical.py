@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from analyticsd.core.errors import CanonicalStoreError
-from analyticsd.core.wire import EVENT, EVENT_ID
+from analyticsd.core.stream_entry import EVENT, EVENT_ID
 
 T = TypeVar("T")
 Fields = dict[bytes, bytes]

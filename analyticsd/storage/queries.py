@@ -32,13 +32,13 @@ from analyticsd.core.buckets import zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.plan import fold, rollup_buckets
 from analyticsd.core.query import CustomMetric, Prop, Query, prop_of
-from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
-from analyticsd.storage.rawsql import (
+from analyticsd.storage.eventsql import (
     builtin_sql,
     custom_sql,
     filter_sql,
     group_sql,
 )
+from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly, day_range_ms
 
 

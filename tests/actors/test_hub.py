@@ -5,7 +5,7 @@ import uuid
 import msgspec
 
 from analyticsd.actors.hub import decode_entries
-from analyticsd.core import wire
+from analyticsd.core import stream_entry
 from analyticsd.core.enrich import enrich
 from analyticsd.core.records import decode
 from tests.core.records_fixture import rec
@@ -15,7 +15,7 @@ NOW = 1_790_000_000_000
 
 def test_entries_are_sorted_into_stored_deleted_and_failed() -> None:
     record = msgspec.structs.replace(rec(NOW, received_ms=NOW), event_id=str(uuid.uuid4()))
-    eid, event = wire.encode(record)
+    eid, event = stream_entry.encode(record)
     entries = [
         (b"1-0", {b"event_id": eid, b"event": event}),
         (b"2-0", None),  # deleted from the stream while pending

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from analyticsd.core import wire
+from analyticsd.core import stream_entry
 from tests.forwarding import (
     STREAM,
     agg_rows,
@@ -194,7 +194,7 @@ def test_forwarded_entry_holds_no_ip_or_user_agent(tmp_path: Path) -> None:
             # What is kept of a UA: browser and OS names and versions, device.
             assert re.search(rb'"browser":"(Firefox|Mobile Safari)"', blob)
             for _, fields in stream_entries(rs.client(), STREAM):
-                wire.decode(fields, frozenset({"test_site"}))  # the hub can read it
+                stream_entry.decode(fields, frozenset({"test_site"}))  # the hub can read it
         finally:
             e.kill()
 

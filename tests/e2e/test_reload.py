@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from analyticsd.core.status import render
+from analyticsd.core.status_text import render
 from tests.forwarding import caught_up, counted, send, traffic, wait_until
 from tests.helpers import Daemon, free_port, write_config
 

@@ -6,7 +6,7 @@ import uuid
 import msgspec
 import pytest
 
-from analyticsd.core import wire
+from analyticsd.core import stream_entry
 from analyticsd.core.errors import WireError
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.source import Source
@@ -31,13 +31,13 @@ def _record() -> object:
 
 
 def _fields(event_id: bytes, event: bytes) -> dict[bytes, bytes]:
-    return {wire.EVENT_ID: event_id, wire.EVENT: event}
+    return {stream_entry.EVENT_ID: event_id, stream_entry.EVENT: event}
 
 
 def test_round_trip_is_exact_and_named() -> None:
     r = _record()
-    eid, data = wire.encode(r)  # type: ignore[arg-type]
-    assert wire.decode(_fields(eid, data), SITES) == r
+    eid, data = stream_entry.encode(r)  # type: ignore[arg-type]
+    assert stream_entry.decode(_fields(eid, data), SITES) == r
     obj = json.loads(data)
     assert obj["v"] == 2
     assert obj["event_id"] == eid.decode()
@@ -54,7 +54,7 @@ def test_round_trip_is_exact_and_named() -> None:
 
 
 def _mutated(change: dict[str, object]) -> dict[bytes, bytes]:
-    eid, data = wire.encode(_record())  # type: ignore[arg-type]
+    eid, data = stream_entry.encode(_record())  # type: ignore[arg-type]
     obj = json.loads(data)
     for key, value in change.items():
         target = obj
@@ -69,8 +69,8 @@ def _mutated(change: dict[str, object]) -> dict[bytes, bytes]:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({wire.EVENT_ID: b"x"}, "no 'event' field"),
-        ({wire.EVENT: b"{}"}, "no 'event_id' field"),
+        ({stream_entry.EVENT_ID: b"x"}, "no 'event' field"),
+        ({stream_entry.EVENT: b"{}"}, "no 'event_id' field"),
         (_fields(b"x", b"{not json"), "not a JSON object with a version"),
         (_fields(b"x", b"[1,2]"), "not a JSON object with a version"),
         (_mutated({"v": 3}), "unsupported schema version 3"),
@@ -95,15 +95,15 @@ def _mutated(change: dict[str, object]) -> dict[bytes, bytes]:
         (_mutated({"event.props": {"n": 2**70}}), "props"),
         (_mutated({"goals": ["g"] * 100}), "too many goals"),
         (_mutated({"geo.city": "x" * 1000}), "longer than 256"),
-        (_fields(b"x", b" " * (wire.MAX_ENTRY_BYTES + 1)), "more than"),
+        (_fields(b"x", b" " * (stream_entry.MAX_ENTRY_BYTES + 1)), "more than"),
     ],
 )
 def test_unusable_entries_say_why(fields: dict[bytes, bytes], message: str) -> None:
     with pytest.raises(WireError, match=message):
-        wire.decode(fields, SITES)
+        stream_entry.decode(fields, SITES)
 
 
 def test_event_id_field_must_match_the_event() -> None:
-    _, data = wire.encode(_record())  # type: ignore[arg-type]
+    _, data = stream_entry.encode(_record())  # type: ignore[arg-type]
     with pytest.raises(WireError, match="differ"):
-        wire.decode(_fields(str(uuid.uuid4()).encode(), data), SITES)
+        stream_entry.decode(_fields(str(uuid.uuid4()).encode(), data), SITES)
