@@ -33,19 +33,12 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from analyticsd.core.batch import (
-    V_BOUNCES,
     V_CONVERSIONS,
-    V_DURATION,
-    V_ENGAGED,
     V_EVENTS,
     V_PAGEVIEWS,
     V_VISITORS,
-    V_VISITS,
-    VECTOR_LEN,
     EventRow,
     FlushBatch,
-    Key,
-    RevKey,
     Rows,
     json_text,
     micros,
@@ -63,12 +56,7 @@ from analyticsd.core.buckets import (
     week_first_day,
     week_of,
 )
-from analyticsd.core.contributions import (
-    Contribution,
-    contribution,
-    contribution_at,
-    settle_visit,
-)
+from analyticsd.core.contributions import Contribution, contribution, contribution_at, settle_visit
 from analyticsd.core.dimensions import (
     BOTS,
     BOTS_PAIR,
@@ -79,16 +67,13 @@ from analyticsd.core.dimensions import (
     PAGE,
     PROP,
     SEP,
-    SESSION_DIM_CODES,
     SESSION_DIMS,
     SITE,
     VISITOR_CONSTANT_DIMS,
     SplitPairs,
     event_pairs,
     prop_text,
-    screen_class,
     session_dims,
-    session_pairs,
     split_pairs,
 )
 from analyticsd.core.ingest import PAGEVIEW
@@ -96,7 +81,8 @@ from analyticsd.core.marks import mark, visitor_hex, visitor_int, visitor_marks
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
 
-# The names the rest of the package has always imported from here.
+# Re-exported: the names the rest of the package imports from here. New code
+# may import them from their own modules.
 __all__ = [
     "BOTS",
     "DAY",
@@ -110,40 +96,21 @@ __all__ = [
     "PROP",
     "SEP",
     "SESSION_DIMS",
-    "SESSION_DIM_CODES",
     "SITE",
     "SKEW_MS",
-    "VECTOR_LEN",
     "VISITOR_CONSTANT_DIMS",
-    "V_BOUNCES",
-    "V_CONVERSIONS",
-    "V_DURATION",
-    "V_ENGAGED",
-    "V_EVENTS",
-    "V_PAGEVIEWS",
-    "V_VISITORS",
-    "V_VISITS",
     "WEEK",
     "Aggregation",
     "Contribution",
-    "EventRow",
     "FlushBatch",
-    "Key",
-    "RevKey",
     "buckets",
-    "contribution",
     "contribution_at",
     "day_label",
     "day_number",
     "event_pairs",
-    "mark",
-    "micros",
     "month_first_day",
     "month_of",
     "prop_text",
-    "screen_class",
-    "session_dims",
-    "session_pairs",
     "split_pairs",
     "visitor_hex",
     "visitor_int",

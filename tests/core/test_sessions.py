@@ -12,6 +12,11 @@ from analyticsd.core.aggregate import (
     HOUR,
     PAGE,
     SITE,
+    Aggregation,
+    buckets,
+    day_number,
+)
+from analyticsd.core.batch import (
     V_BOUNCES,
     V_CONVERSIONS,
     V_DURATION,
@@ -20,9 +25,6 @@ from analyticsd.core.aggregate import (
     V_PAGEVIEWS,
     V_VISITORS,
     V_VISITS,
-    Aggregation,
-    buckets,
-    day_number,
 )
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
