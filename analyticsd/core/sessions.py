@@ -33,7 +33,7 @@ class Session:
     visitor: str
     start_ms: int
     end_ms: int
-    # Session dimensions, fixed by the landing event (see aggregate.SESSION_DIMS).
+    # Session dimensions, fixed by the landing event (see dimensions.SESSION_DIMS).
     dims: tuple[str, ...]
     entry: str = ""
     entry_ms: int = 0
@@ -47,18 +47,9 @@ class Session:
     # (in arrival time, whatever its events' own times) is closed.
     touched_ms: int = 0
     # Bit 1 / 2: the visit opened with its visitor's first event of that hour
-    # / day (see aggregate.Contribution.visitors).
+    # / day (see contributions.Contribution.visitors).
     first_visits: int = 0
-    # The session visitor's id as the signed integer stored per event (cached).
-    visitor_number: int | None = None
-    # The hour and the day whose unique-visitor marks were last made for this
-    # session: later events in the same bucket skip that work. (Plain ints,
-    # not a set: tens of thousands of visits are open at once.)
-    marked_hour: int = -1
-    marked_day: int = -1
-    # The visit's dimension pairs, split as the aggregator needs them (cached).
-    pairs: tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]] | None = None
-    # What SQLite holds for this session (see aggregate.contribution), or None.
+    # What SQLite holds for this session (a contributions.Contribution), or None.
     flushed: object = None
     dirty: bool = True
 
@@ -167,16 +158,19 @@ class SessionBook:
         self._open[key] = s
         return s
 
-    def evict(self, before_ms: int) -> int:
-        """Forget clean sessions last added to before `before_ms` (arrival time)."""
+    def evict(self, before_ms: int) -> list[Session]:
+        """Forget clean sessions last added to before `before_ms` (arrival time).
+
+        Returns the sessions forgotten (one may be listed twice, or still be
+        open under its other id when the memory bound dropped one of them)."""
+        gone = [s for s in self._late.values() if not s.dirty]
+        gone += [s for s in self._closed if not s.dirty]
         self._late = {k: s for k, s in self._late.items() if s.dirty}
         self._closed = [s for s in self._closed if s.dirty]
         stale = [k for k, s in self._open.items() if s.touched_ms < before_ms and not s.dirty]
-        for k in stale:
-            del self._open[k]
+        gone += [self._open.pop(k) for k in stale]
         if len(self._open) > self.max_open:
             # Memory bound: drop the least recently active clean sessions.
             by_end = sorted((s.end_ms, k) for k, s in self._open.items() if not s.dirty)
-            for _, k in by_end[: len(self._open) - self.max_open]:
-                del self._open[k]
-        return len(stale)
+            gone += [self._open.pop(k) for _, k in by_end[: len(self._open) - self.max_open]]
+        return gone

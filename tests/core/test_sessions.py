@@ -12,6 +12,11 @@ from analyticsd.core.aggregate import (
     HOUR,
     PAGE,
     SITE,
+    Aggregation,
+    buckets,
+    day_number,
+)
+from analyticsd.core.batch import (
     V_BOUNCES,
     V_CONVERSIONS,
     V_DURATION,
@@ -20,9 +25,6 @@ from analyticsd.core.aggregate import (
     V_PAGEVIEWS,
     V_VISITORS,
     V_VISITS,
-    Aggregation,
-    buckets,
-    day_number,
 )
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
@@ -202,3 +204,24 @@ def test_a_visit_replaced_before_its_flush_is_still_flushed() -> None:
     batch = agg.take()
     assert len(batch.sessions) == 2
     assert batch.rows[("s", DAY, DAYNO, SITE, "")][V_VISITS] == 2
+
+
+def test_evict_returns_the_clean_visits_it_forgets() -> None:
+    book = SessionBook()
+    idle = book.session_for(1, "s", "idle", "", T0, ())
+    busy = book.session_for(2, "s", "busy", "", T0, ())
+    unsaved = book.session_for(3, "s", "unsaved", "", T0, ())
+    idle.touched_ms, busy.touched_ms, unsaved.touched_ms = T0, T0 + 2 * SESSION_GAP_MS, T0
+    idle.dirty = busy.dirty = False  # saved; `unsaved` still waits for a flush
+    assert book.evict(T0 + SESSION_GAP_MS) == [idle]
+    assert {s.visitor for s in book.sessions()} == {"busy", "unsaved"}
+
+
+def test_evict_keeps_to_the_memory_bound() -> None:
+    book = SessionBook(max_open=2)
+    visits = [book.session_for(i, "s", f"v{i}", "", T0 + i * MIN, ()) for i in range(4)]
+    for s in visits:
+        s.add(s.start_ms, True, "/", False)
+        s.touched_ms, s.dirty = T0 + 10 * SESSION_GAP_MS, False
+    assert book.evict(T0) == visits[:2]  # the least recently active go first
+    assert len(book) == 2

@@ -1,0 +1,151 @@
+"""Dimensions: what a row is counted under, as (dimension code, value) pairs (pure).
+
+* A dimension is a small integer code (DIMENSIONS maps it to the property
+  name of the Stats API); its value is a string, "" for the SITE totals.
+  Two-part values are joined with SEP: "Chrome\\x1f120.0", and custom
+  properties share one code with value "name\\x1fvalue".
+* Event dimensions (SITE, page, goal, property) come from each event; visit
+  dimensions (source, UTM, browser, country...) are fixed by the event that
+  opened the visit and kept on it in SESSION_DIMS order.
+* Empty values make no pair at all (no UTM, no region: no row).
+
+Open visits hold many pairs, so equal pairs and joined values are shared
+objects (`pair`, `_joined`): memory, and no key built per row on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from functools import lru_cache
+
+from analyticsd.core.ingest import UTM_FIELDS
+from analyticsd.core.records import EnrichedRecord
+
+SITE = 0
+ENTRY_PAGE, EXIT_PAGE = 1, 2
+PAGE, GOAL, PROP = 30, 31, 32
+BOTS = 40
+# Visit dimensions, in the order of Session.dims.
+SESSION_DIMS: tuple[tuple[int, str], ...] = (
+    (3, "visit:source"),
+    (4, "visit:channel"),
+    (5, "visit:referrer"),
+    (6, "visit:utm_source"),
+    (7, "visit:utm_medium"),
+    (8, "visit:utm_campaign"),
+    (9, "visit:utm_content"),
+    (10, "visit:utm_term"),
+    (11, "visit:browser"),
+    (12, "visit:browser_version"),
+    (13, "visit:os"),
+    (14, "visit:os_version"),
+    (15, "visit:device"),
+    (16, "visit:country"),
+    (17, "visit:region"),
+    (18, "visit:city"),
+    (19, "visit:screen"),
+    (20, "visit:language"),
+    (21, "visit:hostname"),
+)
+SESSION_DIM_CODES = tuple(code for code, _ in SESSION_DIMS)
+DIMENSIONS: dict[int, str] = {
+    SITE: "",
+    ENTRY_PAGE: "visit:entry_page",
+    EXIT_PAGE: "visit:exit_page",
+    **dict(SESSION_DIMS),
+    PAGE: "event:page",
+    GOAL: "event:goal",
+    PROP: "event:props",
+    BOTS: "bots",
+}
+SITE_PAIR = (SITE, "")
+BOTS_PAIR = (BOTS, "")
+SEP = "\x1f"  # joins two-part values: "Chrome\x1f120.0", "plan\x1fpro"
+
+# Visit dimensions that cannot differ between the visits of one visitor id
+# (the id hashes the user agent and the address they are derived from; the
+# language is taken as it first came). Their unique visitors follow from the
+# SITE row's: no per-value marks are kept for them.
+VISITOR_CONSTANT_DIMS = frozenset({11, 12, 13, 14, 15, 16, 17, 18, 20})
+
+Pair = tuple[int, str]
+# (visitor-constant pairs, pairs that may differ per visit): see split_pairs.
+SplitPairs = tuple[tuple[Pair, ...], tuple[Pair, ...]]
+
+
+def screen_class(width: int | None) -> str:
+    if width is None or width <= 0:
+        return ""
+    if width < 576:
+        return "Mobile"
+    if width < 992:
+        return "Tablet"
+    if width < 1440:
+        return "Laptop"
+    return "Desktop"
+
+
+@lru_cache(maxsize=16384)
+def _joined(a: str, b: str) -> str:
+    """a\x1fb, one shared object per distinct value (visits hold many)."""
+    return f"{a}{SEP}{b}" if a and b else ""
+
+
+@lru_cache(maxsize=65536)
+def pair(dim: int, value: str) -> Pair:
+    """One shared tuple per distinct (dim, value): open visits hold many."""
+    return (dim, value)
+
+
+def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
+    """The visit dimension values a landing event gives its session (SESSION_DIMS order)."""
+    ev, src, c, g = rec.event, rec.source, rec.client, rec.geo
+    utm = ev.utm
+    return (
+        src.source,
+        src.channel,
+        src.referrer,
+        *(utm.get(k, "") for k in UTM_FIELDS),
+        c.browser,
+        _joined(c.browser, c.browser_version),
+        c.os,
+        _joined(c.os, c.os_version),
+        c.device,
+        g.country,
+        _joined(g.country, g.region) if g.region else "",
+        _joined(g.country, g.city) if g.city else "",
+        screen_class(ev.screen_width),
+        rec.lang,
+        ev.hostname,
+    )
+
+
+def session_pairs(dims: tuple[str, ...]) -> list[Pair]:
+    return [pair(code, v) for code, v in zip(SESSION_DIM_CODES, dims, strict=True) if v]
+
+
+def split_pairs(dims: tuple[str, ...]) -> SplitPairs:
+    """(visitor-constant pairs, pairs that may differ per visit)."""
+    pairs = session_pairs(dims)
+    return (
+        tuple(p for p in pairs if p[0] in VISITOR_CONSTANT_DIMS),
+        tuple(p for p in pairs if p[0] not in VISITOR_CONSTANT_DIMS),
+    )
+
+
+def event_pairs(
+    pageview: bool, path: str, goals: Sequence[str], props: Collection[tuple[str, object]]
+) -> list[Pair]:
+    """The event-level pairs of one event: SITE, its page, goals and properties."""
+    pairs = [SITE_PAIR, (PAGE, path)] if pageview else [SITE_PAIR]
+    if goals:
+        pairs += [(GOAL, g) for g in goals]
+    if props:
+        pairs += [(PROP, f"{k}{SEP}{prop_text(v)}") for k, v in props]
+    return pairs
+
+
+def prop_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
