@@ -1,8 +1,9 @@
 """Where the daemon's CPU goes under batched ingest: a py-spy profile.
 
-`python -m bench.profile [SECONDS]` starts this tree's daemon, drives it
-with the batched wrk mix (50 events per request, as `make bench`'s batched
-line) for SECONDS + 10 s, and records SECONDS (default 20) of py-spy samples
+`python -m bench.profile [--seconds N] [--rev REV]` starts this tree's
+daemon (or REV's, extracted with git archive), drives it with the batched
+wrk mix (50 events per request, as `make bench`'s batched line) for N + 10
+s, and records N (default 20) seconds of py-spy samples
 of the daemon's threads (the event loop and the spool/SQLite worker
 threads). It prints the share of samples in the spool (any frame in
 analyticsd/storage/spool.py or the lmdb binding) and the 15 functions with
@@ -14,6 +15,7 @@ needs ptrace, so run as root or with CAP_SYS_PTRACE).
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -28,14 +30,16 @@ HERE = Path(__file__).resolve().parent
 SPOOL_FRAMES = ("storage/spool.py", "lmdb/")
 
 
-def profile(seconds: int, tmp: Path) -> Path:
+def profile(seconds: int, tmp: Path, source: Path | None = None) -> Path:
+    """Record; `source`: another checkout's folder to run instead of this tree."""
     port = free_port()
     cfg = write_config(tmp, port)
     args = [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)]
     out = tmp / "profile.txt"
     env = {**os.environ, "SITE": SITE, "BATCH": "50"}
+    daemon_env = {**os.environ, "PYTHONPATH": str(source)} if source else None
     wrk = ["wrk", "-t1", "-c32", f"-d{seconds + 10}s", "--timeout", "5s"]
-    with process(args, port, tmp / "daemon.log") as proc:
+    with process(args, port, tmp / "daemon.log", env=daemon_env, cwd=source) as proc:
         load = subprocess.Popen(
             [*wrk, "-s", str(HERE / "mix.lua"), f"http://127.0.0.1:{port}"],
             env=env,
@@ -92,20 +96,32 @@ def _function(frame: str) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) > 2:  # summarise a recorded profile again
-        share, ranked, samples = summarise(Path(sys.argv[2]))
-        seconds = int(sys.argv[1])
-        return _print(seconds, share, ranked, samples)
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--rev", help="profile this git revision instead of the tree")
+    parser.add_argument("--summarise", type=Path, help="summarise a recorded profile again")
+    args = parser.parse_args()
+    if args.summarise:
+        return _print(args.seconds, *summarise(args.summarise))
     if shutil.which("py-spy") is None:
         print("py-spy is not installed: pip install py-spy", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="analyticsd-profile-") as tmp:
-        out = profile(seconds, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="analyticsd-profile-") as tmp_s:
+        tmp = Path(tmp_s)
+        source = _extract(args.rev, tmp / "source") if args.rev else None
+        out = profile(args.seconds, tmp, source)
         (HERE / "out").mkdir(exist_ok=True)
-        shutil.copy(out, HERE / "out" / "profile.txt")  # kept for a second look
-        share, ranked, samples = summarise(out)
-    return _print(seconds, share, ranked, samples)
+        shutil.copy(out, HERE / "out" / f"profile-{args.rev or 'tree'}.txt")  # for a second look
+        return _print(args.seconds, *summarise(out))
+
+
+def _extract(rev: str, folder: Path) -> Path:
+    folder.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(HERE.parent), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def _print(seconds: int, share: float, ranked: list[tuple[str, float, float]], samples: int) -> int:

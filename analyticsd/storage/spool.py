@@ -8,8 +8,16 @@ Invariants:
   Records are never rewritten; consumers (the aggregator, the forwarder) read
   them past their own durable cursors, and a record is deleted once every
   consumer's cursor is past it.
-* Sequence numbers are monotonic and never reused; each record is stored
-  under its big-endian sequence key, so key order is spool order.
+* Sequence numbers are monotonic and never reused. The records of one
+  transaction are stored together, as groups of at most GROUP_RECORDS
+  (a msgpack array of the encoded records, in order), each under the
+  big-endian sequence of its *last* record: key order is spool order, a
+  seek to a sequence lands on the group that holds it, and pruning needs
+  no value reads. Why groups: py-lmdb releases the GIL around every call,
+  so each per-record put, read or delete in a worker thread costs a GIL
+  hand-over with the busy event loop (measured: 50,000 cursor steps took
+  52 ms alone and 763 ms beside a busy thread); per group, that cost is
+  paid once per transaction instead of once per event.
 * Enrichment rule sets are stored under the first sequence they apply to: a
   `PublishRules` op committed when the next sequence is S makes its rules
   those of every record numbered S or later, until the next one. So the
@@ -34,11 +42,12 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import islice, pairwise
+from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import lmdb
+import msgspec
 
 from analyticsd.core import faults
 from analyticsd.core.errors import SpoolError, SpoolFull
@@ -48,10 +57,15 @@ from analyticsd.core.messages import Advance, Append, PublishRules, WriteOp
 # skew, so a retried event is always found here.
 DEDUPE_WINDOW_MS = 8 * 24 * 3600 * 1000
 PRUNE_CHUNK = 5000
+# Records per stored group: bounds one value (and one decode) to ~0.5 MiB.
+GROUP_RECORDS = 1024
+# Framing per record in a group (a msgpack bin header), counted in the quota.
+FRAMING = 5
 
 _U64 = struct.Struct(">Q")
 _NEXT_SEQ = b"next_seq"
 _BYTES = b"bytes"
+_COUNT = b"records"
 _CURSOR = b"cursor:"
 _RULES = b"rules:"
 # Tables of the development builds before 0.1.0 (raw and enriched records).
@@ -76,6 +90,38 @@ class SpoolStats:
     cursors: dict[str, int]
     # The oldest record not yet consumed by everyone.
     oldest_record: bytes | None
+
+
+@dataclass
+class _TxnState:
+    """What one write transaction changes, applied only once it committed."""
+
+    next_seq: int
+    size: int  # bytes of stored groups
+    count: int
+    pending: list[bytes] = field(default_factory=list)  # records not yet in groups
+    pending_size: int = 0  # their bytes with framing, for the quota
+
+
+_group_decoder = msgspec.msgpack.Decoder(list[bytes])
+_group_encoder = msgspec.msgpack.Encoder()
+
+
+def _encode_group(records: list[bytes]) -> bytes:
+    return _group_encoder.encode(records)
+
+
+def _decode_group(value: Any) -> list[bytes]:
+    return _group_decoder.decode(value)
+
+
+def _group_size(value: Any) -> int:
+    """The number of records in a stored group, from its array header."""
+    head = value[0]
+    if 0x90 <= head <= 0x9F:
+        return int(head - 0x90)
+    width = 2 if head == 0xDC else 4
+    return int.from_bytes(bytes(value[1 : 1 + width]), "big")
 
 
 @dataclass(frozen=True)
@@ -127,6 +173,7 @@ class Spool:
             with self.env.begin() as txn:
                 raw_next = txn.get(_NEXT_SEQ, db=self._meta)
                 raw_bytes = txn.get(_BYTES, db=self._meta)
+                raw_count = txn.get(_COUNT, db=self._meta)
         except lmdb.Error as e:
             self.env.close()
             raise SpoolError(f"cannot open spool at {path}: {e}") from e
@@ -135,6 +182,7 @@ class Spool:
             raise
         self.next_seq = from_u64(raw_next) if raw_next else 1
         self.bytes = from_u64(raw_bytes) if raw_bytes else 0
+        self.count = from_u64(raw_count) if raw_count else 0
 
     def _refuse_old_layout(self, path: str) -> None:
         # Those builds never shipped; guessing at their records could count
@@ -192,33 +240,32 @@ class Spool:
             raise SpoolError(f"spool write failed: {e}") from e
 
     def _write_txn(self, ops: Sequence[WriteOp], now_ms: int, appends: bool) -> None:
-        next_seq, total = self.next_seq, self.bytes
+        state = _TxnState(self.next_seq, self.bytes, self.count)
         with self.env.begin(write=True) as txn:
             for op in ops:
                 if isinstance(op, Append):
                     if appends:
-                        next_seq, total = self._append(txn, op, next_seq, total, now_ms)
+                        self._append(txn, op, state, now_ms)
                 elif isinstance(op, Advance):
                     txn.put(_CURSOR + op.consumer.encode(), u64(op.seq), db=self._meta)
                 else:
-                    self._publish(txn, op, next_seq)
-            total = self._prune_consumed(txn, total)
+                    self._publish(txn, op, state.next_seq + len(state.pending))
+            self._store_groups(txn, state)
+            self._prune_consumed(txn, state)
             self._prune_eids(txn, now_ms - DEDUPE_WINDOW_MS)
-            txn.put(_NEXT_SEQ, u64(next_seq), db=self._meta)
-            txn.put(_BYTES, u64(total), db=self._meta)
+            txn.put(_NEXT_SEQ, u64(state.next_seq), db=self._meta)
+            txn.put(_BYTES, u64(state.size), db=self._meta)
+            txn.put(_COUNT, u64(state.count), db=self._meta)
             faults.hit("spool.commit")
         # Only after the commit returned (fsync done) is the new state ours.
-        self.next_seq, self.bytes = next_seq, total
+        self.next_seq, self.bytes, self.count = state.next_seq, state.size, state.count
 
-    def _append(
-        self, txn: Any, op: Append, next_seq: int, total: int, now_ms: int
-    ) -> tuple[int, int]:
-        size = sum(len(r.data) for r in op.records)
-        if total + size > self.quota_bytes:
+    def _append(self, txn: Any, op: Append, state: _TxnState, now_ms: int) -> None:
+        size = sum(len(r.data) + FRAMING for r in op.records)
+        if state.size + state.pending_size + size > self.quota_bytes:
             op.error = SpoolFull(f"spool quota of {self.quota_bytes} bytes reached; retry later")
-            return next_seq, total
+            return
         stored: list[bool] = []
-        rows: list[tuple[bytes, bytes]] = []
         index: dict[bytes, bytes] = {}
         stamp = u64(now_ms)
         for rec in op.records:
@@ -227,20 +274,30 @@ class Spool:
                 if key in index or txn.get(key, db=self._eid) is not None:
                     stored.append(False)
                     continue
-                index[key] = u64(next_seq)
-            rows.append((u64(next_seq), rec.data))
-            next_seq += 1
-            total += len(rec.data)
+                index[key] = u64(state.next_seq + len(state.pending))
+            state.pending.append(rec.data)
+            state.pending_size += len(rec.data) + FRAMING
             stored.append(True)
-        # Bulk puts in C; sequence keys only grow, so records append.
-        _, added = txn.cursor(db=self._records).putmulti(rows, append=True)
-        if added != len(rows):  # an out-of-order key: never acknowledge what is not stored
-            raise SpoolError(f"spool append stored {added} of {len(rows)} records")
         if index:
             txn.cursor(db=self._eid).putmulti(index.items())
             txn.cursor(db=self._eid_time).putmulti((stamp + k, b"") for k in index)
         op.stored = stored
-        return next_seq, total
+
+    def _store_groups(self, txn: Any, state: _TxnState) -> None:
+        """Write the transaction's new records as groups (sequences follow on)."""
+        pending, state.pending, state.pending_size = state.pending, [], 0
+        groups: list[tuple[bytes, bytes]] = []
+        for start in range(0, len(pending), GROUP_RECORDS):
+            part = pending[start : start + GROUP_RECORDS]
+            value = _encode_group(part)
+            groups.append((u64(state.next_seq + start + len(part) - 1), value))
+            state.size += len(value)
+        state.next_seq += len(pending)
+        state.count += len(pending)
+        # Sequence keys only grow, so groups append (LMDB's fast path).
+        _, added = txn.cursor(db=self._records).putmulti(groups, append=True)
+        if added != len(groups):  # an out-of-order key: never acknowledge what is not stored
+            raise SpoolError(f"spool append stored {added} of {len(groups)} record groups")
 
     def _publish(self, txn: Any, op: PublishRules, next_seq: int) -> None:
         kept = self._rule_keys(txn)  # a handful: one per reload that changed them
@@ -254,20 +311,22 @@ class Spool:
         positions = [txn.get(_CURSOR + c.encode(), db=self._meta) for c in self.consumers]
         return min((from_u64(p) if p else 0) for p in positions) if positions else 0
 
-    def _prune_consumed(self, txn: Any, total: int) -> int:
+    def _prune_consumed(self, txn: Any, state: _TxnState) -> None:
         done = self._min_consumer_cursor(txn)
+        done_key = u64(done)
         cur = txn.cursor(db=self._records)
         removed = 0
         if cur.first():
-            while removed < PRUNE_CHUNK:
-                key = cur.key()
-                if not key or from_u64(key) > done:
-                    break
-                total -= len(cur.value())
+            # Keys are the groups' last sequences, big-endian: bytes order
+            # is number order, and a group is done once its key is.
+            while removed < PRUNE_CHUNK and b"" < cur.key() <= done_key:  # b"": past the end
+                value = cur.value()
+                state.size -= len(value)
+                state.count -= _group_size(value)
                 cur.delete()
                 removed += 1
+        state.size, state.count = max(state.size, 0), max(state.count, 0)
         self._prune_rules(txn, done)
-        return max(total, 0)
 
     def _prune_rules(self, txn: Any, done: int) -> None:
         """Delete rule sets whose successor starts at or before the first
@@ -281,7 +340,8 @@ class Spool:
         cur = txn.cursor(db=self._meta)
         out: list[tuple[int, bytes]] = []
         if cur.set_range(_RULES):
-            for key, value in cur:
+            for view, value in cur:
+                key = bytes(view)  # a buffer in a read transaction with buffers=True
                 if not key.startswith(_RULES):
                     break
                 out.append((from_u64(key[len(_RULES) :]), bytes(value)))
@@ -308,15 +368,22 @@ class Spool:
         return from_u64(raw) if raw else 0
 
     def read(self, after_seq: int, limit: int) -> SpoolRead:
-        """Up to `limit` records with sequences above `after_seq`, in order,
-        and the rule sets seen in the same transaction (so a record is never
-        read before the rule set that applies to it)."""
-        with self.env.begin(buffers=False) as txn:
+        """About `limit` records (whole groups) with sequences above
+        `after_seq`, in order, and the rule sets seen in the same
+        transaction (so a record is never read before the rule set that
+        applies to it)."""
+        rows: list[tuple[int, bytes]] = []
+        with self.env.begin(buffers=True) as txn:
             cur = txn.cursor(db=self._records)
-            rows: list[tuple[int, bytes]] = []
             if cur.set_range(u64(after_seq + 1)):
-                unpack = _U64.unpack
-                rows = [(unpack(k)[0], v) for k, v in islice(cur.iternext(), limit)]
+                for key, value in cur.iternext():
+                    last = from_u64(bytes(key))
+                    records = _decode_group(value)
+                    first = last - len(records) + 1
+                    skip = max(after_seq + 1 - first, 0)
+                    rows += zip(range(first + skip, last + 1), records[skip:], strict=True)
+                    if len(rows) >= limit:
+                        break
             return SpoolRead(rows, self._rule_keys(txn) if rows else [])
 
     def rule_sets(self) -> list[tuple[int, bytes]]:
@@ -326,13 +393,12 @@ class Spool:
 
     def first_after(self, seq: int) -> bytes | None:
         """The first record with a sequence above `seq`."""
-        with self.env.begin() as txn:
-            cur = txn.cursor(db=self._records)
-            return bytes(cur.value()) if cur.set_range(u64(seq + 1)) else None
+        rows = self.read(seq, 1).rows
+        return rows[0][1] if rows else None
 
     def stats(self) -> SpoolStats:
         with self.env.begin() as txn:
-            n = txn.stat(self._records)["entries"]
+            raw_count = txn.get(_COUNT, db=self._meta)
             cursors = {}
             for c in self.consumers:
                 v = txn.get(_CURSOR + c.encode(), db=self._meta)
@@ -340,9 +406,9 @@ class Spool:
             raw_next = txn.get(_NEXT_SEQ, db=self._meta)
             raw_bytes = txn.get(_BYTES, db=self._meta)
             cur = txn.cursor(db=self._records)
-            oldest = bytes(cur.value()) if cur.first() else None
+            oldest = _decode_group(cur.value())[0] if cur.first() else None
         return SpoolStats(
-            events=n,
+            events=from_u64(raw_count) if raw_count else 0,
             size_bytes=from_u64(raw_bytes) if raw_bytes else 0,
             quota_bytes=self.quota_bytes,
             next_seq=from_u64(raw_next) if raw_next else 1,

@@ -8,7 +8,7 @@ import pytest
 
 from analyticsd.core.errors import SpoolError, SpoolFull
 from analyticsd.core.messages import Advance, Append, PendingRecord, PublishRules
-from analyticsd.storage.spool import DEDUPE_WINDOW_MS, Spool
+from analyticsd.storage.spool import DEDUPE_WINDOW_MS, FRAMING, GROUP_RECORDS, Spool
 
 NOW = 1_800_000_000_000
 
@@ -34,7 +34,9 @@ def test_append_assigns_monotonic_sequences_that_survive_reopen(tmp_path: Path) 
     s = spool(tmp_path)
     s.write([Append([rec(b"d")])], NOW)
     assert seqs(s, 0, 10) == [1, 2, 3, 4]
-    assert s.stats().size_bytes == 4
+    # Two groups: [a, b, c] and [d], each a msgpack array of bins.
+    assert s.stats().size_bytes == (1 + 3 * 3) + (1 + 3)
+    assert s.stats().events == 4
 
 
 def test_the_sequence_can_be_raised_never_lowered_and_it_survives_reopen(tmp_path: Path) -> None:
@@ -80,26 +82,50 @@ def test_dedupe_window_expires(tmp_path: Path) -> None:
 
 
 def test_quota_refuses_whole_requests(tmp_path: Path) -> None:
-    s = spool(tmp_path, quota=4000)
+    s = spool(tmp_path, quota=2 * (2000 + FRAMING))
     fits = Append([rec(b"x" * 2000), rec(b"x" * 2000)])
     too_much = Append([rec(b"x" * 50), rec(b"x" * 50)])
     s.write([fits, too_much], NOW)
     assert fits.error is None
     assert isinstance(too_much.error, SpoolFull)
     assert too_much.stored == []
-    assert s.stats().size_bytes == 4000
+    assert s.stats().size_bytes == 1 + 2 * (3 + 2000)
     assert len(s.read(0, 10).rows) == 2
 
 
 def test_records_are_deleted_once_every_consumer_is_past_them(tmp_path: Path) -> None:
     s = Spool(str(tmp_path / "spool"), 1 << 20, ("aggregator", "forwarder"))
-    s.write([Append([rec(b"r" * 100) for _ in range(5)])], NOW)
+    for _ in range(5):  # five transactions: five groups of one record
+        s.write([Append([rec(b"r" * 100)])], NOW)
     s.write([Advance("aggregator", 3)], NOW)
     assert seqs(s, 0, 10) == [1, 2, 3, 4, 5]  # the forwarder still needs them
     s.write([Advance("forwarder", 2)], NOW)
     assert seqs(s, 0, 10) == [3, 4, 5]
     st = s.stats()
-    assert (st.events, st.size_bytes, st.cursors) == (3, 300, {"aggregator": 3, "forwarder": 2})
+    assert (st.events, st.size_bytes, st.cursors) == (
+        3,
+        3 * (1 + 2 + 100),  # array header, bin header, record
+        {"aggregator": 3, "forwarder": 2},
+    )
+
+
+def test_a_group_is_deleted_once_every_record_in_it_is_consumed(tmp_path: Path) -> None:
+    s = spool(tmp_path)
+    n = GROUP_RECORDS + 10  # one transaction: two groups
+    s.write([Append([rec(i.to_bytes(2, "big")) for i in range(n)])], NOW)
+    assert seqs(s, 0, 5 * n) == list(range(1, n + 1))
+    # A read starts inside a group and stops at the end of the group that
+    # reached its limit.
+    assert seqs(s, GROUP_RECORDS - 2, 2) == [GROUP_RECORDS - 1, GROUP_RECORDS]
+    assert seqs(s, GROUP_RECORDS - 2, 3) == list(range(GROUP_RECORDS - 1, n + 1))
+    first_of_second = (GROUP_RECORDS + 1, GROUP_RECORDS.to_bytes(2, "big"))
+    assert s.read(GROUP_RECORDS, 1).rows[0] == first_of_second
+    assert s.first_after(5) == (5).to_bytes(2, "big")
+    s.write([Advance("aggregator", GROUP_RECORDS - 1)], NOW)
+    assert s.stats().events == n  # the first group still holds one record not consumed
+    s.write([Advance("aggregator", GROUP_RECORDS)], NOW)
+    assert (s.stats().events, s.stats().oldest_record) == (10, GROUP_RECORDS.to_bytes(2, "big"))
+    assert seqs(s, 0, 100) == list(range(GROUP_RECORDS + 1, n + 1))
 
 
 def test_map_full_is_spool_full_and_other_ops_still_commit(tmp_path: Path) -> None:
