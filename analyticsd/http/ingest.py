@@ -106,13 +106,6 @@ class _Client(NamedTuple):
     facts: Facts
 
 
-class _Accepted(NamedTuple):
-    event_id: str
-    visitor: str
-    record: bytes
-    client_id: bool  # the client chose the eventId
-
-
 class IngestHandler:
     def __init__(
         self,
@@ -231,7 +224,8 @@ class IngestHandler:
         client: _Client,
         now_ms: int,
         visitors: dict[str, tuple[str, bytes]],
-    ) -> _Accepted:
+    ) -> tuple[PendingRecord, str]:
+        """The record to store and the visitor id to answer with."""
         event_id = ev.event_id or mint_event_id()
         # One request comes from one client: hash once per site, and encode
         # what its records share once, not per event.
@@ -243,10 +237,11 @@ class IngestHandler:
             ids = (visitor, shared_fields(now_ms, visitor, prev, f.client, f.geo, f.lang))
             visitors[ev.site_id] = ids
         record = record_bytes(event_id, ids[1], ev)
-        return _Accepted(event_id, ids[0], record, ev.event_id is not None)
+        # The client chose the eventId: it may send it again, so it is indexed.
+        return PendingRecord(event_id, record, ev.event_id is not None), ids[0]
 
-    async def _store(self, accepted: list[_Accepted], cors: Headers) -> HttpResponse | None:
-        op = Append([PendingRecord(a.event_id, a.record, a.client_id) for a in accepted])
+    async def _store(self, accepted: list[PendingRecord], cors: Headers) -> HttpResponse | None:
+        op = Append(accepted)
         try:
             await self._submit(op)
         except SpoolFull as e:
@@ -282,12 +277,12 @@ class IngestHandler:
             return error_response(checked.status, checked.messages, self._cors(origin))
         ev, site = checked
         cors = self._cors(origin, site)
-        acc = self._prepare(ev, client, now_ms, {})
-        failed = await self._store([acc], cors)
+        record, visitor = self._prepare(ev, client, now_ms, {})
+        failed = await self._store([record], cors)
         if failed is not None:
             return failed
         return json_response(
-            202, {"success": True, "eventId": acc.event_id, "visitorId": acc.visitor}, cors
+            202, {"success": True, "eventId": record.event_id, "visitorId": visitor}, cors
         )
 
     async def _batch(self, body: bytes, origin: bytes | None, client: _Client) -> HttpResponse:
@@ -309,7 +304,7 @@ class IngestHandler:
                     return error_response(400, "events must be a non-empty array", cors)
                 return error_response(400, f"events must hold at most {MAX_BATCH} items", cors)
         self.metrics.events_received += len(events)
-        accepted: list[tuple[int, _Accepted]] = []
+        accepted: list[tuple[int, PendingRecord, str]] = []
         visitors: dict[str, tuple[str, bytes]] = {}
         rejected: list[dict[str, Any]] = []
         for i, item in enumerate(events):
@@ -320,7 +315,8 @@ class IngestHandler:
                     {"index": i, "statusCode": checked.status, "message": checked.messages}
                 )
                 continue
-            accepted.append((i, self._prepare(checked[0], client, now_ms, visitors)))
+            record, visitor = self._prepare(checked[0], client, now_ms, visitors)
+            accepted.append((i, record, visitor))
         if not accepted:
             return json_response(
                 400,
@@ -332,7 +328,7 @@ class IngestHandler:
                 },
                 cors,
             )
-        failed = await self._store([a for _, a in accepted], cors)
+        failed = await self._store([r for _, r, _ in accepted], cors)
         if failed is not None:
             return failed
         return json_response(
@@ -340,7 +336,7 @@ class IngestHandler:
             {
                 "success": True,
                 "accepted": [
-                    {"index": i, "eventId": a.event_id, "visitorId": a.visitor} for i, a in accepted
+                    {"index": i, "eventId": r.event_id, "visitorId": v} for i, r, v in accepted
                 ],
                 "rejected": rejected,
             },
