@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps bench bench-queries clean
+.PHONY: install run test lint typecheck pytest system-deps bench bench-ingest bench-queries clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: lint typecheck pytest
 
 bench: install system-deps
 	$(BIN)/python -m bench.run
+
+# Only the references and the ingest figures (a few minutes); REV=... runs
+# that revision's daemon through the same phases, for a side-by-side table.
+bench-ingest: install system-deps
+	$(BIN)/python -m bench.run --ingest $(if $(REV),--rev $(REV))
 
 # Only the Stats API query timings (builds the 10M-page-view fixture first,
 # once a day: 20-30 minutes on 2 cores; cached in bench/out/).

@@ -3,6 +3,7 @@ config and the questions asked of a running daemon. Loopback only."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -98,3 +99,19 @@ def views_today(base: str, site: str) -> int:
     if r.status_code != 200:
         return 0
     return int(r.json()["totalViews"]) + int(r.json()["botViews"])
+
+
+def extract_rev(rev: str, folder: Path) -> Path:
+    """REV's tree (git archive) in `folder`, to run its daemon beside this one's."""
+    folder.mkdir(parents=True)
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def source_env(source: Path | None) -> dict[str, str] | None:
+    """The environment that runs `source`'s package instead of this tree's."""
+    return {**os.environ, "PYTHONPATH": str(source)} if source is not None else None

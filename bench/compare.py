@@ -11,14 +11,20 @@ Loopback only; every phase is bounded in time.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import free_port, health, process, wait_drained, write_config
+from bench.common import (
+    extract_rev,
+    free_port,
+    health,
+    process,
+    source_env,
+    wait_drained,
+    write_config,
+)
 from bench.run import BATCH, wrk
 
 HERE = Path(__file__).resolve().parent
@@ -31,11 +37,8 @@ def sustained(source: Path | None, tmp: Path) -> tuple[float, float, float]:
     work = tmp / f"run-{time.monotonic_ns()}"
     work.mkdir()
     cfg = write_config(work, port)
-    env = dict(os.environ)
-    cwd = ROOT
-    if source is not None:  # the old package first on the path
-        env["PYTHONPATH"] = str(source)
-        cwd = source
+    env = source_env(source)
+    cwd = source or ROOT
     args = [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)]
     base = f"http://127.0.0.1:{port}"
     with process(args, port, work / "daemon.log", env=env, cwd=cwd):
@@ -55,12 +58,7 @@ def main() -> int:
     rev, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2
     with tempfile.TemporaryDirectory(prefix="analyticsd-compare-") as tmp_s:
         tmp = Path(tmp_s)
-        old = tmp / "base"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        old = extract_rev(rev, tmp / "base")
         ratios = []
         for r in range(1, rounds + 1):
             b_acc, b_sus, b_drain = sustained(old, tmp)
@@ -68,8 +66,8 @@ def main() -> int:
             ratios.append(c_sus / b_sus)
             print(
                 f"round {r}: {rev[:12]} {b_sus:,.0f} events/s sustained "
-                f"({b_acc:,.0f} accepted, drain {b_drain:.1f} s); this tree {c_sus:,.0f} "
-                f"({c_acc:,.0f} accepted, drain {c_drain:.1f} s): {c_sus / b_sus:.0%}",
+                f"(accepted at {b_acc:,.0f}/s, drain {b_drain:.1f} s); this tree {c_sus:,.0f} "
+                f"(accepted at {c_acc:,.0f}/s, drain {c_drain:.1f} s): {c_sus / b_sus:.0%}",
                 flush=True,
             )
         ratios.sort()

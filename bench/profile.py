@@ -24,7 +24,15 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.common import SITE, free_port, process, wait_drained, write_config
+from bench.common import (
+    SITE,
+    extract_rev,
+    free_port,
+    process,
+    source_env,
+    wait_drained,
+    write_config,
+)
 
 HERE = Path(__file__).resolve().parent
 SPOOL_FRAMES = ("storage/spool.py", "lmdb/")
@@ -37,7 +45,7 @@ def profile(seconds: int, tmp: Path, source: Path | None = None) -> Path:
     args = [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)]
     out = tmp / "profile.txt"
     env = {**os.environ, "SITE": SITE, "BATCH": "50"}
-    daemon_env = {**os.environ, "PYTHONPATH": str(source)} if source else None
+    daemon_env = source_env(source)
     wrk = ["wrk", "-t1", "-c32", f"-d{seconds + 10}s", "--timeout", "5s"]
     with process(args, port, tmp / "daemon.log", env=daemon_env, cwd=source) as proc:
         load = subprocess.Popen(
@@ -108,20 +116,11 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="analyticsd-profile-") as tmp_s:
         tmp = Path(tmp_s)
-        source = _extract(args.rev, tmp / "source") if args.rev else None
+        source = extract_rev(args.rev, tmp / "source") if args.rev else None
         out = profile(args.seconds, tmp, source)
         (HERE / "out").mkdir(exist_ok=True)
         shutil.copy(out, HERE / "out" / f"profile-{args.rev or 'tree'}.txt")  # for a second look
         return _print(args.seconds, *summarise(out))
-
-
-def _extract(rev: str, folder: Path) -> Path:
-    folder.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(HERE.parent), "archive", rev], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
 
 
 def _print(seconds: int, share: float, ranked: list[tuple[str, float, float]], samples: int) -> int:

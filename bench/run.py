@@ -14,6 +14,7 @@ Every load loop is bounded in count and time and targets 127.0.0.1 only.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -34,9 +35,11 @@ from bench import enrichment, forwarding, queries
 from bench.common import (
     LAG_SITE,
     SITE,
+    extract_rev,
     free_port,
     health,
     process,
+    source_env,
     views_today,
     wait_drained,
     write_config,
@@ -136,13 +139,14 @@ def paced(port: int, label: str) -> dict[str, Any]:
     }
 
 
-def run_daemon_benchmarks(tmp: Path) -> dict[str, Any]:
+def run_daemon_benchmarks(tmp: Path, source: Path | None = None) -> dict[str, Any]:
+    """The daemon's ingest figures; `source`: another tree's daemon instead."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cfg = write_config(tmp, port)
     args = [sys.executable, "-m", "analyticsd", "run", "--config", str(cfg)]
     res: dict[str, Any] = {}
-    with process(args, port, tmp / "analyticsd.log") as proc:
+    with process(args, port, tmp / "analyticsd.log", env=source_env(source), cwd=source) as proc:
         sampler = RssSampler(proc.pid)
         res |= paced(port, "fresh")  # steady traffic on a fresh daemon
         single = wrk(base)
@@ -182,7 +186,7 @@ def run_daemon_benchmarks(tmp: Path) -> dict[str, Any]:
     return res
 
 
-def report(r: dict[str, Any]) -> str:
+def report(r: dict[str, Any], full: bool = True) -> str:
     ratio_hc = r["single_rps"] / r["ref_hypercorn_rps"]
     ratio_h11 = r["single_rps"] / r["ref_h11_rps"]
     rows = [
@@ -239,8 +243,8 @@ def report(r: dict[str, Any]) -> str:
             "  every event a new visitor (worst case)",
             f"{r['aggregate_new_visit_per_event_events_per_s']:,.0f} events/s",
         ),
-        *forwarding.report_rows(r),
-        *queries.report_rows(r),
+        *(forwarding.report_rows(r) if full else []),
+        *(queries.report_rows(r) if full else []),
         ("accepted vs counted events", f"{r['accepted_events']:,} / {r['counted_events']:,}"),
         ("non-2xx answers under load", f"{r['single_non_2xx'] + r['batch_non_2xx']}"),
     ]
@@ -249,6 +253,12 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument(
+        "--ingest", action="store_true", help="only the references and the ingest figures"
+    )
+    parser.add_argument("--rev", help="with --ingest: run this git revision's daemon")
+    args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (make bench installs it)", file=sys.stderr)
         return 1
@@ -257,16 +267,19 @@ def main() -> int:
         results: dict[str, Any] = {"cpus": os.cpu_count(), "when": datetime.now(UTC).isoformat()}
         results["ref_hypercorn_rps"] = reference("bench.ref_hypercorn", tmp)
         results["ref_h11_rps"] = reference("bench.ref_h11", tmp)
-        results |= enrichment.run()
-        results |= run_daemon_benchmarks(tmp)
-        results |= forwarding.run(tmp / "forwarding")
-        results |= queries.run(tmp)
+        source = extract_rev(args.rev, tmp / "source") if args.rev else None
+        results |= enrichment.run()  # this tree's code, also with --rev
+        results |= run_daemon_benchmarks(tmp, source)
+        if not args.ingest:
+            results |= forwarding.run(tmp / "forwarding")
+            results |= queries.run(tmp)
         out_dir = HERE / "out"
         out_dir.mkdir(exist_ok=True)
-        (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-        print(report(results))
+        (out_dir / f"results-{args.rev or 'tree'}.json").write_text(json.dumps(results, indent=2))
+        print(report(results, full=not args.ingest))
         ok = results["accepted_events"] == results["counted_events"]
-        ok = ok and results["hub_counted"] == results["hub_consumed"] == forwarding.BACKLOG
+        if not args.ingest:
+            ok = ok and results["hub_counted"] == results["hub_consumed"] == forwarding.BACKLOG
         if not ok:
             print("MISMATCH: accepted (or consumed) and counted events differ", file=sys.stderr)
         return 0 if ok else 1
