@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import redis
 
 from analyticsd.core import stream_entry
 from analyticsd.core.aggregate import BOTS, DAY, SITE
+from tests import web
 from tests.core.records_fixture import rec
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 from tests.redis_server import RedisServer
@@ -98,7 +98,7 @@ def send(
 ) -> list[str]:
     """Send every request; returns the eventIds acknowledged, in order."""
     acked: list[str] = []
-    with httpx.Client(timeout=30) as c:
+    with web.Client(timeout=30) as c:
         for ip, ua, events in reqs:
             r = c.post(
                 f"{d.url}/api/batch",

@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests import web
 
 TEST_SITE = "test_site"
 
@@ -35,9 +39,6 @@ def recent_events(n: int, path_prefix: str, n_paths: int) -> list[dict[str, Any]
         }
         for i in range(n)
     ]
-
-
-BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
 
 
 def free_port() -> int:
@@ -136,7 +137,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                if web.get(f"{self.url}/api/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -166,7 +167,7 @@ class Daemon:
         return self.wait()
 
     def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.url}/api/health", timeout=5).json()
+        data: dict[str, Any] = web.get(f"{self.url}/api/health", timeout=5).json()
         return data
 
     def wait_caught_up(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -180,7 +181,7 @@ class Daemon:
         raise AssertionError(f"aggregator did not catch up: {json.dumps(self.health())}")
 
     def stats(self, date: str, site: str = TEST_SITE) -> httpx.Response:
-        return httpx.get(f"{self.url}/api/stats", params={"siteId": site, "date": date}, timeout=5)
+        return web.get(f"{self.url}/api/stats", params={"siteId": site, "date": date}, timeout=5)
 
 
 @contextmanager
@@ -192,3 +193,31 @@ def running_daemon(tmp: Path, **config: Any) -> Iterator[Daemon]:
         yield d
     finally:
         d.kill()
+
+
+def send_all(
+    workers: int, url: str, events: list[dict[str, Any]], acked: set[str], on_ack: Any = None
+) -> list[int]:
+    """Send single events from `workers` threads, adding the eventId of each
+    202 to `acked`; returns every status seen (0 = no answer)."""
+    lock = threading.Lock()
+    statuses: list[int] = []
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        with web.Client(timeout=10) as client:
+            for ev in chunk:
+                try:
+                    status = client.post(f"{url}/api/event", json=ev).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    statuses.append(status)
+                    if status == 202:
+                        acked.add(ev["eventId"])
+                        if on_ack is not None:
+                            on_ack(len(acked))
+
+    chunks = [events[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, chunks))
+    return statuses

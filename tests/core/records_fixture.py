@@ -1,6 +1,8 @@
-"""Building enriched records for pure-core tests."""
+"""Building enriched records (and instants) for pure-core tests."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from analyticsd.core.geo import NO_GEO, GeoInfo
 from analyticsd.core.ingest import IncomingEvent
@@ -57,3 +59,8 @@ def rec(
         goals=goals,
         event=ev,
     )
+
+
+def ms(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 instant with its offset."""
+    return int(datetime.fromisoformat(text).timestamp() * 1000)

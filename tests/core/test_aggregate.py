@@ -21,8 +21,7 @@ from analyticsd.core.buckets import day_number
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.core.source import Source
-from tests.core.records_fixture import rec
-from tests.core.test_buckets import ms
+from tests.core.records_fixture import ms, rec
 
 MIN = 60_000
 SOURCE = 3  # visit:source

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from analyticsd.core.buckets import (
@@ -15,10 +13,7 @@ from analyticsd.core.buckets import (
     week_first_day,
     week_of,
 )
-
-
-def ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
+from tests.core.records_fixture import ms
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,7 @@ from analyticsd.core.buckets import DAY, HOUR, buckets
 from analyticsd.core.contributions import contribution, contribution_at, settle_visit
 from analyticsd.core.dimensions import ENTRY_PAGE, EXIT_PAGE, SITE_PAIR, session_dims, split_pairs
 from analyticsd.core.sessions import Session
-from tests.core.records_fixture import rec
-from tests.core.test_buckets import ms
+from tests.core.records_fixture import ms, rec
 
 T0 = ms("2026-11-23T10:00:00+00:00")
 DIMS = session_dims(rec(T0))

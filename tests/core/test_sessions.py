@@ -28,8 +28,7 @@ from analyticsd.core.batch import (
 )
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
-from tests.core.records_fixture import rec
-from tests.core.test_buckets import ms
+from tests.core.records_fixture import ms, rec
 
 T0 = ms("2026-11-23T10:00:00+00:00")
 DAYNO = day_number("2026-11-23")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
+from tests import web
 from tests.helpers import TEST_SITE, Daemon
 
 GOOD = {"siteId": TEST_SITE, "eventType": "pageview", "path": "/ok"}
@@ -150,7 +150,7 @@ def test_each_bad_input_is_refused_and_changes_nothing(
     daemon: Daemon, name: str, body: bytes, headers: dict[str, str], status: int, fragment: str
 ) -> None:
     before = daemon.health()["spool"]["head_seq"]
-    r = httpx.post(f"{daemon.url}/api/event", content=body, headers=headers, timeout=30)
+    r = web.post(f"{daemon.url}/api/event", content=body, headers=headers, timeout=30)
     assert r.status_code == status, (name, r.text)
     payload = r.json()
     assert payload["statusCode"] == status
@@ -162,13 +162,13 @@ def test_each_bad_input_is_refused_and_changes_nothing(
 
 def test_bad_batches(daemon: Daemon) -> None:
     url = f"{daemon.url}/api/batch"
-    r = httpx.post(url, json={"events": "x"}, timeout=5)
+    r = web.post(url, json={"events": "x"}, timeout=5)
     assert r.status_code == 400
     assert "non-empty array" in r.json()["message"][0]
-    r = httpx.post(url, json={"events": [GOOD] * 501}, timeout=5)
+    r = web.post(url, json={"events": [GOOD] * 501}, timeout=5)
     assert r.status_code == 400
     assert "at most 500" in r.json()["message"][0]
-    r = httpx.post(
+    r = web.post(
         url,
         json={"events": [{"siteId": ""}, {"siteId": "nope", "eventType": "x", "path": "/"}]},
         timeout=5,
@@ -178,7 +178,7 @@ def test_bad_batches(daemon: Daemon) -> None:
     assert [x["index"] for x in rejected] == [0, 1]
     assert rejected[1]["statusCode"] == 403
     # A mixed batch: the good ones are stored, the bad ones named.
-    r = httpx.post(url, json={"events": [GOOD, {"siteId": TEST_SITE}, GOOD]}, timeout=5)
+    r = web.post(url, json={"events": [GOOD, {"siteId": TEST_SITE}, GOOD]}, timeout=5)
     assert r.status_code == 202
     body = r.json()
     assert [a["index"] for a in body["accepted"]] == [0, 2]
@@ -204,15 +204,15 @@ def test_protocol_garbage(daemon: Daemon) -> None:
     assert _raw_http(daemon, b"\x16\x03\x01garbage\r\n\r\n").startswith(b"HTTP/1.1 400")
     huge_header = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n"
     assert _raw_http(daemon, huge_header).split(b" ")[1] in (b"400", b"431")
-    r = httpx.get(f"{daemon.url}/api/event", timeout=5)
+    r = web.get(f"{daemon.url}/api/event", timeout=5)
     assert r.status_code == 405
-    r = httpx.get(f"{daemon.url}/nowhere", timeout=5)
+    r = web.get(f"{daemon.url}/nowhere", timeout=5)
     assert r.status_code == 404
 
 
 def test_all_bad_input_together_then_still_serving(daemon: Daemon) -> None:
     for _name, body, headers, status, _ in CASES:
-        r = httpx.post(f"{daemon.url}/api/event", content=body, headers=headers, timeout=30)
+        r = web.post(f"{daemon.url}/api/event", content=body, headers=headers, timeout=30)
         assert r.status_code == status
     _raw_http(daemon, b"\x00\x01\x02 nonsense\r\n\r\n")
     health = daemon.health()
@@ -220,7 +220,7 @@ def test_all_bad_input_together_then_still_serving(daemon: Daemon) -> None:
     assert health["spool"]["head_seq"] == 0
     daemon.wait_caught_up()
     assert daemon.stats(_today()).status_code == 404  # nothing was counted
-    r = httpx.post(f"{daemon.url}/api/event", json=GOOD, timeout=5)
+    r = web.post(f"{daemon.url}/api/event", json=GOOD, timeout=5)
     assert r.status_code == 202
     daemon.wait_caught_up()
     assert daemon.stats(_today()).json()["totalViews"] == 1

@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.e2e.test_stats_api import plan, send
+from tests import web
+from tests.e2e.stats_traffic import plan, send
 from tests.geo_fixture import build_city_db
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
@@ -241,7 +241,7 @@ def dashboard_data(d: Daemon) -> None:
 
 
 def api(d: Daemon, endpoint: str, **params: Any) -> Any:
-    r = httpx.get(
+    r = web.get(
         f"{d.url}/api/v1/stats/{endpoint}",
         params={"site_id": TEST_SITE, **params},
         headers={"Authorization": f"Bearer {TOKEN}"},

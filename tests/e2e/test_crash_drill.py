@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from analyticsd.core.aggregate import DAY, PAGE, day_number
-from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, write_config
+from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, send_all, write_config
 
 N_EVENTS = 2000
 WORKERS = 12
@@ -29,33 +26,6 @@ N_PATHS = 37
 
 def _events() -> list[dict[str, Any]]:
     return recent_events(N_EVENTS, "/drill/", N_PATHS)
-
-
-def _send_all(
-    url: str, events: list[dict[str, Any]], acked: set[str], on_ack: Any = None
-) -> list[int]:
-    """Send from WORKERS threads; returns every status seen (0 = no answer)."""
-    lock = threading.Lock()
-    statuses: list[int] = []
-
-    def work(chunk: list[dict[str, Any]]) -> None:
-        with httpx.Client(timeout=10) as client:
-            for ev in chunk:
-                try:
-                    status = client.post(f"{url}/api/event", json=ev).status_code
-                except httpx.HTTPError:
-                    status = 0
-                with lock:
-                    statuses.append(status)
-                    if status == 202:
-                        acked.add(ev["eventId"])
-                        if on_ack is not None:
-                            on_ack(len(acked))
-
-    chunks = [events[i::WORKERS] for i in range(WORKERS)]
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(work, chunks))
-    return statuses
 
 
 def _path_counts(data_dir: Path, day: str) -> dict[str, int]:
@@ -88,7 +58,7 @@ def _drill(tmp_path: Path, failpoint: str | None, kill_after_acks: int | None = 
             if kill_after_acks is not None and n == kill_after_acks:
                 d.signal(signal.SIGKILL)
 
-        _send_all(d.url, events, acked, maybe_kill)
+        send_all(WORKERS, d.url, events, acked, maybe_kill)
         assert d.wait(timeout=30) == -signal.SIGKILL, "the daemon was not killed mid-stream"
         assert 0 < len(acked) < N_EVENTS, f"kill not mid-stream: {len(acked)} acked"
 
@@ -98,10 +68,10 @@ def _drill(tmp_path: Path, failpoint: str | None, kill_after_acks: int | None = 
         head = d.health()["spool"]["head_seq"]
         acked_events = [e for e in events if e["eventId"] in acked]
         again: set[str] = set()
-        assert set(_send_all(d.url, acked_events, again)) == {202}
+        assert set(send_all(WORKERS, d.url, acked_events, again)) == {202}
         assert d.health()["spool"]["head_seq"] == head
         # Then the client re-sends everything, acked or not.
-        assert set(_send_all(d.url, events, again)) == {202}
+        assert set(send_all(WORKERS, d.url, events, again)) == {202}
         d.wait_caught_up()
         stats = d.stats(day).json()
         assert stats["totalViews"] == N_EVENTS

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from analyticsd.core import stream_entry
+from tests import web
 from tests.forwarding import (
     STREAM,
     agg_rows,
@@ -213,7 +214,7 @@ def test_spool_keeps_unforwarded_records_and_status_reports_them_when_down(
         assert h["spool"]["events"] == 300
         assert h["forwarder"]["state"] == "unreachable"
         assert "ConnectionError" in h["forwarder"]["last_error"]
-        metrics = httpx.get(f"{e.url}/metrics", timeout=5).text
+        metrics = web.get(f"{e.url}/metrics", timeout=5).text
         assert 'analyticsd_forwarder_state{state="unreachable"} 1' in metrics
         assert "analyticsd_forwarder_backlog_events 300" in metrics
         assert e.stop() == 0
@@ -265,7 +266,7 @@ def test_outage_longer_than_the_quota_answers_503_and_loses_nothing(tmp_path: Pa
     try:
         acked: list[str] = []
         refused = 0
-        with httpx.Client(timeout=30) as c:
+        with web.Client(timeout=30) as c:
             for ip, ua, events in traffic(20_000, seed=9):
                 r = c.post(
                     f"{e.url}/api/batch",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import web
 from tests.geo_fixture import build_city_db
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
@@ -21,7 +21,7 @@ def countries(data: Path) -> dict[str, int]:
 
 
 def post_from(d: Daemon, ip: str) -> None:
-    r = httpx.post(
+    r = web.post(
         f"{d.url}/api/event",
         json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},
         headers={"X-Forwarded-For": ip},

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from analyticsd.core.aggregate import DAY, SITE, day_number
+from tests import web
 from tests.geo_fixture import build_city_db
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
@@ -220,7 +221,7 @@ def test_a_day_of_traffic_matches_its_ground_truth(tmp_path: Path, kill_midway: 
     d = Daemon(write_config(tmp_path, port, site_extra=GOALS, geoip=str(geo)), port)
     d.start()
     try:
-        with httpx.Client(timeout=10) as client:
+        with web.Client(timeout=10) as client:
             # Visits of different visitors interleave, as they would live.
             ordered = sorted(visits, key=lambda v: v.events[0][0])
             cut = next(

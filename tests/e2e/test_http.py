@@ -8,9 +8,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from tests.helpers import BROWSER_UA, TEST_SITE, Daemon, running_daemon
+from tests import web
+from tests.helpers import TEST_SITE, Daemon, running_daemon
+from tests.web import BROWSER_UA
 
 EVENT = {"siteId": TEST_SITE, "eventType": "pageview", "path": "/"}
 
@@ -20,7 +20,7 @@ def _today() -> str:
 
 
 def test_cors_preflight_and_post(daemon: Daemon) -> None:
-    pre = httpx.options(
+    pre = web.options(
         f"{daemon.url}/api/event",
         timeout=5,
         headers={"Origin": "https://test.example", "Access-Control-Request-Method": "POST"},
@@ -28,17 +28,17 @@ def test_cors_preflight_and_post(daemon: Daemon) -> None:
     assert pre.status_code == 204
     assert pre.headers["access-control-allow-origin"] == "https://test.example"
     assert "POST" in pre.headers["access-control-allow-methods"]
-    denied = httpx.options(
+    denied = web.options(
         f"{daemon.url}/api/event", timeout=5, headers={"Origin": "https://evil.example"}
     )
     assert denied.status_code == 403
-    r = httpx.post(
+    r = web.post(
         f"{daemon.url}/api/event", json=EVENT, timeout=5, headers={"Origin": "https://test.example"}
     )
     assert r.status_code == 202
     assert r.headers["access-control-allow-origin"] == "https://test.example"
     # An origin of another configured site may not post for this one.
-    r = httpx.post(
+    r = web.post(
         f"{daemon.url}/api/event",
         json=EVENT,
         timeout=5,
@@ -48,7 +48,7 @@ def test_cors_preflight_and_post(daemon: Daemon) -> None:
 
 
 def test_text_plain_beacon(daemon: Daemon) -> None:
-    r = httpx.post(
+    r = web.post(
         f"{daemon.url}/api/event",
         timeout=5,
         content=b'{"siteId":"test_site","eventType":"pageview","url":"https://t.example/a?x=1#h"}',
@@ -60,7 +60,7 @@ def test_text_plain_beacon(daemon: Daemon) -> None:
 
 
 def _visitor(d: Daemon, headers: dict[str, str]) -> str:
-    r = httpx.post(
+    r = web.post(
         f"{d.url}/api/event", json=EVENT, timeout=5, headers={"User-Agent": "ua", **headers}
     )
     assert r.status_code == 202
@@ -93,7 +93,7 @@ def test_slow_client_is_cut_off(tmp_path: Path) -> None:
         assert data.startswith(b"HTTP/1.1 408")
         assert rest == b""  # closed
         assert time.monotonic() - start < 5
-        assert httpx.post(f"{d.url}/api/event", json=EVENT, timeout=5).status_code == 202
+        assert web.post(f"{d.url}/api/event", json=EVENT, timeout=5).status_code == 202
 
 
 def test_declared_oversize_body_refused_before_reading(daemon: Daemon) -> None:
@@ -104,7 +104,7 @@ def test_declared_oversize_body_refused_before_reading(daemon: Daemon) -> None:
 
 
 def test_keep_alive_many_requests_one_connection(daemon: Daemon) -> None:
-    with httpx.Client(timeout=5) as client:
+    with web.Client(timeout=5) as client:
         for i in range(50):
             r = client.post(f"{daemon.url}/api/event", json={**EVENT, "path": f"/k{i % 3}"})
             assert r.status_code == 202
@@ -114,12 +114,12 @@ def test_keep_alive_many_requests_one_connection(daemon: Daemon) -> None:
 
 
 def test_stats_parameters(daemon: Daemon) -> None:
-    r = httpx.get(f"{daemon.url}/api/stats", timeout=5)
+    r = web.get(f"{daemon.url}/api/stats", timeout=5)
     assert r.status_code == 400
     assert "siteId" in r.json()["message"][0]
-    r = httpx.get(f"{daemon.url}/api/stats", params={"siteId": "nope"}, timeout=5)
+    r = web.get(f"{daemon.url}/api/stats", params={"siteId": "nope"}, timeout=5)
     assert r.status_code == 404
-    r = httpx.get(f"{daemon.url}/api/stats", params={"siteId": TEST_SITE, "date": "x"}, timeout=5)
+    r = web.get(f"{daemon.url}/api/stats", params={"siteId": TEST_SITE, "date": "x"}, timeout=5)
     assert r.status_code == 400
 
 
@@ -221,7 +221,7 @@ def test_repeated_forwarded_for_lines_are_one_list(tmp_path: Path) -> None:
     with running_daemon(tmp_path, trusted_proxies='"127.0.0.1/32", "10.0.0.0/8"') as d:
         client = _visitor(d, {"X-Forwarded-For": "203.0.113.7"})
         lines = [("X-Forwarded-For", h) for h in ("198.51.100.9", "203.0.113.7", "10.1.1.1")]
-        r = httpx.post(
+        r = web.post(
             f"{d.url}/api/event", json=EVENT, timeout=5, headers=[*lines, ("User-Agent", "ua")]
         )
         assert r.status_code == 202

@@ -12,8 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
+from tests import web
 from tests.forwarding import (
     STREAM,
     agg_rows,
@@ -141,7 +140,7 @@ def test_poison_entries_go_to_dead_letters_and_consuming_goes_on(tmp_path: Path)
             assert counted(h) == 300
             wait_until("nothing pending", lambda: _pending(rs) == 0)
             assert h.health()["hub"]["dead_lettered_total"] == 4
-            metrics = httpx.get(f"{h.url}/metrics", timeout=5).text
+            metrics = web.get(f"{h.url}/metrics", timeout=5).text
             assert "analyticsd_hub_dead_lettered_total 4" in metrics
             assert "analyticsd_hub_consumed_total 300" in metrics
             assert h.proc is not None
@@ -184,7 +183,7 @@ def test_redis_flapping_for_a_minute(tmp_path: Path) -> None:
             rs.start()
 
     def load() -> None:
-        with httpx.Client(timeout=30) as c:
+        with web.Client(timeout=30) as c:
             for i, (ip, ua, events) in enumerate(traffic(100_000, seed=41)):
                 if stop.is_set():
                     return

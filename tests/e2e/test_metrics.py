@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import web
 from tests.helpers import TEST_SITE, Daemon
 
 
 def _scrape(d: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    r = httpx.get(f"{d.url}/metrics", timeout=5)
+    r = web.get(f"{d.url}/metrics", timeout=5)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     out = {}
@@ -38,7 +38,7 @@ def test_metrics_parse_and_counters_move(daemon: Daemon) -> None:
     assert before["analyticsd_forwarder_state", (("state", "disabled"),)] == 1
     assert before["analyticsd_spool_quota_bytes", ()] > 0
     eid = str(uuid.uuid4())
-    with httpx.Client(base_url=daemon.url, timeout=5) as c:
+    with web.Client(base_url=daemon.url, timeout=5) as c:
         assert c.post("/api/event", json=_event(eventId=eid)).status_code == 202
         assert c.post("/api/event", json=_event(eventId=eid)).status_code == 202  # duplicate
         assert c.post("/api/event", json=_event(siteId="nope.example")).status_code == 403

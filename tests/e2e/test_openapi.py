@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from analyticsd.http.openapi import document
+from tests import web
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
 TOKEN = "schema-token-0123456789abcdef"
@@ -39,7 +39,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         for i in range(20)
         for name, path in (("pageview", "/"), ("pageview", "/pricing"), ("Signup", "/pricing"))
     ]  # fmt: skip
-    r = httpx.post(
+    r = web.post(
         f"{d.url}/api/batch", json={"events": events}, headers={"User-Agent": "Mozilla/5.0"}
     )
     assert r.status_code == 202

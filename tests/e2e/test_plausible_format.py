@@ -12,9 +12,9 @@ import json
 import sqlite3
 from typing import Any
 
-import httpx
 import pytest
 
+from tests import web
 from tests.helpers import TEST_SITE, Daemon, running_daemon
 
 SITE_URL = "https://test.example"
@@ -85,7 +85,7 @@ def test_plausible_payloads_store_the_same_event_as_ours(tmp_path: Any, i: int) 
                 (json.dumps(theirs), ctype),
             ]
         ):
-            r = httpx.post(
+            r = web.post(
                 f"{d.url}/api/event",
                 content=body,
                 headers={
@@ -112,7 +112,7 @@ def test_plausible_payload_errors_name_the_problem(tmp_path: Any) -> None:
             ({"u": f"{SITE_URL}/", "d": TEST_SITE}, "eventType should not be empty"),
             ({"n": "pageview", "u": f"{SITE_URL}/", "d": "nope.example"}, "not a configured site"),
         ]:
-            r = httpx.post(f"{d.url}/api/event", content=json.dumps(body),
+            r = web.post(f"{d.url}/api/event", content=json.dumps(body),
                            headers={"Content-Type": "text/plain"})  # fmt: skip
             assert r.status_code in (400, 403), r.text
             assert any(says in m for m in r.json()["message"]), r.text

@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from analyticsd.core.visitor import salt_day
+from tests import web
 from tests.geo_fixture import build_city_db
 from tests.helpers import Daemon, free_port, recent_events, write_config
 
@@ -55,7 +55,7 @@ def test_no_ip_or_user_agent_is_stored_and_old_salts_are_gone(tmp_path: Path) ->
     d = Daemon(write_config(tmp_path, port, geoip=str(geo)), port)
     d.start()
     try:
-        with httpx.Client(timeout=10) as client:
+        with web.Client(timeout=10) as client:
             for round_ in range(3):
                 for ip in IPS:
                     for ua in UAS:

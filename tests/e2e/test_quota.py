@@ -7,8 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
+from tests import web
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
 N_EVENTS = 400
@@ -33,7 +32,7 @@ def test_full_spool_answers_503_and_keeps_every_ack(tmp_path: Path) -> None:
     acked: list[str] = []
     refused: list[dict[str, object]] = []
     try:
-        with httpx.Client(timeout=10) as client:
+        with web.Client(timeout=10) as client:
             for ev in events:
                 r = client.post(f"{d.url}/api/event", json=ev)
                 if r.status_code == 202:
@@ -56,7 +55,7 @@ def test_full_spool_answers_503_and_keeps_every_ack(tmp_path: Path) -> None:
         today = datetime.now(UTC).date().isoformat()
         assert d.stats(today).json()["totalViews"] == len(acked)
         # Space is free again: the refused events now go in.
-        with httpx.Client(timeout=10) as client:
+        with web.Client(timeout=10) as client:
             for ev in refused:
                 for _ in range(100):  # space frees in flush-sized steps
                     r = client.post(f"{d.url}/api/event", json=ev)

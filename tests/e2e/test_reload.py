@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from analyticsd.core.status_text import render
+from tests import web
 from tests.forwarding import caught_up, counted, send, traffic, wait_until
 from tests.helpers import Daemon, free_port, write_config
 
@@ -69,7 +68,7 @@ def test_reload_under_load(tmp_path: Path) -> None:
     sender = threading.Thread(target=load)
     sender.start()
     try:
-        with httpx.Client(base_url=d.url, timeout=5) as c:
+        with web.Client(base_url=d.url, timeout=5) as c:
             assert c.post("/api/event", json=_event("new.example")).status_code == 403
             wait_until("load flowing", lambda: len(acked) > 100)
             # A valid change: a new site, a rotated token.

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests import web
 from tests.helpers import TEST_SITE, Daemon
 
 
 def _post(d: Daemon, body: dict[str, object]) -> httpx.Response:
-    return httpx.post(f"{d.url}/api/event", json=body, timeout=5)
+    return web.post(f"{d.url}/api/event", json=body, timeout=5)
 
 
 def test_complete_testing_workflow(daemon: Daemon) -> None:
@@ -85,7 +86,7 @@ def test_top_paths_order_and_limit(daemon: Daemon) -> None:
         for i in range(12)
         for _ in range(i + 1)
     ]
-    r = httpx.post(f"{daemon.url}/api/batch", json={"events": events[:300]}, timeout=5)
+    r = web.post(f"{daemon.url}/api/batch", json={"events": events[:300]}, timeout=5)
     assert r.status_code == 202, r.text
     daemon.wait_caught_up()
     stats = daemon.stats(datetime.now(UTC).date().isoformat()).json()
@@ -100,7 +101,7 @@ def test_distinct_clients_are_distinct_visitors(daemon: Daemon) -> None:
         for v in (120, 121, 122)
     ]
     for ua in agents:
-        r = httpx.post(
+        r = web.post(
             f"{daemon.url}/api/event",
             timeout=5,
             headers={"User-Agent": ua},
@@ -108,7 +109,7 @@ def test_distinct_clients_are_distinct_visitors(daemon: Daemon) -> None:
         )
         assert r.status_code == 202
     # The same client twice is one visitor.
-    httpx.post(
+    web.post(
         f"{daemon.url}/api/event",
         timeout=5,
         headers={"User-Agent": agents[0]},

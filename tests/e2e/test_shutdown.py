@@ -8,12 +8,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from tests.e2e.test_crash_drill import _send_all
-from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, write_config
+from tests import web
+from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, send_all, write_config
 
 MAX_EVENTS = 6000
+
+WORKERS = 12
 
 
 def test_sigterm_under_load(tmp_path: Path) -> None:
@@ -31,7 +31,9 @@ def test_sigterm_under_load(tmp_path: Path) -> None:
             d.signal(signal.SIGTERM)
 
     try:
-        loader = threading.Thread(target=_send_all, args=(d.url, events, acked, stop_when_busy))
+        loader = threading.Thread(
+            target=send_all, args=(WORKERS, d.url, events, acked, stop_when_busy)
+        )
         loader.start()
         loader.join(timeout=120)
         assert stopped_at, "load never reached the stop point"
@@ -44,7 +46,9 @@ def test_sigterm_under_load(tmp_path: Path) -> None:
         d.start()
         head = d.health()["spool"]["head_seq"]
         again: set[str] = set()
-        assert set(_send_all(d.url, [e for e in events if e["eventId"] in acked], again)) == {202}
+        assert set(
+            send_all(WORKERS, d.url, [e for e in events if e["eventId"] in acked], again)
+        ) == {202}
         assert d.health()["spool"]["head_seq"] == head, "an acknowledged event was lost"
         d.wait_caught_up()
         assert d.stats(day).json()["totalViews"] == len(acked)
@@ -56,7 +60,7 @@ def test_sigterm_exits_promptly(tmp_path: Path) -> None:
     port = free_port()
     d = Daemon(write_config(tmp_path, port), port)
     d.start()
-    r = httpx.post(
+    r = web.post(
         f"{d.url}/api/event",
         timeout=5,
         json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},
@@ -82,7 +86,7 @@ def test_sighup_does_not_stop_the_daemon(tmp_path: Path) -> None:
         while "configuration reloaded" not in d.log() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "nothing changed" in d.log()
-        r = httpx.post(
+        r = web.post(
             f"{d.url}/api/event",
             timeout=5,
             json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},

@@ -7,235 +7,32 @@ this file, not from the daemon's code. One daemon serves the whole module.
 
 from __future__ import annotations
 
-import random
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-import httpx
 import pytest
 
+from tests import web
+from tests.e2e.stats_traffic import (
+    AUTH,
+    CLIENT,
+    EXTRA,
+    LANDINGS,
+    SITE_EXTRA,
+    UAS,
+    Ev,
+    Visit,
+    iso,
+    plan,
+    send,
+)
 from tests.geo_fixture import build_city_db
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
-
-TOKEN = "stats-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-UAS = {
-    "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:122.0) Gecko/20100101 Firefox/122.0",
-    "mobile": (
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
-        "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"
-    ),
-}
-CLIENT = {
-    "desktop": {
-        "browser": "Firefox",
-        "browser_version": "122.0",
-        "os": "Windows",
-        "os_version": "10",
-    },
-    "mobile": {"browser": "Safari", "browser_version": "17.2", "os": "iOS", "os_version": "17.2"},
-}
-# landing fields → (source, referrer, channel, utm_source, utm_medium, utm_campaign)
-LANDINGS: list[tuple[dict[str, str], tuple[str, str, str, str, str, str]]] = [
-    ({}, ("Direct / None", "", "direct", "", "", "")),
-    (
-        {"referrer": "https://www.google.com/search?q=x"},
-        ("Google", "google.com/search", "organic", "", "", ""),
-    ),
-    ({"referrer": "https://t.co/abc"}, ("Twitter", "t.co/abc", "social", "", "", "")),
-    (
-        {
-            "utm_source": "newsletter",
-            "utm_medium": "email",
-            "utm_campaign": "spring",
-            "utm_content": "header",
-            "utm_term": "analytics",
-        },
-        ("newsletter", "", "email", "newsletter", "email", "spring"),
-    ),
-]
-PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs"]
-GEO = {"203.0.113": ("DE", "Berlin", "Berlin"), "198.51.100": ("FR", "Île-de-France", "Paris")}
-EXTRA = f"""
-[api]
-tokens = ["{TOKEN}"]
-
-[[metrics]]
-name = "signups"
-type = "count"
-event = "Signup"
-
-[[metrics]]
-name = "pro_signups"
-type = "count"
-event = "Signup"
-props = {{ plan = "pro" }}
-
-[[metrics]]
-name = "revenue_sum"
-type = "sum"
-field = "revenue"
-
-[[metrics]]
-name = "avg_revenue"
-type = "avg"
-field = "revenue"
-
-[[metrics]]
-name = "users"
-type = "distinct"
-of = "user"
-
-[[metrics]]
-name = "signup_rate"
-type = "ratio"
-numerator = "signups"
-denominator = "visitors"
-"""
-SITE_EXTRA = """
-[[sites.goals]]
-event = "Signup"
-
-[[sites.funnels]]
-name = "pricing-signup"
-steps = [{page = "/"}, {page = "/pricing"}, {event = "Signup"}]
-window_s = 3600
-"""
-
-
-@dataclass
-class Ev:
-    ts: int
-    name: str
-    path: str
-    props: dict[str, str] = field(default_factory=dict)
-    revenue: str | None = None
-
-
-@dataclass
-class Visit:
-    day: int  # 0 or 1: the day before yesterday, yesterday
-    k: int  # visitor number within the day (an address and a device)
-    landing: int
-    user: str | None
-    events: list[Ev] = field(default_factory=list)
-
-    @property
-    def device(self) -> str:
-        return "mobile" if self.k % 3 == 0 else "desktop"
-
-    @property
-    def ip(self) -> str:
-        return f"{'203.0.113' if self.k % 2 else '198.51.100'}.{self.k + 1}"
-
-    @property
-    def geo(self) -> tuple[str, str, str]:
-        return GEO[self.ip.rsplit(".", 1)[0]]
-
-    @property
-    def host(self) -> str:
-        return "www.test.example" if self.k % 4 == 1 else "test.example"
-
-    @property
-    def language(self) -> str:
-        return "de-DE" if self.k % 2 else "fr-FR"
-
-    @property
-    def screen(self) -> str:
-        return "Desktop" if self.device == "desktop" else "Mobile"
-
-    @property
-    def who(self) -> tuple[int, int]:
-        return (self.day, self.k)  # visitor ids rotate daily: one visitor per day
-
-    def goals(self, ev: Ev) -> list[str]:
-        return ["Signup"] if ev.name == "Signup" else ["purchase"] if ev.name == "purchase" else []
-
-    @property
-    def pageviews(self) -> list[Ev]:
-        return [e for e in self.events if e.name == "pageview"]
-
-    @property
-    def conversions(self) -> int:
-        return sum(1 for e in self.events if self.goals(e))
-
-    @property
-    def bounce(self) -> bool:
-        return len(self.pageviews) == 1 and self.conversions == 0
-
-    @property
-    def duration_ms(self) -> int:
-        return self.events[-1].ts - self.events[0].ts
-
-
-def plan(day0_ms: int) -> list[Visit]:
-    rng = random.Random(5)
-    visits: list[Visit] = []
-    for day in (0, 1):
-        for k in range(24):
-            user = f"user{k}" if k < 12 and (day == 0 or k % 2 == 0) else None
-            t = day0_ms + day * 86_400_000 + 8 * 3_600_000 + k * 600_000
-            for n in range(2 if k % 5 == 0 else 1):
-                v = Visit(day, k, k % 4, user)
-                for j in range(rng.choice([1, 2, 3])):
-                    path = "/" if j == 0 and n == 0 else rng.choice(PAGES)
-                    v.events.append(Ev(t, "pageview", path))
-                    t += 30_000
-                if n == 0 and k % 3 == 1:
-                    v.events.append(
-                        Ev(t, "Signup", v.events[-1].path, {"plan": "pro" if k % 2 else "free"})
-                    )
-                    t += 30_000
-                if n == 0 and k % 6 == 1:
-                    v.events.append(Ev(t, "purchase", "/checkout", revenue="10.50"))
-                t += 2 * 3_600_000  # the next visit starts after a gap
-                visits.append(v)
-    return visits
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
-
-
-def send(d: Daemon, visits: list[Visit]) -> None:
-    with httpx.Client(timeout=10) as client:
-        for v in visits:
-            items = []
-            for i, e in enumerate(v.events):
-                item: dict[str, Any] = {
-                    "siteId": TEST_SITE,
-                    "eventType": e.name,
-                    "url": f"https://{v.host}{e.path}",
-                    "screenWidth": 1920 if v.device == "desktop" else 390,
-                    "timestamp": iso(e.ts),
-                    "eventId": str(uuid.uuid4()),
-                }
-                if i == 0:
-                    item.update(LANDINGS[v.landing][0])
-                if e.props:
-                    item["props"] = e.props
-                if e.revenue:
-                    item["revenue"] = {"amount": e.revenue, "currency": "EUR"}
-                if v.user:
-                    item["userId"] = v.user
-                items.append(item)
-            r = client.post(
-                f"{d.url}/api/batch",
-                json={"events": items},
-                headers={
-                    "User-Agent": UAS[v.device],
-                    "X-Forwarded-For": v.ip,
-                    "Accept-Language": v.language,
-                },
-            )
-            assert r.status_code == 202, r.text
-            assert not r.json()["rejected"], r.text
 
 
 @dataclass
@@ -245,7 +42,7 @@ class World:
     days: list[str]  # labels of day 0 and day 1
 
     def get(self, endpoint: str, **params: Any) -> Any:
-        r = httpx.get(
+        r = web.get(
             f"{self.d.url}/api/v1/stats/{endpoint}",
             params={"site_id": TEST_SITE, **params},
             headers=AUTH,
@@ -544,7 +341,7 @@ def test_goals_conversion_rate_and_revenue(world: World) -> None:
         100 * len(by_goal["Signup"]) / visitors, 2
     )
     # conversion_rate without a goal is a clear 400.
-    r = httpx.get(
+    r = web.get(
         f"{world.d.url}/api/v1/stats/aggregate",
         headers=AUTH,
         params={"site_id": TEST_SITE, "metrics": "conversion_rate"},
@@ -725,7 +522,7 @@ def test_retention_by_user(world: World) -> None:
 
 def test_realtime_visitors(world: World) -> None:
     now = datetime.now(UTC)
-    with httpx.Client(timeout=10) as client:
+    with web.Client(timeout=10) as client:
         for k in range(3):
             r = client.post(
                 f"{world.d.url}/api/event",
@@ -749,13 +546,13 @@ def test_realtime_visitors(world: World) -> None:
 def test_cache_is_invalidated_by_flushes(world: World) -> None:
     url = f"{world.d.url}/api/v1/stats/aggregate"
     params = {"site_id": TEST_SITE, "metrics": "pageviews,visits", "period": "day"}
-    a = httpx.get(url, params=params, headers=AUTH)
-    b = httpx.get(url, params={**params, "metrics": "pageviews,visits"}, headers=AUTH)
-    fresh = httpx.get(url, params=params, headers={**AUTH, "Cache-Control": "no-cache"})
+    a = web.get(url, params=params, headers=AUTH)
+    b = web.get(url, params={**params, "metrics": "pageviews,visits"}, headers=AUTH)
+    fresh = web.get(url, params=params, headers={**AUTH, "Cache-Control": "no-cache"})
     assert [r.headers["x-cache"] for r in (a, b, fresh)] == ["miss", "hit", "miss"]
     assert a.json() == b.json() == fresh.json()
     first = world.get("aggregate", metrics="pageviews", period="day")
-    r = httpx.post(
+    r = web.post(
         f"{world.d.url}/api/event",
         json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/new"},
         headers={"User-Agent": UAS["mobile"], "X-Forwarded-For": "192.0.2.99"},
@@ -784,7 +581,7 @@ def test_cache_is_invalidated_by_flushes(world: World) -> None:
     ],
 )
 def test_bad_parameters_are_named(world: World, params: dict[str, str], param: str) -> None:
-    r = httpx.get(
+    r = web.get(
         f"{world.d.url}/api/v1/stats/aggregate",
         params={"site_id": TEST_SITE, **params},
         headers=AUTH,
@@ -808,25 +605,25 @@ def test_a_funnel_in_the_request_is_checked_like_a_configured_one(
     world: World, params: dict[str, str], expected: str
 ) -> None:
     query = {"site_id": TEST_SITE, "steps": '[{"page": "/"}, {"event": "Signup"}]', **params}
-    r = httpx.get(f"{world.d.url}/api/v1/stats/funnel", params=query, headers=AUTH)
+    r = web.get(f"{world.d.url}/api/v1/stats/funnel", params=query, headers=AUTH)
     assert r.status_code == 400
     assert r.json()["message"][0].startswith(expected), r.json()
 
 
 def test_tokens_and_sites(world: World) -> None:
     url = f"{world.d.url}/api/v1/stats/aggregate"
-    r = httpx.get(url, params={"site_id": TEST_SITE})
+    r = web.get(url, params={"site_id": TEST_SITE})
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
-    r = httpx.get(
+    r = web.get(
         url,
         params={"site_id": TEST_SITE},
         headers={"Authorization": "Bearer wrong-token-0123456789"},
     )
     assert r.status_code == 403
-    r = httpx.get(url, params={"site_id": "nope.example"}, headers=AUTH)
+    r = web.get(url, params={"site_id": "nope.example"}, headers=AUTH)
     assert r.status_code == 404
-    r = httpx.get(
+    r = web.get(
         f"{world.d.url}/api/v1/stats/breakdown",
         params={"site_id": TEST_SITE, "property": "visit:country", "period": "12mo"},
         headers=AUTH,
@@ -835,7 +632,7 @@ def test_tokens_and_sites(world: World) -> None:
 
 
 def test_old_ranges_needing_event_rows_are_refused(world: World) -> None:
-    r = httpx.get(
+    r = web.get(
         f"{world.d.url}/api/v1/stats/aggregate",
         params={"site_id": TEST_SITE, "period": "12mo", "filters": "visit:source==Google|Twitter"},
         headers=AUTH,
@@ -845,6 +642,6 @@ def test_old_ranges_needing_event_rows_are_refused(world: World) -> None:
 
 
 def test_openapi_document_is_served(world: World) -> None:
-    doc = httpx.get(f"{world.d.url}/api/openapi.json").json()
+    doc = web.get(f"{world.d.url}/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert {"/api/event", "/api/v1/stats/aggregate", "/api/v1/stats/breakdown"} <= set(doc["paths"])

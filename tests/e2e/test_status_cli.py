@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
-
+from tests import web
 from tests.helpers import TEST_SITE, Daemon, free_port, write_config
 
 
@@ -16,7 +15,7 @@ def test_status_running_then_down(tmp_path: Path) -> None:
     d.start()
     try:
         for i in range(5):
-            r = httpx.post(
+            r = web.post(
                 f"{d.url}/api/event",
                 timeout=5,
                 json={"siteId": TEST_SITE, "eventType": "pageview", "path": f"/{i}"},

@@ -14,8 +14,7 @@ from analyticsd.core.aggregate import (
 )
 from analyticsd.core.records import EnrichedRecord
 from analyticsd.storage.statsdb import StatsDB, StatsReader
-from tests.core.records_fixture import rec
-from tests.core.test_buckets import ms
+from tests.core.records_fixture import ms, rec
 
 T = ms("2026-11-23T10:00:00+00:00")
 MIN = 60_000
