@@ -129,19 +129,20 @@ class Parts:
     notifier: Notifier
     writer: SpoolWriter
     enricher: Enricher
-    aggregator: Aggregator
     forwarder: Forwarder | None
     hub: Hub | None
     geo: GeoLookup
     profiler: ClientProfiler
-    ingest: IngestHandler
     meter: RateMeter
     metrics: Metrics
     # Mutated in place on reload (new sites), so the aggregator sees it.
     timezones: dict[str, str]
     reload: ReloadState = field(default_factory=ReloadState)
     started_at: float = 0.0
-    # Built last: its app reports on everything above.
+    # Built from the parts above (`build`); the server last, as its app
+    # reports on everything.
+    aggregator: Aggregator = field(init=False)
+    ingest: IngestHandler = field(init=False)
     server: HttpServer = field(init=False)
 
     def new_forwarder(self, cfg: ForwardConfig) -> Forwarder:
@@ -166,35 +167,8 @@ class Parts:
 def build(config: Config, now_ms: Callable[[], int] = wall_ms) -> Parts:
     storage = Storage(config)
     heartbeats = Heartbeats(trio.current_time)
-    beat = heartbeats.register
-    writer = SpoolWriter(storage.spool, now_ms, beat=beat("spool-writer"))
-    enricher = Enricher(storage.spool, writer, beat("enricher"))
-    metrics = Metrics()
-    timezones = {s.id: s.timezone for s in config.sites}
-    aggregator = Aggregator(
-        storage.spool,
-        writer,
-        enricher.subscribe,
-        storage.db,
-        lambda: timezones,
-        config.aggregator.flush_interval_s,
-        now_ms,
-        config.storage.raw_event_retention_days,
-        config.aggregator.quiet_flush_s,
-        metrics,
-        beat("aggregator"),
-    )
+    writer = SpoolWriter(storage.spool, now_ms, beat=heartbeats.register("spool-writer"))
     geo = GeoLookup(config.geoip.database)
-    profiler = ClientProfiler(UAClassifier(), geo, _salt_source(storage.salts, now_ms))
-    meter = RateMeter()
-    ingest = IngestHandler(
-        config,
-        writer.submit,
-        profiler,
-        now_ms,
-        lambda n: meter.add(n, trio.current_time()),
-        metrics,
-    )
     parts = Parts(
         config=config,
         now_ms=now_ms,
@@ -202,23 +176,52 @@ def build(config: Config, now_ms: Callable[[], int] = wall_ms) -> Parts:
         heartbeats=heartbeats,
         notifier=Notifier.from_environment(),
         writer=writer,
-        enricher=enricher,
-        aggregator=aggregator,
+        enricher=Enricher(storage.spool, writer, heartbeats.register("enricher")),
         forwarder=None,
         hub=None,
         geo=geo,
-        profiler=profiler,
-        ingest=ingest,
-        meter=meter,
-        metrics=metrics,
-        timezones=timezones,
+        profiler=ClientProfiler(UAClassifier(), geo, _salt_source(storage.salts, now_ms)),
+        meter=RateMeter(),
+        metrics=Metrics(),
+        timezones={s.id: s.timezone for s in config.sites},
     )
+    parts.aggregator = _aggregator(parts)
+    parts.ingest = _ingest(parts)
     if config.forward.enabled:
         parts.forwarder = parts.new_forwarder(config.forward)
     if config.hub.enabled:
         parts.hub = _hub(parts)
     parts.server = _http_server(parts)
     return parts
+
+
+def _aggregator(parts: Parts) -> Aggregator:
+    config, timezones = parts.config, parts.timezones
+    return Aggregator(
+        parts.storage.spool,
+        parts.writer,
+        parts.enricher.subscribe,
+        parts.storage.db,
+        lambda: timezones,
+        config.aggregator.flush_interval_s,
+        parts.now_ms,
+        config.storage.raw_event_retention_days,
+        config.aggregator.quiet_flush_s,
+        parts.metrics,
+        parts.heartbeats.register("aggregator"),
+    )
+
+
+def _ingest(parts: Parts) -> IngestHandler:
+    meter = parts.meter
+    return IngestHandler(
+        parts.config,
+        parts.writer.submit,
+        parts.profiler,
+        parts.now_ms,
+        lambda n: meter.add(n, trio.current_time()),
+        parts.metrics,
+    )
 
 
 def _salt_source(salts: SaltBook, now_ms: Callable[[], int]) -> Callable[[int], bytes | None]:

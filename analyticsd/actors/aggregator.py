@@ -50,6 +50,53 @@ PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
 
 
+def _poll(feed: Feed) -> Batch | None:
+    try:
+        return feed.receive_nowait()
+    except trio.WouldBlock:
+        return None
+
+
+@dataclass
+class FlushTimer:
+    """When the next flush is due: every `interval_s`, and `quiet_s` after
+    the feed went quiet while events wait (the end of a burst, or a quiet
+    site), so stats trail traffic by about that much instead of a whole
+    interval; quiet_s = 0 turns that off. Times are trio's clock."""
+
+    interval_s: float
+    quiet_s: float
+    now: float
+    next_flush: float = 0.0
+    quiet_at: float | None = None  # when to flush if the feed stays quiet
+
+    def __post_init__(self) -> None:
+        self.next_flush = self.now + self.interval_s
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_flush
+
+    def flushed(self, now: float) -> None:
+        self.next_flush = now + self.interval_s
+
+    def counted(self) -> None:
+        self.quiet_at = None
+
+    def wake_at(self, now: float, waiting: bool) -> float:
+        """When to stop waiting for the next batch."""
+        if not (waiting and self.quiet_s > 0):
+            self.quiet_at = None
+        elif self.quiet_at is None:
+            self.quiet_at = now + self.quiet_s
+        return self.next_flush if self.quiet_at is None else min(self.next_flush, self.quiet_at)
+
+    def idle(self, now: float) -> None:
+        """Nothing came until the wake-up: flush now if that was the quiet one."""
+        if self.quiet_at is not None and now >= self.quiet_at:
+            self.next_flush = now
+            self.quiet_at = None
+
+
 @dataclass
 class AggregatorState:
     """What status and health report; written only by the aggregator."""
@@ -120,49 +167,42 @@ class Aggregator:
     async def _loop(self, feed: Feed) -> None:
         """Count batches as they come; flush every interval, when the feed went
         quiet, or when many events wait. Returns when the feed ends (shutdown)."""
-        next_flush = trio.current_time() + self.interval
-        quiet_at: float | None = None  # when to flush if the feed stays quiet
+        timer = FlushTimer(self.interval, self.quiet_flush_s, trio.current_time())
         batch: Batch | None = None
         caught_up = False  # the last batch reached the end of the spool
-        while True:
-            if faults.armed("aggregator.stall"):
-                await trio.sleep_forever()  # a stuck actor, for the watchdog drill
-            self.beat()
-            if batch is None:
-                try:
-                    batch = feed.receive_nowait()
-                except trio.WouldBlock:
-                    pass
-                except trio.EndOfChannel:
-                    return  # everything counted; `run` does the final flush
-            if batch is not None:
-                await self._add(batch)
-                quiet_at = None
-                caught_up = batch.caught_up
-            due = trio.current_time() >= next_flush
-            # Caught up with a good number waiting: show them now.
-            burst_done = caught_up and batch is None and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
-            if due or burst_done or self.agg.n_events >= MAX_PENDING_EVENTS:
-                await self._flush_with_retries()
-                next_flush = trio.current_time() + self.interval
-            if batch is not None:
-                batch = None
-                continue
-            waiting = self.quiet_flush_s > 0 and (self.agg.n_events > 0 or bool(self.agg.dirty))
-            if not waiting:
-                quiet_at = None
-            elif quiet_at is None:
-                quiet_at = trio.current_time() + self.quiet_flush_s
-            wake = next_flush if quiet_at is None else min(next_flush, quiet_at)
-            # Bounded by the heartbeat too, so an idle aggregator still beats.
-            with trio.move_on_at(min(wake, trio.current_time() + HEARTBEAT_S)):
-                try:
-                    batch = await feed.receive()
-                except trio.EndOfChannel:
-                    return
-            if batch is None and quiet_at is not None and trio.current_time() >= quiet_at:
-                next_flush = trio.current_time()  # the feed went quiet: flush
-                quiet_at = None
+        try:
+            while True:
+                if faults.armed("aggregator.stall"):
+                    await trio.sleep_forever()  # a stuck actor, for the watchdog drill
+                self.beat()
+                if batch is None:
+                    batch = _poll(feed)
+                if batch is not None:
+                    await self._add(batch)
+                    timer.counted()
+                    caught_up = batch.caught_up
+                # Caught up with a good number waiting: show them now.
+                burst_done = caught_up and batch is None
+                burst_done = burst_done and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
+                if timer.due(trio.current_time()) or burst_done or self._too_many_waiting():
+                    await self._flush_with_retries()
+                    timer.flushed(trio.current_time())
+                batch = None if batch is not None else await self._wait(feed, timer)
+        except trio.EndOfChannel:
+            return  # everything counted; `run` does the final flush
+
+    def _too_many_waiting(self) -> bool:
+        return self.agg.n_events >= MAX_PENDING_EVENTS
+
+    async def _wait(self, feed: Feed, timer: FlushTimer) -> Batch | None:
+        """The next batch, or None at the timer's wake-up (bounded by the
+        heartbeat too, so an idle aggregator still beats)."""
+        now = trio.current_time()
+        wake = timer.wake_at(now, self.agg.n_events > 0 or bool(self.agg.dirty))
+        with trio.move_on_at(min(wake, now + HEARTBEAT_S)):
+            return await feed.receive()
+        timer.idle(trio.current_time())
+        return None
 
     async def _add(self, batch: Batch) -> None:
         agg = self.agg
