@@ -45,9 +45,10 @@ from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.keys import session_key
-from analyticsd.storage.queries import EnginePool, QueryEngine
+from analyticsd.storage.queries import EnginePool
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
+from analyticsd.storage.stats_answers import StatsStoreView
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 from analyticsd.systemd import Notifier
 
@@ -98,12 +99,12 @@ class Storage:
         self.engines = EnginePool(st.data_dir, 2)
         self._engine_slots = trio.Semaphore(self.engines.size)
 
-    async def run_query(self, work: Callable[[QueryEngine], T]) -> T:
+    async def run_query(self, work: Callable[[StatsStoreView], T]) -> T:
         async with self._engine_slots:
             engine = self.engines.free.pop()
             engine.start()
             try:
-                return await trio.to_thread.run_sync(work, engine)
+                return await trio.to_thread.run_sync(work, StatsStoreView(engine))
             finally:
                 self.engines.free.append(engine)
 

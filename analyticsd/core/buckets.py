@@ -72,3 +72,11 @@ def week_first_day(week: int) -> int:
 def month_first_day(month: int) -> int:
     """The day number of a month's first day."""
     return datetime(month // 12, month % 12 + 1, 1).toordinal() - _EPOCH_ORDINAL
+
+
+def day_range_ms(day: int, tz_name: str) -> tuple[int, int]:
+    """[start, end) of a local day in epoch milliseconds (23 or 25 h on DST days)."""
+    tz = zone(tz_name)
+    start = datetime.strptime(day_label(day), "%Y-%m-%d").replace(tzinfo=tz)
+    end = datetime.strptime(day_label(day + 1), "%Y-%m-%d").replace(tzinfo=tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)

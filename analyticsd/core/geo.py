@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 
@@ -12,3 +14,9 @@ class GeoInfo(msgspec.Struct, frozen=True, array_like=True):
 
 
 NO_GEO = GeoInfo("", "", "")
+
+
+class GeoSource(Protocol):
+    """Where the receiver looks up an address (storage.geoip in the daemon)."""
+
+    def lookup(self, ip: str) -> GeoInfo: ...

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from analyticsd.core.errors import NoSalt
-from analyticsd.core.geo import GeoInfo
+from analyticsd.core.geo import GeoInfo, GeoSource
 from analyticsd.core.useragent import ClientInfo, UAClassifier
 from analyticsd.core.visitor import SESSION_GAP_MS, local_day, visitor_id
-from analyticsd.storage.geoip import GeoLookup
 
 _LANG = re.compile(
     r"^\s*([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))?(?:[-_][A-Za-z0-9]{1,8})*\s*(?:;|,|$)"
@@ -46,7 +45,7 @@ class ClientProfiler:
     def __init__(
         self,
         classifier: UAClassifier,
-        geo: GeoLookup,
+        geo: GeoSource,
         salt_of_day: Callable[[int], bytes | None],
     ) -> None:
         self.classifier = classifier

@@ -25,9 +25,7 @@ from analyticsd.core.chart import line_chart
 from analyticsd.core.config import Config
 from analyticsd.core.errors import QueryError, StatsStoreError
 from analyticsd.core.query import parse_query
-from analyticsd.http.stats_api import StatsDeps, custom_metrics
-from analyticsd.storage.queries import QueryEngine
-from analyticsd.storage.stats_answers import Reports
+from analyticsd.http.stats_api import StatsDeps, StatsStore, custom_metrics
 
 ASSETS = {
     "/dashboard/app.js": ("app.js", "application/javascript; charset=utf-8"),
@@ -147,9 +145,9 @@ def _horizon(cfg: Config, deps: StatsDeps) -> int:
     return deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
 
 
-def _chart_work(q: Any, metric: str, horizon: int) -> Callable[[QueryEngine], str]:
-    def work(engine: QueryEngine) -> str:
-        res = Reports(engine, {}, horizon).timeseries(q)
+def _chart_work(q: Any, metric: str, horizon: int) -> Callable[[StatsStore], str]:
+    def work(store: StatsStore) -> str:
+        res = store.answers({}, horizon).timeseries(q)
         points = res["results"]
         comparison = [p["comparison"][metric] or 0 for p in points] if q.compare else None
         return line_chart(

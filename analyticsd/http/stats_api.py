@@ -13,15 +13,16 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from analyticsd.core import signin
+from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.config import (
     Config,
     FunnelConfig,
@@ -42,14 +43,35 @@ from analyticsd.core.funnel import (
 )
 from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
-from analyticsd.storage.queries import QueryEngine
-from analyticsd.storage.stats_answers import Reports
-from analyticsd.storage.statsdb import day_range_ms
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-# Runs a blocking function with a query engine in a worker thread.
-RunQuery = Callable[[Callable[[QueryEngine], T]], Awaitable[T]]
+
+
+class Answers(Protocol):
+    """The Stats API's answers for one question's metrics (storage.stats_answers)."""
+
+    engines_used: list[str]
+
+    def aggregate(self, q: Query) -> dict[str, Any]: ...
+    def timeseries(self, q: Query) -> dict[str, Any]: ...
+    def breakdown(self, q: Query) -> dict[str, Any]: ...
+    def rollups(self, q: Query, today: int) -> dict[str, Any]: ...
+
+
+class StatsStore(Protocol):
+    """What the Stats API and the dashboard read. The HTTP side reaches the
+    store only through this, handed in by the daemon (storage.stats_answers)."""
+
+    def realtime(self, site: str, now_ms: int) -> int: ...
+    def actor_events(
+        self, site: str, start_ms: int, end_ms: int, by_user: bool
+    ) -> Iterator[tuple[Any, ...]]: ...
+    def answers(self, custom: Mapping[str, CustomMetric], horizon_ms: int) -> Answers: ...
+
+
+# Runs a blocking function with the store in a worker thread.
+RunQuery = Callable[[Callable[[StatsStore], T]], Awaitable[T]]
 CACHE_ENTRIES = 512
 _COMMON = frozenset({"site_id", "period", "date"})
 _PARAMS = {
@@ -310,13 +332,17 @@ def _bind(handle: Callable[[str], Awaitable[Response]], endpoint: str) -> Callab
 
 def _report(
     endpoint: str, q: Query, custom: dict[str, CustomMetric], horizon: int, today: int
-) -> Callable[[QueryEngine], Any]:
-    def work(engine: QueryEngine) -> Any:
-        reports = Reports(engine, custom, horizon)
+) -> Callable[[StatsStore], Any]:
+    def work(store: StatsStore) -> Any:
+        reports = store.answers(custom, horizon)
         if endpoint == "rollups":
             result = reports.rollups(q, today)
+        elif endpoint == "aggregate":
+            result = reports.aggregate(q)
+        elif endpoint == "timeseries":
+            result = reports.timeseries(q)
         else:
-            result = getattr(reports, endpoint)(q)
+            result = reports.breakdown(q)
         result["meta"] = {
             "period": q.range.label(),
             "engine": "events" if "events" in reports.engines_used else "rollup",
@@ -343,7 +369,7 @@ def _actor_report(
     today: int,
     horizon: int,
     deps: StatsDeps,
-) -> Callable[[QueryEngine], Any]:
+) -> Callable[[StatsStore], Any]:
     site_id = args["site_id"]
     r = period_range(args.get("period") or "30d", args.get("date", ""), today)
     start_ms = day_range_ms(r.first, tz)[0]
@@ -363,8 +389,8 @@ def _actor_report(
             raise QueryError("order", "must be loose or strict")
         end_ms = day_range_ms(r.last, tz)[1]
 
-        def run_funnel(engine: QueryEngine) -> Any:
-            rows = engine.actor_events(site_id, start_ms, end_ms, by == "user")
+        def run_funnel(store: StatsStore) -> Any:
+            rows = store.actor_events(site_id, start_ms, end_ms, by == "user")
             result = funnel(_by_actor(rows), f)
             result["by"] = by
             result["meta"] = {"period": r.label()}
@@ -377,8 +403,8 @@ def _actor_report(
     periods = _positive(args, "periods", 8, 60)
     unit = "day" if period == "day" else period
 
-    def run_retention(engine: QueryEngine) -> Any:
-        rows = engine.actor_events(site_id, start_ms, deps.now_ms() + 86_400_000, True)
+    def run_retention(store: StatsStore) -> Any:
+        rows = store.actor_events(site_id, start_ms, deps.now_ms() + 86_400_000, True)
         matrix, curve = retention(
             ((u, ts, name) for u, ts, name, _, _ in rows),
             tz,

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from analyticsd.core.aggregate import DAY, DIMENSIONS, PROP, SEP, day_label
+from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.errors import StatsStoreError
-from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, day_range_ms
+from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS
 
 AGGREGATE_COLUMNS = ("date", "dimension", "value", *METRIC_COLUMNS)
 EVENT_COLUMNS = (

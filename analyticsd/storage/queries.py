@@ -28,7 +28,7 @@ from typing import Any
 
 from analyticsd.core.aggregate import PROP, SEP, SITE
 from analyticsd.core.answers import Acc, Grouped, columns_for
-from analyticsd.core.buckets import zone
+from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.plan import fold, rollup_buckets
 from analyticsd.core.query import CustomMetric, Prop, Query, prop_of
@@ -39,7 +39,7 @@ from analyticsd.storage.eventsql import (
     group_sql,
 )
 from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
-from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly, day_range_ms
+from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly
 
 
 class QueryEngine:

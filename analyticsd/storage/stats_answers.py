@@ -6,7 +6,7 @@ connection of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -249,3 +249,21 @@ def _period_end(day: int, interval: str) -> int:
 
 
 _ADDITIVE = frozenset({"visitors", "visits", "pageviews", "events"})
+
+
+class StatsStoreView:
+    """A query engine as the Stats API reads it (http.stats_api.StatsStore)."""
+
+    def __init__(self, engine: QueryEngine) -> None:
+        self.engine = engine
+
+    def realtime(self, site: str, now_ms: int) -> int:
+        return self.engine.realtime(site, now_ms)
+
+    def actor_events(
+        self, site: str, start_ms: int, end_ms: int, by_user: bool
+    ) -> Iterator[tuple[Any, ...]]:
+        return self.engine.actor_events(site, start_ms, end_ms, by_user)
+
+    def answers(self, custom: Mapping[str, CustomMetric], horizon_ms: int) -> Reports:
+        return Reports(self.engine, custom, horizon_ms)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from itertools import chain, islice
 
 import msgspec
@@ -46,7 +45,6 @@ from analyticsd.core.aggregate import (
     FlushBatch,
     buckets,
     contribution_at,
-    day_label,
     day_number,
     event_pairs,
     month_of,
@@ -56,7 +54,7 @@ from analyticsd.core.aggregate import (
     visitor_marks,
     week_of,
 )
-from analyticsd.core.buckets import zone
+from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
 from analyticsd.core.sessions import Session
@@ -166,14 +164,6 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
 
 def connect_readonly(path: str) -> sqlite3.Connection:
     return _connect(path, readonly=True)
-
-
-def day_range_ms(day: int, tz_name: str) -> tuple[int, int]:
-    """[start, end) of a local day in epoch milliseconds (23 or 25 h on DST days)."""
-    tz = zone(tz_name)
-    start = datetime.strptime(day_label(day), "%Y-%m-%d").replace(tzinfo=tz)
-    end = datetime.strptime(day_label(day + 1), "%Y-%m-%d").replace(tzinfo=tz)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
 class StatsDB:
