@@ -17,7 +17,7 @@ import trio
 from analyticsd import __version__
 from analyticsd.core.config import Config
 from analyticsd.core.errors import AnalyticsdError
-from analyticsd.core.records import received_ms_of
+from analyticsd.core.spool_record import received_ms_of
 from analyticsd.storage.spool import Spool, SpoolStats
 from analyticsd.storage.statsdb import StatsReader
 

@@ -25,7 +25,7 @@ from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.config import GoalConfig, SiteConfig
 from analyticsd.core.enrich import enrich, rules_for
 from analyticsd.core.ingest import IncomingEvent, validate_event
-from analyticsd.core.records import EnrichedRecord, Record, decode, encode
+from analyticsd.core.spool_record import EnrichedRecord, Record, decode, encode
 from analyticsd.core.useragent import UAClassifier
 from analyticsd.http.client_facts import ClientProfiler
 from analyticsd.storage.geoip import GeoLookup

@@ -188,7 +188,7 @@ def engine_timings(data: Path, tz: str, today: int, horizon_ms: int) -> dict[str
         today,
         {},
     )
-    first, median = _median_ms(lambda: engine.raw(q, "none", {}, horizon_ms))
+    first, median = _median_ms(lambda: engine.per_event(q, "none", {}, horizon_ms))
     out["reference: 30-day top pages from per-event rows"] = {
         "first_ms": round(first, 1),
         "median_ms": round(median, 1),

@@ -29,8 +29,8 @@ from typing import NamedTuple, TypeVar
 from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import IncomingEvent
-from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.source import Source
+from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.core.useragent import ClientInfo
 from analyticsd.storage.statsdb import FILENAME, StatsDB
 

@@ -33,7 +33,7 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
 from analyticsd.core.enrich import RuleBook, enrich
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
-from analyticsd.core.records import EnrichedRecord, decode
+from analyticsd.core.spool_record import EnrichedRecord, decode
 from analyticsd.storage.spool import Spool, SpoolRead
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from analyticsd.core.errors import CanonicalStoreError, ShuttingDown, SpoolError
 from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.link import Link, LinkState, Outcome, backoff_s
 from analyticsd.core.messages import Append, PendingRecord
-from analyticsd.core.records import encode, stored_form
+from analyticsd.core.spool_record import encode, stored_form
 from analyticsd.storage.canonical import Entry, Fields, StreamConsumer
 
 log = logging.getLogger(__name__)

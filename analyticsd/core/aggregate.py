@@ -78,8 +78,8 @@ from analyticsd.core.dimensions import (
 )
 from analyticsd.core.ingest import PAGEVIEW
 from analyticsd.core.marks import mark, visitor_hex, visitor_int, visitor_marks
-from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
+from analyticsd.core.spool_record import EnrichedRecord
 
 # Re-exported: the names the rest of the package imports from here. New code
 # may import them from their own modules.

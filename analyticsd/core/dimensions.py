@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from functools import lru_cache
 
 from analyticsd.core.ingest import UTM_FIELDS
-from analyticsd.core.records import EnrichedRecord
+from analyticsd.core.spool_record import EnrichedRecord
 
 SITE = 0
 ENTRY_PAGE, EXIT_PAGE = 1, 2

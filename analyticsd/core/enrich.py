@@ -23,8 +23,8 @@ import msgspec
 
 from analyticsd.core.config import SiteConfig
 from analyticsd.core.ingest import PAGEVIEW, IncomingEvent
-from analyticsd.core.records import EnrichedRecord, Record
 from analyticsd.core.source import Source, classify
+from analyticsd.core.spool_record import EnrichedRecord, Record
 
 # Event names that are conversions even without a configured goal.
 BUILTIN_CONVERSIONS = frozenset({"purchase", "conversion"})

@@ -34,8 +34,8 @@ from analyticsd.core.ingest import (
     UTM_FIELDS,
     IncomingEvent,
 )
-from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.source import Source
+from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.core.useragent import ClientInfo
 
 # The version of the entry format; independent of the spool's record version

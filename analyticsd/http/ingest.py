@@ -19,7 +19,7 @@ from analyticsd.core.ingest import IncomingEvent, decode_body, validate_event
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.netaddr import client_ip, parse_networks
-from analyticsd.core.records import record_bytes, shared_fields
+from analyticsd.core.spool_record import record_bytes, shared_fields
 from analyticsd.http.client_facts import ClientProfiler, Facts
 from analyticsd.http.responses import Headers, HttpResponse, error_response, json_response
 

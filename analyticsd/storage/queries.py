@@ -161,7 +161,7 @@ class QueryEngine:
 
     # -- the raw engine --------------------------------------------------------
 
-    def raw(
+    def per_event(
         self,
         q: Query,
         unit: str,

@@ -44,7 +44,7 @@ class Reports:
         plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
         if plan is None:
             self.engines_used.append("events")
-            out = self.engine.raw(q, unit, self.custom, self.horizon_ms)
+            out = self.engine.per_event(q, unit, self.custom, self.horizon_ms)
         else:
             self.engines_used.append("rollup")
             prop, value = plan

@@ -15,7 +15,7 @@ from analyticsd.core.enrich import RuleBook, encode_rules, rule_set
 from analyticsd.core.geo import NO_GEO
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.messages import Append, PendingRecord, PublishRules
-from analyticsd.core.records import Record, encode
+from analyticsd.core.spool_record import Record, encode
 from analyticsd.storage.spool import Spool
 from tests.core.records_fixture import DESKTOP
 

@@ -7,7 +7,7 @@ import msgspec
 from analyticsd.actors.hub import decode_entries
 from analyticsd.core import stream_entry
 from analyticsd.core.enrich import enrich
-from analyticsd.core.records import decode
+from analyticsd.core.spool_record import decode
 from tests.core.records_fixture import rec
 
 NOW = 1_790_000_000_000

@@ -16,7 +16,7 @@ from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.geo import NO_GEO
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.messages import Append, PendingRecord
-from analyticsd.core.records import Record, encode
+from analyticsd.core.spool_record import Record, encode
 from analyticsd.core.visitor import DAY_MS
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
@@ -32,7 +32,7 @@ def event(path: str, ts: int) -> IncomingEvent:
     return ev
 
 
-def raw(i: int, ts: int, visitor: str = "00000000000000a1") -> bytes:
+def stored(i: int, ts: int, visitor: str = "00000000000000a1") -> bytes:
     return encode(
         Record(
             event_id=f"00000000-0000-4000-8000-{i:012d}",
@@ -76,7 +76,7 @@ class Pipeline:
         await self.writer.submit(
             Append(
                 [
-                    PendingRecord(f"id{i}", raw(i, NOON), indexed=False)
+                    PendingRecord(f"id{i}", stored(i, NOON), indexed=False)
                     for i in range(start, start + n)
                 ]
             )
@@ -191,7 +191,7 @@ async def test_retention_prunes_per_event_rows_on_an_injected_clock_and_frees_pa
         before, _ = pages()
         now[0] = later  # a month on: the next flush prunes
         await p.writer.submit(
-            Append([PendingRecord("late1", raw(9999, later, "00000000000000b2"), indexed=False)])
+            Append([PendingRecord("late1", stored(9999, later, "00000000000000b2"), indexed=False)])
         )
         # The spool cursor moves after the flush and its prune are done.
         await wait_for(p.writer, lambda: p.spool.cursor("aggregator") == 3001)

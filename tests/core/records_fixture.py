@@ -6,8 +6,8 @@ from datetime import datetime
 
 from analyticsd.core.geo import NO_GEO, GeoInfo
 from analyticsd.core.ingest import IncomingEvent
-from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.source import DIRECT, DIRECT_NAME, Source
+from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.core.useragent import BOT, ClientInfo
 
 DESKTOP = ClientInfo("Firefox", "122.0", "Windows", "10", "desktop", False)

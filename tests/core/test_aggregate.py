@@ -18,9 +18,9 @@ from analyticsd.core.aggregate import (
 )
 from analyticsd.core.batch import V_EVENTS, V_PAGEVIEWS, V_VISITORS, V_VISITS
 from analyticsd.core.buckets import day_number
-from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.core.source import Source
+from analyticsd.core.spool_record import EnrichedRecord
 from tests.core.records_fixture import ms, rec
 
 MIN = 60_000

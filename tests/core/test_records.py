@@ -9,7 +9,8 @@ from analyticsd.core.config import GoalConfig, SiteConfig
 from analyticsd.core.enrich import enrich, rules_for
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import IncomingEvent, validate_event
-from analyticsd.core.records import (
+from analyticsd.core.source import Source
+from analyticsd.core.spool_record import (
     Record,
     decode,
     encode,
@@ -18,7 +19,6 @@ from analyticsd.core.records import (
     shared_fields,
     stored_form,
 )
-from analyticsd.core.source import Source
 from tests.core.records_fixture import DESKTOP
 
 NOW = 1_795_000_000_000

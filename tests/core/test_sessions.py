@@ -26,8 +26,8 @@ from analyticsd.core.batch import (
     V_VISITORS,
     V_VISITS,
 )
-from analyticsd.core.records import EnrichedRecord
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
+from analyticsd.core.spool_record import EnrichedRecord
 from tests.core.records_fixture import ms, rec
 
 T0 = ms("2026-11-23T10:00:00+00:00")

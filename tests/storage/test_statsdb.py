@@ -12,7 +12,7 @@ from analyticsd.core.aggregate import (
     day_number,
     week_of,
 )
-from analyticsd.core.records import EnrichedRecord
+from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 from tests.core.records_fixture import ms, rec
 
