@@ -148,8 +148,8 @@ class Aggregator:
             self.db.open_sessions, watermark - SESSION_GAP_MS - SKEW_MS
         )
         self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
-        for s in sessions:
-            self.agg.book.restore(s)
+        for s, flushed in sessions:
+            self.agg.restore(s, flushed)
         self.state.flushed_seq = self.state.read_seq = last
         # After a crash or a stop the spool cursor may lag SQLite (it moves
         # after the flush); catch it up so the spool can free those records.

@@ -154,6 +154,9 @@ class Aggregation:
     watermark_ms: int = 0
     # What the next flush writes, counted into as events come.
     pending: FlushBatch = field(default_factory=FlushBatch)
+    # Per visit (by id), what it has added to the rows so far: settling a
+    # changed visit adds the difference.
+    flushed: dict[int, Contribution] = field(default_factory=dict)
     # Unique-visitor marks per (site, granularity, bucket), loaded from SQLite
     # before use; hours and days apart, so a finished hour's marks can go.
     seen: dict[tuple[str, int, int], set[int]] = field(default_factory=dict)
@@ -240,6 +243,12 @@ class Aggregation:
             for gran, bucket in ((HOUR, hour), (DAY, day)):
                 self.pending.add_revenue((site, gran, bucket, dim, value, currency), amount)
 
+    def restore(self, session: Session, flushed: Contribution) -> None:
+        """An open visit as the store holds it (after a restart), with what
+        it already added to the rows."""
+        self.book.restore(session)
+        self.flushed[session.sid] = flushed
+
     # -- flushing ----------------------------------------------------------
 
     def settle(self, limit: int) -> bool:
@@ -252,9 +261,9 @@ class Aggregation:
             _, s = self.dirty.popitem()
             cache = self.visits.get(s.sid)
             new = contribution(s, self.tz(s.site), cache.pairs if cache else None)
-            old = s.flushed if isinstance(s.flushed, Contribution) else None
+            old = self.flushed.get(s.sid)
             settle_visit(self.pending.buckets, s.site, old, new)
-            s.flushed = new  # what the rows (and, after the flush, SQLite) hold
+            self.flushed[s.sid] = new  # what the rows (and, after the flush, SQLite) hold
             self.pending.sessions.append((s, new))
         return not self.dirty
 
@@ -272,6 +281,7 @@ class Aggregation:
                 s.dirty = False
         for s in self.book.evict(self.watermark_ms - SESSION_GAP_MS - SKEW_MS):
             self.visits.pop(s.sid, None)
+            self.flushed.pop(s.sid, None)
         # Unique-visitor sets of hours and days nobody touched for a while are
         # dropped; they are reloaded from the per-event rows if a late event
         # comes.
@@ -285,7 +295,7 @@ class Aggregation:
         self.pending.put_back(batch)
         for s, _ in batch.sessions:
             # The rows put back already hold the visit's contribution
-            # (`flushed` says so); settling it again adds only later changes,
+            # (`self.flushed` says so); settling it again adds only later changes,
             # and puts the visit in the next batch to be saved.
             self.dirty[s.sid] = s
 

@@ -49,8 +49,8 @@ class Session:
     # Bit 1 / 2: the visit opened with its visitor's first event of that hour
     # / day (see contributions.Contribution.visitors).
     first_visits: int = 0
-    # What SQLite holds for this session (a contributions.Contribution), or None.
-    flushed: object = None
+    # Changed since it was last saved (set on every event, cleared once the
+    # flush that saved it committed).
     dirty: bool = True
 
     @property

@@ -308,8 +308,9 @@ class StatsDB:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n
 
-    def open_sessions(self, since_ms: int) -> list[Session]:
-        """Visits that may still grow (added to at or after `since_ms`), as flushed."""
+    def open_sessions(self, since_ms: int) -> list[tuple[Session, Contribution]]:
+        """Visits that may still grow (added to at or after `since_ms`), each
+        with what it added to the rows when it was flushed."""
         try:
             rows = self.conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE touched_ms >= ?", (since_ms,)
@@ -373,7 +374,7 @@ def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
     )
 
 
-def _session_of(r: tuple[object, ...]) -> Session:
+def _session_of(r: tuple[object, ...]) -> tuple[Session, Contribution]:
     (sid, site, visitor, alias, start, end, hour, day, entry, entry_ms, exit_, exit_ms) = r[:12]
     pageviews, events, conversions, touched, first_visits = r[12:17]
     s = Session(
@@ -394,9 +395,7 @@ def _session_of(r: tuple[object, ...]) -> Session:
         touched_ms=int(touched),  # type: ignore[call-overload]
         first_visits=int(first_visits),  # type: ignore[call-overload]
     )
-    s.flushed = contribution_at(s, int(hour), int(day))  # type: ignore[call-overload]
-    s.dirty = False
-    return s
+    return s, contribution_at(s, int(hour), int(day))  # type: ignore[call-overload]
 
 
 class StatsReader:

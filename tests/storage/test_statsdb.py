@@ -33,8 +33,8 @@ def feed(db: StatsDB, agg: Aggregation, records: list[EnrichedRecord], start_seq
 def restart(db: StatsDB) -> Aggregation:
     """What the aggregator does on start: resume from SQLite alone."""
     agg = Aggregation(tz_of={"s": "UTC"}, last_seq=db.last_seq())
-    for s in db.open_sessions(T - 3600_000):
-        agg.book.restore(s)
+    for s, flushed in db.open_sessions(T - 3600_000):
+        agg.restore(s, flushed)
     return agg
 
 
