@@ -201,25 +201,13 @@ async def live(parts: Parts) -> dict[str, Any]:
         draining=parts.server.draining,
         open_visits=st.open_sessions,
     )
-    forward = None
-    if parts.forwarder is not None:
-        fw = parts.forwarder.state
-        first = await trio.to_thread.run_sync(spool.first_after, fw.cursor)
-        forward = ForwardView(
-            state=str(fw.link.state),
-            since_ms=fw.link.since_ms,
-            cursor=fw.cursor,
-            oldest_unforwarded_ms=received_ms_of(first) if first else None,
-            forwarded_total=fw.forwarded,
-            last_error=fw.link.last_error,
-        )
     rep = build(
         parts.config.storage.data_dir,
         stats,
         st.flushed_seq,
         parts.now_ms(),
         running,
-        forward=forward,
+        forward=await _forward_view(parts),
         hub=_hub_view(parts),
     )
     r = parts.reload
@@ -231,6 +219,21 @@ async def live(parts: Parts) -> dict[str, Any]:
         "needs_restart": r.needs_restart,
     }
     return rep
+
+
+async def _forward_view(parts: Parts) -> ForwardView | None:
+    if parts.forwarder is None:
+        return None
+    fw = parts.forwarder.state
+    first = await trio.to_thread.run_sync(parts.storage.spool.first_after, fw.cursor)
+    return ForwardView(
+        state=str(fw.link.state),
+        since_ms=fw.link.since_ms,
+        cursor=fw.cursor,
+        oldest_unforwarded_ms=received_ms_of(first) if first else None,
+        forwarded_total=fw.forwarded,
+        last_error=fw.link.last_error,
+    )
 
 
 def _hub_view(parts: Parts) -> HubView | None:
