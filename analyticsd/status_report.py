@@ -51,6 +51,10 @@ class Live:
     last_flush_ms: int | None
     draining: bool
     open_visits: int = 0
+    # Why the spool refuses new events (quota, map or disk full), if it does.
+    spool_refusing: str | None = None
+    # Why flushes to SQLite fail, until one succeeds.
+    store_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,12 +126,17 @@ def build(
 ) -> dict[str, Any]:
     oldest = received_ms_of(spool.oldest_record) if spool.oldest_record else None
     head = spool.next_seq - 1
+    problems = _problems(live)
     return {
         "daemon": "running" if live else "down",
         "status": ("draining" if live.draining else "ok") if live else "down",
         "version": __version__,
         "uptime_s": round(live.uptime_s, 1) if live else None,
         "data_dir": os.path.abspath(data_dir),
+        # What keeps the daemon from taking or counting events right now, in
+        # words (a full disk names its path); empty when all is well.
+        "problems": problems,
+        "disk_full": _disk_full(live),
         "spool": {
             "events": spool.events,
             "bytes": spool.size_bytes,
@@ -135,6 +144,7 @@ def build(
             "used_pct": 100.0 * spool.size_bytes / spool.quota_bytes,
             "head_seq": head,
             "oldest_event_age_s": (now_ms - oldest) / 1000 if oldest is not None else None,
+            "refusing": live.spool_refusing if live else None,
         },
         "forwarder": _forwarder(forward, head, now_ms),
         "hub": _hub(hub),
@@ -144,12 +154,29 @@ def build(
             "pending_events": live.pending_events if live else 0,
             "open_visits": live.open_visits if live else 0,
             "last_flush": iso(live.last_flush_ms if live else last_flush_ms),
+            "store_error": live.store_error if live else None,
         },
         "ingest": {
             "events_per_s_1m": live.events_per_s_1m if live else None,
             "accepted_total": live.accepted_total if live else None,
         },
     }
+
+
+def _disk_full(live: Live | None) -> bool:
+    if live is None:
+        return False
+    spool = "disk full" in (live.spool_refusing or "")
+    return spool or "disk is full" in (live.store_error or "")  # SQLite's SQLITE_FULL text
+
+
+def _problems(live: Live | None) -> list[str]:
+    out = []
+    if live is not None and live.spool_refusing:
+        out.append(f"new events are refused (503): {live.spool_refusing}")
+    if live is not None and live.store_error:
+        out.append(f"counting is paused, flushes fail: {live.store_error}")
+    return out
 
 
 def offline(config: Config, now_ms: int) -> dict[str, Any]:
@@ -200,6 +227,8 @@ async def live(parts: Parts) -> dict[str, Any]:
         last_flush_ms=st.last_flush_ms,
         draining=parts.server.draining,
         open_visits=st.open_sessions,
+        spool_refusing=spool.refusing,
+        store_error=st.store_error,
     )
     rep = build(
         parts.config.storage.data_dir,

@@ -108,6 +108,8 @@ class AggregatorState:
     last_flush_ms: int | None = None
     flushes: int = 0
     flush_failures: int = 0
+    # Why the last flush failed, until one succeeds (a full disk says so).
+    store_error: str | None = None
 
 
 class Aggregator:
@@ -161,8 +163,18 @@ class Aggregator:
             async with feed:
                 await self._loop(feed)
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
-                await self.try_flush()
+            await self._final_flush()
+
+    async def _final_flush(self) -> None:
+        """Shielded and bounded; skipped while the store refuses flushes: a
+        flush already running in its thread cannot be stopped, so a full
+        disk would hold the shutdown past its budget. The events wait in the
+        spool and are counted after the restart."""
+        if self.state.store_error is not None:
+            log.warning("final flush skipped, the store is failing: %s", self.state.store_error)
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
+            await self.try_flush()
 
     async def _loop(self, feed: Feed) -> None:
         """Count batches as they come; flush every interval, when the feed went
@@ -240,7 +252,9 @@ class Aggregator:
         except StatsStoreError as e:
             log.error("flush to SQLite failed, will retry: %s", e)
             self.state.flush_failures += 1
+            self.state.store_error = str(e)
             return False
+        self.state.store_error = None
         return True
 
     async def flush(self) -> None:

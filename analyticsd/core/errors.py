@@ -43,6 +43,10 @@ class InvalidTransition(AnalyticsdError):
     """A link outcome that cannot happen in the link's state (a bug, not an input)."""
 
 
+class SaltStoreError(AnalyticsdError):
+    """The visitor salts file could not be written (a full disk, permissions)."""
+
+
 class StatsStoreError(AnalyticsdError):
     """The SQLite statistics store failed."""
 

@@ -176,6 +176,18 @@ def _report_gauges(o: _Out, r: dict[str, Any]) -> None:
         ag["pending_events"],
     )  # fmt: skip
     _gauge(o, "analyticsd_open_visits", "Visits open in memory.", ag["open_visits"])
+    _gauge(
+        o, "analyticsd_disk_full", "1 while a full disk refuses events or flushes.",
+        int(bool(r.get("disk_full"))),
+    )  # fmt: skip
+    _gauge(
+        o, "analyticsd_spool_refusing", "1 while the spool refuses new events (503).",
+        int(bool(sp.get("refusing"))),
+    )  # fmt: skip
+    _gauge(
+        o, "analyticsd_flush_failing", "1 while flushes to SQLite fail.",
+        int(bool(ag.get("store_error"))),
+    )  # fmt: skip
     _gauge(o, "analyticsd_uptime_seconds", "Seconds since the daemon started.", r["uptime_s"])
     hub = r.get("hub")
     if hub:

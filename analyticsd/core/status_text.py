@@ -43,6 +43,8 @@ def render(report: dict[str, Any]) -> str:
         if ing["events_per_s_1m"] is not None
         else "  ingest:       -",
     ]
+    for problem in report.get("problems") or []:
+        lines.append(f"  PROBLEM:      {problem}")
     rl = report.get("reload") or {}
     if rl.get("last"):
         lines.append(

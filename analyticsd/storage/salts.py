@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 
-from analyticsd.core.errors import AnalyticsdError
+from analyticsd.core.errors import AnalyticsdError, SaltStoreError
 from analyticsd.core.visitor import SALT_BYTES, salts_to_keep
 
 FILENAME = "salts.json"
@@ -65,6 +65,12 @@ class SaltBook:
         return True
 
     def _persist(self, salts: dict[int, bytes]) -> None:
+        try:
+            self._write(salts)
+        except OSError as e:
+            raise SaltStoreError(f"cannot write {self.path}: {e}") from e
+
+    def _write(self, salts: dict[int, bytes]) -> None:
         tmp = self.path + ".tmp"
         payload = json.dumps({str(d): s.hex() for d, s in salts.items()})
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

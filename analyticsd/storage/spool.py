@@ -183,6 +183,9 @@ class Spool:
         self.next_seq = from_u64(raw_next) if raw_next else 1
         self.bytes = from_u64(raw_bytes) if raw_bytes else 0
         self.count = from_u64(raw_count) if raw_count else 0
+        # Why the last append was refused, until one is stored again.
+        self.refusing: str | None = None
+        self.path = path
 
     def _refuse_old_layout(self, path: str) -> None:
         # Those builds never shipped; guessing at their records could count
@@ -226,8 +229,14 @@ class Spool:
         """
         try:
             self._write_txn(ops, now_ms, appends=True)
+            self._note_appends(ops)
         except (lmdb.MapFullError, lmdb.DiskError) as e:
-            why = "spool storage map is full" if isinstance(e, lmdb.MapFullError) else "disk full"
+            why = (
+                "spool storage map is full"
+                if isinstance(e, lmdb.MapFullError)
+                else f"disk full at {self.path}"
+            )
+            self.refusing = why
             for op in ops:
                 if isinstance(op, Append):
                     op.stored = []
@@ -238,6 +247,14 @@ class Spool:
                 raise SpoolError(f"spool write failed: {e2}") from e2
         except lmdb.Error as e:
             raise SpoolError(f"spool write failed: {e}") from e
+
+    def _note_appends(self, ops: Sequence[WriteOp]) -> None:
+        for op in ops:
+            if isinstance(op, Append):
+                if op.error is None:
+                    self.refusing = None
+                    return
+                self.refusing = str(op.error)
 
     def _write_txn(self, ops: Sequence[WriteOp], now_ms: int, appends: bool) -> None:
         state = _TxnState(self.next_seq, self.bytes, self.count)

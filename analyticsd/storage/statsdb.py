@@ -23,6 +23,7 @@ Methods are blocking; callers run each in one `trio.to_thread.run_sync`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -254,31 +255,38 @@ class StatsDB:
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
-                _bulk(c, _AGG_INSERT, 13, batch.flat_rows(), _AGG_CONFLICT)
-                c.executemany(_UPSERT_REVENUE, batch.revenue_rows())
-                _bulk(c, "INSERT INTO events", 12, batch.events)
-                _bulk(
-                    c,
-                    _SESSION_INSERT,
-                    _N_SESSION_COLUMNS,
-                    (_session_row(s, k) for s, k in batch.sessions),
-                )
-                c.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
-                    [("last_seq", batch.last_seq), ("watermark_ms", batch.watermark_ms)],
-                )
-                c.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,)
-                )
+                self._write_batch(c, batch, now_ms)
                 faults.hit("flush.before_commit")
+                c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a full disk does):
+                # roll back only what is still open, so the error reported is
+                # the real one, not "cannot rollback - no transaction is active".
+                if c.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        c.execute("ROLLBACK")
                 raise
-            c.execute("COMMIT")
             faults.hit("flush.after_commit")
         except sqlite3.Error as e:
-            raise StatsStoreError(f"flush failed: {e}") from e
+            raise StatsStoreError(f"flush to {self.path} failed: {e}") from e
+
+    @staticmethod
+    def _write_batch(c: sqlite3.Connection, batch: FlushBatch, now_ms: int) -> None:
+        _bulk(c, _AGG_INSERT, 13, batch.flat_rows(), _AGG_CONFLICT)
+        c.executemany(_UPSERT_REVENUE, batch.revenue_rows())
+        _bulk(c, "INSERT INTO events", 12, batch.events)
+        _bulk(
+            c,
+            _SESSION_INSERT,
+            _N_SESSION_COLUMNS,
+            (_session_row(s, k) for s, k in batch.sessions),
+        )
+        c.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+            [("last_seq", batch.last_seq), ("watermark_ms", batch.watermark_ms)],
+        )
+        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,))
 
     def prune(self, before_ms: int) -> int:
         """Drop per-event rows and visits older than the retention horizon."""

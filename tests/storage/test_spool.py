@@ -185,3 +185,16 @@ def test_a_spool_of_the_old_layout_is_refused_not_misread(tmp_path: Path) -> Non
     env.close()
     with pytest.raises(SpoolError, match=r"development build older than 0\.1\.0"):
         spool(tmp_path)
+
+
+def test_the_reason_for_refusing_appends_is_kept_until_one_is_stored(tmp_path: Path) -> None:
+    s = spool(tmp_path, quota=1000)
+    s.write([Append([rec(b"x" * 600)])], NOW)
+    assert s.refusing is None
+    s.write([Append([rec(b"x" * 600)])], NOW)
+    assert s.refusing is not None
+    assert "quota" in s.refusing
+    s.write([Advance("aggregator", 1)], NOW)  # frees the space, stores nothing
+    assert s.refusing is not None
+    s.write([Append([rec(b"x" * 600)])], NOW)
+    assert s.refusing is None

@@ -3,6 +3,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from analyticsd.core.aggregate import (
     DAY,
     MONTH,
@@ -12,6 +14,7 @@ from analyticsd.core.aggregate import (
     day_number,
     week_of,
 )
+from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 from tests.core.records_fixture import ms, rec
@@ -183,3 +186,31 @@ def test_week_and_month_rows_are_built_once_for_an_older_database(tmp_path: Path
         db = StatsDB(str(tmp_path))
         assert {g: db.conn.execute(MONTH_SUMS, (g,)).fetchall() for g in (WEEK, MONTH)} == want
         db.close()
+
+
+def test_a_full_database_reports_its_own_error_and_the_batch_is_flushed_later(
+    tmp_path: Path,
+) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    feed(db, agg, [rec(T, "00000000000000a1", "/a")], 1)
+    pages = db.conn.execute("PRAGMA page_count").fetchone()[0]
+    db.conn.execute(f"PRAGMA max_page_count = {pages}")  # as good as a full disk
+    records = [rec(T + i, f"{i + 0x1000:016x}", f"/p{i}") for i in range(500)]
+    for seq, r in enumerate(records, 2):
+        for site, gran, bucket in agg.marks_needed([r]):
+            agg.load_marks(site, gran, bucket, db.bucket_marks(site, gran, bucket, "UTC"))
+        agg.add(seq, r)
+    batch = agg.take()
+    with pytest.raises(StatsStoreError, match="database or disk is full") as caught:
+        db.flush(batch, T)
+    assert "cannot rollback" not in str(caught.value)
+    agg.failed(batch)
+    assert db.last_seq() == 1  # nothing of the failed batch is in
+    db.conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+    batch = agg.take()
+    db.flush(batch, T)
+    agg.committed(batch)
+    day = StatsReader(str(tmp_path)).day_stats("s", "2026-11-23")
+    assert day is not None
+    assert (day.pageviews, day.visitors, db.last_seq()) == (501, 501, 501)
