@@ -9,6 +9,7 @@ together and owns the data dir's lock.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from analyticsd.wiring import build, wall_ms
 __all__ = ["Daemon", "lock_data_dir", "wall_ms"]
 
 LOCK_FILE = "analyticsd.lock"
+log = logging.getLogger("analyticsd")
 
 
 def lock_data_dir(data_dir: str) -> int:
@@ -33,8 +35,11 @@ def lock_data_dir(data_dir: str) -> int:
     except BlockingIOError:
         os.close(fd)
         raise DataDirLocked(f"another analyticsd is running on {data_dir}") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as e:  # a full disk: the lock holds all the same
+        log.warning("could not write the pid to %s: %s", LOCK_FILE, e)
     return fd
 
 

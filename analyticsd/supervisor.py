@@ -127,6 +127,7 @@ class Supervisor:
             run_salt_rotator,
             p.storage.salts,
             p.now_ms,
+            reserve=p.storage.reserve,
             beat=p.heartbeats.register("salt-rotator"),
         )
         await nursery.start(_run_in, s.rotator, rotator)

@@ -46,6 +46,7 @@ from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.keys import session_key
 from analyticsd.storage.queries import EnginePool
+from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.stats_answers import StatsStoreView
@@ -77,6 +78,9 @@ class Storage:
     def __init__(self, config: Config) -> None:
         st = config.storage
         self.data_dir = st.data_dir
+        os.makedirs(st.data_dir, exist_ok=True)
+        self.reserve = Reserve(st.data_dir)
+        self.reserve.release_if_short()  # before the stores need their bit of space
         self.spool = Spool(
             os.path.join(st.data_dir, status_report.SPOOL_DIR),
             st.spool_max_bytes,

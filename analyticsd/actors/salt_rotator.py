@@ -1,4 +1,6 @@
-"""Rotates the daily visitor salts: makes tomorrow's ahead, destroys expired ones.
+"""Rotates the daily visitor salts: makes tomorrow's ahead, destroys expired ones;
+on the same clock, makes the disk reserve again once there is room
+(storage/reserve.py).
 
 A salts file that cannot be written (a full disk) is logged and tried again
 at the next check; the salts in memory stay in use meanwhile, so the daemon
@@ -17,6 +19,7 @@ from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core.errors import SaltStoreError
 from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.visitor import salt_day
+from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
 
 log = logging.getLogger(__name__)
@@ -27,12 +30,15 @@ async def run_salt_rotator(
     salts: SaltBook,
     now_ms: Callable[[], int],
     *,
+    reserve: Reserve | None = None,
     beat: Callable[[], None] = no_beat,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await _rotate(salts, now_ms)
     task_status.started()
     while True:
+        if reserve is not None:
+            await trio.to_thread.run_sync(reserve.restore)
         await sleep_beating(CHECK_EVERY_S, beat)
         await _rotate(salts, now_ms)
 

@@ -139,3 +139,29 @@ def test_sigterm_on_a_full_disk_stays_within_the_stop_budget(tmp_path: Path) -> 
             with contextlib.suppress(httpx.HTTPError, OSError):
                 d.stop()
         filler.unlink()
+
+
+def test_a_start_on_a_full_disk_serves_reads_and_refuses_ingest(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "data") as disk:
+        d = start_on(tmp_path)
+        try:
+            before, _ = send_until_refused(d, limit_s=1.0)
+            d.wait_caught_up()
+        finally:
+            d.stop()
+        filler = fill(disk)
+        d.start()
+        try:
+            assert counted_today(d) == before  # reads are served
+            # The released reserve takes a few batches, then the disk is full.
+            acked, statuses = send_until_refused(d)
+            assert statuses <= {202, 503}
+            assert 503 in statuses
+            assert d.health()["disk_full"]
+            filler.unlink()
+            r = web.post(f"{d.url}/api/batch", json={"events": recent_events(5, "/ok/", 1)})
+            assert r.status_code == 202
+            d.wait_caught_up()
+            assert counted_today(d) == before + acked + 5
+        finally:
+            d.stop()
