@@ -7,6 +7,11 @@ batched ingest. It is only an accelerator: it accepts a subset of what
 it does not accept goes through the validator, which also writes the error
 messages. Fields that need more than a type check reuse the validator's own
 helpers. tests/core/test_fastpath.py checks that the two paths agree.
+
+Hostile input is left to the validator: a body that is not UTF-8 throughout,
+or that escapes a control character anywhere, is not taken here; `path` and
+`url` are typed without `null` (the validator refuses it), and a blank
+`siteId` or `eventType` is not taken either.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from analyticsd.core.ingest import (
     UTM_FIELDS,
     IncomingEvent,
     Problems,
+    is_blank,
+    is_utf8,
     normalise_event_type,
     normalise_path,
     read_event_id,
@@ -40,8 +47,9 @@ MAX_BATCH = 500
 class FastEvent(msgspec.Struct):
     siteId: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STR)]
     eventType: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_TYPE)]
-    path: Str2048 | None = None
-    url: Str2048 | None = None
+    # UNSET, not None: an explicit null path or url is an error, not absence.
+    path: Str2048 | msgspec.UnsetType = msgspec.UNSET
+    url: Str2048 | msgspec.UnsetType = msgspec.UNSET
     referrer: Str2048 | None = None
     timestamp: str | None = None
     eventId: str | None = None
@@ -66,27 +74,30 @@ _batch = msgspec.json.Decoder(FastBatch)
 
 
 def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
-    if f.path is None and f.url is None:
+    path = None if isinstance(f.path, msgspec.UnsetType) else f.path
+    url = None if isinstance(f.url, msgspec.UnsetType) else f.url
+    if (path is None and url is None) or is_blank(f.siteId) or is_blank(f.eventType):
         return None
-    path, hostname, ts, event_id = f.path, "", now_ms, None
+    hostname, ts, event_id = "", now_ms, None
     props: dict[str, Any] = {}
     amount = currency = None
     if (
-        f.url is not None
+        url is not None
         or f.timestamp is not None
         or f.eventId is not None
         or (f.props is not None or f.revenue is not None)
     ):
-        # Rare fields: the validator's helpers read them from a mapping,
-        # where None means absent, exactly as in a decoded body.
-        rare = {
-            "path": f.path,
-            "url": f.url,
+        # Rare fields: the validator's helpers read them from a mapping;
+        # an absent field is left out, as in a decoded body.
+        given = {
+            "path": path,
+            "url": url,
             "timestamp": f.timestamp,
             "eventId": f.eventId,
             "props": f.props,
             "revenue": f.revenue,
         }
+        rare = {k: v for k, v in given.items() if v is not None}
         errs = Problems()
         path, hostname = read_path_and_host(rare, errs)
         ts = read_timestamp(rare, now_ms, errs)
@@ -109,7 +120,7 @@ def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
         or f.utm_term is not None
     ):  # most beacons carry none: skip building the map
         utm = {k: v for k in UTM_FIELDS if (v := getattr(f, k)) is not None}
-    utm, click_id = url_attribution(f.url, utm)
+    utm, click_id = url_attribution(url, utm)
     return IncomingEvent(
         site_id=f.siteId,
         event_type=normalise_event_type(f.eventType),
@@ -129,10 +140,19 @@ def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
     )
 
 
+# JSON carries a C0 control character in a string only escaped (\u0000-\u001f,
+# or \n, \r, \t, \b, \f); DEL may also come raw. `\u00` also matches
+# harmless escapes (\u00e9): those bodies merely take the slower path.
+_CONTROL_MARKS = (b"\\u00", b"\\n", b"\\r", b"\\t", b"\\b", b"\\f", b"\x7f")
+
+
 def _plain(body: bytes) -> bool:
-    # JSON can carry a NUL character only as the escape \u0000; bodies with
-    # one take the validator's path, which checks every string for it.
-    return b"\\u0000" not in body
+    """No control character can be in the body's strings, and it is all UTF-8.
+
+    Other bodies take the validator's path, which checks every string and
+    refuses a body with a byte that is not UTF-8, wherever it is: the typed
+    decoder here skips unknown keys without looking at their bytes."""
+    return not any(mark in body for mark in _CONTROL_MARKS) and is_utf8(body)
 
 
 def fast_event(body: bytes, now_ms: int) -> IncomingEvent | None:

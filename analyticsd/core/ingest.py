@@ -36,6 +36,9 @@ MAX_REVENUE = Decimal("1e12")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _UTM_SET = frozenset(UTM_FIELDS)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# C0 controls (NUL, CR, LF, TAB, ...) and DEL: no field of an event may hold
+# one. A CR/LF would reach log lines and CSV exports as a line break.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MULTI_SLASH = re.compile(r"/{2,}")
 
 PropValue = str | int | float | bool
@@ -81,7 +84,7 @@ def url_attribution(url: str | None, utm: dict[str, str]) -> tuple[dict[str, str
     except ValueError:
         return utm, ""
     for key, value in pairs:
-        if key in _UTM_SET and key not in found and value and "\x00" not in value:
+        if key in _UTM_SET and key not in found and value and not has_control(value):
             found[key] = value[:MAX_STR]
         elif not click and key in _CLICK_IDS and value:
             click = key
@@ -119,24 +122,49 @@ class Problems:
         self.messages.append(msg)
 
 
-def _has_nul(value: str) -> bool:
-    return "\x00" in value
+def has_control(value: str) -> bool:
+    """Whether `value` holds a C0 control character (NUL, CR, LF, ...) or DEL."""
+    return _CONTROL.search(value) is not None
 
 
-def _opt_str(obj: dict[str, Any], key: str, errs: Problems, limit: int = MAX_STR) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
+def is_blank(value: str) -> bool:
+    """Whether `value` is empty or only whitespace."""
+    return not value or value.isspace()
+
+
+def is_utf8(body: bytes) -> bool:
+    """Whether the whole body is UTF-8, unknown keys and values included."""
+    if body.isascii():  # the common case, checked in C without decoding
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _text(key: str, value: Any, limit: int, errs: Problems) -> str | None:
+    """`value` if it is a string `key` may hold; else None, its problem added."""
     if not isinstance(value, str):
-        errs.add(f"{key} must be a string")
+        errs.add(
+            f"{key} must be a string, not null" if value is None else f"{key} must be a string"
+        )
         return None
     if len(value) > limit:
         errs.add(f"{key} must be at most {limit} characters")
         return None
-    if _has_nul(value):
-        errs.add(f"{key} must not contain NUL characters")
+    if has_control(value):
+        errs.add(f"{key} must not contain control characters (NUL, CR, LF, TAB, DEL, ...)")
         return None
     return value
+
+
+def _opt_str(obj: dict[str, Any], key: str, errs: Problems, limit: int = MAX_STR) -> str | None:
+    """An optional string field: absent and `null` both mean "not given"."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    return _text(key, value, limit, errs)
 
 
 def read_timestamp(obj: dict[str, Any], now_ms: int, errs: Problems) -> int:
@@ -175,9 +203,16 @@ def read_event_id(obj: dict[str, Any], errs: Problems) -> str | None:
         return None
 
 
+def _location(obj: dict[str, Any], key: str, errs: Problems) -> str | None:
+    """`path` or `url`: may be absent (one of them is enough), never `null`."""
+    if key not in obj:
+        return None
+    return _text(key, obj[key], MAX_PATH, errs)
+
+
 def read_path_and_host(obj: dict[str, Any], errs: Problems) -> tuple[str, str]:
-    path = _opt_str(obj, "path", errs, MAX_PATH)
-    url = _opt_str(obj, "url", errs, MAX_PATH)
+    path = _location(obj, "path", errs)
+    url = _location(obj, "url", errs)
     hostname = ""
     if url is not None:
         try:
@@ -207,23 +242,36 @@ def read_props(obj: dict[str, Any], errs: Problems) -> dict[str, PropValue]:
         return {}
     out: dict[str, PropValue] = {}
     for key, value in raw.items():
-        if len(key) > MAX_STR or _has_nul(key):
-            errs.add("props keys must be at most 256 characters without NUL")
+        problem = _prop_key_problem(key) or _prop_value_problem(key, value)
+        if problem:
+            errs.add(problem)
             return {}
-        if isinstance(value, bool | str):
-            if isinstance(value, str) and (len(value) > MAX_PROP_VALUE or _has_nul(value)):
-                errs.add(f"props.{key} must be a string of at most {MAX_PROP_VALUE} characters")
-                return {}
-            out[key] = value
-        elif isinstance(value, int | float):
-            if not _finite_number(value):
-                errs.add(f"props.{key} is out of range")
-                return {}
-            out[key] = value
-        else:
-            errs.add(f"props.{key} must be a string, number or boolean (props are flat)")
-            return {}
+        out[key] = value
     return out
+
+
+def _prop_key_problem(key: str) -> str:
+    if len(key) > MAX_STR:
+        return f"props keys must be at most {MAX_STR} characters"
+    if is_blank(key):
+        return "props keys must not be blank"
+    if has_control(key):
+        return f"props key {key!r} must not contain control characters"
+    return ""
+
+
+def _prop_value_problem(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        if len(value) > MAX_PROP_VALUE:
+            return f"props.{key} must be a string of at most {MAX_PROP_VALUE} characters"
+        if has_control(value):
+            return f"props.{key} must not contain control characters"
+        return ""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int | float):
+        return "" if _finite_number(value) else f"props.{key} is out of range"
+    return f"props.{key} must be a string, number or boolean (props are flat)"
 
 
 def _finite_number(value: int | float) -> bool:
@@ -247,8 +295,8 @@ def read_revenue(obj: dict[str, Any], errs: Problems) -> tuple[str | None, str |
             value = Decimal(str(amount))
         except InvalidOperation:
             value = None
-    if value is None or not value.is_finite() or abs(value) > MAX_REVENUE:
-        errs.add("revenue.amount must be a number between -1e12 and 1e12")
+    if value is None or not value.is_finite() or not 0 <= value <= MAX_REVENUE:
+        errs.add("revenue.amount must be a finite number between 0 and 1e12")
     if not isinstance(currency, str) or not _CURRENCY.match(currency):
         errs.add("revenue.currency must be a 3-letter ISO 4217 code such as EUR")
         return None, None
@@ -266,17 +314,18 @@ def _screen_width(obj: dict[str, Any], errs: Problems) -> int | None:
 
 
 def _required_str(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> str:
+    """A name that must be given: absent or "" is empty, `null` or blank refused."""
     raw = obj.get(key)
-    if raw is None or raw == "":
+    if (raw is None and key not in obj) or raw == "":
         errs.add(f"{key} should not be empty")
         return ""
-    if not isinstance(raw, str):
-        errs.add(f"{key} must be a string")
+    value = _text(key, raw, limit, errs)
+    if value is None:
         return ""
-    if len(raw) > limit or _has_nul(raw):
-        errs.add(f"{key} must be at most {limit} characters without NUL")
+    if is_blank(value):
+        errs.add(f"{key} must not be blank")
         return ""
-    return raw
+    return value
 
 
 # Plausible's event format: its tracker and client libraries send these
@@ -287,6 +336,9 @@ _PLAUSIBLE_FIELDS = {
     "r": "referrer", "referrer": "referrer",
     "w": "screenWidth", "screen_width": "screenWidth",
 }  # fmt: skip
+# Plausible's tracker sends `"r": null` when there is no referrer: null is
+# "not given" for these, as for every optional field of ours.
+_PLAUSIBLE_NULLABLE = frozenset({"referrer", "screenWidth"})
 _PLAUSIBLE_PROPS = ("p", "props", "m", "meta")
 _PLAUSIBLE_REVENUE = ("$", "revenue")
 
@@ -308,8 +360,11 @@ def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
         errs.add("domain must name one site (several domains in one event are not supported)")
     out["siteId"] = domain
     for key, native in _PLAUSIBLE_FIELDS.items():
-        if key in obj and obj[key] is not None:
-            out[native] = obj[key]
+        if key not in obj:
+            continue
+        if obj[key] is None and (native in _PLAUSIBLE_NULLABLE or native in out):
+            continue  # a null name or url is refused, unless the other spelling gave it
+        out[native] = obj[key]
     for key in _PLAUSIBLE_PROPS:
         raw = obj.get(key)
         if isinstance(raw, str):
@@ -329,7 +384,20 @@ def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
 
 
 def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
-    """Check one decoded JSON value; returns the event or every problem found."""
+    """Check one decoded JSON value; returns the event or every problem found.
+
+    Refused, each with a message naming the field: a wrong type; `null` for
+    `siteId`, `eventType`, `path` or `url` (Plausible: `d`, `n`, `u`); a
+    blank `eventType`, `siteId` or props key; a C0 control character (NUL,
+    CR, LF, TAB, ...) or DEL in any string, props keys and values included;
+    a revenue amount that is negative, not finite or over 1e12.
+
+    `null` for an optional field (`referrer`, `timestamp`, `eventId`,
+    `sessionId`, `userId`, `screenWidth`, `props`, `revenue`, `utm_*`;
+    Plausible: `r`, `w`, `p`, `m`, `$`) means the field is not given, as if
+    absent: Plausible's tracker sends `"r": null` when there is no referrer.
+    A `null` props value is refused (props are flat values, not holes).
+    """
     if not isinstance(obj, dict):
         return ["event must be a JSON object"]
     errs = Problems()
@@ -375,7 +443,12 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
 
 
 def decode_body(body: bytes) -> Any:
-    """Decode a JSON body, with a precise message for each way it can be wrong."""
+    """Decode a JSON body, with a precise message for each way it can be wrong.
+
+    UTF-8 is decided for the whole body first: a bad byte in a key the
+    validator ignores is refused like one in `path`."""
+    if not is_utf8(body):
+        raise BodyError("body is not valid UTF-8")
     try:
         return msgspec.json.decode(body)
     except msgspec.ValidationError as e:  # e.g. a number too large for a float
