@@ -26,8 +26,8 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -83,10 +83,9 @@ def _connect(port: int, source: str, rcvbuf: int = 0) -> socket.socket:
 
 
 def _send(s: socket.socket, data: bytes) -> None:
-    try:
+    # The daemon may have closed it (over the per-client cap): that is its answer.
+    with suppress(OSError):
         s.sendall(data)
-    except OSError:
-        pass  # closed by the daemon (over the per-client cap): that is its answer
 
 
 def _open_idle(port: int) -> list[socket.socket]:
@@ -94,10 +93,8 @@ def _open_idle(port: int) -> list[socket.socket]:
     for s in socks:
         _send(s, HEAD)
     for s in socks:  # read the answer, then stay silent
-        try:
+        with suppress(OSError):  # evicted already
             s.recv(65536)
-        except OSError:
-            pass  # evicted already
     return socks
 
 
@@ -114,10 +111,8 @@ def _trickle(socks: list[socket.socket], stop: threading.Event) -> None:
     """A header line a second on each slow-header connection, until `stop`."""
     while not stop.wait(1.0):
         for s in socks:
-            try:
+            with suppress(OSError):  # cut by the daemon, as it should be
                 s.send(b"X-Slow: 1\r\n")
-            except OSError:
-                pass  # cut by the daemon, as it should
 
 
 def _legit_request(d: Daemon) -> float:
@@ -159,10 +154,10 @@ def _flood(port: int) -> Iterator[list[socket.socket]]:
             s.close()
 
 
-def _wait_for(predicate: object, timeout: float) -> bool:
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.1)
     return False
