@@ -117,10 +117,10 @@ def _open_slow(
     return socks
 
 
-def _trickle(socks: list[socket.socket], stop: threading.Event) -> None:
-    """A header line a second on each slow-header connection, until `stop`."""
+def _trickle(socks: list[socket.socket], n: int, stop: threading.Event) -> None:
+    """A header line a second on the first `n` sockets (slow headers), until `stop`."""
     while not stop.wait(1.0):
-        for s in socks[: sum(n for _, n in SLOW_HEADERS)]:  # the first ones opened
+        for s in socks[:n]:
             with suppress(OSError):  # cut by the daemon, as it should be
                 s.send(b"X-Slow: 1\r\n")
 
@@ -144,12 +144,12 @@ def _rss_kb(pid: int) -> int:
 
 
 @contextmanager
-def _flood(port: int) -> Iterator[list[socket.socket]]:
-    """Hostile sockets appended to the list yielded are closed on the way out,
-    and the slow-header ones among them trickle meanwhile."""
+def _flood(slow_headers: int) -> Iterator[list[socket.socket]]:
+    """Hostile sockets appended to the list yielded are closed on the way out;
+    the first `slow_headers` of them trickle meanwhile."""
     socks: list[socket.socket] = []
     stop = threading.Event()
-    trickler = threading.Thread(target=_trickle, args=(socks, stop), daemon=True)
+    trickler = threading.Thread(target=_trickle, args=(socks, slow_headers, stop), daemon=True)
     trickler.start()
     try:
         yield socks
@@ -191,7 +191,7 @@ def _flood_and_measure(d: Daemon, pid: int) -> list[float]:
     stop = threading.Event()
     prober = threading.Thread(target=_probe, args=(d, stop, times), daemon=True)
     try:
-        with _flood(d.port) as socks:
+        with _flood(sum(n for _, n in SLOW_HEADERS)) as socks:
             prober.start()
             socks += _open_all(d.port)
             assert len(socks) == HOSTILE
@@ -246,3 +246,19 @@ def test_a_client_over_its_connection_cap_is_closed_at_once(tmp_path: Path) -> N
         finally:
             for s in socks:
                 s.close()
+
+
+def test_slow_readers_and_slow_headers_do_not_outlive_their_deadlines(tmp_path: Path) -> None:
+    # read_timeout_s 2: the write deadline, and the header deadline too (it is
+    # capped by read_timeout_s). Held from this side, trickling, for 4 s.
+    with running_daemon(tmp_path, read_timeout_s=2.0) as d:
+        assert d.proc is not None
+        pid = d.proc.pid
+        fds0 = _fds(pid)
+        with _flood(50) as socks:
+            socks += _open_slow(d.port, [("127.0.4.1", 50)], SLOW_HEAD)
+            socks += _open_slow(d.port, [("127.0.4.2", 50)], BIG * 4, rcvbuf=4096)
+            assert _wait_for(lambda: _fds(pid) >= fds0 + 100, 2)  # all held at first
+            start = time.monotonic()
+            assert _wait_for(lambda: _fds(pid) <= fds0 + FD_MARGIN, 4), (fds0, _fds(pid))
+            print(f"cut after {time.monotonic() - start:.2f} s more")
