@@ -16,22 +16,47 @@ bench/run.py); change one only with that benchmark run side by side.
 * `gc.freeze()` after start: what is loaded by then (libraries, config, the
   app) lives as long as the process, so it is kept out of every later scan
   (each young collection walks less). Same benchmark line.
+* Open-file limit: the soft RLIMIT_NOFILE raised to the hard limit. Each
+  connection is a file descriptor, and the common soft default (1024) is
+  below `max_connections` (1024) plus the spool, the database and the
+  listeners: at the cap, accept would fail with EMFILE instead of the
+  listener's own limits (idle eviction, per-client cap) deciding. The hard
+  limit is what the administrator allows; the soft one is ours to raise.
+  Seen in tests/e2e/test_connection_flood.py.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import resource
 import sys
 
 import trio
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_GC_INTERVAL_S = 300.0
+# Used when the hard limit is unlimited (some platforms refuse that as soft).
+UNLIMITED_FILES = 1 << 20
+
+log = logging.getLogger(__name__)
 
 
 def before_start() -> None:
     """Process-wide settings, before the event loop starts."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    raise_open_file_limit()
+
+
+def raise_open_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit; a refusal is logged, not fatal."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = UNLIMITED_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open-file limit from %d: %s", soft, e)
 
 
 def after_start(nursery: trio.Nursery) -> None:

@@ -71,6 +71,13 @@ class ServerConfig(_Section, frozen=True):
     # Idle keep-alive connections are closed after this many seconds.
     keep_alive_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     max_connections: Annotated[int, Meta(ge=1, le=100_000)] = 1024
+    # A request's head (request line and headers) must be in within this many
+    # seconds, so slow-header (slowloris) connections free their slot fast;
+    # for a new connection counted from the accept. Capped by read_timeout_s.
+    header_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 5.0
+    # Connections one client address may hold at once. A browser opens 6-8;
+    # the rest is room for a few tabs or a small NAT. Trusted proxies are exempt.
+    max_connections_per_client: Annotated[int, Meta(ge=1, le=100_000)] = 64
 
 
 class StorageConfig(_Section, frozen=True):

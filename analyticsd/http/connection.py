@@ -76,6 +76,7 @@ class HttpConnection:
         self.peer = peer
         self.max_body = max_body
         self.in_message = False  # a request has begun and is not complete
+        self.in_head = False  # a request has begun and its head is not complete
         self.closing = False  # the last response rendered closes the connection
         self.begun = 0  # requests whose first bytes have been received
         self.answered = 0  # responses rendered so far
@@ -122,7 +123,7 @@ class HttpConnection:
     # -- httptools callbacks ----------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.in_message = True
+        self.in_message = self.in_head = True
         self.begun += 1
         self._url, self._headers, self._head_bytes = b"", RequestHeaders(), 0
         self._body = bytearray()
@@ -141,6 +142,7 @@ class HttpConnection:
             self._stop(431, "request head is too large")
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         headers = self._headers
         if self._url[:1] != b"/":
             target = _origin_form(self._url)

@@ -12,12 +12,15 @@ This module does only IO and time: accept, receive, feed, send, deadlines and
 the connection cap; what the bytes mean is the connection's business.
 
 Invariants: a started request must arrive complete (head and body) within
-`read_timeout_s`, a new connection must send its first request within that
-time too; idle keep-alive connections close after `keep_alive_s`; every send
-(a response, a 100 Continue) must complete within `read_timeout_s` as well, or
-the connection is closed, so a client that stops reading cannot hold a slot;
-at most `max_connections` connections are served at once; a protocol error
-gets a 4xx and closes only that connection.
+`read_timeout_s`, and its head within `header_timeout_s` (a new connection's
+first head counted from the accept); idle keep-alive connections close after
+`keep_alive_s`; every send (a response, a 100 Continue) must complete within
+`read_timeout_s` as well, or the connection is closed, so a client that stops
+reading cannot hold a slot; at most `max_connections` connections are served
+at once, and above 90 % of that the longest-idle ones are closed
+(`http/admission.py`); a client address other than a trusted proxy holds at
+most `max_connections_per_client`, further connections from it are closed at
+once, unanswered; a protocol error gets a 4xx and closes only that connection.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import trio
 
 from analyticsd.core.config import ServerConfig
 from analyticsd.core.metrics import route_of
+from analyticsd.http.admission import ConnectionTable
 from analyticsd.http.connection import CONTINUE_BYTES, HttpConnection, Refused, render
 from analyticsd.http.ingest import INGEST_PATHS, IngestHandler, Request
 from analyticsd.http.responses import HttpResponse, error_response
@@ -45,6 +49,54 @@ SEND_BYTES = 256 * 1024
 AsgiApp = Callable[..., Awaitable[None]]
 
 
+class _Slot:
+    """One served connection, as the connection table knows it."""
+
+    __slots__ = ("evicted", "waiting")
+
+    def __init__(self) -> None:
+        self.evicted = False
+        # The scope of the receive while no request is in progress; the only
+        # await an eviction may cut, so no request is ever cut half-served.
+        self.waiting: trio.CancelScope | None = None
+
+    def evict(self) -> None:
+        self.evicted = True
+        if self.waiting is not None:
+            self.waiting.cancel()
+
+
+class _Deadlines:
+    """When the wait for a connection's next bytes ends (trio time)."""
+
+    __slots__ = ("cfg", "head", "idle", "request")
+
+    def __init__(self, cfg: ServerConfig, now: float) -> None:
+        self.cfg = cfg
+        # A new connection must send its first head soon: it holds a slot.
+        self.idle = self.head = now + min(cfg.header_timeout_s, cfg.read_timeout_s)
+        self.request = now + cfg.read_timeout_s
+
+    def wait_until(self, conn: HttpConnection) -> float:
+        if not conn.in_message:
+            return self.idle
+        return self.head if conn.in_head else self.request  # head <= request
+
+    def update(self, conn: HttpConnection, begun: int, answered: int) -> None:
+        """After feeding bytes: restart what a request begun or answered in them starts."""
+        cfg = self.cfg
+        # A request begun in these bytes (even behind one they completed)
+        # gets its own deadlines, not what was left of the last one's; the
+        # first keeps the head deadline counted from the accept.
+        if conn.begun != begun:
+            now = trio.current_time()
+            self.request = now + cfg.read_timeout_s
+            if conn.begun > 1:
+                self.head = now + min(cfg.header_timeout_s, cfg.read_timeout_s)
+        if conn.answered != answered:
+            self.idle = trio.current_time() + cfg.keep_alive_s
+
+
 class HttpServer:
     def __init__(
         self, cfg: ServerConfig, ingest: IngestHandler, app: AsgiApp, event_alias: str = ""
@@ -56,6 +108,9 @@ class HttpServer:
         self.app = app
         self.metrics = ingest.metrics
         self._slots = trio.Semaphore(cfg.max_connections)
+        self._table: ConnectionTable[_Slot] = ConnectionTable(
+            cfg.max_connections, cfg.max_connections_per_client, cfg.trusted_proxies
+        )
         self._in_flight = 0
         self._idle = trio.Event()
         self._idle.set()
@@ -94,14 +149,33 @@ class HttpServer:
                     log.warning("accept failed: %s", e)
                     await trio.sleep(0.1)
                     continue
-                nursery.start_soon(self._connection, stream)
+                await self._admit(stream, nursery)
+
+    async def _admit(self, stream: trio.SocketStream, nursery: trio.Nursery) -> None:
+        slot = _Slot()
+        try:
+            peer = stream.socket.getpeername()[0]
+        except OSError:  # reset before we got to it
+            peer = None
+        if peer is None or not self._table.admit(slot, peer):
+            # Over its share: a plain close costs nothing and writes nothing
+            # to a client that may not read; the accept loop goes straight on.
+            self._slots.release()
+            await stream.aclose()
+            return
+        self._evict()
+        nursery.start_soon(self._connection, stream, slot, peer)
+
+    def _evict(self) -> None:
+        for slot in self._table.victims():
+            slot.evict()
 
     # -- one connection ------------------------------------------------------
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _connection(self, stream: trio.SocketStream, slot: _Slot, peer: str) -> None:
         try:
-            conn = HttpConnection(stream.socket.getpeername()[0], self.cfg.max_body_bytes)
-            await self._serve_requests(stream, conn)
+            conn = HttpConnection(peer, self.cfg.max_body_bytes)
+            await self._serve_requests(stream, conn, slot)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away; nothing to answer
         except Exception:
@@ -110,17 +184,25 @@ class HttpServer:
             # Nothing is acknowledged that was not committed, so closing is safe.
             log.exception("request handling failed; connection closed")
         finally:
+            self._table.release(slot)
             self._slots.release()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()
 
-    async def _serve_requests(self, stream: trio.abc.Stream, conn: HttpConnection) -> None:
-        idle_deadline = trio.current_time() + self.cfg.read_timeout_s
-        request_deadline = idle_deadline
+    async def _serve_requests(
+        self, stream: trio.abc.Stream, conn: HttpConnection, slot: _Slot | None = None
+    ) -> None:
+        slot = slot or _Slot()
+        deadlines = _Deadlines(self.cfg, trio.current_time())
         while True:
             was_in_message = conn.in_message
-            with trio.move_on_at(request_deadline if was_in_message else idle_deadline) as scope:
+            with trio.move_on_at(deadlines.wait_until(conn)) as scope:
+                if not was_in_message:
+                    slot.waiting = scope
                 data = await stream.receive_some(RECV_BYTES)
+            slot.waiting = None
+            if slot.evicted:
+                return  # idle while the listener needed the slot
             if scope.cancelled_caught:
                 if was_in_message:
                     timeout = error_response(408, "request not received in time")
@@ -128,15 +210,16 @@ class HttpServer:
                 return
             if not data:
                 return
+            if not was_in_message:
+                self._table.busy(slot)
             begun, answered = conn.begun, conn.answered
             if not await self._act(stream, conn, data):
                 return
-            # A request begun in these bytes (even behind one they completed)
-            # gets its own read_timeout_s, not what was left of the last one's.
-            if conn.begun != begun:
-                request_deadline = trio.current_time() + self.cfg.read_timeout_s
-            if conn.answered != answered:
-                idle_deadline = trio.current_time() + self.cfg.keep_alive_s
+            deadlines.update(conn, begun, answered)
+            if not conn.in_message:
+                self._table.idle(slot)
+                if self._table.open > self._table.high_water:
+                    self._evict()
 
     async def _act(
         self, stream: trio.abc.Stream, conn: HttpConnection, data: bytes | bytearray

@@ -6,6 +6,7 @@ import re
 from typing import Any, cast
 
 import trio
+import trio.lowlevel
 import trio.testing
 
 from analyticsd.core.config import ServerConfig
@@ -190,3 +191,99 @@ async def test_a_request_begun_behind_another_gets_its_own_read_time(
         data = await _read_until(client, b"HTTP/1.1 ", 2)
     assert re.findall(rb"HTTP/1\.1 (\d+)", data) == [b"202", b"408"]
     assert done[0] - second == 2.0
+
+
+def _flood_server(**cfg: Any) -> HttpServer:
+    config = ServerConfig(read_timeout_s=4.0, keep_alive_s=30.0, header_timeout_s=1.0, **cfg)
+    return HttpServer(config, cast(IngestHandler, _Ingest()), _App())
+
+
+async def test_a_slow_head_gets_408_after_header_timeout(autojump_clock: trio.abc.Clock) -> None:
+    server = _flood_server()
+    client, end = trio.testing.memory_stream_pair()
+    done: list[float] = []
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        nursery.start_soon(_serve, server, end, done)
+        answer = b""
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\n":  # a byte a 0.1 s, never done
+            await client.send_all(bytes([byte]))
+            with trio.move_on_after(0.1):
+                answer = await client.receive_some(65536)
+            if answer:
+                break
+        assert answer.startswith(b"HTTP/1.1 408 ")
+    assert done[0] - start == 1.0  # from the accept: not read_timeout_s (4 s)
+
+
+async def test_a_silent_new_connection_closes_after_header_timeout(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    server = _flood_server()
+    client, end = trio.testing.memory_stream_pair()
+    done: list[float] = []
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        nursery.start_soon(_serve, server, end, done)
+        assert await client.receive_some(65536) == b""  # closed, nothing begun: no 408
+    assert done[0] - start == 1.0
+
+
+async def test_a_later_head_gets_header_timeout_from_its_first_byte(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    server = _flood_server()
+    client, end = trio.testing.memory_stream_pair()
+    done: list[float] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve, server, end, done)
+        await client.send_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        await _read_until(client, b"/a?")
+        await trio.sleep(10)  # idle within keep_alive_s
+        await client.send_all(b"GET /b HTTP/1.1\r\n")
+        begun = trio.current_time()
+        assert (await _read_until(client, b"\r\n\r\n")).startswith(b"HTTP/1.1 408 ")
+    assert done[0] - begun == 1.0
+
+
+async def test_near_the_cap_the_longest_idle_connections_are_closed(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from analyticsd.http.server import _Slot
+
+    server = _flood_server(max_connections=10, max_connections_per_client=100)
+    done: list[float] = []
+    clients: list[trio.testing.MemorySendStream] = []
+
+    async def serve(slot: _Slot, stream: trio.abc.Stream) -> None:
+        try:
+            async with stream:
+                await server._serve_requests(stream, HttpConnection("192.0.2.1", 1000), slot)
+                done.append(trio.current_time())
+        finally:
+            server._table.release(slot)
+
+    async with trio.open_nursery() as nursery:
+        slots = []
+        for i in range(11):
+            client, end = trio.testing.memory_stream_pair()
+            slot = _Slot()
+            assert server._table.admit(slot, "192.0.2.1")
+            slots.append(slot)
+            clients.append(client)
+            nursery.start_soon(serve, slot, end)
+            await trio.sleep(0.01)
+            if i < 2:  # the two oldest start a head: busy, never victims
+                await client.send_all(b"GET / HTTP/1.1\r\n")
+        # One request answered: idle from then on, the most recent; as it goes
+        # idle with 11 open (high water 9), the two idle longest are closed.
+        await clients[2].send_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        await _read_until(clients[2], b"/a?")
+        start = trio.current_time()
+        server._evict()  # as the accept loop does after admitting: nothing more to do
+        await trio.lowlevel.checkpoint()
+        assert [s.evicted for s in slots] == [False] * 3 + [True, True] + [False] * 6
+        for i in (3, 4):
+            assert await clients[i].receive_some(65536) == b""
+        assert done == [start, start]  # at once, not at a deadline
+        nursery.cancel_scope.cancel()
