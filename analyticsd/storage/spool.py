@@ -224,29 +224,40 @@ class Spool:
     def write(self, ops: Sequence[WriteOp], now_ms: int) -> None:
         """Apply all ops in one fsynced transaction; results go into the ops.
 
-        If the LMDB map or the disk is full the transaction is retried without
-        appends, so cursor moves (which free space) still make progress.
+        If a transaction with appends fails (the LMDB map or the disk is full,
+        or the disk answers with an I/O error), its appends are refused with
+        SpoolFull and it is retried without them, so cursor moves (which free
+        space) still make progress.
         """
         try:
             self._write_txn(ops, now_ms, appends=True)
             self._note_appends(ops)
-        except (lmdb.MapFullError, lmdb.DiskError) as e:
-            why = (
-                "spool storage map is full"
-                if isinstance(e, lmdb.MapFullError)
-                else f"disk full at {self.path}"
-            )
-            self.refusing = why
-            for op in ops:
-                if isinstance(op, Append):
-                    op.stored = []
-                    op.error = SpoolFull(f"{why}; retry later")
-            try:
-                self._write_txn(ops, now_ms, appends=False)
-            except lmdb.Error as e2:
-                raise SpoolError(f"spool write failed: {e2}") from e2
+            return
         except lmdb.Error as e:
-            raise SpoolError(f"spool write failed: {e}") from e
+            if not any(isinstance(op, Append) for op in ops):
+                raise SpoolError(f"spool write failed: {e}") from e
+            why = self._why_refused(e)
+        # Whatever failed the commit, the appends are refused (503, retry
+        # later) and the rest is tried alone: a transaction that only moves
+        # cursors frees space, so consumers go on and the spool drains.
+        self.refusing = why
+        for op in ops:
+            if isinstance(op, Append):
+                op.stored = []
+                op.error = SpoolFull(f"{why}; retry later")
+        try:
+            self._write_txn(ops, now_ms, appends=False)
+        except lmdb.Error as e2:
+            raise SpoolError(f"spool write failed: {e2}") from e2
+
+    def _why_refused(self, e: lmdb.Error) -> str:
+        if isinstance(e, lmdb.MapFullError):
+            return "spool storage map is full"
+        if isinstance(e, lmdb.DiskError) or _nearly_full(self.path):
+            # LMDB reports a short write at the end of the disk as EIO, not
+            # ENOSPC; the free space tells the two apart.
+            return f"disk full at {self.path}"
+        return f"cannot write the spool at {self.path}: {e}"
 
     def _note_appends(self, ops: Sequence[WriteOp]) -> None:
         for op in ops:
@@ -432,3 +443,16 @@ class Spool:
             cursors=cursors,
             oldest_record=oldest,
         )
+
+
+# Below this many free bytes a failed commit is taken for a full disk: one
+# group commit writes at most a few MiB of pages.
+NEARLY_FULL_BYTES = 8 << 20
+
+
+def _nearly_full(path: str) -> bool:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < NEARLY_FULL_BYTES

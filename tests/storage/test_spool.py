@@ -198,3 +198,33 @@ def test_the_reason_for_refusing_appends_is_kept_until_one_is_stored(tmp_path: P
     assert s.refusing is not None
     s.write([Append([rec(b"x" * 600)])], NOW)
     assert s.refusing is None
+
+
+@pytest.mark.parametrize(
+    ("nearly_full", "reason"), [(True, "disk full at"), (False, "cannot write")]
+)
+def test_an_io_error_on_commit_refuses_the_appends_and_keeps_the_cursor_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nearly_full: bool, reason: str
+) -> None:
+    # LMDB answers a short write at the end of a disk with EIO, not ENOSPC
+    # (seen on a full tmpfs); the free space decides what the operator is told.
+    s = spool(tmp_path)
+    s.write([Append([rec(b"a")])], NOW)
+    real = s._write_txn
+
+    def failing(ops: list, now_ms: int, appends: bool) -> None:  # type: ignore[type-arg]
+        if appends:
+            raise lmdb.Error("mdb_txn_commit: Input/output error")
+        real(ops, now_ms, appends)
+
+    monkeypatch.setattr(s, "_write_txn", failing)
+    monkeypatch.setattr("analyticsd.storage.spool._nearly_full", lambda path: nearly_full)
+    refused = Append([rec(b"b")])
+    s.write([refused, Advance("aggregator", 1)], NOW)
+    assert isinstance(refused.error, SpoolFull)
+    assert (s.refusing or "").startswith(reason)
+    assert s.cursor("aggregator") == 1
+    # Without appends there is nothing to refuse: the error is the spool's.
+    monkeypatch.setattr(s, "_write_txn", lambda ops, now_ms, appends: failing(ops, now_ms, True))
+    with pytest.raises(SpoolError, match="Input/output"):
+        s.write([Advance("aggregator", 2)], NOW)
