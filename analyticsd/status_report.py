@@ -55,6 +55,8 @@ class Live:
     spool_refusing: str | None = None
     # Why flushes to SQLite fail, until one succeeds.
     store_error: str | None = None
+    # The aggregator's memory budget at work (see aggregator.memory_mb).
+    memory: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ def build(
             "open_visits": live.open_visits if live else 0,
             "last_flush": iso(live.last_flush_ms if live else last_flush_ms),
             "store_error": live.store_error if live else None,
+            "memory": live.memory if live else None,
         },
         "ingest": {
             "events_per_s_1m": live.events_per_s_1m if live else None,
@@ -229,6 +232,12 @@ async def live(parts: Parts) -> dict[str, Any]:
         open_visits=st.open_sessions,
         spool_refusing=spool.refusing,
         store_error=st.store_error,
+        memory={
+            "budget_bytes": parts.config.aggregator.memory_mb << 20,
+            "resident_bytes": st.resident_bytes,
+            "marks_spilled": st.marks_spilled,
+            "visits_restored": st.visits_restored,
+        },
     )
     rep = build(
         parts.config.storage.data_dir,

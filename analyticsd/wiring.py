@@ -48,6 +48,7 @@ from analyticsd.storage.keys import session_key
 from analyticsd.storage.queries import EnginePool
 from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
+from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.stats_answers import StatsStoreView
 from analyticsd.storage.statsdb import StatsDB, StatsReader
@@ -88,6 +89,8 @@ class Storage:
         )
         self.salts = SaltBook(st.data_dir)
         self.db = StatsDB(st.data_dir)
+        # Opened (made anew) at the first spill only: most sites never need it.
+        self.spill = SpillStore(st.data_dir)
         counted = self.db.last_seq()
         if self.spool.raise_next_seq(counted + 1):
             log.warning(
@@ -120,6 +123,7 @@ class Storage:
         self.reader.close()
         self.engines.close()
         self.db.close()
+        self.spill.close()
         self.spool.close()
 
 
@@ -214,6 +218,8 @@ def _aggregator(parts: Parts) -> Aggregator:
         config.aggregator.quiet_flush_s,
         parts.metrics,
         parts.heartbeats.register("aggregator"),
+        config.aggregator.memory_mb,
+        parts.storage.spill,
     )
 
 

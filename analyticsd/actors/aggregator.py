@@ -16,16 +16,19 @@ from dataclasses import dataclass
 
 import trio
 
+from analyticsd import tuning
 from analyticsd.actors.enricher import Batch, Feed
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults
-from analyticsd.core.aggregate import SKEW_MS, Aggregation
+from analyticsd.core.aggregate import SKEW_MS, VISIT_BYTES, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.sessions import SESSION_GAP_MS
+from analyticsd.core.spool_record import EnrichedRecord
+from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB
 
@@ -46,6 +49,10 @@ MAX_PENDING_EVENTS = 100_000
 CAUGHT_UP_FLUSH_EVENTS = 2_000
 
 FINAL_FLUSH_TIMEOUT_S = 5.0
+# Under a memory budget: half of it for unique-visitor marks, half for open
+# visits; a flush comes early once open visits pass their share by this much
+# (a flush makes them clean, and clean visits can be evicted).
+EARLY_FLUSH_VISITS = 1.25
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
 
@@ -110,6 +117,11 @@ class AggregatorState:
     flush_failures: int = 0
     # Why the last flush failed, until one succeeds (a full disk says so).
     store_error: str | None = None
+    # The memory budget at work: marks written to disk, visits evicted and
+    # read back, and what the aggregation keeps resident (estimated).
+    marks_spilled: int = 0
+    visits_restored: int = 0
+    resident_bytes: int = 0
 
 
 class Aggregator:
@@ -126,8 +138,13 @@ class Aggregator:
         quiet_flush_s: float = 0.5,
         metrics: Metrics | None = None,
         beat: Callable[[], None] = no_beat,
+        memory_mb: int = 0,
+        spill: SpillStore | None = None,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
+        # 0: no budget (nothing spilled, no visit evicted for memory).
+        self.budget = memory_mb << 20
+        self.spill = spill
         self.subscribe = subscribe
         self.tz_of = tz_of
         self.interval = flush_interval_s
@@ -142,6 +159,7 @@ class Aggregator:
         self.beat = beat
         self.agg = Aggregation(tz_of=tz_of())
         self._last_prune_ms = 0
+        self._trimmed_at = -float("inf")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         last = await trio.to_thread.run_sync(self.db.last_seq)
@@ -150,6 +168,10 @@ class Aggregator:
             self.db.open_sessions, watermark - SESSION_GAP_MS - SKEW_MS
         )
         self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
+        if self.budget:
+            self.agg.book.max_open = max(1000, self.budget // 2 // VISIT_BYTES)
+        else:
+            self.agg.book.max_open = 1 << 62
         for s, flushed in sessions:
             self.agg.restore(s, flushed)
         self.state.flushed_seq = self.state.read_seq = last
@@ -204,7 +226,11 @@ class Aggregator:
             return  # everything counted; `run` does the final flush
 
     def _too_many_waiting(self) -> bool:
-        return self.agg.n_events >= MAX_PENDING_EVENTS
+        if self.agg.n_events >= MAX_PENDING_EVENTS:
+            return True
+        return (
+            bool(self.budget) and len(self.agg.book) > self.agg.book.max_open * EARLY_FLUSH_VISITS
+        )
 
     async def _wait(self, feed: Feed, timer: FlushTimer) -> Batch | None:
         """The next batch, or None at the timer's wake-up (bounded by the
@@ -224,10 +250,11 @@ class Aggregator:
                 # An hour or day not in memory (first event after a start, a
                 # new hour, or a late event): its unique visitors so far are
                 # recounted from SQLite (nothing to count for a new hour).
-                marks = await trio.to_thread.run_sync(
-                    self.db.bucket_marks, site, gran, bucket, agg.tz(site)
+                marks, visitors = await trio.to_thread.run_sync(
+                    self.db.bucket_recount, site, gran, bucket, agg.tz(site)
                 )
-                agg.load_marks(site, gran, bucket, marks)
+                agg.load_marks(site, gran, bucket, marks, visitors)
+            await self._read_back(chunk)
             for seq, record in chunk:
                 agg.add(seq, record)
             await trio.lowlevel.checkpoint()
@@ -235,6 +262,46 @@ class Aggregator:
         agg.last_seq = max(agg.last_seq, batch.upto_seq)
         self.state.read_seq = batch.upto_seq
         self.state.pending_events = agg.n_events
+        await self._keep_budget()
+
+    async def _read_back(self, chunk: list[tuple[int, EnrichedRecord]]) -> None:
+        """What the memory budget moved out and these events need: their
+        evicted visits (from SQLite) first, then their marks (from the spill
+        store), so `add` counts them as if nothing had left memory."""
+        agg = self.agg
+        wanted = agg.book.to_restore(
+            (r.event.site_id, r.visitor, r.prev_visitor) for _, r in chunk if not r.client.bot
+        )
+        by_site: dict[str, list[str]] = {}
+        for site, visitor in wanted:
+            by_site.setdefault(site, []).append(visitor)
+        since = agg.watermark_ms - SESSION_GAP_MS - SKEW_MS
+        for site, visitors in by_site.items():
+            found = await trio.to_thread.run_sync(self.db.sessions_of, site, visitors, since)
+            for session, flushed in found:
+                agg.restore(session, flushed)
+                self.state.visits_restored += 1
+        if self.spill is None:
+            return
+        for key, marks in agg.cold_marks(r for _, r in chunk).items():
+            agg.load_cold(key, await trio.to_thread.run_sync(self.spill.present, key, marks))
+
+    async def _keep_budget(self) -> None:
+        """Over its share of the budget, the marks go to the spill store
+        (open visits are evicted at the flush that makes them clean)."""
+        agg = self.agg
+        if self.budget and self.spill is not None and agg.marks_bytes() > self.budget // 2:
+            spilled = agg.marks_to_spill()
+            try:
+                n = await trio.to_thread.run_sync(self.spill.put, spilled)
+            except StatsStoreError as e:
+                # Memory grows instead: counts stay right, the budget is
+                # exceeded until the disk takes the marks.
+                log.error("cannot move unique-visitor marks to disk: %s", e)
+            else:
+                agg.marks_spilled(spilled)
+                self.state.marks_spilled += n
+        self.state.resident_bytes = agg.resident_bytes()
 
     async def _flush_with_retries(self) -> None:
         """Flush, retrying every interval while SQLite refuses (disk full, I/O
@@ -273,6 +340,15 @@ class Aggregator:
             raise
         self.metrics.flush_duration.observe((), trio.current_time() - started)
         agg.committed(batch)
+        if trio.current_time() - self._trimmed_at >= tuning.TRIM_INTERVAL_S:
+            self._trimmed_at = trio.current_time()
+            await trio.to_thread.run_sync(tuning.trim_heap)
+        if agg.dropped_cold and self.spill is not None:
+            dropped, agg.dropped_cold = agg.dropped_cold, []
+            try:
+                await trio.to_thread.run_sync(self.spill.drop, dropped)
+            except StatsStoreError as e:
+                log.error("cannot delete unique-visitor marks of past buckets: %s", e)
         st = self.state
         st.flushed_seq, st.pending_events = batch.last_seq, agg.n_events
         st.open_sessions = len(agg.book)

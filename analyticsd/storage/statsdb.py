@@ -95,6 +95,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     touched_ms INTEGER NOT NULL, first_visits INTEGER NOT NULL,
     {", ".join(f"{c} TEXT NOT NULL" for c in _DIM_COLUMNS)});
 CREATE INDEX IF NOT EXISTS sessions_touched ON sessions(touched_ms);
+CREATE INDEX IF NOT EXISTS sessions_visitor ON sessions(site, visitor);
+CREATE INDEX IF NOT EXISTS sessions_alias ON sessions(site, alias) WHERE alias IS NOT NULL;
 """
 
 _AGG_INSERT = f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)})"
@@ -327,8 +329,32 @@ class StatsDB:
             raise StatsStoreError(f"cannot load sessions: {e}") from e
         return [_session_of(r) for r in rows]
 
+    def sessions_of(
+        self, site: str, visitors: Sequence[str], since_ms: int
+    ) -> list[tuple[Session, Contribution]]:
+        """The visits of these visitor ids (own or alias) that may still grow:
+        visits the aggregation evicted under its memory budget, read back."""
+        ids = [visitor_int(v) for v in visitors]
+        marks = ",".join("?" * len(ids))
+        try:
+            rows = self.conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE site = ? AND touched_ms >= ? "
+                f"AND (visitor IN ({marks}) OR alias IN ({marks})) ORDER BY touched_ms",
+                (site, since_ms, *ids, *ids),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"cannot load sessions: {e}") from e
+        return [_session_of(r) for r in rows]
+
     def bucket_marks(self, site: str, gran: int, bucket: int, tz_name: str) -> set[int]:
         """The unique-visitor marks of a flushed hour or day, recounted from its events."""
+        return self.bucket_recount(site, gran, bucket, tz_name)[0]
+
+    def bucket_recount(
+        self, site: str, gran: int, bucket: int, tz_name: str
+    ) -> tuple[set[int], set[int]]:
+        """The unique-visitor marks of a flushed hour or day, recounted from
+        its events, and the visitors (visitor_int) they are of."""
         day = bucket // 24 if gran == HOUR else bucket
         start, end = day_range_ms(day, tz_name)
         try:
@@ -342,11 +368,13 @@ class StatsDB:
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot recount visitors: {e}") from e
         marks: set[int] = set()
+        visitors: set[int] = set()
         decode = msgspec.json.decode
         for ts, visitor, name, path, props, goals, *dims in rows:
             hour, d = buckets(ts, tz_name)
             if (hour if gran == HOUR else d) != bucket:
                 continue
+            visitors.add(visitor)
             pairs = event_pairs(
                 name == "pageview",
                 path,
@@ -356,7 +384,7 @@ class StatsDB:
             pairs += split_pairs(tuple(dims))[1]  # visitor-constant dims keep no marks
             vis = visitor_hex(visitor)
             marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
-        return marks
+        return marks, visitors
 
 
 def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
