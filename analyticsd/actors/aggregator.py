@@ -164,16 +164,20 @@ class Aggregator:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         last = await trio.to_thread.run_sync(self.db.last_seq)
         watermark = await trio.to_thread.run_sync(self.db.meta, "watermark_ms") or 0
-        sessions = await trio.to_thread.run_sync(
-            self.db.open_sessions, watermark - SESSION_GAP_MS - SKEW_MS
-        )
         self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
-        if self.budget:
-            self.agg.book.max_open = max(1000, self.budget // 2 // VISIT_BYTES)
-        else:
-            self.agg.book.max_open = 1 << 62
+        book = self.agg.book
+        book.max_open = max(1000, self.budget // 2 // VISIT_BYTES) if self.budget else -1
+        since = watermark - SESSION_GAP_MS - SKEW_MS
+        sessions = await trio.to_thread.run_sync(self.db.open_sessions, since, book.max_open)
         for s, flushed in sessions:
             self.agg.restore(s, flushed)
+        if len(sessions) == book.max_open:
+            # More open visits than the budget holds: the rest are read back
+            # when they grow, as if evicted.
+            for site, visitor in await trio.to_thread.run_sync(
+                self.db.open_session_ids, since, book.max_open
+            ):
+                book.remember_evicted(site, visitor)
         self.state.flushed_seq = self.state.read_seq = last
         # After a crash or a stop the spool cursor may lag SQLite (it moves
         # after the flush); catch it up so the spool can free those records.

@@ -129,6 +129,9 @@ class SessionBook:
             s = self._open.get((site, prev_visitor))
         return s
 
+    def remember_evicted(self, site: str, visitor: str) -> None:
+        self.evicted.add(visit_key(site, visitor))
+
     def was_evicted(self, site: str, visitor: str) -> bool:
         k = visit_key(site, visitor)
         return k in self.evicted or k in self._evicted_before
@@ -232,12 +235,12 @@ class SessionBook:
             # that (two generations on), it cannot grow again.
             self._evicted_before, self.evicted = self.evicted, IdSet()
             self._generation_ms = before_ms
-        if len(self._open) > self.max_open:
+        if 0 <= self.max_open < len(self._open):
             # Memory bound: the least recently added to clean visits go; they
             # may still grow, so they are remembered and read back if they do.
             by_touch = sorted((s.touched_ms, k) for k, s in self._open.items() if not s.dirty)
             for _, k in by_touch[: len(self._open) - self.max_open]:
                 s = self._open.pop(k)
-                self.evicted.add(visit_key(*k))
+                self.remember_evicted(*k)
                 gone.append(s)
         return gone

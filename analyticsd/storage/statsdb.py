@@ -56,6 +56,7 @@ from analyticsd.core.aggregate import (
     week_of,
 )
 from analyticsd.core.buckets import day_range_ms
+from analyticsd.core.dimensions import shared_dims
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
 from analyticsd.core.sessions import Session
@@ -318,16 +319,36 @@ class StatsDB:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n
 
-    def open_sessions(self, since_ms: int) -> list[tuple[Session, Contribution]]:
+    def open_sessions(
+        self, since_ms: int, limit: int = -1
+    ) -> list[tuple[Session, Contribution]]:
         """Visits that may still grow (added to at or after `since_ms`), each
-        with what it added to the rows when it was flushed."""
+        with what it added to the rows when it was flushed; at most `limit`
+        (-1: all), the most recently added to first."""
         try:
             rows = self.conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE touched_ms >= ?", (since_ms,)
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE touched_ms >= ? "
+                "ORDER BY touched_ms DESC LIMIT ?",
+                (since_ms, limit),
             ).fetchall()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot load sessions: {e}") from e
         return [_session_of(r) for r in rows]
+
+    def open_session_ids(self, since_ms: int, skip: int) -> list[tuple[str, str]]:
+        """(site, visitor id) of every id of the visits `open_sessions` left
+        out past its limit: the memory budget remembers them as evicted."""
+        try:
+            rows = self.conn.execute(
+                "SELECT site, visitor, alias FROM sessions WHERE touched_ms >= ? "
+                "ORDER BY touched_ms DESC LIMIT -1 OFFSET ?",
+                (since_ms, skip),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"cannot load sessions: {e}") from e
+        out = [(str(site), visitor_hex(int(v))) for site, v, _ in rows]
+        out += [(str(site), visitor_hex(int(a))) for site, _, a in rows if a is not None]
+        return out
 
     def sessions_of(
         self, site: str, visitors: Sequence[str], since_ms: int
@@ -419,7 +440,7 @@ def _session_of(r: tuple[object, ...]) -> tuple[Session, Contribution]:
         visitor=visitor_hex(int(visitor)),  # type: ignore[call-overload]
         start_ms=int(start),  # type: ignore[call-overload]
         end_ms=int(end),  # type: ignore[call-overload]
-        dims=tuple(str(d) for d in r[17:]),
+        dims=shared_dims(tuple(str(d) for d in r[17:])),
         entry=str(entry),
         entry_ms=int(entry_ms),  # type: ignore[call-overload]
         exit=str(exit_),
