@@ -319,9 +319,7 @@ class StatsDB:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n
 
-    def open_sessions(
-        self, since_ms: int, limit: int = -1
-    ) -> list[tuple[Session, Contribution]]:
+    def open_sessions(self, since_ms: int, limit: int = -1) -> list[tuple[Session, Contribution]]:
         """Visits that may still grow (added to at or after `since_ms`), each
         with what it added to the rows when it was flushed; at most `limit`
         (-1: all), the most recently added to first."""
