@@ -95,7 +95,7 @@ class AggregatorConfig(_Section, frozen=True):
     # What the aggregator keeps resident (unique-visitor marks, open visits);
     # beyond it marks go to a scratch file in the data dir and idle open
     # visits are read back from SQLite when they grow. Counts stay exact.
-    memory_mb: Annotated[int, Meta(ge=0, le=1 << 20, description="0: no budget")] = 32
+    memory_mb: Annotated[int, Meta(ge=0, le=1 << 20, description="0: no budget")] = 16
 
 
 class _RedisStream(_Section, frozen=True):
