@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps bench bench-ingest bench-queries clean
+.PHONY: install run test lint typecheck pytest system-deps bench bench-ingest bench-memory bench-queries clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ test: lint typecheck pytest
 
 bench: install system-deps
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.memory
+
+# Only resident memory against distinct visitors (10k ... 1M in one day, at
+# the default budget, then the same traffic with no budget: the counts must
+# be identical; the second run needs ~4 GB of RAM). VISITORS=... for fewer.
+bench-memory: install
+	$(BIN)/python -m bench.memory --compare $(if $(VISITORS),--visitors $(VISITORS))
 
 # Only the references and the ingest figures (a few minutes); REV=... runs
 # that revision's daemon through the same phases, for a side-by-side table.

@@ -168,6 +168,8 @@ class Aggregator:
         last = await trio.to_thread.run_sync(self.db.last_seq)
         watermark = await trio.to_thread.run_sync(self.db.meta, "watermark_ms") or 0
         self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
+        if self.spill is not None:
+            await trio.to_thread.run_sync(self.spill.reset)
         book = self.agg.book
         book.max_open = max(1000, self.budget // 2 // VISIT_BYTES) if self.budget else -1
         since = watermark - SESSION_GAP_MS - SKEW_MS

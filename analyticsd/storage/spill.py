@@ -33,6 +33,7 @@ class SpillStore:
     def __init__(self, data_dir: str) -> None:
         self.path = os.path.join(data_dir, FILENAME)
         self._ids: dict[BucketKey, int] = {}
+        self._next_id = 1  # never reused: a dropped bucket's id stays dead
         self._conn: sqlite3.Connection | None = None
 
     def _db(self) -> sqlite3.Connection:
@@ -54,7 +55,8 @@ class SpillStore:
 
     def _id(self, key: BucketKey) -> int:
         if key not in self._ids:
-            self._ids[key] = len(self._ids) + 1
+            self._ids[key] = self._next_id
+            self._next_id += 1
         return self._ids[key]
 
     def put(self, spilled: Iterable[tuple[BucketKey, set[int]]]) -> int:
@@ -105,6 +107,12 @@ class SpillStore:
                 self._conn.execute("DELETE FROM marks WHERE b = ?", (b,))
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot delete from {self.path}: {e}") from e
+
+    def reset(self) -> None:
+        """Forget everything: for an aggregation built anew (its marks are
+        recounted; marks of events it will count again must not be found)."""
+        self.close()
+        self._ids.clear()
 
     def close(self) -> None:
         if self._conn is not None:

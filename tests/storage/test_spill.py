@@ -31,3 +31,21 @@ def test_a_new_store_starts_empty(tmp_path: Path) -> None:
     second = SpillStore(str(tmp_path))
     second.put([(A, {6})])
     assert second.present(A, {5, 6}) == {6}
+
+
+def test_a_dropped_bucket_id_is_never_given_again(tmp_path: Path) -> None:
+    store = SpillStore(str(tmp_path))
+    c = ("s", 1, 101)
+    store.put([(A, {1}), (B, {2})])
+    store.drop([A])
+    store.put([(c, {3})])
+    assert store.present(B, {2, 3}) == {2}
+    assert store.present(c, {2, 3}) == {3}
+
+
+def test_reset_forgets_every_mark(tmp_path: Path) -> None:
+    store = SpillStore(str(tmp_path))
+    store.put([(A, {1})])
+    store.reset()
+    store.put([(A, {2})])
+    assert store.present(A, {1, 2}) == {2}
