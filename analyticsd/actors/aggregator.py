@@ -6,6 +6,14 @@ transaction; on start we reload the open sessions and resume right after that
 sequence. The spool cursor is moved only after the flush committed, so the
 spool never forgets a record SQLite has not counted. The final flush on
 shutdown is shielded from cancellation and bounded in time.
+
+A flush that fails (a full disk: SQLite cannot grow its WAL or its file)
+puts the aggregation back to what SQLite holds, the way a start does: the
+in-memory counts are dropped, the open visits reloaded and the feed read
+again after the last sequence SQLite counted. Then flushes go on in chunks
+of at most `FlushLimit` events, smaller after each failure and larger again
+after successes, each one transaction with its own `last_seq`: a backlog
+drains with a few MB free, still exactly once.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults
 from analyticsd.core.aggregate import SKEW_MS, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
+from analyticsd.core.flush_limit import FlushLimit
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
@@ -40,6 +49,13 @@ SETTLE_CHUNK = 64
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
+# The smallest chunk a failing flush is cut down to (see core.flush_limit):
+# its transaction takes a few hundred KB of disk.
+MIN_FLUSH_EVENTS = 1_000
+# A flush this large starts on an empty WAL (see _flush_with_retries).
+BIG_FLUSH_EVENTS = 10_000
+# How often a paused flush (the `aggregator.flush_pause` failpoint) looks again.
+PAUSE_POLL_S = 0.05
 # Flush early, too, when the aggregator has caught up with the spool and at
 # least this many events wait: a busy site sees its numbers about every
 # second (flush_interval_s is the most they lag), a quiet one every interval.
@@ -48,6 +64,14 @@ CAUGHT_UP_FLUSH_EVENTS = 2_000
 FINAL_FLUSH_TIMEOUT_S = 5.0
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
+
+
+def _split(batch: Batch, room: int) -> tuple[Batch, Batch | None]:
+    """At most `room` records of `batch`, and the rest (None if none)."""
+    if len(batch.records) <= room:
+        return batch, None
+    head, tail = batch.records[:room], batch.records[room:]
+    return Batch(head, head[-1][0], False), Batch(tail, batch.upto_seq, batch.caught_up)
 
 
 def _poll(feed: Feed) -> Batch | None:
@@ -141,29 +165,55 @@ class Aggregator:
         self.metrics = metrics or Metrics()
         self.beat = beat
         self.agg = Aggregation(tz_of=tz_of())
+        self.limit = FlushLimit(MAX_PENDING_EVENTS, MIN_FLUSH_EVENTS)
+        self._feed: Feed  # subscribed in `run`
         self._last_prune_ms = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.agg = await self._committed_aggregation()
+        last = self.agg.last_seq
+        # After a crash or a stop the spool cursor may lag SQLite (it moves
+        # after the flush); catch it up so the spool can free those records.
+        if await trio.to_thread.run_sync(self.spool.cursor, CONSUMER) < last:
+            await self.writer.submit(Advance(consumer=CONSUMER, seq=last))
+        self._feed = await self.subscribe(last, BATCH, GATHER_S)
+        task_status.started()
+        try:
+            await self._loop()
+        finally:
+            self._feed.close()
+            await self._final_flush()
+
+    async def _committed_aggregation(self) -> Aggregation:
+        """An aggregation of what SQLite holds: nothing pending, the open
+        visits reloaded, resuming after the last sequence it counted."""
         last = await trio.to_thread.run_sync(self.db.last_seq)
         watermark = await trio.to_thread.run_sync(self.db.meta, "watermark_ms") or 0
         sessions = await trio.to_thread.run_sync(
             self.db.open_sessions, watermark - SESSION_GAP_MS - SKEW_MS
         )
-        self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
+        agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
         for s, flushed in sessions:
-            self.agg.restore(s, flushed)
-        self.state.flushed_seq = self.state.read_seq = last
-        # After a crash or a stop the spool cursor may lag SQLite (it moves
-        # after the flush); catch it up so the spool can free those records.
-        if await trio.to_thread.run_sync(self.spool.cursor, CONSUMER) < last:
-            await self.writer.submit(Advance(consumer=CONSUMER, seq=last))
-        feed = await self.subscribe(last, BATCH, GATHER_S)
-        task_status.started()
+            agg.restore(s, flushed)
+        st = self.state
+        st.flushed_seq = st.read_seq = last
+        st.pending_events, st.open_sessions = 0, len(agg.book)
+        return agg
+
+    async def _rebuild(self) -> bool:
+        """Drop what is counted in memory and read it again from the spool,
+        after what SQLite committed (as a restart would); False if SQLite
+        cannot even be read (then the failed flush is kept and retried)."""
         try:
-            async with feed:
-                await self._loop(feed)
-        finally:
-            await self._final_flush()
+            agg = await self._committed_aggregation()
+        except StatsStoreError as e:
+            log.error("cannot reload the committed state, will retry: %s", e)
+            return False
+        # The new feed first: closing the only feed of a stopping enricher ends it.
+        feed = await self.subscribe(agg.last_seq, BATCH, GATHER_S)
+        self._feed.close()
+        self._feed, self.agg = feed, agg
+        return True
 
     async def _final_flush(self) -> None:
         """Shielded and bounded; skipped while the store refuses flushes: a
@@ -176,9 +226,10 @@ class Aggregator:
         with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
             await self.try_flush()
 
-    async def _loop(self, feed: Feed) -> None:
+    async def _loop(self) -> None:
         """Count batches as they come; flush every interval, when the feed went
-        quiet, or when many events wait. Returns when the feed ends (shutdown)."""
+        quiet, or when the flush limit is reached (a batch is split there).
+        Returns when the feed ends (shutdown)."""
         timer = FlushTimer(self.interval, self.quiet_flush_s, trio.current_time())
         batch: Batch | None = None
         caught_up = False  # the last batch reached the end of the spool
@@ -188,8 +239,10 @@ class Aggregator:
                     await trio.sleep_forever()  # a stuck actor, for the watchdog drill
                 self.beat()
                 if batch is None:
-                    batch = _poll(feed)
+                    batch = _poll(self._feed)
+                rest = None
                 if batch is not None:
+                    batch, rest = _split(batch, self.limit.room(self.agg.n_events))
                     await self._add(batch)
                     timer.counted()
                     caught_up = batch.caught_up
@@ -197,14 +250,18 @@ class Aggregator:
                 burst_done = caught_up and batch is None
                 burst_done = burst_done and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
                 if timer.due(trio.current_time()) or burst_done or self._too_many_waiting():
-                    await self._flush_with_retries()
+                    if await self._flush_with_retries():
+                        rest, caught_up = None, False  # the new feed brings it again
                     timer.flushed(trio.current_time())
-                batch = None if batch is not None else await self._wait(feed, timer)
+                if rest is not None:
+                    batch = rest
+                else:
+                    batch = None if batch is not None else await self._wait(self._feed, timer)
         except trio.EndOfChannel:
             return  # everything counted; `run` does the final flush
 
     def _too_many_waiting(self) -> bool:
-        return self.agg.n_events >= MAX_PENDING_EVENTS
+        return self.agg.n_events >= self.limit.value
 
     async def _wait(self, feed: Feed, timer: FlushTimer) -> Batch | None:
         """The next batch, or None at the timer's wake-up (bounded by the
@@ -236,14 +293,44 @@ class Aggregator:
         self.state.read_seq = batch.upto_seq
         self.state.pending_events = agg.n_events
 
-    async def _flush_with_retries(self) -> None:
-        """Flush, retrying every interval while SQLite refuses (disk full, I/O
-        error). Meanwhile nothing more is read, so memory stays bounded; the
-        events wait in the spool, whose quota pushes back on ingest."""
+    async def _flush_with_retries(self) -> bool:
+        """Flush, retrying while SQLite refuses (disk full, I/O error);
+        True when the aggregation was rebuilt to flush in smaller chunks.
+
+        A failed flush larger than the floor is not tried again as a whole:
+        the aggregation goes back to the committed state and the loop counts
+        the next chunk. At the floor, the same flush is retried every
+        interval. Meanwhile nothing more is read, so memory stays bounded;
+        the events wait in the spool, whose quota pushes back on ingest."""
+        while faults.held("aggregator.flush_pause"):
+            await sleep_beating(PAUSE_POLL_S, self.beat)  # a test fills the disk meanwhile
         while True:
+            n = self.agg.n_events
+            if n >= BIG_FLUSH_EVENTS or self.limit.reduced:
+                # A flush that may not fit (a big one, or any while recovering
+                # from a full disk) starts on an empty WAL: if it fails, the
+                # WAL then holds only its pages, and truncating it needs no
+                # space (a checkpoint of committed pages would: they go into
+                # the database file). While recovering, the WAL also never
+                # grows to its checkpoint size on top of the database.
+                await self._give_back_wal()
             if await self.try_flush():
-                return
+                self.limit.succeeded(n)
+                return False
+            await self._give_back_wal()
+            if self.limit.failed(n) and await self._rebuild():
+                log.warning("flushing in chunks of at most %d events", self.limit.value)
+                return True
             await sleep_beating(self.interval, self.beat)
+
+    async def _give_back_wal(self) -> None:
+        """Copy the WAL into the database file and truncate it (SQLite keeps
+        a WAL file at its largest size, and a failed transaction's pages in
+        it): the space is then free for the next flush."""
+        try:
+            await trio.to_thread.run_sync(self.db.truncate_wal)
+        except StatsStoreError as e:
+            log.info("WAL not truncated: %s", e)
 
     async def try_flush(self) -> bool:
         """Flush; on a SQLite failure log it and report False (the counts stay)."""
