@@ -128,6 +128,7 @@ class Supervisor:
             p.storage.salts,
             p.now_ms,
             reserve=p.storage.reserve,
+            session_key=p.storage.session_key,
             beat=p.heartbeats.register("salt-rotator"),
         )
         await nursery.start(_run_in, s.rotator, rotator)

@@ -44,7 +44,7 @@ from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
-from analyticsd.storage.keys import session_key
+from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
 from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
@@ -87,6 +87,7 @@ class Storage:
             status_report.consumers(config),
         )
         self.salts = SaltBook(st.data_dir)
+        self.session_key = SessionKey(st.data_dir)  # in memory if it cannot be saved
         self.db = StatsDB(st.data_dir)
         counted = self.db.last_seq()
         if self.spool.raise_next_seq(counted + 1):
@@ -270,7 +271,7 @@ def _http_server(parts: Parts) -> HttpServer:
         today=lambda tz: day_number(parts.today_in(tz)),
         now_ms=parts.now_ms,
         flushes=lambda: parts.aggregator.state.flushes,
-        session_key=session_key(storage.data_dir),
+        session_key=storage.session_key.key,
     )
     register_stats(app, stats_deps)
     register_dashboard(app, stats_deps, stats_deps.session_key)
