@@ -210,7 +210,12 @@ class Aggregator:
             log.error("cannot reload the committed state, will retry: %s", e)
             return False
         # The new feed first: closing the only feed of a stopping enricher ends it.
-        feed = await self.subscribe(agg.last_seq, BATCH, GATHER_S)
+        try:
+            feed = await self.subscribe(agg.last_seq, BATCH, GATHER_S)
+        except ShuttingDown:
+            # The enricher is done (a shutdown): so are we. What is not
+            # counted waits in the spool for the next start.
+            raise trio.EndOfChannel from None
         self._feed.close()
         self._feed, self.agg = feed, agg
         return True

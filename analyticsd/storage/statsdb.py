@@ -163,6 +163,13 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            # Every commit is copied into the database file at once (a
+            # passive checkpoint; SQLite's default waits for 1000 pages,
+            # 4 MB). So the WAL never holds committed pages the file does
+            # not: when the disk fills up, moving them over needs no space
+            # (it would, and there is none), and a failed flush's pages can
+            # be truncated away. Costs ~15% of a 1,000-event flush's time.
+            conn.execute("PRAGMA wal_autocheckpoint=1")
             # A WAL file stays at its largest size (a big catch-up flush makes
             # it tens of MB); each time it starts over, it is cut back to this.
             conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
