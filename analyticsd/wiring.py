@@ -81,8 +81,10 @@ class Storage:
         os.makedirs(st.data_dir, exist_ok=True)
         self.reserve = Reserve(st.data_dir)
         self.reserve.release_if_short()  # before the stores need their bit of space
+        spool_dir = os.path.join(st.data_dir, status_report.SPOOL_DIR)
+        self.reserve.ensure_room_for_new_stores(spool_dir)
         self.spool = Spool(
-            os.path.join(st.data_dir, status_report.SPOOL_DIR),
+            spool_dir,
             st.spool_max_bytes,
             status_report.consumers(config),
         )

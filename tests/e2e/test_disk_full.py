@@ -330,3 +330,13 @@ def test_a_start_on_a_full_disk_serves_reads_and_refuses_ingest(tmp_path: Path) 
             assert counted_today(d) == before + acked + 5
         finally:
             d.stop()
+
+
+def test_a_new_data_dir_on_a_full_disk_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "data") as disk:
+        fill(disk)  # nothing of the daemon's there yet: no reserve to release
+        port = free_port()
+        d = Daemon(write_config(tmp_path, port), port)
+        done = d.cli("run")
+        assert done.returncode == 1, done.stderr  # not killed by a signal
+        assert f"disk full at {disk}" in done.stderr, done.stderr
