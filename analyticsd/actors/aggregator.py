@@ -316,8 +316,9 @@ class Aggregator:
                 # from a full disk) starts on an empty WAL: if it fails, the
                 # WAL then holds only its pages, and truncating it needs no
                 # space (a checkpoint of committed pages would: they go into
-                # the database file). While recovering, the WAL also never
-                # grows to its checkpoint size on top of the database.
+                # the database file). Each commit is checkpointed already
+                # (statsdb), but that one may have been cut short by a reader
+                # or by the full disk itself.
                 await self._give_back_wal()
             if await self.try_flush():
                 self.limit.succeeded(n)
