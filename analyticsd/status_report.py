@@ -58,6 +58,8 @@ class Live:
     store_error: str | None = None
     # The small files that could not be written (salts, session key), why.
     unsaved: tuple[str, ...] = ()
+    # The aggregator's memory budget at work (see aggregator.memory_mb).
+    memory: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def build(
             "open_visits": live.open_visits if live else 0,
             "last_flush": iso(live.last_flush_ms if live else last_flush_ms),
             "store_error": live.store_error if live else None,
+            "memory": live.memory if live else None,
         },
         "ingest": {
             "events_per_s_1m": live.events_per_s_1m if live else None,
@@ -240,6 +243,12 @@ async def live(parts: Parts) -> dict[str, Any]:
         spool_refusing=spool.refusing,
         store_error=st.store_error,
         unsaved=_unsaved(parts),
+        memory={
+            "budget_bytes": parts.config.aggregator.memory_mb << 20,
+            "resident_bytes": st.resident_bytes,
+            "marks_spilled": st.marks_spilled,
+            "visits_restored": st.visits_restored,
+        },
     )
     rep = build(
         parts.config.storage.data_dir,

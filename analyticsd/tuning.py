@@ -31,15 +31,22 @@ bench/run.py); change one only with that benchmark run side by side.
   and memory freed to glibc's malloc (socket buffers, large objects),
   which glibc keeps mapped for reuse. So when the open connections fall
   from at least FLOOD_CONNECTIONS to a tenth of their peak, one full
-  collection runs, then malloc_trim(0) hands the free heap pages back to
-  the system (16 of the 26 MB). What stays (~10 MB) is pymalloc arenas
+  collection runs, then `trim_heap` hands the free heap pages back to the
+  system (16 of the 26 MB). What stays (~10 MB) is pymalloc arenas
   kept by a few objects allocated during the flood; a second flood reuses
   them. Seen in tests/e2e/test_connection_flood.py.
+* Freed heap given back: `trim_heap` (glibc's malloc_trim) after a flush,
+  at most every TRIM_INTERVAL_S. The aggregator frees what a flush carried
+  and what the memory budget moved to disk, but glibc keeps freed pages in
+  the middle of its heap mapped, so RSS ratcheted up with every cycle:
+  ~250 B per new visitor at a 32 MB budget, ~70 B with the trim
+  (bench/memory.py). It runs in a worker thread (ctypes releases the GIL).
 """
 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import gc
 import logging
 import resource
@@ -56,7 +63,28 @@ FLOOD_CHECK_S = 1.0
 # Used when the hard limit is unlimited (some platforms refuse that as soft).
 UNLIMITED_FILES = 1 << 20
 
+TRIM_INTERVAL_S = 5.0
+
 log = logging.getLogger(__name__)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(
+            ctypes.util.find_library("c") or "libc.so.6"
+        ).malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        return None
+
+
+_trim = _malloc_trim()
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the system (blocking; call in a thread)."""
+    if _trim is not None:
+        _trim(0)
 
 
 def before_start() -> None:
@@ -93,18 +121,9 @@ async def _give_back_after_floods(open_connections: Callable[[], int]) -> None:
         peak = max(peak, now)
         if peak >= FLOOD_CONNECTIONS and now <= peak // 10:
             gc.collect()
-            await trio.to_thread.run_sync(_malloc_trim)
+            await trio.to_thread.run_sync(trim_heap)
             log.info("a flood of %d connections is over: memory given back", peak)
             peak = now
-
-
-def _malloc_trim() -> None:
-    """glibc's malloc_trim(0), where there is one (not on musl or macOS)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
 
 
 async def _collect_garbage(interval_s: float) -> None:

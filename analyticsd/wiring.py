@@ -48,6 +48,7 @@ from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
 from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
+from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.stats_answers import StatsStoreView
 from analyticsd.storage.statsdb import StatsDB, StatsReader
@@ -91,6 +92,8 @@ class Storage:
         self.salts = SaltBook(st.data_dir)
         self.session_key = SessionKey(st.data_dir)  # in memory if it cannot be saved
         self.db = StatsDB(st.data_dir)
+        # Opened (made anew) at the first spill only: most sites never need it.
+        self.spill = SpillStore(st.data_dir)
         counted = self.db.last_seq()
         if self.spool.raise_next_seq(counted + 1):
             log.warning(
@@ -123,6 +126,7 @@ class Storage:
         self.reader.close()
         self.engines.close()
         self.db.close()
+        self.spill.close()
         self.spool.close()
 
 
@@ -217,6 +221,8 @@ def _aggregator(parts: Parts) -> Aggregator:
         config.aggregator.quiet_flush_s,
         parts.metrics,
         parts.heartbeats.register("aggregator"),
+        config.aggregator.memory_mb,
+        parts.storage.spill,
     )
 
 

@@ -61,6 +61,7 @@ def write_config(
     trusted_proxies: str = '"127.0.0.1/32"',
     site_extra: str = "",
     geoip: str = "",
+    memory_mb: int | None = None,
 ) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "analyticsd.toml"
@@ -78,6 +79,7 @@ spool_max_bytes = {spool_max_bytes}
 [aggregator]
 flush_interval_s = {flush_interval_s}
 quiet_flush_s = {quiet_flush_s}
+{"" if memory_mb is None else f"memory_mb = {memory_mb}"}
 
 [geoip]
 database = "{geoip}"

@@ -24,17 +24,20 @@ from dataclasses import dataclass
 
 import trio
 
+from analyticsd import tuning
 from analyticsd.actors.enricher import Batch, Feed
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults
-from analyticsd.core.aggregate import SKEW_MS, Aggregation
+from analyticsd.core.aggregate import SKEW_MS, VISIT_BYTES, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.flush_limit import FlushLimit
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.sessions import SESSION_GAP_MS
+from analyticsd.core.spool_record import EnrichedRecord
+from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB
 
@@ -62,6 +65,10 @@ PAUSE_POLL_S = 0.05
 CAUGHT_UP_FLUSH_EVENTS = 2_000
 
 FINAL_FLUSH_TIMEOUT_S = 5.0
+# Under a memory budget: half of it for unique-visitor marks, half for open
+# visits; a flush comes early once open visits pass their share by this much
+# (a flush makes them clean, and clean visits can be evicted).
+EARLY_FLUSH_VISITS = 1.25
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
 
@@ -134,6 +141,11 @@ class AggregatorState:
     flush_failures: int = 0
     # Why the last flush failed, until one succeeds (a full disk says so).
     store_error: str | None = None
+    # The memory budget at work: marks written to disk, visits evicted and
+    # read back, and what the aggregation keeps resident (estimated).
+    marks_spilled: int = 0
+    visits_restored: int = 0
+    resident_bytes: int = 0
 
 
 class Aggregator:
@@ -150,8 +162,13 @@ class Aggregator:
         quiet_flush_s: float = 0.5,
         metrics: Metrics | None = None,
         beat: Callable[[], None] = no_beat,
+        memory_mb: int = 0,
+        spill: SpillStore | None = None,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
+        # 0: no budget (nothing spilled, no visit evicted for memory).
+        self.budget = memory_mb << 20
+        self.spill = spill
         self.subscribe = subscribe
         self.tz_of = tz_of
         self.interval = flush_interval_s
@@ -168,6 +185,7 @@ class Aggregator:
         self.limit = FlushLimit(MAX_PENDING_EVENTS, MIN_FLUSH_EVENTS)
         self._feed: Feed  # subscribed in `run`
         self._last_prune_ms = 0
+        self._trimmed_at = -float("inf")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.agg = await self._committed_aggregation()
@@ -189,12 +207,20 @@ class Aggregator:
         visits reloaded, resuming after the last sequence it counted."""
         last = await trio.to_thread.run_sync(self.db.last_seq)
         watermark = await trio.to_thread.run_sync(self.db.meta, "watermark_ms") or 0
-        sessions = await trio.to_thread.run_sync(
-            self.db.open_sessions, watermark - SESSION_GAP_MS - SKEW_MS
-        )
         agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
+        book = agg.book
+        book.max_open = max(1000, self.budget // 2 // VISIT_BYTES) if self.budget else -1
+        since = watermark - SESSION_GAP_MS - SKEW_MS
+        sessions = await trio.to_thread.run_sync(self.db.open_sessions, since, book.max_open)
         for s, flushed in sessions:
             agg.restore(s, flushed)
+        if len(sessions) == book.max_open:
+            # More open visits than the budget holds: the rest are read back
+            # when they grow, as if evicted.
+            for site, visitor in await trio.to_thread.run_sync(
+                self.db.open_session_ids, since, book.max_open
+            ):
+                book.remember_evicted(site, visitor)
         st = self.state
         st.flushed_seq = st.read_seq = last
         st.pending_events, st.open_sessions = 0, len(agg.book)
@@ -218,6 +244,8 @@ class Aggregator:
             raise trio.EndOfChannel from None
         self._feed.close()
         self._feed, self.agg = feed, agg
+        if self.spill is not None:
+            await trio.to_thread.run_sync(self.spill.reset)
         return True
 
     async def _final_flush(self) -> None:
@@ -266,7 +294,11 @@ class Aggregator:
             return  # everything counted; `run` does the final flush
 
     def _too_many_waiting(self) -> bool:
-        return self.agg.n_events >= self.limit.value
+        if self.agg.n_events >= self.limit.value:
+            return True
+        return (
+            bool(self.budget) and len(self.agg.book) > self.agg.book.max_open * EARLY_FLUSH_VISITS
+        )
 
     async def _wait(self, feed: Feed, timer: FlushTimer) -> Batch | None:
         """The next batch, or None at the timer's wake-up (bounded by the
@@ -286,10 +318,11 @@ class Aggregator:
                 # An hour or day not in memory (first event after a start, a
                 # new hour, or a late event): its unique visitors so far are
                 # recounted from SQLite (nothing to count for a new hour).
-                marks = await trio.to_thread.run_sync(
-                    self.db.bucket_marks, site, gran, bucket, agg.tz(site)
+                marks, visitors = await trio.to_thread.run_sync(
+                    self.db.bucket_recount, site, gran, bucket, agg.tz(site)
                 )
-                agg.load_marks(site, gran, bucket, marks)
+                agg.load_marks(site, gran, bucket, marks, visitors)
+            await self._read_back(chunk)
             for seq, record in chunk:
                 agg.add(seq, record)
             await trio.lowlevel.checkpoint()
@@ -297,6 +330,46 @@ class Aggregator:
         agg.last_seq = max(agg.last_seq, batch.upto_seq)
         self.state.read_seq = batch.upto_seq
         self.state.pending_events = agg.n_events
+        await self._keep_budget()
+
+    async def _read_back(self, chunk: list[tuple[int, EnrichedRecord]]) -> None:
+        """What the memory budget moved out and these events need: their
+        evicted visits (from SQLite) first, then their marks (from the spill
+        store), so `add` counts them as if nothing had left memory."""
+        agg = self.agg
+        wanted = agg.book.to_restore(
+            (r.event.site_id, r.visitor, r.prev_visitor) for _, r in chunk if not r.client.bot
+        )
+        by_site: dict[str, list[str]] = {}
+        for site, visitor in wanted:
+            by_site.setdefault(site, []).append(visitor)
+        since = agg.watermark_ms - SESSION_GAP_MS - SKEW_MS
+        for site, visitors in by_site.items():
+            found = await trio.to_thread.run_sync(self.db.sessions_of, site, visitors, since)
+            for session, flushed in found:
+                agg.restore(session, flushed)
+                self.state.visits_restored += 1
+        if self.spill is None:
+            return
+        for key, marks in agg.cold_marks(r for _, r in chunk).items():
+            agg.load_cold(key, await trio.to_thread.run_sync(self.spill.present, key, marks))
+
+    async def _keep_budget(self) -> None:
+        """Over its share of the budget, the marks go to the spill store
+        (open visits are evicted at the flush that makes them clean)."""
+        agg = self.agg
+        if self.budget and self.spill is not None and agg.marks_bytes() > self.budget // 2:
+            spilled = agg.marks_to_spill()
+            try:
+                n = await trio.to_thread.run_sync(self.spill.put, spilled)
+            except StatsStoreError as e:
+                # Memory grows instead: counts stay right, the budget is
+                # exceeded until the disk takes the marks.
+                log.error("cannot move unique-visitor marks to disk: %s", e)
+            else:
+                agg.marks_spilled(spilled)
+                self.state.marks_spilled += n
+        self.state.resident_bytes = agg.resident_bytes()
 
     async def _flush_with_retries(self) -> bool:
         """Flush, retrying while SQLite refuses (disk full, I/O error);
@@ -366,6 +439,15 @@ class Aggregator:
             raise
         self.metrics.flush_duration.observe((), trio.current_time() - started)
         agg.committed(batch)
+        if trio.current_time() - self._trimmed_at >= tuning.TRIM_INTERVAL_S:
+            self._trimmed_at = trio.current_time()
+            await trio.to_thread.run_sync(tuning.trim_heap)
+        if agg.dropped_cold and self.spill is not None:
+            dropped, agg.dropped_cold = agg.dropped_cold, []
+            try:
+                await trio.to_thread.run_sync(self.spill.drop, dropped)
+            except StatsStoreError as e:
+                log.error("cannot delete unique-visitor marks of past buckets: %s", e)
         st = self.state
         st.flushed_seq, st.pending_events = batch.last_seq, agg.n_events
         st.open_sessions = len(agg.book)

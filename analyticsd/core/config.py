@@ -92,6 +92,10 @@ class AggregatorConfig(_Section, frozen=True):
     flush_interval_s: Annotated[float, Meta(gt=0, le=3600)] = 5.0
     # Flush this long after traffic goes quiet (0: only every flush_interval_s).
     quiet_flush_s: Annotated[float, Meta(ge=0, le=3600, description="0 turns it off")] = 0.5
+    # What the aggregator keeps resident (unique-visitor marks, open visits);
+    # beyond it marks go to a scratch file in the data dir and idle open
+    # visits are read back from SQLite when they grow. Counts stay exact.
+    memory_mb: Annotated[int, Meta(ge=0, le=1 << 20, description="0: no budget")] = 32
 
 
 class _RedisStream(_Section, frozen=True):

@@ -18,8 +18,10 @@ flush and reloads the open ones on start, so a restart never splits a visit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from analyticsd.core.idset import IdSet
 
 SESSION_GAP_MS = 30 * 60 * 1000
 ENGAGED_MIN_MS = 10_000
@@ -84,10 +86,24 @@ class Session:
         self.dirty = True
 
 
-class SessionBook:
-    """Open sessions by (site, visitor id); bounded, oldest evicted first."""
+def visit_key(site: str, visitor: str) -> int:
+    """What the book remembers of a visit it evicted: a 64-bit hash of its key
+    (a collision only costs a lookup that finds nothing)."""
+    return hash((site, visitor))
 
-    def __init__(self, max_open: int = 200_000) -> None:
+
+class SessionBook:
+    """Open sessions by (site, visitor id); bounded, least recently added to
+    evicted first.
+
+    A visit evicted while it may still grow (clean: SQLite holds it) is
+    remembered in `evicted` by its keys; an event of such a visitor makes the
+    caller read the visit back from SQLite (`to_restore`, then `restore`)
+    before it is counted, so eviction never splits a visit. Entries older
+    than two generations of `horizon_ms` are forgotten: a visit nobody added
+    to for that long is closed anyway."""
+
+    def __init__(self, max_open: int = 200_000, window_ms: int = SESSION_GAP_MS) -> None:
         self._open: dict[tuple[str, str], Session] = {}
         # One visit per visitor rebuilt from late events (an offline queue
         # flushed hours later), kept apart from the visitor's open session.
@@ -96,9 +112,44 @@ class SessionBook:
         # before their last changes were flushed; kept until they are.
         self._closed: list[Session] = []
         self.max_open = max_open
+        # How far the `evict` horizon trails the newest arrival.
+        self.window_ms = window_ms
+        self.evicted, self._evicted_before = IdSet(), IdSet()
+        self._generation_ms = 0
 
     def __len__(self) -> int:
         return len(self._open)
+
+    def cold_bytes(self) -> int:
+        return self.evicted.nbytes() + self._evicted_before.nbytes()
+
+    def peek(self, site: str, visitor: str, prev_visitor: str = "") -> Session | None:
+        s = self._open.get((site, visitor))
+        if s is None and prev_visitor:
+            s = self._open.get((site, prev_visitor))
+        return s
+
+    def remember_evicted(self, site: str, visitor: str) -> None:
+        self.evicted.add(visit_key(site, visitor))
+
+    def was_evicted(self, site: str, visitor: str) -> bool:
+        k = visit_key(site, visitor)
+        return k in self.evicted or k in self._evicted_before
+
+    def to_restore(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str]]:
+        """Of (site, visitor, prev_visitor) of events, the (site, visitor id)
+        whose visit was evicted and must be read back first."""
+        out: set[tuple[str, str]] = set()
+        if not (self.evicted or self._evicted_before):
+            return out
+        for site, visitor, prev in keys:
+            if (site, visitor) in self._open:
+                continue
+            if self.was_evicted(site, visitor):
+                out.add((site, visitor))
+            if prev and (site, prev) not in self._open and self.was_evicted(site, prev):
+                out.add((site, prev))
+        return out
 
     def sessions(self) -> Iterator[Session]:
         seen: set[int] = set()
@@ -107,11 +158,18 @@ class SessionBook:
                 seen.add(s.sid)
                 yield s
 
-    def restore(self, session: Session) -> None:
-        session.dirty = False
-        self._open[(session.site, session.visitor)] = session
+    def restore(self, session: Session) -> bool:
+        """A visit as SQLite holds it, open again; False (and nothing done)
+        if one of its ids has an open visit already (that one is newer)."""
+        keys = [(session.site, session.visitor)]
         if session.alias:
-            self._open[(session.site, session.alias)] = session
+            keys.append((session.site, session.alias))
+        if any(k in self._open for k in keys):
+            return False
+        session.dirty = False
+        for k in keys:
+            self._open[k] = session
+        return True
 
     def session_for(
         self,
@@ -169,8 +227,20 @@ class SessionBook:
         self._closed = [s for s in self._closed if s.dirty]
         stale = [k for k, s in self._open.items() if s.touched_ms < before_ms and not s.dirty]
         gone += [self._open.pop(k) for k in stale]
-        if len(self._open) > self.max_open:
-            # Memory bound: drop the least recently active clean sessions.
-            by_end = sorted((s.end_ms, k) for k, s in self._open.items() if not s.dirty)
-            gone += [self._open.pop(k) for _, k in by_end[: len(self._open) - self.max_open]]
+        if self._generation_ms == 0:
+            self._generation_ms = before_ms
+        elif before_ms >= self._generation_ms + self.window_ms:
+            # An eviction remembered in the generation begun at G is of a
+            # visit last added to before G + window; once the horizon is past
+            # that (two generations on), it cannot grow again.
+            self._evicted_before, self.evicted = self.evicted, IdSet()
+            self._generation_ms = before_ms
+        if 0 <= self.max_open < len(self._open):
+            # Memory bound: the least recently added to clean visits go; they
+            # may still grow, so they are remembered and read back if they do.
+            by_touch = sorted((s.touched_ms, k) for k, s in self._open.items() if not s.dirty)
+            for _, k in by_touch[: len(self._open) - self.max_open]:
+                s = self._open.pop(k)
+                self.remember_evicted(*k)
+                gone.append(s)
         return gone

@@ -56,6 +56,7 @@ from analyticsd.core.aggregate import (
     week_of,
 )
 from analyticsd.core.buckets import day_range_ms
+from analyticsd.core.dimensions import shared_dims
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
 from analyticsd.core.sessions import Session
@@ -95,6 +96,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     touched_ms INTEGER NOT NULL, first_visits INTEGER NOT NULL,
     {", ".join(f"{c} TEXT NOT NULL" for c in _DIM_COLUMNS)});
 CREATE INDEX IF NOT EXISTS sessions_touched ON sessions(touched_ms);
+CREATE INDEX IF NOT EXISTS sessions_visitor ON sessions(site, visitor);
+CREATE INDEX IF NOT EXISTS sessions_alias ON sessions(site, alias) WHERE alias IS NOT NULL;
 """
 
 _AGG_INSERT = f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)})"
@@ -348,12 +351,47 @@ class StatsDB:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n
 
-    def open_sessions(self, since_ms: int) -> list[tuple[Session, Contribution]]:
+    def open_sessions(self, since_ms: int, limit: int = -1) -> list[tuple[Session, Contribution]]:
         """Visits that may still grow (added to at or after `since_ms`), each
-        with what it added to the rows when it was flushed."""
+        with what it added to the rows when it was flushed; at most `limit`
+        (-1: all), the most recently added to first."""
         try:
             rows = self.conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE touched_ms >= ?", (since_ms,)
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE touched_ms >= ? "
+                "ORDER BY touched_ms DESC LIMIT ?",
+                (since_ms, limit),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"cannot load sessions: {e}") from e
+        return [_session_of(r) for r in rows]
+
+    def open_session_ids(self, since_ms: int, skip: int) -> list[tuple[str, str]]:
+        """(site, visitor id) of every id of the visits `open_sessions` left
+        out past its limit: the memory budget remembers them as evicted."""
+        try:
+            rows = self.conn.execute(
+                "SELECT site, visitor, alias FROM sessions WHERE touched_ms >= ? "
+                "ORDER BY touched_ms DESC LIMIT -1 OFFSET ?",
+                (since_ms, skip),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StatsStoreError(f"cannot load sessions: {e}") from e
+        out = [(str(site), visitor_hex(int(v))) for site, v, _ in rows]
+        out += [(str(site), visitor_hex(int(a))) for site, _, a in rows if a is not None]
+        return out
+
+    def sessions_of(
+        self, site: str, visitors: Sequence[str], since_ms: int
+    ) -> list[tuple[Session, Contribution]]:
+        """The visits of these visitor ids (own or alias) that may still grow:
+        visits the aggregation evicted under its memory budget, read back."""
+        ids = [visitor_int(v) for v in visitors]
+        marks = ",".join("?" * len(ids))
+        try:
+            rows = self.conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE site = ? AND touched_ms >= ? "
+                f"AND (visitor IN ({marks}) OR alias IN ({marks})) ORDER BY touched_ms",
+                (site, since_ms, *ids, *ids),
             ).fetchall()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot load sessions: {e}") from e
@@ -361,6 +399,13 @@ class StatsDB:
 
     def bucket_marks(self, site: str, gran: int, bucket: int, tz_name: str) -> set[int]:
         """The unique-visitor marks of a flushed hour or day, recounted from its events."""
+        return self.bucket_recount(site, gran, bucket, tz_name)[0]
+
+    def bucket_recount(
+        self, site: str, gran: int, bucket: int, tz_name: str
+    ) -> tuple[set[int], set[int]]:
+        """The unique-visitor marks of a flushed hour or day, recounted from
+        its events, and the visitors (visitor_int) they are of."""
         day = bucket // 24 if gran == HOUR else bucket
         start, end = day_range_ms(day, tz_name)
         try:
@@ -374,11 +419,13 @@ class StatsDB:
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot recount visitors: {e}") from e
         marks: set[int] = set()
+        visitors: set[int] = set()
         decode = msgspec.json.decode
         for ts, visitor, name, path, props, goals, *dims in rows:
             hour, d = buckets(ts, tz_name)
             if (hour if gran == HOUR else d) != bucket:
                 continue
+            visitors.add(visitor)
             pairs = event_pairs(
                 name == "pageview",
                 path,
@@ -388,7 +435,7 @@ class StatsDB:
             pairs += split_pairs(tuple(dims))[1]  # visitor-constant dims keep no marks
             vis = visitor_hex(visitor)
             marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
-        return marks
+        return marks, visitors
 
 
 def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
@@ -423,7 +470,7 @@ def _session_of(r: tuple[object, ...]) -> tuple[Session, Contribution]:
         visitor=visitor_hex(int(visitor)),  # type: ignore[call-overload]
         start_ms=int(start),  # type: ignore[call-overload]
         end_ms=int(end),  # type: ignore[call-overload]
-        dims=tuple(str(d) for d in r[17:]),
+        dims=shared_dims(tuple(str(d) for d in r[17:])),
         entry=str(entry),
         entry_ms=int(entry_ms),  # type: ignore[call-overload]
         exit=str(exit_),

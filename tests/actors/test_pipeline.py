@@ -18,6 +18,7 @@ from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.spool_record import Record, encode
 from analyticsd.core.visitor import DAY_MS
+from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 from tests.core.records_fixture import DESKTOP
@@ -233,6 +234,37 @@ async def test_a_backlog_too_big_for_the_disk_is_flushed_in_chunks_exactly_once(
         n,
     )
     assert db.conn.execute("SELECT count(*) FROM sessions").fetchone() == (visitors,)
+
+
+async def test_chunked_retries_under_a_memory_budget_count_visitors_exactly(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The memory budget at work (marks moved to the spill store, which a
+    # rebuild empties as a start does) while flushes go in chunks.
+    p = Pipeline(tmp_path)
+    p.db = db = TightStatsDB(str(tmp_path), room=1_500)
+    spill = SpillStore(str(tmp_path))
+    agg = p.aggregator(memory_mb=1, spill=spill)  # type: ignore[arg-type]
+    n, visitors = 12_000, 4_000
+    async with trio.open_nursery() as nursery:
+        await p.start(nursery)
+        await p.writer.submit(
+            Append(
+                [
+                    PendingRecord(f"id{i}", stored(i, NOON, f"{i % visitors + 1:016x}"), False)
+                    for i in range(n)
+                ]
+            )
+        )
+        await nursery.start(agg.run)
+        await poll_until(lambda: p.spool.cursor("aggregator") == n, agg)
+        nursery.cancel_scope.cancel()
+    assert agg.state.flush_failures >= 1
+    assert agg.state.marks_spilled > 0  # the budget was at work
+    assert max(db.committed) <= 1_500
+    day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert day is not None
+    assert (day.pageviews, day.visitors, day.visits) == (n, visitors, visitors)
 
 
 async def test_flushes_grow_back_once_the_disk_has_room(

@@ -150,6 +150,13 @@ RANGES = [
     ("storage", "raw_event_retention_days", (7, 3651), "between 8 and 3650", (8, 3650)),
     ("aggregator", "flush_interval_s", (0, 3600.01), "in (0, 3600]", (0.001, 3600)),
     ("aggregator", "quiet_flush_s", (-0.01, 3600.01), "in [0, 3600] (0 turns it off)", (0, 3600)),
+    (
+        "aggregator",
+        "memory_mb",
+        (-1, 1048577),
+        "between 0 and 1048576 (0: no budget)",
+        (0, 1048576),
+    ),
     ("forward", "probe_interval_s", (0.049, 3600.01), "in [0.05, 3600]", (0.05, 3600)),
     ("forward", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
     ("forward", "batch_size", (0, 10001), "between 1 and 10000", (1, 10000)),
