@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from analyticsd import __version__
+from analyticsd.actors.salt_rotator import CHECK_EVERY_S
 from analyticsd.core.config import Config
 from analyticsd.core.errors import AnalyticsdError
 from analyticsd.core.spool_record import received_ms_of
@@ -55,6 +56,8 @@ class Live:
     spool_refusing: str | None = None
     # Why flushes to SQLite fail, until one succeeds.
     store_error: str | None = None
+    # The small files that could not be written (salts, session key), why.
+    unsaved: tuple[str, ...] = ()
     # The aggregator's memory budget at work (see aggregator.memory_mb).
     memory: dict[str, int] | None = None
 
@@ -128,7 +131,7 @@ def build(
 ) -> dict[str, Any]:
     oldest = received_ms_of(spool.oldest_record) if spool.oldest_record else None
     head = spool.next_seq - 1
-    problems = _problems(live)
+    problems = _problems(live, data_dir)
     return {
         "daemon": "running" if live else "down",
         "status": ("draining" if live.draining else "ok") if live else "down",
@@ -166,19 +169,26 @@ def build(
     }
 
 
+def _store_full(live: Live) -> bool:
+    return "disk is full" in (live.store_error or "")  # SQLite's SQLITE_FULL text
+
+
 def _disk_full(live: Live | None) -> bool:
     if live is None:
         return False
     spool = "disk full" in (live.spool_refusing or "")
-    return spool or "disk is full" in (live.store_error or "")  # SQLite's SQLITE_FULL text
+    return spool or _store_full(live) or any("disk full" in e for e in live.unsaved)
 
 
-def _problems(live: Live | None) -> list[str]:
+def _problems(live: Live | None, data_dir: str) -> list[str]:
     out = []
     if live is not None and live.spool_refusing:
         out.append(f"new events are refused (503): {live.spool_refusing}")
     if live is not None and live.store_error:
-        out.append(f"counting is paused, flushes fail: {live.store_error}")
+        why = f" (disk full at {os.path.abspath(data_dir)})" if _store_full(live) else ""
+        out.append(f"counting is paused{why}, flushes fail: {live.store_error}")
+    if live is not None:
+        out += [f"not saved, retried every {CHECK_EVERY_S:.0f} s: {e}" for e in live.unsaved]
     return out
 
 
@@ -232,6 +242,7 @@ async def live(parts: Parts) -> dict[str, Any]:
         open_visits=st.open_sessions,
         spool_refusing=spool.refusing,
         store_error=st.store_error,
+        unsaved=_unsaved(parts),
         memory={
             "budget_bytes": parts.config.aggregator.memory_mb << 20,
             "resident_bytes": st.resident_bytes,
@@ -257,6 +268,18 @@ async def live(parts: Parts) -> dict[str, Any]:
         "needs_restart": r.needs_restart,
     }
     return rep
+
+
+def _unsaved(parts: Parts) -> tuple[str, ...]:
+    salts, key = parts.storage.salts.error, parts.storage.session_key.error
+    return tuple(
+        e
+        for e in (
+            f"visitor salts ({salts})" if salts else None,
+            f"dashboard session key, sign-ins end at a restart ({key})" if key else None,
+        )
+        if e
+    )
 
 
 async def _forward_view(parts: Parts) -> ForwardView | None:

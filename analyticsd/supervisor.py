@@ -104,7 +104,7 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await self._start_actors(nursery, listeners)
-                tuning.after_start(nursery)
+                tuning.after_start(nursery, lambda: p.server.open_connections)
                 bound = listeners[0].socket.getsockname()
                 address = f"{bound[0]}:{bound[1]}"
                 log.info("listening on %s", address)
@@ -128,6 +128,7 @@ class Supervisor:
             p.storage.salts,
             p.now_ms,
             reserve=p.storage.reserve,
+            session_key=p.storage.session_key,
             beat=p.heartbeats.register("salt-rotator"),
         )
         await nursery.start(_run_in, s.rotator, rotator)

@@ -44,7 +44,7 @@ from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
-from analyticsd.storage.keys import session_key
+from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
 from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
@@ -82,12 +82,15 @@ class Storage:
         os.makedirs(st.data_dir, exist_ok=True)
         self.reserve = Reserve(st.data_dir)
         self.reserve.release_if_short()  # before the stores need their bit of space
+        spool_dir = os.path.join(st.data_dir, status_report.SPOOL_DIR)
+        self.reserve.ensure_room_for_new_stores(spool_dir)
         self.spool = Spool(
-            os.path.join(st.data_dir, status_report.SPOOL_DIR),
+            spool_dir,
             st.spool_max_bytes,
             status_report.consumers(config),
         )
         self.salts = SaltBook(st.data_dir)
+        self.session_key = SessionKey(st.data_dir)  # in memory if it cannot be saved
         self.db = StatsDB(st.data_dir)
         # Opened (made anew) at the first spill only: most sites never need it.
         self.spill = SpillStore(st.data_dir)
@@ -276,7 +279,7 @@ def _http_server(parts: Parts) -> HttpServer:
         today=lambda tz: day_number(parts.today_in(tz)),
         now_ms=parts.now_ms,
         flushes=lambda: parts.aggregator.state.flushes,
-        session_key=session_key(storage.data_dir),
+        session_key=storage.session_key.key,
     )
     register_stats(app, stats_deps)
     register_dashboard(app, stats_deps, stats_deps.session_key)

@@ -6,6 +6,14 @@ transaction; on start we reload the open sessions and resume right after that
 sequence. The spool cursor is moved only after the flush committed, so the
 spool never forgets a record SQLite has not counted. The final flush on
 shutdown is shielded from cancellation and bounded in time.
+
+A flush that fails (a full disk: SQLite cannot grow its WAL or its file)
+puts the aggregation back to what SQLite holds, the way a start does: the
+in-memory counts are dropped, the open visits reloaded and the feed read
+again after the last sequence SQLite counted. Then flushes go on in chunks
+of at most `FlushLimit` events, smaller after each failure and larger again
+after successes, each one transaction with its own `last_seq`: a backlog
+drains with a few MB free, still exactly once.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults
 from analyticsd.core.aggregate import SKEW_MS, VISIT_BYTES, Aggregation
 from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
+from analyticsd.core.flush_limit import FlushLimit
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
@@ -46,6 +55,13 @@ SETTLE_CHUNK = 64
 GATHER_S = 0.1
 # Flush early when this many events wait in memory, whatever the interval.
 MAX_PENDING_EVENTS = 100_000
+# The smallest chunk a failing flush is cut down to (see core.flush_limit):
+# its transaction takes a few hundred KB of disk.
+MIN_FLUSH_EVENTS = 1_000
+# A flush this large starts on an empty WAL (see _flush_with_retries).
+BIG_FLUSH_EVENTS = 10_000
+# How often a paused flush (the `aggregator.flush_pause` failpoint) looks again.
+PAUSE_POLL_S = 0.05
 # Flush early, too, when the aggregator has caught up with the spool and at
 # least this many events wait: a busy site sees its numbers about every
 # second (flush_interval_s is the most they lag), a quiet one every interval.
@@ -58,6 +74,14 @@ FINAL_FLUSH_TIMEOUT_S = 5.0
 EARLY_FLUSH_VISITS = 1.25
 PRUNE_EVERY_MS = 3600_000
 DAY_MS = 86_400_000
+
+
+def _split(batch: Batch, room: int) -> tuple[Batch, Batch | None]:
+    """At most `room` records of `batch`, and the rest (None if none)."""
+    if len(batch.records) <= room:
+        return batch, None
+    head, tail = batch.records[:room], batch.records[room:]
+    return Batch(head, head[-1][0], False), Batch(tail, batch.upto_seq, batch.caught_up)
 
 
 def _poll(feed: Feed) -> Batch | None:
@@ -161,21 +185,40 @@ class Aggregator:
         self.metrics = metrics or Metrics()
         self.beat = beat
         self.agg = Aggregation(tz_of=tz_of())
+        self.limit = FlushLimit(MAX_PENDING_EVENTS, MIN_FLUSH_EVENTS)
+        self._feed: Feed  # subscribed in `run`
         self._last_prune_ms = 0
         self._trimmed_at = -float("inf")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self.spill is not None:  # a spill file of an earlier run holds nothing of ours
+            await trio.to_thread.run_sync(self.spill.reset)
+        self.agg = await self._committed_aggregation()
+        last = self.agg.last_seq
+        # After a crash or a stop the spool cursor may lag SQLite (it moves
+        # after the flush); catch it up so the spool can free those records.
+        if await trio.to_thread.run_sync(self.spool.cursor, CONSUMER) < last:
+            await self.writer.submit(Advance(consumer=CONSUMER, seq=last))
+        self._feed = await self.subscribe(last, BATCH, GATHER_S)
+        task_status.started()
+        try:
+            await self._loop()
+        finally:
+            self._feed.close()
+            await self._final_flush()
+
+    async def _committed_aggregation(self) -> Aggregation:
+        """An aggregation of what SQLite holds: nothing pending, the open
+        visits reloaded, resuming after the last sequence it counted."""
         last = await trio.to_thread.run_sync(self.db.last_seq)
         watermark = await trio.to_thread.run_sync(self.db.meta, "watermark_ms") or 0
-        self.agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
-        if self.spill is not None:
-            await trio.to_thread.run_sync(self.spill.reset)
-        book = self.agg.book
+        agg = Aggregation(tz_of=self.tz_of(), last_seq=last, watermark_ms=watermark)
+        book = agg.book
         book.max_open = max(1000, self.budget // 2 // VISIT_BYTES) if self.budget else -1
         since = watermark - SESSION_GAP_MS - SKEW_MS
         sessions = await trio.to_thread.run_sync(self.db.open_sessions, since, book.max_open)
         for s, flushed in sessions:
-            self.agg.restore(s, flushed)
+            agg.restore(s, flushed)
         if len(sessions) == book.max_open:
             # More open visits than the budget holds: the rest are read back
             # when they grow, as if evicted.
@@ -183,18 +226,32 @@ class Aggregator:
                 self.db.open_session_ids, since, book.max_open
             ):
                 book.remember_evicted(site, visitor)
-        self.state.flushed_seq = self.state.read_seq = last
-        # After a crash or a stop the spool cursor may lag SQLite (it moves
-        # after the flush); catch it up so the spool can free those records.
-        if await trio.to_thread.run_sync(self.spool.cursor, CONSUMER) < last:
-            await self.writer.submit(Advance(consumer=CONSUMER, seq=last))
-        feed = await self.subscribe(last, BATCH, GATHER_S)
-        task_status.started()
+        st = self.state
+        st.flushed_seq = st.read_seq = last
+        st.pending_events, st.open_sessions = 0, len(agg.book)
+        return agg
+
+    async def _rebuild(self) -> bool:
+        """Drop what is counted in memory and read it again from the spool,
+        after what SQLite committed (as a restart would); False if SQLite
+        cannot even be read (then the failed flush is kept and retried)."""
         try:
-            async with feed:
-                await self._loop(feed)
-        finally:
-            await self._final_flush()
+            agg = await self._committed_aggregation()
+        except StatsStoreError as e:
+            log.error("cannot reload the committed state, will retry: %s", e)
+            return False
+        # The new feed first: closing the only feed of a stopping enricher ends it.
+        try:
+            feed = await self.subscribe(agg.last_seq, BATCH, GATHER_S)
+        except ShuttingDown:
+            # The enricher is done (a shutdown): so are we. What is not
+            # counted waits in the spool for the next start.
+            raise trio.EndOfChannel from None
+        self._feed.close()
+        self._feed, self.agg = feed, agg
+        if self.spill is not None:
+            await trio.to_thread.run_sync(self.spill.reset)
+        return True
 
     async def _final_flush(self) -> None:
         """Shielded and bounded; skipped while the store refuses flushes: a
@@ -207,9 +264,10 @@ class Aggregator:
         with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
             await self.try_flush()
 
-    async def _loop(self, feed: Feed) -> None:
+    async def _loop(self) -> None:
         """Count batches as they come; flush every interval, when the feed went
-        quiet, or when many events wait. Returns when the feed ends (shutdown)."""
+        quiet, or when the flush limit is reached (a batch is split there).
+        Returns when the feed ends (shutdown)."""
         timer = FlushTimer(self.interval, self.quiet_flush_s, trio.current_time())
         batch: Batch | None = None
         caught_up = False  # the last batch reached the end of the spool
@@ -219,8 +277,10 @@ class Aggregator:
                     await trio.sleep_forever()  # a stuck actor, for the watchdog drill
                 self.beat()
                 if batch is None:
-                    batch = _poll(feed)
+                    batch = _poll(self._feed)
+                rest = None
                 if batch is not None:
+                    batch, rest = _split(batch, self.limit.room(self.agg.n_events))
                     await self._add(batch)
                     timer.counted()
                     caught_up = batch.caught_up
@@ -228,14 +288,18 @@ class Aggregator:
                 burst_done = caught_up and batch is None
                 burst_done = burst_done and self.agg.n_events >= CAUGHT_UP_FLUSH_EVENTS
                 if timer.due(trio.current_time()) or burst_done or self._too_many_waiting():
-                    await self._flush_with_retries()
+                    if await self._flush_with_retries():
+                        rest, caught_up = None, False  # the new feed brings it again
                     timer.flushed(trio.current_time())
-                batch = None if batch is not None else await self._wait(feed, timer)
+                if rest is not None:
+                    batch = rest
+                else:
+                    batch = None if batch is not None else await self._wait(self._feed, timer)
         except trio.EndOfChannel:
             return  # everything counted; `run` does the final flush
 
     def _too_many_waiting(self) -> bool:
-        if self.agg.n_events >= MAX_PENDING_EVENTS:
+        if self.agg.n_events >= self.limit.value:
             return True
         return (
             bool(self.budget) and len(self.agg.book) > self.agg.book.max_open * EARLY_FLUSH_VISITS
@@ -312,14 +376,45 @@ class Aggregator:
                 self.state.marks_spilled += n
         self.state.resident_bytes = agg.resident_bytes()
 
-    async def _flush_with_retries(self) -> None:
-        """Flush, retrying every interval while SQLite refuses (disk full, I/O
-        error). Meanwhile nothing more is read, so memory stays bounded; the
-        events wait in the spool, whose quota pushes back on ingest."""
+    async def _flush_with_retries(self) -> bool:
+        """Flush, retrying while SQLite refuses (disk full, I/O error);
+        True when the aggregation was rebuilt to flush in smaller chunks.
+
+        A failed flush larger than the floor is not tried again as a whole:
+        the aggregation goes back to the committed state and the loop counts
+        the next chunk. At the floor, the same flush is retried every
+        interval. Meanwhile nothing more is read, so memory stays bounded;
+        the events wait in the spool, whose quota pushes back on ingest."""
+        while faults.held("aggregator.flush_pause"):
+            await sleep_beating(PAUSE_POLL_S, self.beat)  # a test fills the disk meanwhile
         while True:
+            n = self.agg.n_events
+            if n >= BIG_FLUSH_EVENTS or self.limit.reduced:
+                # A flush that may not fit (a big one, or any while recovering
+                # from a full disk) starts on an empty WAL: if it fails, the
+                # WAL then holds only its pages, and truncating it needs no
+                # space (a checkpoint of committed pages would: they go into
+                # the database file). Each commit is checkpointed already
+                # (statsdb), but that one may have been cut short by a reader
+                # or by the full disk itself.
+                await self._give_back_wal()
             if await self.try_flush():
-                return
+                self.limit.succeeded(n)
+                return False
+            await self._give_back_wal()
+            if self.limit.failed(n) and await self._rebuild():
+                log.warning("flushing in chunks of at most %d events", self.limit.value)
+                return True
             await sleep_beating(self.interval, self.beat)
+
+    async def _give_back_wal(self) -> None:
+        """Copy the WAL into the database file and truncate it (SQLite keeps
+        a WAL file at its largest size, and a failed transaction's pages in
+        it): the space is then free for the next flush."""
+        try:
+            await trio.to_thread.run_sync(self.db.truncate_wal)
+        except StatsStoreError as e:
+            log.info("WAL not truncated: %s", e)
 
     async def try_flush(self) -> bool:
         """Flush; on a SQLite failure log it and report False (the counts stay)."""

@@ -32,6 +32,7 @@ import trio
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import wait_any
 from analyticsd.core.enrich import RuleBook, enrich
+from analyticsd.core.errors import ShuttingDown
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.spool_record import EnrichedRecord, decode
 from analyticsd.storage.spool import Spool, SpoolRead
@@ -90,7 +91,7 @@ class Enricher:
         how long to let records gather after new ones arrived (fewer, larger
         batches for a consumer that does not need each one at once)."""
         if self._nursery is None:
-            raise RuntimeError("the enricher is not running")
+            raise ShuttingDown("the enricher has stopped: no more records are handed out")
         send, receive = trio.open_memory_channel[Batch](DEPTH)
         await self._nursery.start(self._feed, after_seq, batch_size, gather_s, send)
         return receive

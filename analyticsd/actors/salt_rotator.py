@@ -1,6 +1,7 @@
 """Rotates the daily visitor salts: makes tomorrow's ahead, destroys expired ones;
 on the same clock, makes the disk reserve again once there is room
-(storage/reserve.py).
+(storage/reserve.py) and saves the dashboard session key if it could not be
+saved at start (storage/keys.py).
 
 A salts file that cannot be written (a full disk) is logged and tried again
 at the next check; the salts in memory stay in use meanwhile, so the daemon
@@ -19,6 +20,7 @@ from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core.errors import SaltStoreError
 from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.visitor import salt_day
+from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.reserve import Reserve
 from analyticsd.storage.salts import SaltBook
 
@@ -31,6 +33,7 @@ async def run_salt_rotator(
     now_ms: Callable[[], int],
     *,
     reserve: Reserve | None = None,
+    session_key: SessionKey | None = None,
     beat: Callable[[], None] = no_beat,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -39,6 +42,8 @@ async def run_salt_rotator(
     while True:
         if reserve is not None:
             await trio.to_thread.run_sync(reserve.restore)
+        if session_key is not None and session_key.error is not None:
+            await trio.to_thread.run_sync(session_key.save)
         await sleep_beating(CHECK_EVERY_S, beat)
         await _rotate(salts, now_ms)
 

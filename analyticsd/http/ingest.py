@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
 from analyticsd.core.config import Config, SiteConfig
-from analyticsd.core.errors import BodyError, ForwardedForError, ShuttingDown, SpoolError, SpoolFull
+from analyticsd.core.errors import (
+    BodyError,
+    ForwardedForError,
+    NoSalt,
+    SaltStoreError,
+    ShuttingDown,
+    SpoolError,
+    SpoolFull,
+)
 from analyticsd.core.fastpath import MAX_BATCH, fast_batch, fast_event
 from analyticsd.core.ingest import IncomingEvent, decode_body, validate_event
 from analyticsd.core.messages import Append, PendingRecord
@@ -196,9 +204,20 @@ class IngestHandler:
             return error_response(400, str(e), self._cors(origin))
         ua = (_header(req, b"user-agent") or "")[:MAX_UA]
         client = _Client(ip, ua, self._profiler.facts(ip, ua, _header(req, b"accept-language")))
-        if req.path == "/api/batch":
-            return await self._batch(req.body, origin, client)
-        return await self._single(req.body, origin, client)
+        try:
+            if req.path == "/api/batch":
+                return await self._batch(req.body, origin, client)
+            return await self._single(req.body, origin, client)
+        except (NoSalt, SaltStoreError) as e:
+            # No salt for the day and none can be stored (a first start on
+            # a full disk): a visitor id made now would change at the next
+            # start, so the event is refused like any other on a full disk.
+            self._refuse("no_salt")
+            return error_response(
+                503,
+                f"event not stored: {e}; retry later",
+                [(b"retry-after", RETRY_FULL_S), *self._cors(origin)],
+            )
 
     def _check(
         self, obj: Any, origin: bytes | None, now_ms: int

@@ -116,6 +116,10 @@ class HttpServer:
         self._idle.set()
         self.draining = False
 
+    @property
+    def open_connections(self) -> int:
+        return self._table.open
+
     # -- lifecycle -----------------------------------------------------------
 
     def start_draining(self) -> None:

@@ -5,6 +5,10 @@ a disk without that much free space deletes it first: opening SQLite (its
 WAL and shared-memory files) and committing a cursor move need a little
 space, and that is what the reserve gives back. Once the disk has room
 again, the file is made anew (`restore`), so the next full disk finds it.
+A data dir whose spool does not exist yet has no reserve to release, and
+LMDB writes its new lock file through a memory map: on a disk without room
+for it that is a SIGBUS, not an error. So new stores need NEW_STORES_BYTES
+free, and a start with less is refused with an error that says so.
 Blocking; called from a worker thread or before the event loop starts.
 """
 
@@ -13,9 +17,15 @@ from __future__ import annotations
 import logging
 import os
 
+from analyticsd.core.errors import SpoolError
+
 log = logging.getLogger(__name__)
 RESERVE_BYTES = 4 * 1024 * 1024
 FILENAME = "reserve.bin"
+# What creating the spool and the database takes, with room to spare
+# (measured: ~300 kB: LMDB's lock file and first pages, SQLite's schema,
+# WAL and shared memory).
+NEW_STORES_BYTES = 1 << 20
 
 
 class Reserve:
@@ -29,6 +39,17 @@ class Reserve:
 
     def held(self) -> bool:
         return os.path.exists(self.path)
+
+    def ensure_room_for_new_stores(self, spool_dir: str) -> None:
+        """Refuse to create the stores on a disk without the room they take."""
+        if os.path.exists(os.path.join(spool_dir, "lock.mdb")):
+            return
+        free = self._free_bytes()
+        if free < NEW_STORES_BYTES:
+            raise SpoolError(
+                f"disk full at {os.path.dirname(self.path)}: {free} bytes free, a new "
+                f"data dir needs {NEW_STORES_BYTES} to create its spool and database"
+            )
 
     def release_if_short(self) -> bool:
         """Delete the reserve when the disk has less than its size free."""

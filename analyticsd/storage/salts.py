@@ -9,12 +9,14 @@ atomically and readable by the owner only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 
 from analyticsd.core.errors import AnalyticsdError, SaltStoreError
 from analyticsd.core.visitor import SALT_BYTES, salts_to_keep
+from analyticsd.storage.write_errors import write_error
 
 FILENAME = "salts.json"
 
@@ -23,6 +25,8 @@ class SaltBook:
     def __init__(self, data_dir: str) -> None:
         self.path = os.path.join(data_dir, FILENAME)
         self._salts: dict[int, bytes] = {}
+        # Why the last write of the file failed, until one succeeds.
+        self.error: str | None = None
         try:
             with open(self.path, encoding="utf-8") as f:
                 raw = json.load(f)
@@ -68,7 +72,11 @@ class SaltBook:
         try:
             self._write(salts)
         except OSError as e:
-            raise SaltStoreError(f"cannot write {self.path}: {e}") from e
+            self.error = write_error(self.path, e)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path + ".tmp")
+            raise SaltStoreError(self.error) from e
+        self.error = None
 
     def _write(self, salts: dict[int, bytes]) -> None:
         tmp = self.path + ".tmp"

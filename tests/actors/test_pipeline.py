@@ -18,6 +18,7 @@ from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.messages import Append, PendingRecord
 from analyticsd.core.spool_record import Record, encode
 from analyticsd.core.visitor import DAY_MS
+from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB, StatsReader
 from tests.core.records_fixture import DESKTOP
@@ -167,6 +168,127 @@ async def test_failed_flushes_are_retried_and_nothing_is_lost(
     day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
     assert day is not None
     assert (day.pageviews, day.visitors) == (12, 1)
+
+
+async def poll_until(predicate: Callable[[], bool], agg: Aggregator) -> None:
+    """Until `predicate` holds; fails once flushes have failed too often
+    (the same flush retried forever), as a hang would not. On the mock
+    clock, whose time jumps while threads work: no real time is waited."""
+    while not predicate():
+        assert agg.state.flush_failures < 50, "flushes keep failing"
+        await trio.sleep(1)
+
+
+class TightStatsDB(StatsDB):
+    """A stats store on a disk with room for flushes of `room` events only:
+    larger ones fail as SQLite does when its WAL cannot grow."""
+
+    def __init__(self, data_dir: str, room: int) -> None:
+        super().__init__(data_dir)
+        self.room = room
+        self.committed: list[int] = []  # events per committed flush
+        self.truncations = 0
+
+    def flush(self, batch: FlushBatch, now_ms: int) -> None:
+        if batch.n_events > self.room:
+            raise StatsStoreError("flush failed: database or disk is full")
+        super().flush(batch, now_ms)
+        self.committed.append(batch.n_events)
+
+    def truncate_wal(self) -> None:
+        self.truncations += 1
+        super().truncate_wal()
+
+
+async def test_a_backlog_too_big_for_the_disk_is_flushed_in_chunks_exactly_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    p = Pipeline(tmp_path)
+    p.db = db = TightStatsDB(str(tmp_path), room=1_500)
+    agg = p.aggregator()
+    n, visitors = 12_000, 7
+    async with trio.open_nursery() as nursery:
+        await p.start(nursery)
+        await p.writer.submit(
+            Append(
+                [
+                    PendingRecord(f"id{i}", stored(i, NOON, f"{i % visitors + 1:016x}"), False)
+                    for i in range(n)
+                ]
+            )
+        )
+        await nursery.start(agg.run)
+        await poll_until(lambda: p.spool.cursor("aggregator") == n, agg)
+        nursery.cancel_scope.cancel()
+    # The whole backlog failed, then went in chunks no larger than the room.
+    assert agg.state.flush_failures >= 1
+    assert sum(db.committed) == n
+    assert max(db.committed) <= 1_500
+    assert db.truncations >= 1  # the failed flush's WAL pages were given back
+    day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert day is not None
+    # Counted once each: events, and visits and visitors across the rebuilds.
+    assert (day.pageviews, day.visitors, day.visits) == (n, visitors, visitors)
+    assert db.conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (
+        n,
+        n,
+    )
+    assert db.conn.execute("SELECT count(*) FROM sessions").fetchone() == (visitors,)
+
+
+async def test_chunked_retries_under_a_memory_budget_count_visitors_exactly(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The memory budget at work (marks moved to the spill store, which a
+    # rebuild empties as a start does) while flushes go in chunks.
+    p = Pipeline(tmp_path)
+    p.db = db = TightStatsDB(str(tmp_path), room=1_500)
+    spill = SpillStore(str(tmp_path))
+    agg = p.aggregator(memory_mb=1, spill=spill)  # type: ignore[arg-type]
+    n, visitors = 12_000, 4_000
+    async with trio.open_nursery() as nursery:
+        await p.start(nursery)
+        await p.writer.submit(
+            Append(
+                [
+                    PendingRecord(f"id{i}", stored(i, NOON, f"{i % visitors + 1:016x}"), False)
+                    for i in range(n)
+                ]
+            )
+        )
+        await nursery.start(agg.run)
+        await poll_until(lambda: p.spool.cursor("aggregator") == n, agg)
+        nursery.cancel_scope.cancel()
+    assert agg.state.flush_failures >= 1
+    assert agg.state.marks_spilled > 0  # the budget was at work
+    assert max(db.committed) <= 1_500
+    day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert day is not None
+    assert (day.pageviews, day.visitors, day.visits) == (n, visitors, visitors)
+
+
+async def test_flushes_grow_back_once_the_disk_has_room(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    p = Pipeline(tmp_path)
+    p.db = db = TightStatsDB(str(tmp_path), room=1_500)
+    agg = p.aggregator()
+    async with trio.open_nursery() as nursery:
+        await p.start(nursery)
+        await nursery.start(agg.run)
+        await p.append(6_000)
+        await wait_for(p.writer, lambda: agg.state.flushed_seq == 6_000)
+        shrunk = agg.limit.value
+        db.room = 1 << 30  # space freed
+        await p.append(40_000, start=6_000)
+        await poll_until(lambda: agg.state.flushed_seq == 46_000, agg)
+        nursery.cancel_scope.cancel()
+    assert shrunk <= 1_500
+    assert agg.limit.value > 2 * shrunk
+    assert max(db.committed) > 1_500
+    day = StatsReader(str(tmp_path)).day_stats("s", "2024-10-04")
+    assert day is not None
+    assert day.pageviews == 46_000
 
 
 async def test_retention_prunes_per_event_rows_on_an_injected_clock_and_frees_pages(

@@ -16,7 +16,7 @@ from analyticsd.core.aggregate import (
 )
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.spool_record import EnrichedRecord
-from analyticsd.storage.statsdb import StatsDB, StatsReader
+from analyticsd.storage.statsdb import WAL_KEEP_BYTES, StatsDB, StatsReader
 from tests.core.records_fixture import ms, rec
 
 T = ms("2026-11-23T10:00:00+00:00")
@@ -214,3 +214,29 @@ def test_a_full_database_reports_its_own_error_and_the_batch_is_flushed_later(
     day = StatsReader(str(tmp_path)).day_stats("s", "2026-11-23")
     assert day is not None
     assert (day.pageviews, day.visitors, db.last_seq()) == (501, 501, 501)
+
+
+def test_truncating_the_wal_gives_its_space_back_and_keeps_every_count(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    reader = StatsReader(str(tmp_path))  # a reader open, as in the daemon
+    agg = Aggregation(tz_of={"s": "UTC"})
+    feed(db, agg, [rec(T + i, f"{i + 0x1000:016x}", f"/p{i}") for i in range(2000)], 1)
+    wal = tmp_path / "stats.sqlite3-wal"
+    assert wal.stat().st_size > 100_000
+    db.truncate_wal()
+    assert wal.stat().st_size == 0
+    day = reader.day_stats("s", "2026-11-23")
+    assert day is not None
+    assert (day.pageviews, day.visitors, db.last_seq()) == (2000, 2000, 2000)
+
+
+def test_a_wal_grown_by_a_big_flush_is_cut_back_when_it_starts_over(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    n = 40_000
+    feed(db, agg, [rec(T + i, "00000000000000a1", f"/p{i}") for i in range(n)], 1)
+    wal = tmp_path / "stats.sqlite3-wal"
+    assert wal.stat().st_size > WAL_KEEP_BYTES
+    db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    feed(db, agg, [rec(T + MIN, "00000000000000a1", "/a")], n + 1)  # starts the WAL over
+    assert wal.stat().st_size <= WAL_KEEP_BYTES
