@@ -66,6 +66,9 @@ class ReloadState:
     """What status reports about the last reload."""
 
     last_ms: int | None = None
+    # Counts finished reloads, so `analyticsd reload` can tell its own
+    # reload's outcome from an earlier one's.
+    generation: int = 0
     ok: bool | None = None
     error: str | None = None
     changed: list[str] = field(default_factory=list)
@@ -144,6 +147,8 @@ class Parts:
     timezones: dict[str, str]
     reload: ReloadState = field(default_factory=ReloadState)
     started_at: float = 0.0
+    # The file the daemon started from ("" = built-in defaults).
+    config_path: str = ""
     # Built from the parts above (`build`); the server last, as its app
     # reports on everything.
     aggregator: Aggregator = field(init=False)
