@@ -18,8 +18,10 @@ run: install
 	$(BIN)/analyticsd run $(if $(CONFIG),--config $(CONFIG))
 
 # Forwarding and hub tests need a redis-server of their own (and openssl for
-# the certificate of the TLS test), the unit test systemd-analyze, the
-# browser tests Debian's chromium; benchmarks need wrk.
+# the certificates of the TLS tests), the unit test systemd-analyze, the
+# browser tests Debian's chromium, the reverse-proxy tests caddy and nginx,
+# the package build Debian's python3-venv and dpkg-deb, the real-systemd
+# test mmdebstrap and systemd-nspawn (systemd-container); benchmarks need wrk.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -27,6 +29,13 @@ system-deps:
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v caddy >/dev/null || missing="$$missing caddy"; \
+	command -v nginx >/dev/null || missing="$$missing nginx"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
+	command -v dpkg-deb >/dev/null || missing="$$missing dpkg"; \
+	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q >/dev/null && \

@@ -41,6 +41,7 @@ from analyticsd.core.enrich import encode_rules, rule_set
 from analyticsd.core.errors import ListenError, SpoolError
 from analyticsd.core.heartbeat import HEARTBEAT_S
 from analyticsd.core.messages import PublishRules
+from analyticsd.http import admin
 from analyticsd.storage import daemon_record
 from analyticsd.wiring import Parts
 
@@ -67,6 +68,7 @@ class Scopes:
     aggregator: trio.CancelScope = field(default_factory=trio.CancelScope)
     forwarder: trio.CancelScope = field(default_factory=trio.CancelScope)
     rotator: trio.CancelScope = field(default_factory=trio.CancelScope)
+    admin: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
 async def _run_in(
@@ -116,12 +118,17 @@ class Supervisor:
     async def run(self, on_ready: Callable[[str], None] | None = None) -> None:
         p = self.parts
         listeners = await open_listeners(p.config.server.listen)
+        admin_sock = admin.bind(p.admin_address) if p.admin_address else None
         p.started_at = trio.current_time()
         p.heartbeats.start()
         with trio.open_signal_receiver(*STOP_SIGNALS, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await self._start_actors(nursery, listeners)
+                if admin_sock is not None:
+                    await nursery.start(
+                        _run_in, self.scopes.admin, partial(admin.serve, p.admin_app, admin_sock)
+                    )
                 tuning.after_start(nursery)
                 bound = listeners[0].socket.getsockname()
                 address = f"{bound[0]}:{bound[1]}"
@@ -136,12 +143,15 @@ class Supervisor:
                 p.notifier.send(notify.stopping("shutting down"))
                 await self._stop()
                 daemon_record.remove(p.storage.data_dir)
+                admin.unlink(p.admin_address)
                 nursery.cancel_scope.cancel()
 
     def _write_record(self, address: str) -> None:
         """Where `status` and `reload` find this daemon, whatever the file says later."""
         p = self.parts
-        record = daemon_record.DaemonRecord(os.getpid(), address, config=p.config_path)
+        record = daemon_record.DaemonRecord(
+            os.getpid(), address, admin=p.admin_address, config=p.config_path
+        )
         try:
             daemon_record.write(p.storage.data_dir, record)
         except OSError as e:  # a full disk: status then falls back to the file's address
@@ -228,3 +238,4 @@ class Supervisor:
         with trio.move_on_at(deadline + 1):
             await p.writer.wait_stopped()
         s.rotator.cancel()
+        s.admin.cancel()  # last: status answers while the stop runs
