@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps bench bench-ingest bench-queries clean
+.PHONY: install run test lint typecheck pytest system-deps deb bench bench-ingest bench-queries clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing >/dev/null; \
 	fi
 
+# The Debian package: dist/analyticsd_<version>_<arch>.deb (see the script for
+# what it holds and why dpkg-deb). Rebuilt when a file it packs changes.
+DEB_INPUTS = pyproject.toml README.md $(shell find analyticsd -name '*.py' -o -path '*/static/*' -type f) \
+	config/analyticsd.toml config/Caddyfile config/nginx.conf systemd/analyticsd.service \
+	packaging/build-deb.sh $(wildcard packaging/debian/*)
+dist/.deb-built: $(DEB_INPUTS) | install system-deps
+	packaging/build-deb.sh
+	touch $@
+deb: dist/.deb-built
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -68,4 +78,4 @@ bench-queries: install
 	$(BIN)/python -m bench.queries
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist
