@@ -47,7 +47,12 @@ system-deps:
 DEB_INPUTS = pyproject.toml README.md $(shell find analyticsd -name '*.py' -o -path '*/static/*' -type f) \
 	config/analyticsd.toml config/Caddyfile config/nginx.conf systemd/analyticsd.service \
 	packaging/build-deb.sh $(wildcard packaging/debian/*)
-dist/.deb-built: $(DEB_INPUTS) | install system-deps
+# Needs only Debian's python3-venv (dpkg-deb is part of dpkg), so a VPS
+# can build its own package without the test tools.
+dist/.deb-built: $(DEB_INPUTS)
+	@/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || { \
+	  $(SUDO) apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3-venv >/dev/null; }
 	packaging/build-deb.sh
 	touch $@
 deb: dist/.deb-built

@@ -20,10 +20,16 @@ NEXT=$($PYTHON -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1
 OUT=dist/analyticsd_${VERSION}_${ARCH}.deb
 STAGE=build/deb/root
 
-rm -rf build/deb dist/analyticsd-*.whl
+rm -rf build/deb build/wheel-venv dist/analyticsd-*.whl
 mkdir -p "$STAGE" dist
-# The wheel first (it carries the example config and the unit as package data).
-"${PIP:-.venv/bin/pip}" wheel -q --no-deps -w dist .
+# The wheel first (it carries the example config and the unit as package
+# data), with the development venv's pip if there is one, else a throwaway one.
+PIP=${PIP:-.venv/bin/pip}
+if [ ! -x "$PIP" ]; then
+  $PYTHON -m venv build/wheel-venv
+  PIP=build/wheel-venv/bin/pip
+fi
+"$PIP" wheel -q --no-deps -w dist .
 $PYTHON -m venv "$STAGE$PREFIX"
 "$STAGE$PREFIX/bin/pip" install -q --no-compile --disable-pip-version-check dist/analyticsd-"$VERSION"-*.whl
 
