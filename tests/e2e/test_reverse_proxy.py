@@ -59,7 +59,8 @@ def _caddy(tmp: Path, certs: Path, port: int, upstream: int) -> list[str]:
     assert "reverse_proxy 127.0.0.1:8787" in text
     text = text.replace(
         "stats.example.com {",
-        f"localhost:{port} {{\n\ttls {certs / 'site.pem'} {certs / 'site.key'}",
+        # bind: loopback only (a site address alone listens on every interface).
+        f"localhost:{port} {{\n\tbind 127.0.0.1\n\ttls {certs / 'site.pem'} {certs / 'site.key'}",
     ).replace("127.0.0.1:8787", f"127.0.0.1:{upstream}")
     # No admin API, no redirect listener on port 80: neither is the config's.
     glob = f"{{\n\tadmin off\n\tauto_https disable_redirects\n\thttp_port {free_port()}\n}}\n"
@@ -112,6 +113,32 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"the proxy did not listen:\n{log.read_text(errors='replace')}")
 
 
+def _start_proxy(
+    name: str, pdir: Path, certs: Path, upstream: int
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The proxy on a free port; another try if the port was taken meanwhile."""
+    env = {**os.environ, "XDG_DATA_HOME": str(pdir), "XDG_CONFIG_HOME": str(pdir),
+           "HOME": str(pdir)}  # fmt: skip
+    for attempt in range(3):
+        port = free_port()
+        run = pdir / f"run{attempt}"
+        run.mkdir()
+        argv = (_caddy if name == "caddy" else _nginx)(run, certs, port, upstream)
+        log = run / "proxy.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            _wait_port(port, proc, log)
+        except RuntimeError:
+            proc.kill()
+            proc.wait(timeout=10)
+            if "address already in use" in log.read_text(errors="replace") and attempt < 2:
+                continue
+            raise
+        return proc, port
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(params=["caddy", "nginx"])
 def proxied(
     request: pytest.FixtureRequest, tmp_path: Path, certs: Path
@@ -126,18 +153,15 @@ def proxied(
         write_config(tmp_path / "d", port, extra=f'\n[api]\ntokens = ["{TOKEN}"]\n'),
         port,
     )
-    d.start()
-    proxy_port = free_port()
     pdir = tmp_path / name
     pdir.mkdir()
-    argv = (_caddy if name == "caddy" else _nginx)(pdir, certs, proxy_port, port)
-    log = pdir / "proxy.log"
-    env = {**os.environ, "XDG_DATA_HOME": str(pdir), "XDG_CONFIG_HOME": str(pdir),
-           "HOME": str(pdir)}  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    d.start()
     try:
-        _wait_port(proxy_port, proc, log)
+        proc, proxy_port = _start_proxy(name, pdir, certs, port)
+    except BaseException:
+        d.kill()
+        raise
+    try:
         yield (
             d,
             f"https://localhost:{proxy_port}",
