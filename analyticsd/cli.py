@@ -40,6 +40,43 @@ EXIT_DOWN = 3
 EXIT_LISTEN = 4
 EXIT_DATA_DIR = 5
 EXIT_PIPE = 128 + signal.SIGPIPE
+# The man page `--help` is: what each command does, where things are, what
+# the exit codes mean.
+EPILOG = """\
+commands:
+  run           the daemon, in the foreground; systemd runs it as the
+                analyticsd service. SIGHUP re-reads the file, SIGTERM stops
+                within 7 s.
+  status        the running daemon's report (spool, forwarder, aggregator,
+                ingest, last reload); found through data_dir/daemon.json even
+                when the file no longer loads. Down: figures read from the
+                data dir, exit 3.
+  reload        SIGHUP the daemon, wait for that reload's outcome; exit 2
+                with the key when the file is refused (systemd's ExecReload).
+  check-config  every problem of the file, one line each; never a secret.
+  backup PATH   a consistent copy of the statistics database.
+  export        a site's day rows or per-event rows, as CSV or NDJSON.
+
+configuration:
+  --config PATH, else $ANALYTICSD_CONFIG, else /etc/analyticsd/analyticsd.toml
+  if it exists, else built-in defaults (127.0.0.1:8787, data in ./var).
+
+files:
+  /etc/analyticsd/analyticsd.toml   the configuration (root:analyticsd 0640)
+  /var/lib/analyticsd/              the data dir: spool/, stats.sqlite3,
+                                    salts.json, session.key, daemon.json,
+                                    admin.sock, analyticsd.lock
+
+exit status:
+  0 success; 1 unexpected failure or no reload outcome in time;
+  2 invalid configuration; 3 no running daemon; 4 cannot listen (address
+  in use, permission denied); 5 data dir unusable (permission denied,
+  locked by another daemon); 141 standard output closed early.
+
+environment:
+  ANALYTICSD_CONFIG    the configuration file
+  NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd (readiness, watchdog)
+"""
 # How long `reload` waits for the daemon to report its reload's outcome.
 RELOAD_WAIT_S = 30.0
 
@@ -54,7 +91,12 @@ def load_config(path: str | None) -> tuple[Config, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="analyticsd", description="Privacy-first web analytics.")
+    p = argparse.ArgumentParser(
+        prog="analyticsd",
+        description="Privacy-first web analytics: beacons in, counts out, no IP stored.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"analyticsd {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in (

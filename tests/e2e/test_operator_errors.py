@@ -189,7 +189,7 @@ def test_closed_stdout_is_quiet(tmp_path: Path) -> None:
         )
         out = subprocess.run(
             ["bash", "-c", f"set -o pipefail; {export} | head -c 1; echo; "
-             f"for i in $(seq 30); do {export}; done | head -1"],
+             f"for i in $(seq 8); do {export}; done | head -1"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -232,3 +232,16 @@ redis_url = "redis://:{password}@localhost:notaport/0"
     ]
     assert token not in out.stderr
     assert password not in out.stderr
+
+
+def test_help_documents_files_and_exit_codes() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "analyticsd", "--help"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0
+    text = out.stdout
+    for needle in ("/etc/analyticsd/analyticsd.toml", "/var/lib/analyticsd/", "exit status:",
+                   "2 invalid configuration", "3 no running daemon", "4 cannot listen",
+                   "5 data dir unusable", "141 standard output closed early"):  # fmt: skip
+        assert needle in text, needle

@@ -134,6 +134,7 @@ def test_install_and_start(box: Box) -> None:
     assert status.returncode == 0, status.stderr
     assert "running" in status.stdout
     assert box.show("User") == "analyticsd"
+    assert "exit status:" in box.sh("analyticsd", "--help").stdout
 
 
 def test_edit_and_reload_adds_a_site(box: Box) -> None:
