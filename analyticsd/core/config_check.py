@@ -15,11 +15,19 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgspec
 
-from analyticsd.core.config import CROSS_FIELD_CHECKS, Config, _translate
+from analyticsd.core.config import (
+    CROSS_FIELD_CHECKS,
+    Config,
+    _translate,
+    _validate_sites,
+    _validate_tokens,
+)
 from analyticsd.core.errors import ConfigError
 
 _MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]+)`")
@@ -41,17 +49,42 @@ def problems(text: str | bytes) -> list[str]:
     except msgspec.ValidationError as e:  # a shape the walk does not know
         return [*found, str(_translate(e, cleaned))]
     broken = [_key(line) for line in found]
+    for line in _cross_field(cfg):
+        # Checked without the broken values: what a check says about a key
+        # above or below one of them may be a consequence (a site dropped
+        # for its bad id leaves "at least one site" behind).
+        key = _original_key(_key(line), kept_items)
+        shown = key + line[len(_key(line)) :]
+        if not any(key.startswith(b) or b.startswith(key) for b in broken) and shown not in found:
+            found.append(shown)
+    return found
+
+
+def _cross_field(cfg: Config) -> list[str]:
+    """Each check's first problem, and each site's and token's first own one
+    (a check stops at its first; the second bad site would wait for the
+    next run otherwise)."""
+    out: list[str] = []
     for check in CROSS_FIELD_CHECKS:
         try:
             check(cfg)
         except ConfigError as e:
-            # Checked without the broken values: what a check says about a
-            # key above or below one of them may be a consequence (a site
-            # dropped for its bad id leaves "at least one site" behind).
-            key = _original_key(_key(str(e)), kept_items)
-            if not any(key.startswith(b) or b.startswith(key) for b in broken):
-                found.append(key + str(e)[len(_key(str(e))) :])
-    return found
+            out.append(str(e))
+    per_item: list[tuple[str, list[Callable[[], None]]]] = [
+        ("sites", [partial(_validate_sites, (site,)) for site in cfg.sites]),
+        ("api.tokens", [partial(_validate_tokens, (token,)) for token in cfg.api.tokens]),
+    ]
+    for key, checks in per_item:
+        for i, check_one in enumerate(checks):
+            try:
+                check_one()
+            except ConfigError as e:
+                line = str(e)
+                if line.startswith(f"{key}[0]"):
+                    line = f"{key}[{i}]{line[len(key) + 3 :]}"
+                if line not in out:
+                    out.append(line)
+    return out
 
 
 _STEP = re.compile(r"(?P<name>[^.\[\]]+)|\[(?P<index>\d+)\]")

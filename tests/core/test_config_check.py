@@ -71,3 +71,18 @@ def test_tokens_are_never_shown() -> None:
 )
 def test_salvage_data_dir(text: str, data_dir: str | None) -> None:
     assert salvage_data_dir(text) == data_dir
+
+
+def test_each_site_and_token_gets_its_own_line() -> None:
+    text = (
+        '[api]\ntokens = ["short1", "0123456789abcdef0123", "short2"]\n'
+        '[[sites]]\nid = "a"\ntimezone = "Mars/X"\n'
+        '[[sites]]\nid = "b"\ntimezone = "Venus/Y"\n'
+    )
+    lines = problems(text)
+    assert [line.partition(":")[0] for line in lines] == [
+        "sites[0].timezone",
+        "api.tokens[0]",
+        "sites[1].timezone",
+        "api.tokens[2]",
+    ]
