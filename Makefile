@@ -64,7 +64,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps
+# The package is built before the tests (the real-systemd test installs it),
+# so the build's pip downloads happen here, not inside a test.
+pytest: install system-deps deb
 	$(BIN)/pytest
 
 test: lint typecheck pytest

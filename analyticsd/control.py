@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,14 @@ class Target:
         return list(dict.fromkeys(out))
 
 
+Loader = Callable[[str | None], tuple[Config, str]]
+
+
 def find(
-    path: str | None, load: Any, environ: dict[str, str] | None = None, read: Any = None
+    path: str | None,
+    load: Loader,
+    environ: Mapping[str, str] | None = None,
+    read: Callable[[str], bytes] | None = None,
 ) -> Target:
     """`load(path)` is the CLI's loader; a ConfigError from it is kept, not raised."""
     try:
@@ -73,11 +80,10 @@ def find(
     return Target(source, cfg, None, data_dir, daemon_record.read(data_dir))
 
 
-def _read_text(path: str, read: Any) -> bytes | None:
+def _read_text(path: str, read: Callable[[str], bytes] | None) -> bytes | None:
     try:
         if read is not None:
-            data: bytes = read(path)
-            return data
+            return read(path)
         with open(path, "rb") as f:
             return f.read()
     except OSError:
