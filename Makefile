@@ -22,6 +22,10 @@ run: install
 # browser tests Debian's chromium, the reverse-proxy tests caddy and nginx,
 # the package build Debian's python3-venv and dpkg-deb, the real-systemd
 # test mmdebstrap and systemd-nspawn (systemd-container); benchmarks need wrk.
+# The services some of these bring (nginx, caddy, redis-server) are not
+# started by the install (policy-rc.d says no while it runs): the tests
+# start their own on free ports, and on a machine run by systemd the
+# packaged nginx would fail its install on the port 80 the packaged caddy took.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -38,8 +42,14 @@ system-deps:
 	/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  guard=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && \
+	    $(SUDO) chmod 0755 /usr/sbin/policy-rc.d && guard=1; \
+	  fi; \
 	  $(SUDO) apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing >/dev/null; \
+	  rc=$$?; [ -z "$$guard" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
 
 # The Debian package: dist/analyticsd_<version>_<arch>.deb (see the script for
