@@ -36,18 +36,19 @@ def why_not() -> str | None:
     return None
 
 
-def root_tarball() -> Path:
+def root_tarball(suite: str = SUITE, packages: str = PACKAGES) -> Path:
     """The cached minimal root, made on first use (about 30 s)."""
-    tar = cache_dir() / f"{SUITE}-{PACKAGES.replace(',', '+')}.tar"
+    tar = cache_dir() / f"{suite}-{packages.replace(',', '+')}.tar"
     if not tar.exists():
         tar.parent.mkdir(parents=True, exist_ok=True)
-        part = tar.with_suffix(".part")
+        part = tar.with_name(f"{tar.stem}.part.tar")
         subprocess.run(
-            ["mmdebstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(part)],
+            ["mmdebstrap", "--variant=minbase", "--format=tar", f"--include={packages}", suite,
+             str(part)],
             check=True,
             capture_output=True,
             timeout=900,
-        )
+        )  # fmt: skip
         part.rename(tar)
     return tar
 

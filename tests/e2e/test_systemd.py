@@ -154,3 +154,36 @@ def test_unit_exposure_stays_low() -> None:
     exposure = float(line.split(":", 1)[1].split()[0])
     # 1.4 when written (the README quotes it); the hardening must not erode.
     assert exposure <= 1.5, line
+
+
+def test_unit_verifies_on_systemd_257(tmp_path: Path) -> None:
+    """The newest systemd the unit is for (Debian 13's), offline in a root of
+    its own: `verify` and `security` only read files, nothing is booted."""
+    from tests import container
+
+    reason = container.why_not()
+    if reason is not None:
+        pytest.skip(reason)
+    root = tmp_path / "trixie"
+    container.unpack(container.root_tarball("trixie", "systemd"), root)
+    unit = root / "etc/systemd/system/analyticsd.service"
+    unit.write_text((ROOT / "systemd" / "analyticsd.service").read_text())
+    stub = root / INSTALLED.lstrip("/")
+    stub.parent.mkdir(parents=True)
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+
+    def inside(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["chroot", str(root), *cmd], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert inside("useradd", "--system", "analyticsd").returncode == 0
+    assert inside("systemd-analyze", "--version").stdout.startswith("systemd 257")
+    verify = inside("systemd-analyze", "verify", "/etc/systemd/system/analyticsd.service")
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+    security = inside(
+        "systemd-analyze", "security", "--offline=yes", "/etc/systemd/system/analyticsd.service"
+    )
+    line = next(x for x in security.stdout.splitlines() if "Overall exposure level" in x)
+    assert float(line.split(":", 1)[1].split()[0]) <= 1.5, line
