@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps bench bench-ingest bench-memory bench-queries clean
+.PHONY: install run test lint typecheck pytest system-deps deb bench bench-ingest bench-memory bench-queries clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ run: install
 	$(BIN)/analyticsd run $(if $(CONFIG),--config $(CONFIG))
 
 # Forwarding and hub tests need a redis-server of their own (and openssl for
-# the certificate of the TLS test), the unit test systemd-analyze, the
-# browser tests Debian's chromium; benchmarks need wrk.
+# the certificates of the TLS tests), the unit test systemd-analyze, the
+# browser tests Debian's chromium, the reverse-proxy tests caddy and nginx,
+# the package build Debian's python3-venv and dpkg-deb, the real-systemd
+# test mmdebstrap and systemd-nspawn (systemd-container); benchmarks need wrk.
+# The services some of these bring (nginx, caddy, redis-server) are not
+# started by the install (policy-rc.d says no while it runs): the tests
+# start their own on free ports, and on a machine run by systemd the
+# packaged nginx would fail its install on the port 80 the packaged caddy took.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -27,11 +33,39 @@ system-deps:
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v caddy >/dev/null || missing="$$missing caddy"; \
+	command -v nginx >/dev/null || missing="$$missing nginx"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
+	command -v dpkg-deb >/dev/null || missing="$$missing dpkg"; \
+	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  guard=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && \
+	    $(SUDO) chmod 0755 /usr/sbin/policy-rc.d && guard=1; \
+	  fi; \
 	  $(SUDO) apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing >/dev/null; \
+	  rc=$$?; [ -z "$$guard" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
+
+# The Debian package: dist/analyticsd_<version>_<arch>.deb (see the script for
+# what it holds and why dpkg-deb). Rebuilt when a file it packs changes.
+DEB_INPUTS = pyproject.toml README.md $(shell find analyticsd -name '*.py' -o -path '*/static/*' -type f) \
+	config/analyticsd.toml config/Caddyfile config/nginx.conf systemd/analyticsd.service \
+	packaging/build-deb.sh $(wildcard packaging/debian/*)
+# Needs only Debian's python3-venv (dpkg-deb is part of dpkg), so a VPS
+# can build its own package without the test tools.
+dist/.deb-built: $(DEB_INPUTS)
+	@/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || { \
+	  $(SUDO) apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3-venv >/dev/null; }
+	packaging/build-deb.sh
+	touch $@
+deb: dist/.deb-built
 
 lint: install
 	$(BIN)/ruff format --check .
@@ -40,7 +74,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps
+# The package is built before the tests (the real-systemd test installs it),
+# so the build's pip downloads happen here, not inside a test.
+pytest: install system-deps deb
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -66,4 +102,4 @@ bench-queries: install
 	$(BIN)/python -m bench.queries
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

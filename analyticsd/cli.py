@@ -1,25 +1,84 @@
-"""Command line: `analyticsd run | status | check-config | backup | export` (SPEC §3)."""
+"""Command line: `analyticsd run | status | reload | check-config | backup | export` (SPEC §3).
+
+Exit codes (the README's table): 0 success (status: the daemon runs);
+1 an unexpected failure, or a reload that did not finish in time;
+2 the configuration is invalid (check-config, run, a refused reload);
+3 no running daemon (status, reload); 4 the daemon cannot listen on an
+address (in use, not permitted, not local); 5 the data directory cannot be
+used (permission denied, locked by another daemon); 141 standard output
+was closed early (`status | head -1`), as for a program killed by SIGPIPE.
+Every failure is one line on stderr naming the address, path or key.
+"""
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import logging
 import os
+import signal
 import sys
-from typing import Any
+import time
 
 import trio
 
-from analyticsd import __version__, logfmt, status_report, tuning
+from analyticsd import __version__, control, logfmt, status_report, tuning
 from analyticsd.core import config as config_mod
 from analyticsd.core import status_text
 from analyticsd.core.config import Config
-from analyticsd.core.errors import AnalyticsdError, ConfigError
+from analyticsd.core.errors import (
+    AnalyticsdError,
+    ConfigError,
+    DaemonUnreachable,
+    DataDirError,
+    ListenError,
+)
 
-EXIT_DOWN = 3
+EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_DOWN = 3
+EXIT_LISTEN = 4
+EXIT_DATA_DIR = 5
+EXIT_PIPE = 128 + signal.SIGPIPE
+# The man page `--help` is: what each command does, where things are, what
+# the exit codes mean.
+EPILOG = """\
+commands:
+  run           the daemon, in the foreground; systemd runs it as the
+                analyticsd service. SIGHUP re-reads the file, SIGTERM stops
+                within 7 s.
+  status        the running daemon's report (spool, forwarder, aggregator,
+                ingest, last reload); found through data_dir/daemon.json even
+                when the file no longer loads. Down: figures read from the
+                data dir, exit 3.
+  reload        SIGHUP the daemon, wait for that reload's outcome; exit 2
+                with the key when the file is refused (systemd's ExecReload).
+  check-config  every problem of the file, one line each; never a secret.
+  backup PATH   a consistent copy of the statistics database.
+  export        a site's day rows or per-event rows, as CSV or NDJSON.
+
+configuration:
+  --config PATH, else $ANALYTICSD_CONFIG, else /etc/analyticsd/analyticsd.toml
+  if it exists, else built-in defaults (127.0.0.1:8787, data in ./var).
+
+files:
+  /etc/analyticsd/analyticsd.toml   the configuration (root:analyticsd 0640)
+  /var/lib/analyticsd/              the data dir: spool/, stats.sqlite3,
+                                    salts.json, session.key, daemon.json,
+                                    admin.sock, analyticsd.lock
+
+exit status:
+  0 success; 1 unexpected failure or no reload outcome in time;
+  2 invalid configuration; 3 no running daemon; 4 cannot listen (address
+  in use, permission denied); 5 data dir unusable (permission denied,
+  locked by another daemon); 141 standard output closed early.
+
+environment:
+  ANALYTICSD_CONFIG    the configuration file
+  NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd (readiness, watchdog)
+"""
+# How long `reload` waits for the daemon to report its reload's outcome.
+RELOAD_WAIT_S = 30.0
 
 
 def _read(path: str) -> bytes:
@@ -32,12 +91,18 @@ def load_config(path: str | None) -> tuple[Config, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="analyticsd", description="Privacy-first web analytics.")
+    p = argparse.ArgumentParser(
+        prog="analyticsd",
+        description="Privacy-first web analytics: beacons in, counts out, no IP stored.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"analyticsd {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in (
         ("run", "run the daemon in the foreground"),
         ("status", "show spool, forwarder and aggregator state"),
+        ("reload", "re-read the configuration file and wait for the outcome"),
         ("check-config", "validate the configuration file"),
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
@@ -46,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", help="path to the TOML file")
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print one JSON object")
+        if name == "reload":
+            cmd.add_argument(
+                "--pid", type=int, help="the daemon's pid (systemd: $MAINPID); default: its record"
+            )
         if name == "backup":
             cmd.add_argument("path", help="the new file to write (must not exist)")
         if name == "export":
@@ -97,7 +166,16 @@ def cmd_export(path: str | None, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(path: str | None) -> int:
-    cfg, source = load_config(path)
+    try:
+        cfg, source = load_config(path)
+    except ConfigError as e:
+        target = control.find(path, load_config)
+        # Every problem of the file at once, not only the first one loading stops at.
+        lines = (target.config_error or str(e)).splitlines()
+        print(f"analyticsd: {target.source}: {len(lines)} problem(s):", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CONFIG
     print(
         f"{source}: OK ({len(cfg.sites)} site(s), listen {cfg.server.listen}, "
         f"data dir {cfg.storage.data_dir})"
@@ -116,9 +194,12 @@ def cmd_run(path: str | None) -> int:
     try:
         # SIGHUP re-reads the same file the daemon started from.
         reload = (lambda: load_config(path)[0]) if source != "built-in defaults" else None
-        daemon = Daemon(cfg, load_config=reload)
+        config_path = os.path.abspath(source) if reload is not None else ""
+        daemon = Daemon(cfg, load_config=reload, config_path=config_path)
         try:
             trio.run(daemon.run)
+        except AnalyticsdError:
+            raise  # ours, worded for the operator: main() prints its one line
         except Exception:
             # Top-level supervisor: any actor's unexpected failure ends up
             # here. Log it once and exit non-zero so systemd restarts us;
@@ -132,56 +213,117 @@ def cmd_run(path: str | None) -> int:
     return 0
 
 
-def _ask_daemon(cfg: Config) -> dict[str, Any] | None:
-    host, port = config_mod.parse_listen(cfg.server.listen)
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    conn = http.client.HTTPConnection(host, port, timeout=3)
-    try:
-        conn.request("GET", "/api/health")
-        resp = conn.getresponse()
-        if resp.status != 200:
-            return None
-        data: dict[str, Any] = json.loads(resp.read())
-        return data
-    except (OSError, ValueError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
+def _config_warning(target: control.Target) -> None:
+    lines = (target.config_error or "").splitlines()
+    print(
+        f"analyticsd: {target.source} does not load ({len(lines)} problem(s)); "
+        "a running daemon keeps its configuration and refuses a reload:",
+        file=sys.stderr,
+    )
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
 
 
 def cmd_status(path: str | None, as_json: bool) -> int:
     from analyticsd.daemon import wall_ms
 
-    cfg, _ = load_config(path)
-    live = _ask_daemon(cfg)
-    rep = live if live is not None else status_report.offline(cfg, wall_ms())
+    target = control.find(path, load_config)
+    if target.config_error is not None:
+        _config_warning(target)
+    asked = control.ask(target)
+    if asked is None and target.config is None:
+        return EXIT_CONFIG  # no daemon, and no configuration to read the data dir with
+    if asked is not None:
+        rep = asked[0]
+    else:
+        assert target.config is not None
+        rep = status_report.offline(target.config, wall_ms())
     if as_json:
         print(json.dumps(rep, sort_keys=True))
     else:
         print(status_text.render(rep))
-        if live is None:
+        if asked is None:
+            assert target.config is not None
             print(
                 "the daemon is down (no answer on "
-                f"{cfg.server.listen}); figures read from the data directory"
+                f"{', '.join(target.addresses())}); figures read from the data directory"
             )
-    return 0 if live is not None else EXIT_DOWN
+    return 0 if asked is not None else EXIT_DOWN
+
+
+def cmd_reload(path: str | None, pid: int | None) -> int:
+    """SIGHUP the daemon, then wait until it reports that very reload's outcome."""
+    target = control.find(path, load_config)
+    asked = control.ask(target)
+    if asked is None:
+        where = target.data_dir or target.source
+        raise DaemonUnreachable(f"no running analyticsd answers for {where}")
+    report, address = asked
+    daemon_pid = int(report.get("pid") or 0)
+    if pid is not None and daemon_pid and pid != daemon_pid:
+        raise DaemonUnreachable(f"the daemon on {address} is pid {daemon_pid}, not {pid}")
+    before = int((report.get("reload") or {}).get("generation", 0))
+    os.kill(pid or daemon_pid, signal.SIGHUP)
+    deadline = time.monotonic() + RELOAD_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = control.get_json(address, "/api/health")
+        outcome = (now or {}).get("reload") or {}
+        if int(outcome.get("generation", 0)) > before:
+            if outcome.get("ok"):
+                changed = ", ".join(outcome.get("changed") or []) or "nothing changed"
+                restart = ", ".join(outcome.get("needs_restart") or [])
+                print(f"reloaded: {changed}" + (f"; needs a restart: {restart}" if restart else ""))
+                return 0
+            print(
+                f"analyticsd: reload refused, the running configuration stays: "
+                f"{outcome.get('error')}",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+    print(f"analyticsd: no reload outcome within {RELOAD_WAIT_S:.0f} s", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "check-config":
-            return cmd_check_config(args.config)
-        if args.command == "status":
-            return cmd_status(args.config, args.json)
-        if args.command == "backup":
-            return cmd_backup(args.config, args.path)
-        if args.command == "export":
-            return cmd_export(args.config, args)
-        return cmd_run(args.config)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `status | head -1`: the reader has what it wanted. Quiet, like a
+        # program killed by SIGPIPE; stdout points at /dev/null so the flush
+        # at exit does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except ConfigError as e:
         print(f"analyticsd: configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except ListenError as e:
+        print(f"analyticsd: {e}", file=sys.stderr)
+        return EXIT_LISTEN
+    except DataDirError as e:
+        print(f"analyticsd: {e}", file=sys.stderr)
+        return EXIT_DATA_DIR
+    except DaemonUnreachable as e:
+        print(f"analyticsd: {e}", file=sys.stderr)
+        return EXIT_DOWN
     except AnalyticsdError as e:
         print(f"analyticsd: {e}", file=sys.stderr)
-        return EXIT_DOWN if args.command == "status" else 1
+        return EXIT_DOWN if args.command == "status" else EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check-config":
+        return cmd_check_config(args.config)
+    if args.command == "status":
+        return cmd_status(args.config, args.json)
+    if args.command == "reload":
+        return cmd_reload(args.config, args.pid)
+    if args.command == "backup":
+        return cmd_backup(args.config, args.path)
+    if args.command == "export":
+        return cmd_export(args.config, args)
+    return cmd_run(args.config)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 
 from analyticsd.core.config import Config
-from analyticsd.core.errors import DataDirLocked
+from analyticsd.core.errors import DataDirError, DataDirLocked
 from analyticsd.reloader import Reloader
 from analyticsd.supervisor import Supervisor
 from analyticsd.wiring import build, wall_ms
@@ -27,14 +27,27 @@ log = logging.getLogger("analyticsd")
 
 def lock_data_dir(data_dir: str) -> int:
     """Hold an exclusive lock for the process lifetime: two daemons on one data
-    dir would count every event twice."""
-    os.makedirs(data_dir, exist_ok=True)
-    fd = os.open(os.path.join(data_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    dir would count every event twice.
+
+    The first thing a start does with the data dir, so a directory it may not
+    use, or one another daemon owns, is one DataDirError naming it."""
+    shown = os.path.abspath(data_dir)
+    path = os.path.join(data_dir, LOCK_FILE)
+    try:
+        os.makedirs(data_dir, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        reason = "permission denied" if isinstance(e, PermissionError) else e.strerror or str(e)
+        raise DataDirError(f"cannot use the data directory {shown}: {reason}") from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = _pid_in(fd)
         os.close(fd)
-        raise DataDirLocked(f"another analyticsd is running on {data_dir}") from None
+        raise DataDirLocked(
+            f"the data directory {shown} is locked by another analyticsd"
+            + (f" (pid {holder})" if holder else "")
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -43,14 +56,25 @@ def lock_data_dir(data_dir: str) -> int:
     return fd
 
 
+def _pid_in(fd: int) -> int | None:
+    """The pid the lock's holder wrote (best effort: it may not have yet)."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
 class Daemon:
     def __init__(
         self,
         config: Config,
         now_ms: Callable[[], int] = wall_ms,
         load_config: Callable[[], Config] | None = None,
+        config_path: str = "",
     ) -> None:
         self.parts = build(config, now_ms)
+        self.parts.config_path = config_path
         self.supervisor = Supervisor(self.parts, Reloader(self.parts, load_config))
 
     async def run(self, on_ready: Callable[[str], None] | None = None) -> None:

@@ -65,6 +65,7 @@ class Reloader:
         needs_restart: list[str] | None = None,
     ) -> None:
         r = self.parts.reload
+        r.generation += 1
         r.ok, r.error = ok, error
         r.changed, r.needs_restart = changed or [], needs_restart or []
 

@@ -260,7 +260,9 @@ async def live(parts: Parts) -> dict[str, Any]:
         hub=_hub_view(parts),
     )
     r = parts.reload
+    rep["pid"] = os.getpid()
     rep["reload"] = {
+        "generation": r.generation,
         "last": iso(r.last_ms),
         "ok": r.ok,
         "error": r.error,

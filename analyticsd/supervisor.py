@@ -21,6 +21,7 @@ Shutdown order on SIGTERM/SIGINT (all steps share one time budget):
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -37,12 +38,21 @@ from analyticsd.actors.salt_rotator import run_salt_rotator
 from analyticsd.core import notify
 from analyticsd.core.config import Config, parse_listen
 from analyticsd.core.enrich import encode_rules, rule_set
-from analyticsd.core.errors import SpoolError
+from analyticsd.core.errors import ListenError, SpoolError
 from analyticsd.core.heartbeat import HEARTBEAT_S
 from analyticsd.core.messages import PublishRules
+from analyticsd.http import admin
+from analyticsd.storage import daemon_record
 from analyticsd.wiring import Parts
 
 log = logging.getLogger("analyticsd")
+# How a bind failure reads, by errno; anything else keeps the OS's words.
+_BIND_REASONS = {
+    errno.EADDRINUSE: "address in use",
+    errno.EACCES: "permission denied",
+    errno.EADDRNOTAVAIL: "address not available on this machine",
+}
+
 # Budget for the whole graceful stop; systemd's TimeoutStopSec is larger.
 STOP_BUDGET_S = 7.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -58,6 +68,7 @@ class Scopes:
     aggregator: trio.CancelScope = field(default_factory=trio.CancelScope)
     forwarder: trio.CancelScope = field(default_factory=trio.CancelScope)
     rotator: trio.CancelScope = field(default_factory=trio.CancelScope)
+    admin: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
 async def _run_in(
@@ -73,6 +84,16 @@ async def _run_in(
     finally:
         if done is not None:
             done.set()
+
+
+async def open_listeners(listen: str) -> list[trio.SocketListener]:
+    """Bind `listen` (host:port); a failure is one ListenError naming the address."""
+    host, port = parse_listen(listen)
+    try:
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as e:
+        reason = _BIND_REASONS.get(e.errno or 0) or e.strerror or str(e)
+        raise ListenError(f"cannot listen on {listen}: {reason}") from e
 
 
 async def publish_rules(parts: Parts, config: Config) -> None:
@@ -96,18 +117,23 @@ class Supervisor:
 
     async def run(self, on_ready: Callable[[str], None] | None = None) -> None:
         p = self.parts
-        host, port = parse_listen(p.config.server.listen)
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        listeners = await open_listeners(p.config.server.listen)
+        admin_sock = admin.bind(p.admin_address) if p.admin_address else None
         p.started_at = trio.current_time()
         p.heartbeats.start()
         with trio.open_signal_receiver(*STOP_SIGNALS, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await self._start_actors(nursery, listeners)
+                if admin_sock is not None:
+                    await nursery.start(
+                        _run_in, self.scopes.admin, partial(admin.serve, p.admin_app, admin_sock)
+                    )
                 tuning.after_start(nursery, lambda: p.server.open_connections)
                 bound = listeners[0].socket.getsockname()
                 address = f"{bound[0]}:{bound[1]}"
                 log.info("listening on %s", address)
+                self._write_record(address)
                 self._start_watchdog(nursery)
                 # Every actor is running: tell systemd (Type=notify-reload).
                 p.notifier.send(notify.ready(f"listening on {address}"))
@@ -116,7 +142,20 @@ class Supervisor:
                 await self._serve_signals(signals)
                 p.notifier.send(notify.stopping("shutting down"))
                 await self._stop()
+                daemon_record.remove(p.storage.data_dir)
+                admin.unlink(p.admin_address)
                 nursery.cancel_scope.cancel()
+
+    def _write_record(self, address: str) -> None:
+        """Where `status` and `reload` find this daemon, whatever the file says later."""
+        p = self.parts
+        record = daemon_record.DaemonRecord(
+            os.getpid(), address, admin=p.admin_address, config=p.config_path
+        )
+        try:
+            daemon_record.write(p.storage.data_dir, record)
+        except OSError as e:  # a full disk: status then falls back to the file's address
+            log.warning("could not write %s: %s", daemon_record.RECORD_FILE, e)
 
     async def _start_actors(self, nursery: trio.Nursery, listeners: list[Any]) -> None:
         p, s = self.parts, self.scopes
@@ -200,3 +239,4 @@ class Supervisor:
         with trio.move_on_at(deadline + 1):
             await p.writer.wait_stopped()
         s.rotator.cancel()
+        s.admin.cancel()  # last: status answers while the stop runs

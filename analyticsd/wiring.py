@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -27,13 +27,14 @@ from analyticsd.actors.hub import Hub
 from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.aggregate import day_number
 from analyticsd.core.buckets import zone
-from analyticsd.core.config import Config, ForwardConfig
+from analyticsd.core.config import Config, ForwardConfig, admin_address
 from analyticsd.core.heartbeat import Heartbeats
 from analyticsd.core.messages import DayStats
 from analyticsd.core.metrics import Metrics, exposition
 from analyticsd.core.rates import RateMeter
 from analyticsd.core.useragent import UAClassifier
 from analyticsd.core.visitor import salt_day
+from analyticsd.http.admin import create_admin_app
 from analyticsd.http.api import create_app
 from analyticsd.http.client_facts import ClientProfiler
 from analyticsd.http.dashboard import register as register_dashboard
@@ -67,6 +68,9 @@ class ReloadState:
     """What status reports about the last reload."""
 
     last_ms: int | None = None
+    # Counts finished reloads, so `analyticsd reload` can tell its own
+    # reload's outcome from an earlier one's.
+    generation: int = 0
     ok: bool | None = None
     error: str | None = None
     changed: list[str] = field(default_factory=list)
@@ -151,11 +155,16 @@ class Parts:
     timezones: dict[str, str]
     reload: ReloadState = field(default_factory=ReloadState)
     started_at: float = 0.0
+    # The file the daemon started from ("" = built-in defaults).
+    config_path: str = ""
     # Built from the parts above (`build`); the server last, as its app
     # reports on everything.
     aggregator: Aggregator = field(init=False)
     ingest: IngestHandler = field(init=False)
     server: HttpServer = field(init=False)
+    # The admin listener's app and resolved address (None, "": not configured).
+    admin_app: Any = None
+    admin_address: str = ""
 
     def new_forwarder(self, cfg: ForwardConfig) -> Forwarder:
         return Forwarder(
@@ -262,6 +271,13 @@ def _hub(parts: Parts) -> Hub:
     )
 
 
+def _absolute(address: str) -> str:
+    """A unix socket path made absolute, so the record names it for any working directory."""
+    if address.startswith("unix:"):
+        return "unix:" + os.path.abspath(address[len("unix:") :])
+    return address
+
+
 def _http_server(parts: Parts) -> HttpServer:
     """The listener: ingest answered directly, the rest by the Quart app."""
     config, storage = parts.config, parts.storage
@@ -272,7 +288,18 @@ def _http_server(parts: Parts) -> HttpServer:
     async def metrics_text() -> str:
         return exposition(parts.metrics, await status())
 
-    app = create_app(lambda: parts.config, storage.day_stats, status, parts.today_in, metrics_text)
+    # With an admin listener, health and metrics are served there only.
+    parts.admin_address = _absolute(admin_address(config))
+    if parts.admin_address:
+        parts.admin_app = create_admin_app(status, metrics_text)
+    app = create_app(
+        lambda: parts.config,
+        storage.day_stats,
+        status,
+        parts.today_in,
+        metrics_text,
+        status_routes=not parts.admin_address,
+    )
     stats_deps = StatsDeps(
         config=lambda: parts.config,
         run=storage.run_query,

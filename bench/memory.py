@@ -227,6 +227,14 @@ def main() -> int:
             print("budget unlimited (0):", flush=True)
             free = run(Path(tmp) / "unlimited", a.visitors, 0)
             same = free["counts"] == limited["counts"]
+            for key in free["counts"]:
+                a, b = limited["counts"][key], free["counts"][key]
+                if a != b:
+                    if isinstance(a, list):
+                        only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+                        print(f"  {key}: budget only {only_a[:5]}, no budget only {only_b[:5]}")
+                    else:
+                        print(f"  {key}: budget {a}, no budget {b}")
             print(
                 f"  counts: {summary(free['counts'])}: {'identical' if same else 'DIFFERENT'}",
                 flush=True,

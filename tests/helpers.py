@@ -106,6 +106,9 @@ class Daemon:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # server.admin_listen as configured ("unix:PATH" absolute, or HOST:PORT):
+    # health is asked there, the public listener no longer serves it.
+    admin: str = ""
 
     @property
     def url(self) -> str:
@@ -139,7 +142,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited early:\n{self.log()}")
             try:
-                if web.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                if self.admin_get("/api/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -168,8 +171,24 @@ class Daemon:
         self.signal(signal.SIGTERM)
         return self.wait()
 
+    def admin_get(self, path: str, timeout: float = 5) -> httpx.Response:
+        """GET on the listener that serves health and metrics."""
+        if self.admin.startswith("unix:"):
+            sock = self.admin[len("unix:") :]
+            # httpcore leaks the socket of a failed unix connect: probe first.
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(sock)
+                except OSError as e:
+                    raise httpx.ConnectError(f"{sock}: {e}") from e
+            transport = httpx.HTTPTransport(uds=sock)
+            with httpx.Client(transport=transport, timeout=timeout) as c:
+                return c.get(f"http://admin{path}")
+        base = f"http://{self.admin}" if self.admin else self.url
+        return web.get(f"{base}{path}", timeout=timeout)
+
     def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = web.get(f"{self.url}/api/health", timeout=5).json()
+        data: dict[str, Any] = self.admin_get("/api/health").json()
         return data
 
     def wait_caught_up(self, timeout: float = 30.0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ must not collide.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import urllib.parse
 import zoneinfo
@@ -78,6 +79,11 @@ class ServerConfig(_Section, frozen=True):
     # Connections one client address may hold at once. A browser opens 6-8;
     # the rest is room for a few tabs or a small NAT. Trusted proxies are exempt.
     max_connections_per_client: Annotated[int, Meta(ge=1, le=100_000)] = 64
+    # A second listener for /api/health, /metrics and `analyticsd status`:
+    # "unix:PATH" (relative to storage.data_dir) or a HOST:PORT. Set, the
+    # public listener no longer serves those two. "" = none, as before it
+    # existed, so an upgrade keeps a scrape of /metrics working.
+    admin_listen: str = ""
 
 
 class StorageConfig(_Section, frozen=True):
@@ -380,22 +386,20 @@ def decode_section(raw: object, section: type[S]) -> S:
         raise _translate(e, raw, root=section) from e
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, key: str = "server.listen") -> tuple[str, int]:
     """`host:port` or `[v6]:port` → (host, port)."""
     host, sep, port_s = listen.rpartition(":")
     if not sep or not host or not port_s.isdigit():
-        raise ConfigError(f"server.listen: expected HOST:PORT, got {listen!r}")
+        raise ConfigError(f"{key}: expected HOST:PORT, got {listen!r}")
     port = int(port_s)
     if not 0 <= port <= 65535:
-        raise ConfigError(f"server.listen: port {port} out of range")
+        raise ConfigError(f"{key}: port {port} out of range")
     host = host.strip("[]")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if host != "localhost":
-            raise ConfigError(
-                f"server.listen: {host!r} is not an IP address (or localhost)"
-            ) from None
+            raise ConfigError(f"{key}: {host!r} is not an IP address (or localhost)") from None
     return host, port
 
 
@@ -429,20 +433,66 @@ def _check_across_fields(cfg: Config) -> None:
     """What a field declaration cannot state: values that must be parsed
     (addresses, URLs, zones) and rules across values (unique ids and names,
     references between metrics, paths that must not collide)."""
-    parse_listen(cfg.server.listen)
-    _check_each(
+    for check in CROSS_FIELD_CHECKS:
+        check(cfg)
+
+
+UNIX_PREFIX = "unix:"
+# sun_path holds 108 bytes, the last a NUL.
+_MAX_SOCKET_PATH = 107
+
+
+def admin_address(cfg: Config) -> str:
+    """server.admin_listen with a relative socket path resolved against the data dir."""
+    listen = cfg.server.admin_listen
+    if not listen.startswith(UNIX_PREFIX):
+        return listen
+    path = listen[len(UNIX_PREFIX) :]
+    return UNIX_PREFIX + os.path.join(cfg.storage.data_dir, path)
+
+
+def _validate_admin(cfg: Config) -> None:
+    listen = cfg.server.admin_listen
+    if not listen:
+        return
+    if not listen.startswith(UNIX_PREFIX):
+        _check(listen != cfg.server.listen, "server.admin_listen", "must differ from listen")
+        parse_listen(listen, key="server.admin_listen")
+        return
+    path = admin_address(cfg)[len(UNIX_PREFIX) :]
+    _check(listen != UNIX_PREFIX, "server.admin_listen", "unix: needs a socket path")
+    _check(
+        len(path.encode()) <= _MAX_SOCKET_PATH,
+        "server.admin_listen",
+        f"the socket path {path} is longer than {_MAX_SOCKET_PATH} bytes",
+    )
+
+
+def _validate_tokens(tokens: tuple[str, ...]) -> None:
+    # A token is a secret: the message says what is wrong with it, never what it is.
+    for i, t in enumerate(tokens):
+        _check(
+            16 <= len(t) <= 256 and t.isascii() and t.isprintable() and " " not in t,
+            f"api.tokens[{i}]",
+            "each token must be 16-256 printable ASCII characters without spaces "
+            f"(this one has {len(t)} characters; its value is not shown)",
+        )
+
+
+# Independent of each other, so `check-config` can run them all and list
+# every problem (core/config_check.py); each raises at its first.
+CROSS_FIELD_CHECKS: tuple[Callable[[Config], None], ...] = (
+    lambda cfg: parse_listen(cfg.server.listen) and None,
+    lambda cfg: _check_each(
         cfg.server.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR"
-    )
-    _validate_redis(cfg.forward, cfg.hub)
-    _validate_sites(cfg.sites)
-    _validate_metrics(cfg.metrics)
-    _validate_tracker(cfg.tracker)
-    _check_each(
-        cfg.api.tokens,
-        "api.tokens",
-        lambda t: 16 <= len(t) <= 256 and t.isascii() and t.isprintable() and " " not in t,
-        "each token must be 16-256 printable ASCII characters without spaces",
-    )
+    ),
+    lambda cfg: _validate_redis(cfg.forward, cfg.hub),
+    lambda cfg: _validate_sites(cfg.sites),
+    lambda cfg: _validate_metrics(cfg.metrics),
+    lambda cfg: _validate_tracker(cfg.tracker),
+    lambda cfg: _validate_tokens(cfg.api.tokens),
+    _validate_admin,
+)
 
 
 def _validate_sites(sites: tuple[SiteConfig, ...]) -> None:

@@ -59,8 +59,20 @@ class WireError(AnalyticsdError):
     """A stream entry is not a valid forwarded event; the message says why."""
 
 
-class DataDirLocked(AnalyticsdError):
+class DataDirError(AnalyticsdError):
+    """The data directory cannot be created, opened or locked; the message names it."""
+
+
+class DataDirLocked(DataDirError):
     """Another analyticsd process already owns the data directory."""
+
+
+class ListenError(AnalyticsdError):
+    """A listen address cannot be bound (in use, not permitted, not local); the message names it."""
+
+
+class DaemonUnreachable(AnalyticsdError):
+    """No running daemon answers for this configuration (status, reload)."""
 
 
 class QueryError(AnalyticsdError):

@@ -41,7 +41,10 @@ def create_app(
     status: StatusQuery,
     today_in: TodayIn,
     metrics: MetricsText | None = None,
+    status_routes: bool = True,
 ) -> QuartTrio:
+    """The public app; `status_routes=False` when an admin listener serves
+    /api/health and /metrics instead (http/admin.py)."""
     app = QuartTrio("analyticsd")
 
     @app.get("/api/stats")
@@ -84,15 +87,8 @@ def create_app(
     async def openapi_json() -> Response:
         return Response(openapi, status=200, content_type="application/json")
 
-    @app.get("/api/health")
-    async def health() -> Response:
-        return _json(200, await status())
-
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        if metrics is None:
-            return _error(404, "metrics are not enabled")
-        return Response(await metrics(), status=200, content_type=PROMETHEUS_TEXT)
+    if status_routes:
+        register_status(app, status, metrics)
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:
@@ -106,3 +102,17 @@ def create_app(
         return resp
 
     return app
+
+
+def register_status(app: QuartTrio, status: StatusQuery, metrics: MetricsText | None) -> None:
+    """/api/health (the status report) and /metrics (Prometheus text)."""
+
+    @app.get("/api/health")
+    async def health() -> Response:
+        return _json(200, await status())
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        if metrics is None:
+            return _error(404, "metrics are not enabled")
+        return Response(await metrics(), status=200, content_type=PROMETHEUS_TEXT)
