@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import socket
 import sys
@@ -49,7 +50,9 @@ def ip_of(n: int) -> str:
 
 
 def request(port: int, n: int) -> bytes:
-    pages = [path() for _ in range(3)]
+    # Seeded by the visitor: both runs of --compare send the same pages.
+    rnd = random.Random(n)
+    pages = [path(rnd) for _ in range(3)]
     body = json.dumps(
         {
             "events": [

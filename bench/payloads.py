@@ -28,8 +28,8 @@ _BOTS = [
 ]
 
 
-def path() -> str:
-    r = random.random() * _weights[-1]
+def path(rnd: random.Random | None = None) -> str:
+    r = (rnd or random).random() * _weights[-1]
     return f"/page/{bisect.bisect_left(_weights, r) + 1}"
 
 
