@@ -60,6 +60,8 @@ class Live:
     unsaved: tuple[str, ...] = ()
     # The aggregator's memory budget at work (see aggregator.memory_mb).
     memory: dict[str, int] | None = None
+    # Distinct values whose rows went to (other) since start (core.value_cap).
+    values_folded: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def build(
             "last_flush": iso(live.last_flush_ms if live else last_flush_ms),
             "store_error": live.store_error if live else None,
             "memory": live.memory if live else None,
+            "values_folded": live.values_folded if live else None,
         },
         "ingest": {
             "events_per_s_1m": live.events_per_s_1m if live else None,
@@ -243,6 +246,7 @@ async def live(parts: Parts) -> dict[str, Any]:
         spool_refusing=spool.refusing,
         store_error=st.store_error,
         unsaved=_unsaved(parts),
+        values_folded=parts.storage.db.folded_values,
         memory={
             "budget_bytes": parts.config.aggregator.memory_mb << 20,
             "resident_bytes": st.resident_bytes,

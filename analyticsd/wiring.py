@@ -95,7 +95,7 @@ class Storage:
         )
         self.salts = SaltBook(st.data_dir)
         self.session_key = SessionKey(st.data_dir)  # in memory if it cannot be saved
-        self.db = StatsDB(st.data_dir)
+        self.db = StatsDB(st.data_dir, config.aggregator.max_values_per_day)
         # Opened (made anew) at the first spill only: most sites never need it.
         self.spill = SpillStore(st.data_dir)
         counted = self.db.last_seq()

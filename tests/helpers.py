@@ -62,6 +62,7 @@ def write_config(
     site_extra: str = "",
     geoip: str = "",
     memory_mb: int | None = None,
+    aggregator_extra: str = "",
 ) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "analyticsd.toml"
@@ -80,6 +81,7 @@ spool_max_bytes = {spool_max_bytes}
 flush_interval_s = {flush_interval_s}
 quiet_flush_s = {quiet_flush_s}
 {"" if memory_mb is None else f"memory_mb = {memory_mb}"}
+{aggregator_extra}
 
 [geoip]
 database = "{geoip}"

@@ -102,6 +102,9 @@ class AggregatorConfig(_Section, frozen=True):
     # beyond it marks go to a scratch file in the data dir and idle open
     # visits are read back from SQLite when they grow. Counts stay exact.
     memory_mb: Annotated[int, Meta(ge=0, le=1 << 20, description="0: no budget")] = 16
+    # Distinct values per dimension (per prop name), site and local day that
+    # get rollup rows of their own; later ones add to an "(other)" row.
+    max_values_per_day: Annotated[int, Meta(ge=0, le=100_000_000, description="0: no cap")] = 10_000
 
 
 class _RedisStream(_Section, frozen=True):

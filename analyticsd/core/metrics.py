@@ -176,6 +176,11 @@ def _report_gauges(o: _Out, r: dict[str, Any]) -> None:
         ag["pending_events"],
     )  # fmt: skip
     _gauge(o, "analyticsd_open_visits", "Visits open in memory.", ag["open_visits"])
+    if ag.get("values_folded") is not None:
+        name = "analyticsd_values_folded_total"
+        text = "Distinct values per day whose rows went to (other) (aggregator.max_values_per_day)."
+        o.family(name, "counter", text)
+        o.sample(name, ag["values_folded"])
     _gauge(
         o, "analyticsd_disk_full", "1 while a full disk refuses events or flushes.",
         int(bool(r.get("disk_full"))),

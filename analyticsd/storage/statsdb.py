@@ -27,6 +27,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from itertools import chain, islice
 
 import msgspec
@@ -60,6 +61,7 @@ from analyticsd.core.dimensions import shared_dims
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
 from analyticsd.core.sessions import Session
+from analyticsd.core.value_cap import Folded, ValueCap
 
 FILENAME = "stats.sqlite3"
 SCHEMA_VERSION = 2
@@ -189,10 +191,14 @@ def connect_readonly(path: str) -> sqlite3.Connection:
 class StatsDB:
     """Owner of the write connection (the aggregator's)."""
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, max_values_per_day: int = 0) -> None:
         os.makedirs(data_dir, exist_ok=True)
         self.path = os.path.join(data_dir, FILENAME)
         self.conn = _connect(self.path, readonly=False)
+        # Distinct values per dimension, site and day with rows of their own
+        # (core.value_cap); the admitted ones are read back from the rows.
+        self.cap = ValueCap(max_values_per_day)
+        self.folded_values = 0  # since start: values whose rows went to (other)
         try:
             self.conn.executescript(SCHEMA)
             self.conn.executemany(
@@ -290,7 +296,8 @@ class StatsDB:
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
-                self._write_batch(c, batch, now_ms)
+                folded = self._fold(c, batch)
+                self._write_batch(c, replace(batch, buckets=folded.buckets), now_ms)
                 faults.hit("flush.before_commit")
                 c.execute("COMMIT")
             except BaseException:
@@ -301,9 +308,23 @@ class StatsDB:
                     with contextlib.suppress(sqlite3.Error):
                         c.execute("ROLLBACK")
                 raise
+            self.cap.admit(folded)
+            self.folded_values += folded.folded_values
             faults.hit("flush.after_commit")
         except sqlite3.Error as e:
             raise StatsStoreError(f"flush to {self.path} failed: {e}") from e
+
+    def _fold(self, c: sqlite3.Connection, batch: FlushBatch) -> Folded:
+        """The batch's rows under the distinct-values cap, the admitted
+        values of its days read from their DAY rows where not known yet
+        (inside the flush's transaction: what it reads is what it adds to)."""
+        for site, day in self.cap.missing(batch.buckets):
+            rows = c.execute(
+                "SELECT dim, val FROM agg WHERE site = ? AND gran = ? AND bucket = ?",
+                (site, DAY, day),
+            )
+            self.cap.load(site, day, rows)
+        return self.cap.fold(batch.buckets)
 
     @staticmethod
     def _write_batch(c: sqlite3.Connection, batch: FlushBatch, now_ms: int) -> None:

@@ -157,6 +157,13 @@ RANGES = [
         "between 0 and 1048576 (0: no budget)",
         (0, 1048576),
     ),
+    (
+        "aggregator",
+        "max_values_per_day",
+        (-1, 100_000_001),
+        "between 0 and 100000000 (0: no cap)",
+        (0, 100_000_000),
+    ),
     ("forward", "probe_interval_s", (0.049, 3600.01), "in [0.05, 3600]", (0.05, 3600)),
     ("forward", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
     ("forward", "batch_size", (0, 10001), "between 1 and 10000", (1, 10000)),
