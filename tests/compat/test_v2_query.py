@@ -1,0 +1,143 @@
+"""Plausible's own Stats API v2 query tests, ported: each case's events go
+through our ingest to the real daemon, the query is POSTed to
+/api/v2/query, and the answer must equal what Plausible's test expects.
+
+The cases live in v2_cases_*.py (one site each, so they cannot disturb each
+other; one daemon serves them all). A case that differs for a known reason
+carries `differs`: it is run as a strict xfail, so it is counted and it
+fails the run the day it starts passing (then its `differs` goes). The
+README in this directory lists those differences.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests import web
+from tests.compat.plausible_seed import Seeder, build_geo_db, shift, shift_days
+from tests.compat.v2_cases_dimensions import CASES as DIMENSION_CASES
+from tests.compat.v2_cases_filters import CASES as FILTER_CASES
+from tests.compat.v2_cases_validation import CASES as VALIDATION_CASES
+from tests.helpers import Daemon, free_port, write_config
+
+TOKEN = "compat-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CASES = [*FILTER_CASES, *DIMENSION_CASES, *VALIDATION_CASES]
+
+
+def site_of(i: int) -> str:
+    return f"c{i:03d}.example"
+
+
+def _config_extra() -> str:
+    out = [f'[api]\ntokens = ["{TOKEN}"]\n']
+    for i, case in enumerate(CASES):
+        out.append(f'[[sites]]\nid = "{site_of(i)}"\ntimezone = "UTC"\n')
+        for goal in case.get("goals", ()):
+            kind, _, value = goal.partition(":")
+            out.append(f'[[sites.goals]]\n{kind} = "{value}"\n')
+    return "\n".join(out)
+
+
+@dataclass
+class World:
+    d: Daemon
+    days: dict[int, int]  # case index → days its dates were moved by
+
+
+def _send(d: Daemon, site: str, case: dict[str, Any], days: int) -> int:
+    seeder = Seeder(site, days)
+    batches: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    headers: dict[tuple[str, str], dict[str, str]] = {}
+    for ev in case["events"]:
+        item, h = seeder.item(ev)
+        key = (h["User-Agent"], h["X-Forwarded-For"])
+        batches[key].append(item)
+        headers[key] = h
+    for key, items in batches.items():
+        items.sort(key=lambda it: it["timestamp"])
+        r = web.post(f"{d.url}/api/batch", json={"events": items}, headers=headers[key])
+        assert r.status_code == 202, r.text
+        assert not r.json()["rejected"], r.text
+    return len(case["events"])
+
+
+def _query(d: Daemon, body: dict[str, Any]) -> Any:
+    return web.post(
+        f"{d.url}/api/v2/query",
+        json=body,
+        headers={**AUTH, "Cache-Control": "no-cache"},
+        timeout=30,
+    )
+
+
+def _wait_counted(d: Daemon, expected: dict[str, int]) -> None:
+    deadline = time.monotonic() + 30
+    waiting = dict(expected)
+    while waiting and time.monotonic() < deadline:
+        for site, n in list(waiting.items()):
+            body = {"site_id": site, "metrics": ["events"], "date_range": "7d"}
+            got = _query(d, {**body, "date_range": "all"}).json()["results"][0]["metrics"][0]
+            if got == n:
+                del waiting[site]
+        time.sleep(0.1)
+    assert not waiting, f"events never all counted: {waiting}"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("compat-v2")
+    port = free_port()
+    geo = build_geo_db(tmp / "geo.mmdb")
+    d = Daemon(write_config(tmp, port, extra=_config_extra(), geoip=str(geo)), port)
+    d.start()
+    try:
+        today = datetime.now(UTC).date()
+        days: dict[int, int] = {}
+        sent: dict[str, int] = {}
+        for i, case in enumerate(CASES):
+            days[i] = shift_days(case, today)
+            if case["events"]:
+                sent[site_of(i)] = _send(d, site_of(i), case, days[i])
+        d.wait_caught_up()
+        _wait_counted(d, sent)
+        yield World(d, days)
+    finally:
+        d.kill()
+
+
+def _params() -> list[Any]:
+    out = []
+    for i, case in enumerate(CASES):
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=case["differs"])] if "differs" in case else []
+        )
+        out.append(pytest.param(i, id=case["name"], marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("i", _params())
+def test_plausible_case(world: World, i: int) -> None:
+    case = CASES[i]
+    days = world.days[i]
+    body = shift({"site_id": site_of(i), **case["body"]}, days)
+    r = _query(world.d, body)
+    answer = r.json()
+    assert r.status_code == case.get("status", 200), answer
+    if "error" in case:
+        assert answer == {"error": case["error"]}
+    if "error_contains" in case:
+        assert case["error_contains"] in answer["error"]
+    if "results" in case:
+        assert answer["results"] == shift(case["results"], days)
+    for key, value in case.get("meta", {}).items():
+        assert answer["meta"][key] == shift(value, days), key
+    for key, value in case.get("query", {}).items():
+        assert answer["query"][key] == shift(value, days), key
