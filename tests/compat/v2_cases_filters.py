@@ -95,7 +95,7 @@ CASES: list[dict[str, Any]] = [
             pv(user=456, ts=T0),
             pv(user=456, ts=T25),
             pv(ts=T0),
-        ],  # fmt: skip
+        ],
         "body": {**ALL, "metrics": ["views_per_visit"]},
         "results": [{"metrics": [1.67], "dimensions": []}],
     },
@@ -112,7 +112,7 @@ CASES: list[dict[str, Any]] = [
                 "bounce_rate",
                 "visit_duration",
             ],
-        },  # fmt: skip
+        },
         "results": [{"metrics": [3, 2, 1.5, 2, 50, 750], "dimensions": []}],
     },
     _session_filter(
@@ -231,7 +231,7 @@ CASES: list[dict[str, Any]] = [
             pv(user=U, path="/blogpost", ts=T25),
             pv(ts=T0),
             pv(path="/blogpost", ts=T0),
-        ],  # fmt: skip
+        ],
         "body": {**ALL, "metrics": FOUR, "filters": [["is", "event:page", ["/blogpost"]]]},
         "results": [{"metrics": [2, 2, 100, 750], "dimensions": []}],
         "differs": "bounce rate under an event:page filter: Plausible counts the visits that "
@@ -243,7 +243,7 @@ CASES: list[dict[str, Any]] = [
             pv(hostname="one.example.com", ts=T0),
             pv(hostname="example.com", ts=T25),
             pv(ts=T0),
-        ],  # fmt: skip
+        ],
         "body": {
             **ALL,
             "metrics": FOUR,
@@ -305,7 +305,7 @@ CASES: list[dict[str, Any]] = [
             pv(path="/register", user=U, ts=T25),
             pv(path="/register", user=U, ts=T25),
             pv(path="/", ts=T25),
-        ],  # fmt: skip
+        ],
         "goals": ["page:/register"],
         "body": {
             **ALL,
@@ -321,7 +321,7 @@ CASES: list[dict[str, Any]] = [
             pv(path="/blog/post-2", user=U),
             pv(path="/blog", user=U),
             pv(path="/"),
-        ],  # fmt: skip
+        ],
         "goals": ["page:/blog**"],
         "body": {
             **ALL,
@@ -364,7 +364,7 @@ CASES: list[dict[str, Any]] = [
             pv(user=U, ts=T25),
             pv(ts=T0),
             pv(path="/blogpost", ts=T0),
-        ],  # fmt: skip
+        ],
         "body": {
             **ALL,
             "metrics": FOUR,
