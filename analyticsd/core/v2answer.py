@@ -9,8 +9,10 @@ and paged by `pagination`. `query` echoes the query as it was understood
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from analyticsd.core.aggregate import SEP, day_label
@@ -22,32 +24,70 @@ from analyticsd.core.v2filters import to_json
 from analyticsd.core.v2query import TIME_DIMS, V2Query, engine_metrics
 
 GROUP_SEP = "\x1e"  # joins several dimensions' values in one group key (storage.treesql)
+_CENT, _TENTH = Decimal("0.01"), Decimal("0.1")
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
 
-def money(currencies: Mapping[str, float]) -> dict[str, Any] | None:
-    """Plausible's revenue value; null unless exactly one currency was seen."""
-    if len(currencies) != 1:
+def money(revenue: Mapping[str, list[int]], average: bool) -> dict[str, Any] | None:
+    """Plausible's revenue value; null unless exactly one currency was seen.
+
+    The value keeps three decimals, cut (not rounded) as Plausible's
+    Decimal(18, 3) amounts are; the texts are rounded to cents."""
+    if len(revenue) != 1:
         return None
-    ((currency, value),) = currencies.items()
+    ((currency, (micros, n)),) = revenue.items()
+    if average and not n:
+        return None
+    exact = micros / n if average else micros
+    value = math.floor(exact / 1000) / 1000
     symbol = _SYMBOLS.get(currency, currency + " ")
-    short = f"{symbol}{value / 1000:.1f}K" if abs(value) >= 1000 else f"{symbol}{value:.1f}"
     return {
-        "short": short,
-        "long": f"{symbol}{value:,.2f}",
+        "short": symbol + _short(Decimal(str(value))),
+        "long": f"{symbol}{Decimal(str(value)).quantize(_CENT, ROUND_HALF_EVEN):,}",
         "value": value,
         "currency": currency,
     }
 
 
-def _metric(name: str, values: dict[str, Any], acc: Acc, pct_base: int | None) -> Any:
+def _short(d: Decimal) -> str:
+    """$67.1, $1.2K, $3.4M: one decimal, half to even as Plausible's formatter."""
+    for limit, suffix in ((Decimal(1_000_000), "M"), (Decimal(1000), "K")):
+        if abs(d) >= limit:
+            return f"{(d / limit).quantize(_TENTH, ROUND_HALF_EVEN)}{suffix}"
+    return str(d.quantize(_TENTH, ROUND_HALF_EVEN))
+
+
+def _metric(
+    name: str, values: dict[str, Any], acc: Acc, pct_base: int | None, goal_based: bool
+) -> Any:
     if name == "percentage":
-        return round(100 * acc.visitors / pct_base, 2) if pct_base else 0.0
-    if name == "total_revenue":
-        return money(values["revenue"])
-    if name == "average_revenue":
-        return money(values["average_revenue"])
+        return round(100 * acc.visitors / pct_base, 1) if pct_base else 0.0
+    if name in ("total_revenue", "average_revenue"):
+        # Revenue is the revenue of goals, as Plausible's: null without one.
+        return money(acc.revenue, name == "average_revenue") if goal_based else None
     return values[name]
+
+
+_WARNINGS = {
+    "no_single_revenue_currency": "Revenue metrics are null as there are multiple currencies "
+    "for the selected event:goals.",
+    "no_revenue_goals_matching": "Revenue metrics are null as there are no matching revenue goals.",
+}
+
+
+def metric_warnings(q: V2Query, currencies: set[str]) -> dict[str, Any]:
+    """Plausible's `meta.metric_warnings` for revenue metrics that come out null."""
+    if not currencies or not q.goal_based:
+        code = "no_revenue_goals_matching"
+    elif len(currencies) > 1 and "event:goal" not in q.dimensions:
+        code = "no_single_revenue_currency"
+    else:
+        return {}
+    return {
+        m: {"code": code, "warning": _WARNINGS[code]}
+        for m in q.metrics
+        if m in ("total_revenue", "average_revenue")
+    }
 
 
 def time_label(unit: str, bucket: int, r: Range) -> str:
@@ -89,9 +129,12 @@ def build_rows(
     props: list[Prop],
     grouped: Grouped,
     totals: Mapping[int, tuple[int, int]],
+    entry: tuple[Grouped, tuple[str, ...]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of the answer, unordered. `totals`: per time bucket, the visitors
-    without goal filters (conversion rate) and without dimensions (percentage)."""
+    without goal filters (conversion rate) and without dimensions (percentage).
+    `entry`: counters by entry page and the metrics taken from them
+    (core.v2query.entry_split)."""
     unit = unit_of(interval)
     metrics = engine_metrics(q.metrics)
     rows = []
@@ -103,10 +146,13 @@ def build_rows(
             continue
         cr_base, pct_base = totals.get(bucket, (0, 0))
         values = metric_values(acc, metrics, cr_base)
+        if entry is not None:
+            by_entry = entry[0].get((key, bucket), Acc())
+            values.update(metric_values(by_entry, entry[1], None))
         time = time_label(unit, bucket, r) if interval else ""
         rows.append(
             {
-                "metrics": [_metric(m, values, acc, pct_base) for m in q.metrics],
+                "metrics": [_metric(m, values, acc, pct_base, q.goal_based) for m in q.metrics],
                 "dimensions": _order_dims(q, shown, time),
             }
         )
@@ -147,9 +193,14 @@ def _iso(ms: int, tz: str) -> str:
     return text.replace("+00:00", "Z") if tz in ("UTC", "Etc/UTC") else text
 
 
-def answer(q: V2Query, r: Range, interval: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def answer(
+    q: V2Query, r: Range, interval: str, rows: list[dict[str, Any]], currencies: set[str]
+) -> dict[str, Any]:
     ordered = order_rows(q, rows)
     meta: dict[str, Any] = {}
+    warnings = metric_warnings(q, currencies)
+    if warnings:
+        meta["metric_warnings"] = warnings
     if q.include.imports:
         # No import exists yet: Plausible's answer for a site without imports.
         meta["imports_included"] = False

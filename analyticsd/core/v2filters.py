@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from analyticsd.core.errors import QueryError
@@ -89,7 +89,7 @@ def parse_filters(raw: Any) -> Expr | None:
         return None
     if not isinstance(raw, list):
         raise QueryError("filters", "Invalid filters passed.")
-    children = tuple(_parse(f, 0) for f in raw)
+    children = tuple(_parse(f, 0, f"#/filters/{i}") for i, f in enumerate(raw))
     if not children:
         return None
     # "all" is the implicit AND of the top-level list: its members count as
@@ -97,7 +97,9 @@ def parse_filters(raw: Any) -> Expr | None:
     return children[0] if len(children) == 1 else Branch("all", children)
 
 
-def _parse(f: Any, depth: int) -> Expr:
+def _parse(f: Any, depth: int, path: str) -> Expr:
+    """One filter; `path` is its top-level JSON path, which the message for an
+    unknown dimension names (as Plausible's schema check does)."""
     if depth > _MAX_DEPTH:
         raise QueryError("filters", f"Invalid filters. At most {_MAX_DEPTH} levels of nesting.")
     if not isinstance(f, list) or not f or not isinstance(f[0], str):
@@ -106,17 +108,17 @@ def _parse(f: Any, depth: int) -> Expr:
     if op in ("and", "or"):
         if len(f) != 2 or not isinstance(f[1], list) or not f[1]:
             raise QueryError("filters", f"Invalid filter '{show(f)}'.")
-        return Branch(op, tuple(_parse(c, depth + 1) for c in f[1]))
+        return Branch(op, tuple(_parse(c, depth + 1, path) for c in f[1]))
     if op == "not":
         if len(f) != 2:
             raise QueryError("filters", f"Invalid filter '{show(f)}'.")
-        return Not(_parse(f[1], depth + 1))
+        return Not(_parse(f[1], depth + 1, path))
     if op not in LEAF_OPS:
         raise QueryError("filters", f"Unknown operator for filter '{show(f)}'.")
-    return _leaf(f)
+    return _leaf(f, path)
 
 
-def _leaf(f: list[Any]) -> Leaf:
+def _leaf(f: list[Any], path: str) -> Leaf:
     if len(f) not in (3, 4):
         raise QueryError("filters", f"Invalid filter '{show(f)}'.")
     op, dim_raw, clauses = f[0], f[1], f[2]
@@ -124,7 +126,7 @@ def _leaf(f: list[Any]) -> Leaf:
         raise QueryError("filters", f"Filtering on {dim_raw} is not supported yet.")
     dim = dimension_name(dim_raw)
     if dim is None:
-        raise QueryError("filters", f"Invalid filter '{show(f)}'.")
+        raise QueryError("filters", f"{path}: Invalid filter {show(f)}")
     if not isinstance(clauses, list) or not clauses or len(clauses) > _MAX_CLAUSES:
         raise QueryError("filters", f"Invalid filter '{show(f)}'.")
     if dim == "visit:city" and all(isinstance(c, int) for c in clauses):
@@ -186,6 +188,17 @@ def without_goals(e: Expr | None) -> Expr | None:
             return None
         return kept[0] if len(kept) == 1 else Branch("all", kept)
     return e
+
+
+def retarget(e: Expr | None, old: str, new: str) -> Expr | None:
+    """The expression with its leaves on dimension `old` put on `new`."""
+    if e is None:
+        return None
+    if isinstance(e, Leaf):
+        return replace(e, dim=new) if e.dim == old else e
+    if isinstance(e, Not):
+        return Not(retarget(e.child, old, new) or e.child)
+    return Branch(e.op, tuple(retarget(c, old, new) or c for c in e.children))
 
 
 def to_json(e: Expr | None) -> list[Any]:

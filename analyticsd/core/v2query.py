@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from analyticsd.core.v2filters import (
     dimension_name,
     leaves,
     parse_filters,
+    retarget,
     show,
     without_goals,
 )
@@ -50,7 +51,8 @@ METRICS = (
     "average_revenue",
 )
 # Plausible metrics whose events or columns this server does not record yet.
-NOT_YET = ("group_conversion_rate", "scroll_depth", "time_on_page", "exit_rate")
+# (scroll_depth is not in Plausible's public API either: an invalid metric.)
+NOT_YET = ("group_conversion_rate", "time_on_page", "exit_rate")
 TIME_DIMS = ("time", "time:minute", "time:hour", "time:day", "time:week", "time:month")
 SESSION_METRICS = frozenset({"bounce_rate", "visit_duration", "views_per_visit"})
 DATE_RANGES = ("day", "month", "year", "all")
@@ -99,6 +101,13 @@ class V2Query:
     @property
     def time_dim(self) -> str:
         return next((d for d in self.dimensions if d in TIME_DIMS), "")
+
+    @property
+    def goal_based(self) -> bool:
+        """A goal dimension or a top-level goal filter (conversion rate, revenue)."""
+        return "event:goal" in self.dimensions or any(
+            leaf.dim == "event:goal" and depth == 0 for leaf, depth in leaves(self.where)
+        )
 
     @property
     def props(self) -> tuple[str, ...]:
@@ -272,10 +281,7 @@ def _validate(q: V2Query, goals: tuple[str, ...]) -> None:
             raise QueryError(
                 "filters", "Invalid filters. event:goal supports is and contains only."
             )
-    goal_based = "event:goal" in q.dimensions or any(
-        leaf.dim == "event:goal" and depth == 0 for leaf, depth in leaves(q.where)
-    )
-    if "conversion_rate" in q.metrics and not goal_based:
+    if "conversion_rate" in q.metrics and not q.goal_based:
         raise QueryError(
             "metrics",
             "Metric `conversion_rate` can only be queried with event:goal filters or dimensions.",
@@ -358,13 +364,35 @@ def engine_query(q: V2Query, r: Range, unit_interval: str, goal_free: bool = Fal
     )
 
 
+def entry_split(q: V2Query) -> V2Query | None:
+    """The query for the session metrics Plausible answers by entry page.
+
+    Plausible reads an `event:page` filter as an entry-page filter for the
+    bounce rate, and breaks bounce rate and visit duration down by page via
+    the visits that entered on it (QueryOptimizer's session split). The
+    query returned asks exactly those metrics, pages as entry pages."""
+    page_dim = "event:page" in q.dimensions
+    page_filter = any(leaf.dim == "event:page" for leaf, _ in leaves(q.where))
+    wanted = ("bounce_rate", "visit_duration") if page_dim else ("bounce_rate",)
+    metrics = tuple(m for m in q.metrics if m in wanted)
+    if not metrics or not (page_dim or page_filter):
+        return None
+    return replace(
+        q,
+        metrics=metrics,
+        dimensions=tuple("visit:entry_page" if d == "event:page" else d for d in q.dimensions),
+        where=retarget(q.where, "event:page", "visit:entry_page"),
+        order_by=(),
+    )
+
+
 def time_interval(q: V2Query, r: Range) -> str:
     """The v1 interval name of the time dimension ("" without one)."""
     t = q.time_dim
     if not t:
         return ""
-    if t == "time":
-        if r.days == 1:
+    if t == "time":  # Plausible's choice: hours up to 48 h, days up to 40
+        if r.days <= 2:
             return "hour"
-        return "month" if r.days > 31 else "date"
+        return "month" if r.days > 40 else "date"
     return {"time:day": "date"}.get(t, t.removeprefix("time:"))

@@ -15,7 +15,7 @@ from analyticsd.core.answers import Grouped
 from analyticsd.core.plan import unit_of
 from analyticsd.core.query import Query, Range, prop_of
 from analyticsd.core.v2answer import all_range, answer, build_rows
-from analyticsd.core.v2query import V2Query, engine_query, time_interval
+from analyticsd.core.v2query import V2Query, engine_query, entry_split, time_interval
 
 if TYPE_CHECKING:  # stats_answers hands its Reports in
     from analyticsd.storage.stats_answers import Reports
@@ -46,8 +46,13 @@ def v2_answer(reports: Reports, q: V2Query, today: int) -> dict[str, Any]:
     buckets = {b for _, b in grouped} | set(cr_base) | set(pct_base)
     totals = {b: (cr_base.get(b, 0), pct_base.get(b, 0)) for b in buckets}
     props = [prop_of(name, "dimensions") for name in q.props]
-    rows = build_rows(q, r, interval, props, grouped, totals)
-    return answer(q, r, interval, rows)
+    split = entry_split(q)
+    entry = None
+    if split is not None:
+        entry = (reports.grouped(engine_query(split, r, interval), unit), split.metrics)
+    rows = build_rows(q, r, interval, props, grouped, totals, entry)
+    currencies = {c for acc in grouped.values() for c in acc.revenue}
+    return answer(q, r, interval, rows, currencies)
 
 
 def _undimensioned(eq: Query) -> Query:

@@ -35,7 +35,11 @@ UAS = {
     "(KHTML, like Gecko) Chrome/56.0.2924.87 Safari/537.36",
     ("Safari", ""): "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+    ("Edge", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+    ("IE", ""): "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)",
 }
+LINUX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
 MAC_UA = UAS[("Safari", "")]
 MAC_10_5_UA = (
     "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5; en-us) AppleWebKit/525.18 "
@@ -49,6 +53,7 @@ SOURCES = {
     "Google": "https://www.google.com/",
     "Twitter": "https://twitter.com/",
     "Bing": "https://www.bing.com/",
+    "Facebook": "https://www.facebook.com/",
 }
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
@@ -101,6 +106,8 @@ def _ua(ev: dict[str, Any]) -> str:
         return MOBILE_UA
     if ev.get("os") == "Mac":
         return MAC_UA
+    if ev.get("os") == "Linux":
+        return LINUX_UA
     if ev.get("os_version") == "10.5":
         return MAC_10_5_UA
     return UAS.get(
