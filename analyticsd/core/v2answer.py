@@ -130,11 +130,13 @@ def build_rows(
     grouped: Grouped,
     totals: Mapping[int, tuple[int, int]],
     entry: tuple[Grouped, tuple[str, ...]] | None = None,
+    group_base: Mapping[tuple[str, int], int] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of the answer, unordered. `totals`: per time bucket, the visitors
     without goal filters (conversion rate) and without dimensions (percentage).
     `entry`: counters by entry page and the metrics taken from them
-    (core.v2query.entry_split)."""
+    (core.v2query.entry_split). `group_base`: visitors without goals per
+    (group of the other dimensions, bucket), for group_conversion_rate."""
     unit = unit_of(interval)
     metrics = engine_metrics(q.metrics)
     rows = []
@@ -150,6 +152,9 @@ def build_rows(
             by_entry = entry[0].get((key, bucket), Acc())
             values.update(metric_values(by_entry, entry[1], None))
         time = time_label(unit, bucket, r) if interval else ""
+        if group_base is not None:
+            base = group_base.get((_other_dims_key(q, key), bucket), 0)
+            values["group_conversion_rate"] = round(100 * acc.visitors / base, 2) if base else 0
         rows.append(
             {
                 "metrics": [_metric(m, values, acc, pct_base, q.goal_based) for m in q.metrics],
@@ -157,6 +162,15 @@ def build_rows(
             }
         )
     return rows
+
+
+def _other_dims_key(q: V2Query, key: str) -> str:
+    """A group key without its goal part: the key of the group's base."""
+    props = q.props
+    if "event:goal" not in props:
+        return key
+    parts = key.split(GROUP_SEP) if len(props) > 1 else [key]
+    return GROUP_SEP.join(p for p, name in zip(parts, props, strict=True) if name != "event:goal")
 
 
 def _order_dims(q: V2Query, shown: list[str], time: str) -> list[str]:

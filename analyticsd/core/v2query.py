@@ -47,19 +47,24 @@ METRICS = (
     "events",
     "percentage",
     "conversion_rate",
+    "group_conversion_rate",
     "total_revenue",
     "average_revenue",
 )
 # Plausible metrics whose events or columns this server does not record yet.
 # (scroll_depth is not in Plausible's public API either: an invalid metric.)
-NOT_YET = ("group_conversion_rate", "time_on_page", "exit_rate")
+NOT_YET = ("time_on_page", "exit_rate")
 TIME_DIMS = ("time", "time:minute", "time:hour", "time:day", "time:week", "time:month")
 SESSION_METRICS = frozenset({"bounce_rate", "visit_duration", "views_per_visit"})
 DATE_RANGES = ("day", "month", "year", "all")
 _SHORTHAND = re.compile(r"^(\d{1,4})(d|mo)$")
 MAX_LIMIT = 10_000
 # Engine metric each v2 metric is computed from.
-_ENGINE = {"percentage": "visitors", "total_revenue": "revenue"}
+_ENGINE = {
+    "percentage": "visitors",
+    "total_revenue": "revenue",
+    "group_conversion_rate": "visitors",
+}
 
 
 class Include(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -281,11 +286,12 @@ def _validate(q: V2Query, goals: tuple[str, ...]) -> None:
             raise QueryError(
                 "filters", "Invalid filters. event:goal supports is and contains only."
             )
-    if "conversion_rate" in q.metrics and not q.goal_based:
-        raise QueryError(
-            "metrics",
-            "Metric `conversion_rate` can only be queried with event:goal filters or dimensions.",
-        )
+    for m in ("conversion_rate", "group_conversion_rate"):
+        if m in q.metrics and not q.goal_based:
+            raise QueryError(
+                "metrics",
+                f"Metric `{m}` can only be queried with event:goal filters or dimensions.",
+            )
     if "views_per_visit" in q.metrics:
         if any(leaf.dim == "event:page" for leaf, _ in leaves(q.where)):
             raise QueryError(
@@ -341,13 +347,18 @@ def _flat(where: Expr | None) -> tuple[Filter, ...] | None:
     return tuple(sorted(out))
 
 
-def engine_query(q: V2Query, r: Range, unit_interval: str, goal_free: bool = False) -> Query:
+def engine_query(
+    q: V2Query, r: Range, unit_interval: str, goal_free: bool = False, by_group: bool = False
+) -> Query:
     """The v1 Query the engines run for `q` over the resolved range `r`.
 
-    `goal_free`: without goal filters or dimensions (conversion rate base);
-    dimensions are dropped there too."""
+    `goal_free`: the visitors without goal filters or dimensions, the base of
+    a conversion rate: of everything, or (`by_group`) of each group of the
+    other dimensions (group conversion rate)."""
     where = without_goals(q.where) if goal_free else q.where
-    props = () if goal_free else q.props
+    props = q.props
+    if goal_free:
+        props = tuple(p for p in props if p != "event:goal") if by_group else ()
     flat = _flat(where)
     return Query(
         site=q.site,

@@ -45,12 +45,16 @@ def v2_answer(reports: Reports, q: V2Query, today: int) -> dict[str, Any]:
         pct_base = _visitors_by_bucket(reports.grouped(_undimensioned(eq), unit))
     buckets = {b for _, b in grouped} | set(cr_base) | set(pct_base)
     totals = {b: (cr_base.get(b, 0), pct_base.get(b, 0)) for b in buckets}
+    group_base = None
+    if "group_conversion_rate" in q.metrics:
+        base_q = engine_query(q, r, interval, goal_free=True, by_group=True)
+        group_base = {k: acc.visitors for k, acc in reports.grouped(base_q, unit).items()}
     props = [prop_of(name, "dimensions") for name in q.props]
     split = entry_split(q)
     entry = None
     if split is not None:
         entry = (reports.grouped(engine_query(split, r, interval), unit), split.metrics)
-    rows = build_rows(q, r, interval, props, grouped, totals, entry)
+    rows = build_rows(q, r, interval, props, grouped, totals, entry, group_base)
     currencies = {c for acc in grouped.values() for c in acc.revenue}
     return answer(q, r, interval, rows, currencies)
 

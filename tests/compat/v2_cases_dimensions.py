@@ -1074,3 +1074,178 @@ CASES: list[dict[str, Any]] = [
         "meta_absent": ["metric_warnings"],
     },
 ]
+
+# From query_goal_dimension_test.exs ("breakdown by event:goal").
+CASES += [
+    {
+        "name": "returns custom event goals and pageview goals",
+        "goals": ["event:Purchase", "page:/test"],
+        "events": [
+            pv(path="/test", ts="2021-01-01 00:00:01"),
+            ev("Purchase", ts="2021-01-01 00:00:03"),
+            ev("Purchase", ts="2021-01-01 00:00:03"),
+        ],
+        "body": {**ALL, "metrics": ["visitors"], "dimensions": ["event:goal"]},
+        "results": [_row(["Purchase"], [2]), _row(["Visit /test"], [1])],
+    },
+    {
+        "name": "returns pageview goals containing wildcards",
+        "goals": ["page:/**/post", "page:/blog**"],
+        "events": [
+            pv(path="/blog", user=U),
+            pv(path="/blog/post-1", user=U),
+            pv(path="/blog/post-2", user=U),
+            pv(path="/blog/something/post"),
+            pv(path="/different/page/post"),
+        ],
+        "body": {
+            **ALL,
+            "metrics": ["visitors", "pageviews"],
+            "dimensions": ["event:goal"],
+            "order_by": [["pageviews", "desc"]],
+        },
+        "results": [_row(["Visit /blog**"], [2, 4]), _row(["Visit /**/post"], [2, 2])],
+    },
+    {
+        "name": "does not return goals that are not configured for the site",
+        "events": [pv(path="/register"), ev("Signup")],
+        "body": {**ALL, "metrics": ["visitors", "pageviews"], "dimensions": ["event:goal"]},
+        "results": [],
+    },
+    {
+        "name": "returns conversion_rate in an event:goal breakdown",
+        "goals": ["event:Signup", "page:/blog**"],
+        "events": [
+            ev("Signup", user=1),
+            ev("Signup", user=1),
+            pv(path="/blog"),
+            pv(path="/blog/post"),
+            pv(),
+        ],
+        "body": {
+            **ALL,
+            "metrics": ["visitors", "events", "conversion_rate"],
+            "dimensions": ["event:goal"],
+        },
+        "results": [_row(["Visit /blog**"], [2, 2, 50.0]), _row(["Signup"], [1, 2, 25.0])],
+    },
+    {
+        "name": "returns conversion_rate alone in an event:goal breakdown",
+        "goals": ["event:Signup"],
+        "events": [ev("Signup", user=1), pv()],
+        "body": {**ALL, "metrics": ["conversion_rate"], "dimensions": ["event:goal"]},
+        "results": [_row(["Signup"], [50.0])],
+    },
+]
+
+# From query_special_metrics_test.exs (conversion rates).
+AUTHORS = [
+    pv(path="/blog/1", props={"author": "Uku"}),
+    pv(path="/blog/2", props={"author": "Uku"}),
+    pv(path="/blog/3", props={"author": "Uku"}),
+    pv(path="/blog/1", props={"author": "Marko"}),
+    pv(path="/blog/2", props={"author": "Marko"}, user=1),
+    pv(path="/blog/3", props={"author": "Marko"}, user=1),
+    pv(path="/blog"),
+    pv(props={"author": "Marko"}),
+    pv(),
+]
+REGISTER = [
+    ev("pageview", path="/en/register"),
+    ev("Signup", path="/en/register"),
+    ev("Signup", path="/en/register"),
+    ev("Signup", path="/it/register", user=1),
+    ev("Signup", path="/it/register", user=1),
+    ev("pageview", path="/it/register"),
+]
+CARTS = [
+    ev("pageview", screen="Mobile"),
+    ev("AddToCart", screen="Mobile"),
+    ev("AddToCart", screen="Mobile"),
+    ev("AddToCart", screen="Desktop", user=1),
+    ev("Purchase", screen="Desktop", user=1),
+    ev("pageview", screen="Desktop"),
+]
+CASES += [
+    {
+        "name": "returns conversion_rate in a goal filtered custom prop breakdown",
+        "goals": ["page:/blog**"],
+        "events": AUTHORS,
+        "body": {
+            **ALL,
+            "filters": [["is", "event:goal", ["Visit /blog**"]]],
+            "metrics": ["visitors", "events", "conversion_rate"],
+            "dimensions": ["event:props:author"],
+        },
+        "results": [
+            _row(["Uku"], [3, 3, 37.5]),
+            _row(["Marko"], [2, 3, 25.0]),
+            _row(["(none)"], [1, 1, 12.5]),
+        ],
+        "differs": NONE_PROP,
+    },
+    {
+        "name": "returns conversion_rate alone in a goal filtered custom prop breakdown",
+        "goals": ["page:/blog**"],
+        "events": [pv(path="/blog/1", props={"author": "Uku"}), pv()],
+        "body": {
+            **ALL,
+            "metrics": ["conversion_rate"],
+            "dimensions": ["event:props:author"],
+            "filters": [["is", "event:goal", ["Visit /blog**"]]],
+        },
+        "results": [_row(["Uku"], [50])],
+    },
+    {
+        "name": "returns group_conversion_rate in a goal filtered event:page breakdown",
+        "goals": ["event:Signup"],
+        "events": REGISTER,
+        "body": {
+            **ALL,
+            "dimensions": ["event:page"],
+            "filters": [["is", "event:goal", ["Signup"]]],
+            "metrics": ["visitors", "events", "group_conversion_rate"],
+        },
+        "results": [_row(["/en/register"], [2, 2, 66.67]), _row(["/it/register"], [1, 2, 50.0])],
+        "differs": PAGE_OF_EVENTS,
+    },
+    {
+        "name": "returns group_conversion_rate alone in a goal filtered event:page breakdown",
+        "goals": ["event:Signup"],
+        "events": REGISTER[:2],
+        "body": {
+            **ALL,
+            "filters": [["is", "event:goal", ["Signup"]]],
+            "metrics": ["group_conversion_rate"],
+            "dimensions": ["event:page"],
+        },
+        "results": [_row(["/en/register"], [50.0])],
+        "differs": PAGE_OF_EVENTS,
+    },
+    {
+        "name": "returns group_conversion_rate in a multi-goal filtered visit:device breakdown",
+        "goals": ["event:Purchase", "event:AddToCart"],
+        "events": CARTS,
+        "body": {
+            **ALL,
+            "metrics": ["visitors", "events", "group_conversion_rate"],
+            "dimensions": ["visit:device"],
+            "filters": [["is", "event:goal", ["AddToCart", "Purchase"]]],
+        },
+        "results": [_row(["Mobile"], [2, 2, 66.67]), _row(["Desktop"], [1, 2, 50])],
+        "differs": VALUES + ": devices mobile and desktop, not Mobile and Desktop",
+    },
+    {
+        "name": "returns conversion_rate alone in a goal filtered visit:device breakdown",
+        "goals": ["event:AddToCart"],
+        "events": CARTS[:2],
+        "body": {
+            **ALL,
+            "metrics": ["conversion_rate"],
+            "dimensions": ["visit:device"],
+            "filters": [["is", "event:goal", ["AddToCart"]]],
+        },
+        "results": [_row(["Mobile"], [50])],
+        "differs": VALUES + ": devices mobile and desktop, not Mobile and Desktop",
+    },
+]
