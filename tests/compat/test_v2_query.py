@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +54,8 @@ class World:
     days: dict[int, int]  # case index → days its dates were moved by
 
 
-def _send(d: Daemon, site: str, case: dict[str, Any], days: int) -> int:
+def _batches(site: str, case: dict[str, Any], days: int) -> list[tuple[dict, list]]:
+    """(headers, items) per visitor of one case: one batch request each."""
     seeder = Seeder(site, days)
     batches: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     headers: dict[tuple[str, str], dict[str, str]] = {}
@@ -62,12 +64,16 @@ def _send(d: Daemon, site: str, case: dict[str, Any], days: int) -> int:
         key = (h["User-Agent"], h["X-Forwarded-For"])
         batches[key].append(item)
         headers[key] = h
-    for key, items in batches.items():
-        items.sort(key=lambda it: it["timestamp"])
-        r = web.post(f"{d.url}/api/batch", json={"events": items}, headers=headers[key])
-        assert r.status_code == 202, r.text
-        assert not r.json()["rejected"], r.text
-    return len(case["events"])
+    return [
+        (headers[k], sorted(items, key=lambda it: it["timestamp"])) for k, items in batches.items()
+    ]
+
+
+def _send(d: Daemon, batch: tuple[dict[str, str], list[dict[str, Any]]]) -> None:
+    headers, items = batch
+    r = web.post(f"{d.url}/api/batch", json={"events": items}, headers=headers, timeout=30)
+    assert r.status_code == 202, r.text
+    assert not r.json()["rejected"], r.text
 
 
 def _query(d: Daemon, body: dict[str, Any]) -> Any:
@@ -79,16 +85,24 @@ def _query(d: Daemon, body: dict[str, Any]) -> Any:
     )
 
 
+def _counted(d: Daemon, site: str, n: int) -> bool:
+    body = {"site_id": site, "metrics": ["events"], "date_range": "all"}
+    return bool(_query(d, body).json()["results"][0]["metrics"][0] == n)
+
+
 def _wait_counted(d: Daemon, expected: dict[str, int]) -> None:
+    """Until every case's site shows all its events (asked in parallel: one
+    question per site)."""
     deadline = time.monotonic() + 30
     waiting = dict(expected)
-    while waiting and time.monotonic() < deadline:
-        for site, n in list(waiting.items()):
-            body = {"site_id": site, "metrics": ["events"], "date_range": "7d"}
-            got = _query(d, {**body, "date_range": "all"}).json()["results"][0]["metrics"][0]
-            if got == n:
-                del waiting[site]
-        time.sleep(0.1)
+    with ThreadPoolExecutor(8) as pool:
+        while waiting and time.monotonic() < deadline:
+            done = pool.map(lambda item: _counted(d, *item), waiting.items())
+            waiting = {
+                s: n for (s, n), ok in zip(waiting.items(), list(done), strict=True) if not ok
+            }
+            if waiting:
+                time.sleep(0.1)
     assert not waiting, f"events never all counted: {waiting}"
 
 
@@ -101,12 +115,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     d.start()
     try:
         today = datetime.now(UTC).date()
-        days: dict[int, int] = {}
-        sent: dict[str, int] = {}
-        for i, case in enumerate(CASES):
-            days[i] = shift_days(case, today)
-            if case["events"]:
-                sent[site_of(i)] = _send(d, site_of(i), case, days[i])
+        days = {i: shift_days(case, today) for i, case in enumerate(CASES)}
+        sent = {site_of(i): len(c["events"]) for i, c in enumerate(CASES) if c["events"]}
+        batches = [b for i, c in enumerate(CASES) for b in _batches(site_of(i), c, days[i])]
+        # Concurrent requests share the spool's group commits (one fsync for many).
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda b: _send(d, b), batches))
         d.wait_caught_up()
         _wait_counted(d, sent)
         yield World(d, days)
