@@ -222,7 +222,12 @@ CASES: list[dict[str, Any]] = [
         "visit:utm_term", "utm_term", "Term1", "favicon", "(not set)", differs=NOT_SET
     ),
     _simple_breakdown(
-        "visit:os", "os", "Mac", "Windows", "(not set)", differs=VALUES + ": macOS, not Mac"
+        "visit:os",
+        "os",
+        "Mac",
+        "Windows",
+        "(not set)",
+        differs=VALUES + ": macOS, not Mac, and no (not set) row",
     ),
     _simple_breakdown(
         "visit:browser",
