@@ -4,31 +4,27 @@ by several dimensions.
 Values travel as parameters; the SQL text holds only column names and JSON
 paths of property names the parser accepted (see eventsql). `matches` uses
 a `regexp(pattern, value)` function the query engine registers on its
-connection (Python's `re.search`: unanchored, as Plausible's `match`).
+connection (RE2, unanchored, as Plausible's `match` in ClickHouse).
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 from analyticsd.core.aggregate import GOAL, PAGE, PROP
 from analyticsd.core.query import Prop, Query, prop_of
 from analyticsd.core.v2answer import GROUP_SEP
-from analyticsd.core.v2filters import Branch, Expr, Leaf, Not
+from analyticsd.core.v2filters import Branch, Expr, Leaf, Not, compile_pattern
 from analyticsd.storage.eventsql import group_sql, prop_value_sql
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def regexp(pattern: str | None, value: object) -> int:
-    """SQLite's `regexp(pattern, value)`: 1 if the pattern occurs in the value."""
+    """SQLite's `regexp(pattern, value)`: 1 if the pattern occurs in the value.
+
+    A leading "(?i)" (see _cond) asks for case-insensitive matching."""
     if pattern is None or value is None:
         return 0
-    return int(_compiled(pattern).search(str(value)) is not None)
+    case_sensitive = not pattern.startswith("(?i)")
+    body = pattern if case_sensitive else pattern[4:]
+    return int(compile_pattern(body, case_sensitive).search(str(value)) is not None)
 
 
 def _cond(col: str, col_params: list[object], leaf: Leaf) -> tuple[str, list[object]]:

@@ -207,3 +207,14 @@ def test_money_as_plausible_shows_it() -> None:
     }
     assert money({"EUR": [1_234_500_000, 1]}, average=False)["short"] == "€1.2K"  # type: ignore[index]
     assert money({"USD": [1, 1], "EUR": [1, 1]}, average=False) is None
+
+
+def test_matches_runs_in_linear_time_and_honours_case() -> None:
+    from analyticsd.storage.treesql import regexp
+
+    # Exponential for a backtracking engine; RE2 answers at once.
+    assert regexp("(a+)+$", "a" * 20_000 + "!") == 0
+    assert regexp("^/user/[0-9]+", "/user/12/x") == 1
+    assert regexp("(?i)^/EN/", "/en/page") == 1
+    assert regexp("^/EN/", "/en/page") == 0
+    assert regexp(None, "x") == 0
