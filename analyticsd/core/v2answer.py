@@ -21,7 +21,8 @@ from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.plan import bucket_label, day_bucket, unit_of
 from analyticsd.core.query import Prop, Range
 from analyticsd.core.v2filters import to_json
-from analyticsd.core.v2query import TIME_DIMS, V2Query, engine_metrics
+from analyticsd.core.v2plan import engine_metrics
+from analyticsd.core.v2query import TIME_DIMS, V2Query
 
 GROUP_SEP = "\x1e"  # joins several dimensions' values in one group key (storage.treesql)
 _CENT, _TENTH = Decimal("0.01"), Decimal("0.1")

@@ -5,18 +5,16 @@ order_by, include, pagination, date), decoded with msgspec so a wrong type
 is named by its JSON path. Messages follow Plausible's wording, so a client
 written against Plausible reads the same `error` text.
 
-A V2Query is translated into the v1 `Query` the engines already answer
-(`engine_query`): filters that v1 can express stay flat (the rollup engine
-can then answer long ranges); anything else travels as a filter tree and
-goes to the per-event engine. Nothing here touches storage; "today" and the
-first day with data are passed in.
+A V2Query is translated into the v1 `Query` the engines already answer by
+core.v2plan. Nothing here touches storage; "today" is passed in, the first
+day with data (date range "all") is resolved later.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -24,17 +22,13 @@ import msgspec
 
 from analyticsd.core.aggregate import day_number, month_first_day, month_of
 from analyticsd.core.errors import QueryError
-from analyticsd.core.query import MAX_RANGE_DAYS, CustomMetric, Filter, Query, Range
+from analyticsd.core.query import MAX_RANGE_DAYS, CustomMetric, Range
 from analyticsd.core.v2filters import (
-    Branch,
     Expr,
-    Leaf,
     dimension_name,
     leaves,
     parse_filters,
-    retarget,
     show,
-    without_goals,
 )
 
 METRICS = (
@@ -59,12 +53,6 @@ SESSION_METRICS = frozenset({"bounce_rate", "visit_duration", "views_per_visit"}
 DATE_RANGES = ("day", "month", "year", "all")
 _SHORTHAND = re.compile(r"^(\d{1,4})(d|mo)$")
 MAX_LIMIT = 10_000
-# Engine metric each v2 metric is computed from.
-_ENGINE = {
-    "percentage": "visitors",
-    "total_revenue": "revenue",
-    "group_conversion_rate": "visitors",
-}
 
 
 class Include(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -266,13 +254,31 @@ def _order_by(
 
 
 def _validate(q: V2Query, goals: tuple[str, ...]) -> None:
+    _validate_filters(q, goals)
+    _validate_metrics(q)
+    _no_session_event_conflict(q)
+    if q.include.time_labels and not q.time_dim:
+        raise QueryError("include", "Invalid include.time_labels: requires a time dimension.")
+    if q.time_dim in ("time:minute", "time:hour") and q.range is not None:
+        limit = 1 if q.time_dim == "time:minute" else 31
+        if q.range.days > limit:
+            raise QueryError("dimensions", f"{q.time_dim} is for ranges of at most {limit} day(s).")
+
+
+def _validate_filters(q: V2Query, goals: tuple[str, ...]) -> None:
     for leaf, depth in leaves(q.where):
         if depth > 0 and leaf.shown in ("event:goal", "event:hostname"):
             raise QueryError(
                 "filters",
                 f"Invalid filters. Dimension `{leaf.shown}` can only be filtered at the top level.",
             )
-        if leaf.dim == "event:goal" and leaf.op == "is":
+        if leaf.dim != "event:goal":
+            continue
+        if leaf.negated:
+            raise QueryError(
+                "filters", "Invalid filters. event:goal supports is and contains only."
+            )
+        if leaf.op == "is":
             known = goals if leaf.case_sensitive else tuple(g.lower() for g in goals)
             for g in leaf.values:
                 if (g if leaf.case_sensitive else g.lower()) not in known:
@@ -282,10 +288,9 @@ def _validate(q: V2Query, goals: tuple[str, ...]) -> None:
                         "Find out how to configure goals here: "
                         "https://plausible.io/docs/stats-api#filtering-by-goals",
                     )
-        elif leaf.dim == "event:goal" and leaf.negated:
-            raise QueryError(
-                "filters", "Invalid filters. event:goal supports is and contains only."
-            )
+
+
+def _validate_metrics(q: V2Query) -> None:
     for m in ("conversion_rate", "group_conversion_rate"):
         if m in q.metrics and not q.goal_based:
             raise QueryError(
@@ -302,13 +307,6 @@ def _validate(q: V2Query, goals: tuple[str, ...]) -> None:
             raise QueryError(
                 "metrics", "Metric `views_per_visit` cannot be queried with `dimensions`."
             )
-    _no_session_event_conflict(q)
-    if q.include.time_labels and not q.time_dim:
-        raise QueryError("include", "Invalid include.time_labels: requires a time dimension.")
-    if q.time_dim in ("time:minute", "time:hour") and q.range is not None:
-        limit = 1 if q.time_dim == "time:minute" else 31
-        if q.range.days > limit:
-            raise QueryError("dimensions", f"{q.time_dim} is for ranges of at most {limit} day(s).")
 
 
 def _no_session_event_conflict(q: V2Query) -> None:
@@ -321,89 +319,3 @@ def _no_session_event_conflict(q: V2Query) -> None:
             f"Session metric(s) `{', '.join(session)}` cannot be queried along with event "
             f"dimension(s) `{', '.join(event_dims)}`",
         )
-
-
-# -- into the engines' Query -----------------------------------------------------
-
-
-def engine_metrics(metrics: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(_ENGINE.get(m, m) for m in metrics))
-
-
-def _flat(where: Expr | None) -> tuple[Filter, ...] | None:
-    """The v1 filters equal to `where`, or None if v1 cannot say it."""
-    if where is None:
-        return ()
-    items = where.children if isinstance(where, Branch) and where.op == "all" else (where,)
-    out: list[Filter] = []
-    for leaf in items:
-        if not isinstance(leaf, Leaf) or leaf.kind != "is" or not leaf.case_sensitive:
-            return None
-        if any("*" in v for v in leaf.values):  # v1 reads * as a wildcard
-            return None
-        out.append(Filter(leaf.dim, leaf.negated, leaf.values))
-    if len({f.prop for f in out}) != len(out):
-        return None
-    return tuple(sorted(out))
-
-
-def engine_query(
-    q: V2Query, r: Range, unit_interval: str, goal_free: bool = False, by_group: bool = False
-) -> Query:
-    """The v1 Query the engines run for `q` over the resolved range `r`.
-
-    `goal_free`: the visitors without goal filters or dimensions, the base of
-    a conversion rate: of everything, or (`by_group`) of each group of the
-    other dimensions (group conversion rate)."""
-    where = without_goals(q.where) if goal_free else q.where
-    props = q.props
-    if goal_free:
-        props = tuple(p for p in props if p != "event:goal") if by_group else ()
-    flat = _flat(where)
-    return Query(
-        site=q.site,
-        tz=q.tz,
-        range=r,
-        metrics=("visitors",) if goal_free else engine_metrics(q.metrics),
-        filters=flat or (),
-        prop=props[0] if len(props) == 1 else "",
-        interval=unit_interval,
-        limit=MAX_LIMIT,
-        period="custom",
-        where=None if flat is not None else where,
-        dims=props if len(props) > 1 else (),
-    )
-
-
-def entry_split(q: V2Query) -> V2Query | None:
-    """The query for the session metrics Plausible answers by entry page.
-
-    Plausible reads an `event:page` filter as an entry-page filter for the
-    bounce rate, and breaks bounce rate and visit duration down by page via
-    the visits that entered on it (QueryOptimizer's session split). The
-    query returned asks exactly those metrics, pages as entry pages."""
-    page_dim = "event:page" in q.dimensions
-    page_filter = any(leaf.dim == "event:page" for leaf, _ in leaves(q.where))
-    wanted = ("bounce_rate", "visit_duration") if page_dim else ("bounce_rate",)
-    metrics = tuple(m for m in q.metrics if m in wanted)
-    if not metrics or not (page_dim or page_filter):
-        return None
-    return replace(
-        q,
-        metrics=metrics,
-        dimensions=tuple("visit:entry_page" if d == "event:page" else d for d in q.dimensions),
-        where=retarget(q.where, "event:page", "visit:entry_page"),
-        order_by=(),
-    )
-
-
-def time_interval(q: V2Query, r: Range) -> str:
-    """The v1 interval name of the time dimension ("" without one)."""
-    t = q.time_dim
-    if not t:
-        return ""
-    if t == "time":  # Plausible's choice: hours up to 48 h, days up to 40
-        if r.days <= 2:
-            return "hour"
-        return "month" if r.days > 40 else "date"
-    return {"time:day": "date"}.get(t, t.removeprefix("time:"))

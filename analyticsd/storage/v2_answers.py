@@ -15,7 +15,8 @@ from analyticsd.core.answers import Grouped
 from analyticsd.core.plan import unit_of
 from analyticsd.core.query import Query, Range, prop_of
 from analyticsd.core.v2answer import all_range, answer, build_rows
-from analyticsd.core.v2query import V2Query, engine_query, entry_split, time_interval
+from analyticsd.core.v2plan import engine_query, entry_split, time_interval
+from analyticsd.core.v2query import V2Query
 
 if TYPE_CHECKING:  # stats_answers hands its Reports in
     from analyticsd.storage.stats_answers import Reports

@@ -12,15 +12,8 @@ from analyticsd.core.errors import QueryError
 from analyticsd.core.query import Filter, Range
 from analyticsd.core.v2answer import money, order_rows, time_labels
 from analyticsd.core.v2filters import Branch, Leaf, Not, to_json
-from analyticsd.core.v2query import (
-    V2Query,
-    date_range,
-    decode_body,
-    engine_query,
-    entry_split,
-    parse_v2,
-    time_interval,
-)
+from analyticsd.core.v2plan import engine_query, entry_split, time_interval
+from analyticsd.core.v2query import V2Query, date_range, decode_body, parse_v2
 
 TODAY = day_number("2024-05-15")  # a Wednesday
 

@@ -180,3 +180,14 @@ def test_old_ranges_needing_event_rows_are_refused(world: World) -> None:
     # Rollup rows answer any range (nothing counted then).
     old = world.ok(metrics=["visitors"], date_range=["2020-01-01", "2020-01-31"])
     assert old["results"] == [{"metrics": [0], "dimensions": []}]
+
+
+def test_answers_are_cached_and_no_cache_asks_anew(world: World) -> None:
+    body = {"metrics": ["visitors"], "dimensions": ["visit:country"]}
+    first = world.v2(**body)
+    second = world.v2(**body)
+    assert second.headers["X-Cache"] == "hit"
+    assert second.json() == first.json()
+    fresh = world.v2(headers={**AUTH, "Cache-Control": "no-cache"}, **body)
+    assert fresh.headers["X-Cache"] == "miss"
+    assert fresh.json() == first.json()
