@@ -25,12 +25,13 @@ from tests import web
 from tests.compat.plausible_seed import Seeder, build_geo_db, shift, shift_days
 from tests.compat.v2_cases_dimensions import CASES as DIMENSION_CASES
 from tests.compat.v2_cases_filters import CASES as FILTER_CASES
+from tests.compat.v2_cases_goal_props import CASES as GOAL_PROPS_CASES
 from tests.compat.v2_cases_validation import CASES as VALIDATION_CASES
 from tests.helpers import Daemon, free_port, write_config
 
 TOKEN = "compat-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CASES = [*FILTER_CASES, *DIMENSION_CASES, *VALIDATION_CASES]
+CASES = [*FILTER_CASES, *DIMENSION_CASES, *VALIDATION_CASES, *GOAL_PROPS_CASES]
 
 
 def site_of(i: int) -> str:
@@ -43,8 +44,11 @@ def _config_extra() -> str:
         tz = case.get("timezone", "UTC")
         out.append(f'[[sites]]\nid = "{site_of(i)}"\ntimezone = "{tz}"\n')
         for goal in case.get("goals", ()):
-            kind, _, value = goal.partition(":")
-            out.append(f'[[sites.goals]]\n{kind} = "{value}"\n')
+            # "event:NAME", "page:PATH", or a table's keys ({"event": ..., "name": ...}).
+            if isinstance(goal, str):
+                kind, _, value = goal.partition(":")
+                goal = {kind: value}
+            out.append("[[sites.goals]]\n" + "".join(f'{k} = "{v}"\n' for k, v in goal.items()))
     return "\n".join(out)
 
 
