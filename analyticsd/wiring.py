@@ -42,6 +42,7 @@ from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
 from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
+from analyticsd.http.stats_v2 import register as register_stats_v2
 from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
@@ -309,6 +310,7 @@ def _http_server(parts: Parts) -> HttpServer:
         session_key=storage.session_key.key,
     )
     register_stats(app, stats_deps)
+    register_stats_v2(app, stats_deps)
     register_dashboard(app, stats_deps, stats_deps.session_key)
     register_tracker(app, config.tracker)
     alias = config.tracker.event_path

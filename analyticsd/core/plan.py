@@ -65,7 +65,7 @@ def day_bucket(unit: str, day: int) -> int:
 
 def rollup_dim(q: Query) -> tuple[Prop | None, str | None] | None:
     """(property whose rows answer q, its filter value), or None for the raw engine."""
-    if q.interval == "minute":
+    if q.interval == "minute" or q.where is not None or q.dims:
         return None
     if len(q.filters) > 1 or any(not f.simple for f in q.filters):
         return None

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from analyticsd.core.aggregate import (
     ENTRY_PAGE,
@@ -31,6 +32,9 @@ from analyticsd.core.aggregate import (
     month_of,
 )
 from analyticsd.core.errors import QueryError
+
+if TYPE_CHECKING:  # the v2 filter tree is built on this module's properties
+    from analyticsd.core.v2filters import Expr
 
 PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "year", "custom")
 INTERVALS = ("minute", "hour", "date", "week", "month")
@@ -260,21 +264,14 @@ class Query:
     limit: int = 100
     page: int = 1
     period: str = "30d"
+    # Stats API v2 only: a filter tree v1's flat filters cannot express (it
+    # replaces `filters`), and several dimensions grouped together (they
+    # replace `prop`). Either sends the query to the per-event engine.
+    where: Expr | None = None
+    dims: tuple[str, ...] = ()
 
     def with_range(self, r: Range) -> Query:
-        return Query(
-            self.site,
-            self.tz,
-            r,
-            self.metrics,
-            self.filters,
-            self.prop,
-            self.interval,
-            False,
-            self.limit,
-            self.page,
-            self.period,
-        )
+        return replace(self, range=r, compare=False)
 
 
 def parse_metrics(text: str, custom: Mapping[str, CustomMetric], default: str) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The OpenAPI 3.0 description of the HTTP interface, served at /api/openapi.json.
 
-Written out by hand from the routes (ingest, stats, Stats API v1, health),
+Written out by hand from the routes (ingest, stats, Stats API v1, health;
+v2 in http.openapi_v2),
 and checked against the running daemon by tests/e2e/test_openapi.py, which
 generates requests from it and validates every answer against it.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from analyticsd import __version__
 from analyticsd.core.query import INTERVALS, PERIODS, STANDARD_METRICS
+from analyticsd.http.openapi_v2 import v2_paths
 
 _ERROR = {
     "type": "object",
@@ -354,12 +356,12 @@ def document() -> dict[str, Any]:
             "title": "analyticsd",
             "version": __version__,
             "description": "Self-hosted web analytics: event ingest and a Stats API shaped "
-            "like Plausible's v1. Visitors of a range of several days are the sum of each "
+            "like Plausible's v1 and v2. Visitors of a range of several days are the sum of each "
             "day's unique visitors (visitor ids rotate daily by design).",
         },
         "components": {
             "schemas": {"Error": _ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "paths": {**_ingest_paths(), **_day_paths(), **_v1_paths()},
+        "paths": {**_ingest_paths(), **_day_paths(), **_v1_paths(), **v2_paths()},
     }

@@ -43,6 +43,7 @@ from analyticsd.core.funnel import (
 )
 from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
+from analyticsd.core.v2query import V2Query
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class StatsStore(Protocol):
         self, site: str, start_ms: int, end_ms: int, by_user: bool
     ) -> Iterator[tuple[Any, ...]]: ...
     def answers(self, custom: Mapping[str, CustomMetric], horizon_ms: int) -> Answers: ...
+    def v2(
+        self, custom: Mapping[str, CustomMetric], horizon_ms: int, q: V2Query, today: int
+    ) -> dict[str, Any]: ...
 
 
 # Runs a blocking function with the store in a worker thread.
@@ -218,29 +222,43 @@ class QueryCache:
             self.data.popitem(last=False)
 
 
+Denial = tuple[int, str, dict[str, str]]
+
+
+def denial(deps: StatsDeps, cfg: Config) -> Denial | None:
+    """Why a request may not read stats (status, message, headers), or None.
+
+    A Bearer token from `[api] tokens`, or the dashboard's session cookie."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    cookie = request.cookies.get(signin.COOKIE, "")
+    if not header and cookie and deps.session_key:
+        if signin.valid(deps.session_key, cookie, cfg.api.tokens, deps.now_ms() // 1000):
+            return None
+        return 401, "the session has ended; sign in again", {}
+    if not header:
+        return (
+            401,
+            "an API token is required: Authorization: Bearer <token> (see [api] tokens)",
+            {"WWW-Authenticate": 'Bearer realm="analyticsd"'},
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        return (
+            401,
+            "Authorization must be: Bearer <token>",
+            {"WWW-Authenticate": 'Bearer error="invalid_request"'},
+        )
+    if not signin.token_ok(token.strip(), cfg.api.tokens):
+        return 403, "this API token is not accepted", {}
+    return None
+
+
 def register(app: QuartTrio, deps: StatsDeps) -> None:
     cache = QueryCache()
 
     def authorize(cfg: Config) -> Response | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        cookie = request.cookies.get(signin.COOKIE, "")
-        if not header and cookie and deps.session_key:
-            if signin.valid(deps.session_key, cookie, cfg.api.tokens, deps.now_ms() // 1000):
-                return None
-            return _error(401, "the session has ended; sign in again")
-        if not header:
-            return _error(
-                401,
-                "an API token is required: Authorization: Bearer <token> (see [api] tokens)",
-                {"WWW-Authenticate": 'Bearer realm="analyticsd"'},
-            )
-        if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "Authorization must be: Bearer <token>",
-                          {"WWW-Authenticate": 'Bearer error="invalid_request"'})  # fmt: skip
-        if not signin.token_ok(token.strip(), cfg.api.tokens):
-            return _error(403, "this API token is not accepted")
-        return None
+        denied = denial(deps, cfg)
+        return None if denied is None else _error(*denied)
 
     async def handle(endpoint: str) -> Response:
         cfg = deps.config()

@@ -26,20 +26,20 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from analyticsd.core.aggregate import PROP, SEP, SITE
+from analyticsd.core.aggregate import DAY, PROP, SEP, SITE
 from analyticsd.core.answers import Acc, Grouped, columns_for
 from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.plan import fold, rollup_buckets
-from analyticsd.core.query import CustomMetric, Prop, Query, prop_of
+from analyticsd.core.query import CustomMetric, Prop, Query
 from analyticsd.storage.eventsql import (
     builtin_sql,
     custom_sql,
     filter_sql,
-    group_sql,
 )
 from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly
+from analyticsd.storage.treesql import groups_sql, regexp, tree_sql
 
 
 class QueryEngine:
@@ -53,6 +53,8 @@ class QueryEngine:
         # interrupts the statement. It bounds how long one question can hold
         # a read connection (a year of per-event rows with a big retention).
         conn.set_progress_handler(self._over_time, 10_000)
+        # The v2 `matches` filter (storage.treesql).
+        conn.create_function("regexp", 2, regexp, deterministic=True)
 
     def _over_time(self) -> int:
         return int(self._deadline > 0 and time.monotonic() > self._deadline)
@@ -181,9 +183,12 @@ class QueryEngine:
         steps = offset_steps(q.tz, start_ms, end_ms)
         ev_bucket = bucket_sql(local_sql("e.ts", steps), unit)
         st_bucket = bucket_sql(local_sql("s.start_ms", steps), unit)
-        prop = prop_of(q.prop, "property") if q.prop else None
         ev_where, ev_params, vis_where, vis_params = filter_sql(q.filters)
-        g_event, g_join = group_sql(prop)
+        if q.where is not None:  # a v2 filter tree
+            tree, tree_params = tree_sql(q.where)
+            ev_where += f" AND {tree}"
+            ev_params += tree_params
+        g_event, g_join = groups_sql(q)
         out: Grouped = {}
 
         def acc(g: object, b: int) -> Acc:
@@ -268,6 +273,11 @@ class QueryEngine:
             [*params, *wparams],
         ):
             acc(g, b).custom[m.name] = round(v, 4) if isinstance(v, float) else v
+
+    def first_day(self, site: str) -> int | None:
+        """The first local day a site has counts for (v2's date range "all")."""
+        rows = self._rows("SELECT min(bucket) FROM agg WHERE site = ? AND gran = ?", [site, DAY])
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
 
     def realtime(self, site: str, now_ms: int, window_ms: int = 300_000) -> int:
         row = self._rows(

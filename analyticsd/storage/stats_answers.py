@@ -22,7 +22,9 @@ from analyticsd.core.query import (
     prop_of,
     series_buckets,
 )
+from analyticsd.core.v2query import V2Query
 from analyticsd.storage.queries import QueryEngine
+from analyticsd.storage.v2_answers import v2_answer
 
 # Percentages compare by the difference in points, not a percent of a percent.
 _POINTS = frozenset({"bounce_rate", "conversion_rate"})
@@ -267,3 +269,9 @@ class StatsStoreView:
 
     def answers(self, custom: Mapping[str, CustomMetric], horizon_ms: int) -> Reports:
         return Reports(self.engine, custom, horizon_ms)
+
+    def v2(
+        self, custom: Mapping[str, CustomMetric], horizon_ms: int, q: V2Query, today: int
+    ) -> dict[str, Any]:
+        """A Stats API v2 answer (storage.v2_answers)."""
+        return v2_answer(Reports(self.engine, custom, horizon_ms), q, today)

@@ -1,0 +1,161 @@
+"""Plausible's test events, sent through our own ingest.
+
+Plausible's tests build events with their stored attributes
+(`build(:pageview, referrer_source: "Google", browser: "Chrome", user_id: 1)`);
+here each becomes a request our ingest takes: a referrer URL, a user agent,
+an address in a country's block of a GeoIP database built for the test.
+The same `user` is the same address and user agent (one visitor); events
+without one get their own visitor, as in Plausible's factories.
+
+Plausible's fixtures are dated 2021; our ingest refuses events older than
+7 days, so every date of a case (events, request, expected answer) is moved
+by the same number of days to end before today.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+# Documentation and private ranges only: lookups, never traffic.
+COUNTRIES = {"EE": "10.1", "US": "10.2", "IT": "10.3", "DE": "10.4", "GB": "10.5"}
+NO_COUNTRY = "10.99"
+UAS = {
+    ("Firefox", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:122.0) "
+    "Gecko/20100101 Firefox/122.0",
+    ("Chrome", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    ("Chrome", "56"): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/56.0.2924.87 Safari/537.36",
+    ("Safari", ""): "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+    ("Edge", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+    ("IE", ""): "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)",
+}
+LINUX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
+MAC_UA = UAS[("Safari", "")]
+MAC_10_5_UA = (
+    "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5; en-us) AppleWebKit/525.18 "
+    "(KHTML, like Gecko) Version/3.1.2 Safari/525.20.1"
+)
+MOBILE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"
+)
+SOURCES = {
+    "Google": "https://www.google.com/",
+    "Twitter": "https://twitter.com/",
+    "Bing": "https://www.bing.com/",
+    "Facebook": "https://www.facebook.com/",
+}
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+BASE_TS = "2021-01-01 00:00:00"
+
+
+def build_geo_db(path: Path) -> Path:
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-City")
+    for country, prefix in COUNTRIES.items():
+        writer.insert_network(
+            IPSet([f"{prefix}.0.0/16"]),
+            {"country": {"iso_code": country, "names": {"en": country}}},
+        )
+    writer.to_db_file(str(path))
+    return path
+
+
+def _dates(value: Any) -> list[str]:
+    return _DATE.findall(str(value))
+
+
+def shift_days(case: dict[str, Any], today: date) -> int:
+    """Days to add to the case's dates so that its events end before today
+    and start at most 6 days ago (within what ingest accepts)."""
+    event_days = [
+        date.fromisoformat(d) for e in case["events"] for d in _dates(e.get("ts", BASE_TS))
+    ]
+    if not event_days:
+        return 0
+    first, last = min(event_days), max(event_days)
+    assert (last - first).days <= 5, f"{case['name']}: events span more than ingest accepts"
+    return (today - timedelta(days=6) - first).days
+
+
+def shift(value: Any, days: int) -> Any:
+    """Every YYYY-MM-DD in a JSON-like value moved by `days`."""
+    if isinstance(value, str):
+        return _DATE.sub(
+            lambda m: str(date.fromisoformat(m.group(1)) + timedelta(days=days)), value
+        )
+    if isinstance(value, list):
+        return [shift(v, days) for v in value]
+    if isinstance(value, dict):
+        return {k: shift(v, days) for k, v in value.items()}
+    return value
+
+
+def _ua(ev: dict[str, Any]) -> str:
+    if ev.get("device") == "Mobile" or ev.get("screen") == "Mobile":
+        return MOBILE_UA
+    if ev.get("os") == "Mac":
+        return MAC_UA
+    if ev.get("os") == "Linux":
+        return LINUX_UA
+    if ev.get("os_version") == "10.5":
+        return MAC_10_5_UA
+    return UAS.get(
+        (ev.get("browser", "Firefox"), ev.get("browser_version", "")), UAS[("Firefox", "")]
+    )
+
+
+class Seeder:
+    """Our batch items (with their headers) for one case's events."""
+
+    def __init__(self, site: str, days: int) -> None:
+        self.site = site
+        self.days = days
+        self.users: dict[object, tuple[str, str]] = {}
+        self.n = 0
+
+    def _who(self, ev: dict[str, Any]) -> tuple[str, str]:
+        key = ev.get("user")
+        if key is not None and key in self.users:
+            return self.users[key]
+        self.n += 1
+        prefix = COUNTRIES.get(ev.get("country", ""), NO_COUNTRY)
+        who = (f"{prefix}.{self.n // 250}.{self.n % 250 + 1}", _ua(ev))
+        if key is not None:
+            self.users[key] = who
+        return who
+
+    def item(self, ev: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        ip, ua = self._who(ev)
+        ts = datetime.fromisoformat(shift(ev.get("ts", BASE_TS), self.days)).replace(tzinfo=UTC)
+        host = ev.get("hostname", "localhost")
+        item: dict[str, Any] = {
+            "siteId": self.site,
+            "eventType": ev.get("name", "pageview"),
+            "url": f"https://{host}{ev.get('path', '/')}",
+            "timestamp": ts.isoformat(),
+            "eventId": str(uuid.uuid4()),
+            "screenWidth": 390 if ev.get("screen") == "Mobile" else 1920,
+        }
+        if "source" in ev:
+            item["referrer"] = SOURCES[ev["source"]]
+        if "referrer" in ev:
+            item["referrer"] = ev["referrer"]
+        for k in UTM:
+            if k in ev:
+                item[k] = ev[k]
+        if "props" in ev:
+            item["props"] = ev["props"]
+        if "revenue" in ev:
+            item["revenue"] = ev["revenue"]
+        return item, {"User-Agent": ua, "X-Forwarded-For": ip}
