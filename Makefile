@@ -15,6 +15,9 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
+	@echo "Dashboard: http://127.0.0.1:8787/ (the embedded default's address). Sign in with a token"
+	@echo "of [api] tokens; with none configured, the one the daemon prints at its first start,"
+	@echo "kept in its data dir as api.token (here: var/api.token)."
 	$(BIN)/analyticsd run $(if $(CONFIG),--config $(CONFIG))
 
 # Forwarding and hub tests need a redis-server of their own (and openssl for

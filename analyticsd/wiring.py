@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import trio
@@ -25,15 +26,18 @@ from analyticsd.actors.enricher import Enricher
 from analyticsd.actors.forwarder import Forwarder
 from analyticsd.actors.hub import Hub
 from analyticsd.actors.spool_writer import SpoolWriter
+from analyticsd.core.access import Grant
 from analyticsd.core.aggregate import day_number
 from analyticsd.core.buckets import zone
 from analyticsd.core.config import Config, ForwardConfig, admin_address
 from analyticsd.core.heartbeat import Heartbeats
 from analyticsd.core.messages import DayStats
 from analyticsd.core.metrics import Metrics, exposition
+from analyticsd.core.netaddr import Network, parse_networks
 from analyticsd.core.rates import RateMeter
 from analyticsd.core.useragent import UAClassifier
 from analyticsd.core.visitor import salt_day
+from analyticsd.http.access import AccessDeps
 from analyticsd.http.admin import create_admin_app
 from analyticsd.http.api import create_app
 from analyticsd.http.client_facts import ClientProfiler
@@ -44,6 +48,7 @@ from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.stats_v2 import register as register_stats_v2
 from analyticsd.http.tracker import register as register_tracker
+from analyticsd.storage.access_files import FirstToken, SessionEpochs
 from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.keys import SessionKey
@@ -96,6 +101,8 @@ class Storage:
         )
         self.salts = SaltBook(st.data_dir)
         self.session_key = SessionKey(st.data_dir)  # in memory if it cannot be saved
+        self.epochs = SessionEpochs(st.data_dir)
+        self.first_token = FirstToken(st.data_dir)
         self.db = StatsDB(st.data_dir, config.aggregator.max_values_per_day)
         # Opened (made anew) at the first spill only: most sites never need it.
         self.spill = SpillStore(st.data_dir)
@@ -272,6 +279,33 @@ def _hub(parts: Parts) -> Hub:
     )
 
 
+@lru_cache(maxsize=4)
+def _networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
+    return parse_networks(cidrs)
+
+
+def _access(parts: Parts, storage: Storage) -> AccessDeps:
+    first = storage.first_token
+
+    def grants() -> tuple[Grant, ...]:
+        # The token made on first start counts only while none is configured.
+        return parts.config.api.grants() or (Grant(first.get(), None),)
+
+    if not parts.config.api.tokens:
+        existed = os.path.exists(first.path)
+        first.get()  # made (and printed, once) now rather than at a first sign-in
+        if existed:
+            log.info("no [api] tokens are configured: sign in with the token in %s", first.path)
+    return AccessDeps(
+        grants=grants,
+        session_key=storage.session_key.key,
+        now_ms=parts.now_ms,
+        epochs=storage.epochs,
+        trusted=lambda: _networks(tuple(parts.config.server.trusted_proxies)),
+        monotonic=trio.current_time,
+    )
+
+
 def _absolute(address: str) -> str:
     """A unix socket path made absolute, so the record names it for any working directory."""
     if address.startswith("unix:"):
@@ -293,6 +327,7 @@ def _http_server(parts: Parts) -> HttpServer:
     parts.admin_address = _absolute(admin_address(config))
     if parts.admin_address:
         parts.admin_app = create_admin_app(status, metrics_text)
+    access = _access(parts, storage)
     app = create_app(
         lambda: parts.config,
         storage.day_stats,
@@ -300,6 +335,7 @@ def _http_server(parts: Parts) -> HttpServer:
         parts.today_in,
         metrics_text,
         status_routes=not parts.admin_address,
+        access=access,
     )
     stats_deps = StatsDeps(
         config=lambda: parts.config,
@@ -307,11 +343,11 @@ def _http_server(parts: Parts) -> HttpServer:
         today=lambda tz: day_number(parts.today_in(tz)),
         now_ms=parts.now_ms,
         flushes=lambda: parts.aggregator.state.flushes,
-        session_key=storage.session_key.key,
+        access=access,
     )
     register_stats(app, stats_deps)
     register_stats_v2(app, stats_deps)
-    register_dashboard(app, stats_deps, stats_deps.session_key)
+    register_dashboard(app, stats_deps)
     register_tracker(app, config.tracker)
     alias = config.tracker.event_path
     return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -203,8 +204,28 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError(f"aggregator did not catch up: {json.dumps(self.health())}")
 
+    def token(self) -> str:
+        """A token that reads every site: the first configured one, else the
+        one the daemon made in its data dir (none configured)."""
+        cfg = tomllib.loads(self.config.read_text())
+        for t in cfg.get("api", {}).get("tokens", []):
+            if isinstance(t, str):
+                return t
+        data_dir = Path(cfg.get("storage", {}).get("data_dir", "var"))
+        if not data_dir.is_absolute():
+            data_dir = self.config.parent / data_dir
+        return (data_dir / "api.token").read_text().strip()
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
     def stats(self, date: str, site: str = TEST_SITE) -> httpx.Response:
-        return web.get(f"{self.url}/api/stats", params={"siteId": site, "date": date}, timeout=5)
+        return web.get(
+            f"{self.url}/api/stats",
+            params={"siteId": site, "date": date},
+            headers=self.auth(),
+            timeout=5,
+        )
 
 
 @contextmanager

@@ -25,6 +25,7 @@ import msgspec
 from msgspec import Meta
 from msgspec import inspect as mi
 
+from analyticsd.core.access import Grant
 from analyticsd.core.errors import ConfigError
 from analyticsd.core.query import STANDARD_METRICS
 
@@ -164,8 +165,22 @@ class TrackerConfig(_Section, frozen=True):
     event_path: _UrlPath = "/api/event"
 
 
+class TokenConfig(_Section, frozen=True):
+    """A token that may read only some sites: `{ token = "...", sites = [...] }`."""
+
+    token: str
+    sites: tuple[str, ...] = ()
+
+
 class ApiConfig(_Section, frozen=True):
-    tokens: tuple[str, ...] = ()
+    # A plain string may read every site; a table only its `sites`.
+    tokens: tuple[str | TokenConfig, ...] = ()
+
+    def grants(self) -> tuple[Grant, ...]:
+        return tuple(
+            Grant(t, None) if isinstance(t, str) else Grant(t.token, frozenset(t.sites))
+            for t in self.tokens
+        )
 
 
 class GoalConfig(_Section, frozen=True):
@@ -206,6 +221,9 @@ class SiteConfig(_Section, frozen=True):
     timezone: str = "UTC"
     goals: tuple[GoalConfig, ...] = ()
     funnels: tuple[FunnelConfig, ...] = ()
+    # Its numbers may be read without a token (the dashboard, the Stats API's
+    # reads and /api/stats), like a Plausible public dashboard.
+    public: bool = False
 
 
 class MetricConfig(_Section, frozen=True):
@@ -471,9 +489,18 @@ def _validate_admin(cfg: Config) -> None:
     )
 
 
-def _validate_tokens(tokens: tuple[str, ...]) -> None:
+def _validate_tokens(tokens: tuple[str | TokenConfig, ...], site_ids: set[str]) -> None:
     # A token is a secret: the message says what is wrong with it, never what it is.
-    for i, t in enumerate(tokens):
+    for i, entry in enumerate(tokens):
+        t = entry if isinstance(entry, str) else entry.token
+        if not isinstance(entry, str):
+            unknown = [s for s in entry.sites if s not in site_ids]
+            _check(
+                bool(entry.sites) and not unknown,
+                f"api.tokens[{i}].sites",
+                f"{unknown[0]!r} is not a configured site" if unknown
+                else "list the sites this token may read (leave the table out for all)",
+            )  # fmt: skip
         _check(
             16 <= len(t) <= 256 and t.isascii() and t.isprintable() and " " not in t,
             f"api.tokens[{i}]",
@@ -493,7 +520,7 @@ CROSS_FIELD_CHECKS: tuple[Callable[[Config], None], ...] = (
     lambda cfg: _validate_sites(cfg.sites),
     lambda cfg: _validate_metrics(cfg.metrics),
     lambda cfg: _validate_tracker(cfg.tracker),
-    lambda cfg: _validate_tokens(cfg.api.tokens),
+    lambda cfg: _validate_tokens(cfg.api.tokens, {s.id for s in cfg.sites}),
     _validate_admin,
 )
 

@@ -72,7 +72,13 @@ def _cross_field(cfg: Config) -> list[str]:
             out.append(str(e))
     per_item: list[tuple[str, list[Callable[[], None]]]] = [
         ("sites", [partial(_validate_sites, (site,)) for site in cfg.sites]),
-        ("api.tokens", [partial(_validate_tokens, (token,)) for token in cfg.api.tokens]),
+        (
+            "api.tokens",
+            [
+                partial(_validate_tokens, (token,), {s.id for s in cfg.sites})
+                for token in cfg.api.tokens
+            ],
+        ),
     ]
     for key, checks in per_item:
         for i, check_one in enumerate(checks):

@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 
 from analyticsd.core.config import Config
 from analyticsd.core.messages import DayStats
+from analyticsd.http.access import AccessDeps, denial
 from analyticsd.http.openapi import document
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -31,7 +32,10 @@ def _json(status: int, payload: Any) -> Response:
 
 
 def _error(status: int, message: str) -> Response:
-    reason = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+    reason = {
+        400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+        405: "Method Not Allowed",
+    }.get(status, "Error")  # fmt: skip
     return _json(status, {"statusCode": status, "message": [message], "error": reason})
 
 
@@ -42,6 +46,7 @@ def create_app(
     today_in: TodayIn,
     metrics: MetricsText | None = None,
     status_routes: bool = True,
+    access: AccessDeps | None = None,
 ) -> QuartTrio:
     """The public app; `status_routes=False` when an admin listener serves
     /api/health and /metrics instead (http/admin.py)."""
@@ -52,8 +57,15 @@ def create_app(
         site_id = request.args.get("siteId", "")
         if not site_id:
             return _error(400, "siteId is required")
-        site = config().site(site_id)  # the configuration in force (reloads)
-        if site is None:
+        cfg = config()  # the configuration in force (reloads)
+        site = cfg.site(site_id)
+        denied = denial(access, cfg, site_id) if access is not None else None
+        if denied is not None and denied[0] != 404:
+            status, message, headers = denied
+            resp = _error(status, message)
+            resp.headers.update(headers)
+            return resp
+        if site is None or denied is not None:
             return _error(404, f"siteId {site_id!r} is not a configured site")
         day = request.args.get("date") or today_in(site.timezone)
         if not _DATE.match(day):

@@ -9,7 +9,6 @@ when the request came over HTTPS (a trusted proxy's X-Forwarded-Proto).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -17,14 +16,17 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+import trio
 from quart import Response, redirect, request
 from quart_trio import QuartTrio
 
 from analyticsd.core import signin
+from analyticsd.core.access import Grant, match, token_hash
 from analyticsd.core.chart import line_chart
 from analyticsd.core.config import Config
 from analyticsd.core.errors import QueryError, StatsStoreError
 from analyticsd.core.query import parse_query
+from analyticsd.http.access import client_key, foreign_origin
 from analyticsd.http.stats_api import StatsDeps, StatsStore, custom_metrics
 
 ASSETS = {
@@ -69,28 +71,38 @@ def over_https() -> bool:
 def register(
     app: QuartTrio,
     deps: StatsDeps,
-    key: bytes,
     https: Callable[[], bool] = over_https,
-    now_s: Callable[[], int] = lambda: int(time.time()),
 ) -> None:
-    def signed_in() -> bool:
-        cookie = request.cookies.get(signin.COOKIE, "")
-        return bool(cookie) and signin.valid(key, cookie, deps.config().api.tokens, now_s())
+    a = deps.access
+
+    def session() -> Grant | None:
+        return a.cookie_grant(request.cookies.get(signin.COOKIE, ""))
 
     @app.get("/")
     async def index() -> Response:
-        return _html(_static("dashboard.html")) if signed_in() else _login_page()
+        return _html(_static("dashboard.html")) if session() is not None else _login_page()
 
     @app.post("/login")
     async def login() -> Any:
+        foreign = foreign_origin()
+        if foreign is not None:
+            return _login_page(f"Not signed in: {foreign}.", 403)
+        who = client_key(a)
+        wait = a.limiter.retry_after(who, a.monotonic())
+        if wait:
+            page = _login_page(f"Too many failed sign-ins: try again in {wait} s.", 429)
+            page.headers["Retry-After"] = str(wait)
+            return page
         form = await request.form
-        token = form.get("token", "").strip()
-        if not token or not signin.token_ok(token, deps.config().api.tokens):
+        grant = match(form.get("token", "").strip(), a.grants())
+        if grant is None:
+            a.limiter.failed(who, a.monotonic())
             return _login_page("That token is not accepted.", 403)
+        epoch = a.epochs.epoch(token_hash(grant.token))
         resp = redirect("/", 303)
         resp.set_cookie(
             signin.COOKIE,
-            signin.issue(key, token, now_s()),
+            signin.issue(a.session_key, grant.token, epoch, a.now_ms() // 1000),
             max_age=signin.LIFETIME_S,
             httponly=True,
             samesite="Strict",
@@ -101,6 +113,12 @@ def register(
 
     @app.post("/logout")
     async def logout() -> Any:
+        if foreign_origin() is not None:
+            return Response("refused: a sign-out from another site", status=403)
+        grant = session()
+        if grant is not None:
+            # Every session of this token ends, this cookie and its copies.
+            await trio.to_thread.run_sync(a.epochs.bump, token_hash(grant.token))
         resp = redirect("/", 303)
         resp.delete_cookie(signin.COOKIE, path="/", httponly=True, samesite="Strict")
         return resp
@@ -110,11 +128,12 @@ def register(
 
     @app.get("/dashboard/chart.svg")
     async def chart() -> Response:
-        if not signed_in():
+        grant = session()
+        if grant is None:
             return Response("sign in first", status=401, content_type="text/plain")
         cfg = deps.config()
         site = cfg.site(request.args.get("site_id", ""))
-        if site is None:
+        if site is None or not grant.may_read(site.id):
             return Response("unknown site", status=404, content_type="text/plain")
         metric = request.args.get("metric", "visitors")
         if metric not in _LABELS:

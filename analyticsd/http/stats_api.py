@@ -14,14 +14,13 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from analyticsd.core import signin
 from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.config import (
     Config,
@@ -44,6 +43,7 @@ from analyticsd.core.funnel import (
 from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
 from analyticsd.core.v2query import V2Query
+from analyticsd.http.access import AccessDeps, denial, readable_sites
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -96,8 +96,8 @@ class StatsDeps:
     today: Callable[[str], int]  # local day number of a timezone
     now_ms: Callable[[], int]
     flushes: Callable[[], int]  # the aggregator's committed flush count
-    # The dashboard's session key: a valid session cookie stands for a token.
-    session_key: bytes = b""
+    # Tokens, sessions, scopes (a valid session cookie stands for a token).
+    access: AccessDeps = field(default_factory=lambda: AccessDeps(lambda: (), b"", lambda: 0))
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -222,47 +222,16 @@ class QueryCache:
             self.data.popitem(last=False)
 
 
-Denial = tuple[int, str, dict[str, str]]
-
-
-def denial(deps: StatsDeps, cfg: Config) -> Denial | None:
-    """Why a request may not read stats (status, message, headers), or None.
-
-    A Bearer token from `[api] tokens`, or the dashboard's session cookie."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    cookie = request.cookies.get(signin.COOKIE, "")
-    if not header and cookie and deps.session_key:
-        if signin.valid(deps.session_key, cookie, cfg.api.tokens, deps.now_ms() // 1000):
-            return None
-        return 401, "the session has ended; sign in again", {}
-    if not header:
-        return (
-            401,
-            "an API token is required: Authorization: Bearer <token> (see [api] tokens)",
-            {"WWW-Authenticate": 'Bearer realm="analyticsd"'},
-        )
-    if scheme.lower() != "bearer" or not token.strip():
-        return (
-            401,
-            "Authorization must be: Bearer <token>",
-            {"WWW-Authenticate": 'Bearer error="invalid_request"'},
-        )
-    if not signin.token_ok(token.strip(), cfg.api.tokens):
-        return 403, "this API token is not accepted", {}
-    return None
-
-
 def register(app: QuartTrio, deps: StatsDeps) -> None:
     cache = QueryCache()
 
-    def authorize(cfg: Config) -> Response | None:
-        denied = denial(deps, cfg)
+    def authorize(cfg: Config, site_id: str | None = None) -> Response | None:
+        denied = denial(deps.access, cfg, site_id)
         return None if denied is None else _error(*denied)
 
     async def handle(endpoint: str) -> Response:
         cfg = deps.config()
-        denied = authorize(cfg)
+        denied = authorize(cfg, request.args.get("site_id", "") or None)
         if denied is not None:
             return denied
         args = {k: v for k, v in request.args.items()}
@@ -314,12 +283,14 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         denied = authorize(cfg)
         if denied is not None:
             return denied
+        readable = set(readable_sites(deps.access, cfg))
         return _json(
             200,
             {
                 "sites": [
                     {"id": s.id, "timezone": s.timezone, "funnels": [f.name for f in s.funnels]}
                     for s in cfg.sites
+                    if s.id in readable
                 ],
                 "metrics": [m.name for m in cfg.metrics],
             },

@@ -19,7 +19,8 @@ from quart_trio import QuartTrio
 from analyticsd.core.config import Config
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.v2query import decode_body, parse_v2
-from analyticsd.http.stats_api import QueryCache, StatsDeps, StatsStore, custom_metrics, denial
+from analyticsd.http.access import denial, site_denial
+from analyticsd.http.stats_api import QueryCache, StatsDeps, StatsStore, custom_metrics
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
@@ -54,7 +55,8 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         """Parse, then answer from the cache or the store (QueryError: a 400)."""
         body = decode_body(raw)
         site = cfg.site(body.site_id)
-        if site is None:
+        out_of_scope = site_denial(deps.access, body.site_id)
+        if site is None or out_of_scope is not None:
             return _error(404, f"site_id: {body.site_id!r} is not a configured site")
         custom = custom_metrics(cfg)
         today = deps.today(site.timezone)
@@ -77,7 +79,7 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
 
     async def query() -> Response:
         cfg = deps.config()
-        denied = denial(deps, cfg)
+        denied = denial(deps.access, cfg)
         if denied is not None:
             return _error(*denied)
         raw = await _body()

@@ -26,7 +26,7 @@ import httpx
 
 from tests import web
 from tests.disk import fill, free_bytes, mount_tmpfs
-from tests.helpers import TEST_SITE, Daemon, free_port, recent_events, write_config
+from tests.helpers import Daemon, free_port, recent_events, write_config
 
 SIZE = "24m"
 
@@ -56,7 +56,7 @@ def send_until_refused(d: Daemon, limit_s: float = 20.0) -> tuple[int, set[int]]
 
 def counted_today(d: Daemon) -> int:
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    r = web.get(f"{d.url}/api/stats", params={"siteId": TEST_SITE, "date": day}, timeout=5)
+    r = d.stats(day)
     return int(r.json()["totalViews"])
 
 

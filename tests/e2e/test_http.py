@@ -117,10 +117,19 @@ def test_stats_parameters(daemon: Daemon) -> None:
     r = web.get(f"{daemon.url}/api/stats", timeout=5)
     assert r.status_code == 400
     assert "siteId" in r.json()["message"][0]
-    r = web.get(f"{daemon.url}/api/stats", params={"siteId": "nope"}, timeout=5)
+    auth = daemon.auth()
+    r = web.get(f"{daemon.url}/api/stats", params={"siteId": "nope"}, headers=auth, timeout=5)
     assert r.status_code == 404
-    r = web.get(f"{daemon.url}/api/stats", params={"siteId": TEST_SITE, "date": "x"}, timeout=5)
+    r = web.get(
+        f"{daemon.url}/api/stats", params={"siteId": TEST_SITE, "date": "x"}, headers=auth,
+        timeout=5,
+    )  # fmt: skip
     assert r.status_code == 400
+    # Without a token the seed-compatible endpoint says so, for any site.
+    for site in (TEST_SITE, "nope"):
+        r = web.get(f"{daemon.url}/api/stats", params={"siteId": site}, timeout=5)
+        assert r.status_code == 401, r.text
+        assert "token" in r.json()["message"][0]
 
 
 def test_pipelined_requests_are_answered_in_order(daemon: Daemon) -> None:
