@@ -309,7 +309,7 @@ def _http_server(parts: Parts) -> HttpServer:
         session_key=storage.session_key.key,
     )
     register_stats(app, stats_deps)
-    register_dashboard(app, stats_deps, stats_deps.session_key)
+    register_dashboard(app, stats_deps, stats_deps.session_key, geo=lambda: parts.geo.describe())
     register_tracker(app, config.tracker)
     alias = config.tracker.event_path
     return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")

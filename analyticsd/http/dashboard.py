@@ -66,13 +66,21 @@ def over_https() -> bool:
     return request.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https"
 
 
+def _no_geo_info() -> dict[str, Any]:
+    return {"database": "off", "cities": False}
+
+
 def register(
     app: QuartTrio,
     deps: StatsDeps,
     key: bytes,
     https: Callable[[], bool] = over_https,
     now_s: Callable[[], int] = lambda: int(time.time()),
+    geo: Callable[[], dict[str, Any]] = _no_geo_info,
 ) -> None:
+    """`geo`: the GeoIP database in use (GeoLookup.describe()), so the
+    region and city panels can say when they need a City database."""
+
     def signed_in() -> bool:
         cookie = request.cookies.get(signin.COOKIE, "")
         return bool(cookie) and signin.valid(key, cookie, deps.config().api.tokens, now_s())
@@ -107,6 +115,21 @@ def register(
 
     for path, (name, ctype) in ASSETS.items():
         app.add_url_rule(path, f"asset_{name}", _asset(name, ctype), methods=["GET"])
+
+    @app.get("/dashboard/geo.json")
+    async def geo_info() -> Any:
+        if not signed_in():
+            return Response("sign in first", status=401, content_type="text/plain")
+        info = geo()
+        # No file paths for the browser: which kind of database, and whether
+        # it knows cities.
+        return {
+            "database": info.get("database"),
+            "loaded": bool(info.get("loaded")),
+            "cities": bool(info.get("cities")),
+            "package": info.get("package"),
+            "license": info.get("license"),
+        }
 
     @app.get("/dashboard/chart.svg")
     async def chart() -> Response:
