@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps deb bench bench-ingest bench-memory bench-queries clean
+.PHONY: install run test lint typecheck pytest system-deps deb bench bench-ingest bench-memory bench-queries clean geoip-update
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,21 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+# The bundled country database (the default of `[geoip] database = ""`): the
+# version analyticsd/geodata/bundled.toml pins, from the npm registry, checked
+# against its sha256 and cached in ~/.cache/analyticsd/geoip (not in git; the
+# daemon never downloads anything). The wheel and the .deb carry it.
+GEOIP_DB = analyticsd/geodata/country.mmdb
+$(GEOIP_DB): analyticsd/geodata/bundled.toml
+	$(PYTHON) packaging/geoip_db.py fetch
+	@touch $@
+
+install: $(BIN)/.installed $(GEOIP_DB)
+
+# Moves the pin to the registry's latest version (rewrites bundled.toml: commit
+# it) and installs that file; a running `make run` daemon takes it at SIGHUP.
+geoip-update:
+	$(PYTHON) packaging/geoip_db.py update
 
 run: install
 	@echo "Dashboard: http://127.0.0.1:8787/ (the embedded default's address). Sign in with a token"
@@ -57,7 +71,7 @@ system-deps:
 
 # The Debian package: dist/analyticsd_<version>_<arch>.deb (see the script for
 # what it holds and why dpkg-deb). Rebuilt when a file it packs changes.
-DEB_INPUTS = pyproject.toml README.md $(shell find analyticsd -name '*.py' -o -path '*/static/*' -type f) \
+DEB_INPUTS = pyproject.toml README.md $(GEOIP_DB) analyticsd/geodata/bundled.toml $(shell find analyticsd -name '*.py' -o -path '*/static/*' -type f) \
 	config/analyticsd.toml config/Caddyfile config/nginx.conf systemd/analyticsd.service \
 	packaging/build-deb.sh $(wildcard packaging/debian/*)
 # Needs only Debian's python3-venv (dpkg-deb is part of dpkg), so a VPS

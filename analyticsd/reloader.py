@@ -1,9 +1,10 @@
 """Applying a configuration reload (SIGHUP) to the running daemon.
 
 Sites, origins, goals, tokens, GeoIP and forwarding apply live
-(core.reload decides what changed and what needs a restart). An invalid
-file changes nothing: the error, naming the key, is logged and shown in
-status. Ingest never pauses, so no event is refused or lost across a
+(core.reload decides what changed and what needs a restart); a GeoIP
+database file replaced on disk is reopened even when the setting is the
+same. An invalid file changes nothing: the error, naming the key, is logged
+and shown in status. Ingest never pauses, so no event is refused or lost across a
 reload. New enrichment rules apply to the events numbered after the reload
 (actors/enricher.py says why).
 """
@@ -36,8 +37,16 @@ class Reloader:
         p = self.parts
         p.reload.last_ms = p.now_ms()
         if self._load_config is None:
-            log.info("received SIGHUP: running on built-in defaults, nothing to reload")
-            self._report(ok=True)
+            # No file to re-read; a GeoIP database replaced on disk (`make
+            # geoip-update`) is still taken.
+            changed = ["geoip"] if p.geo.changed_on_disk() else []
+            if changed:
+                self._reopen_geo(p.config)
+            log.info(
+                "received SIGHUP: running on built-in defaults, %s",
+                "reopened the GeoIP database" if changed else "nothing to reload",
+            )
+            self._report(ok=True, changed=changed)
             return "running on built-in defaults"
         try:
             merged, restart = merge_live(p.config, self._load_config())
@@ -47,6 +56,10 @@ class Reloader:
             self._report(ok=False, error=str(e))
             return f"reload failed: {e}"
         changed = changed_sections(p.config, merged)
+        # The same file setting, but the file was replaced (a newer database
+        # moved into place): reopened like a changed setting.
+        if "geoip" not in changed and p.geo.changed_on_disk():
+            changed.append("geoip")
         await self._apply(merged, changed, supervisor)
         self._report(ok=True, changed=changed, needs_restart=restart)
         log.info(
@@ -55,6 +68,12 @@ class Reloader:
             f"; needs a restart: {', '.join(restart)}" if restart else "",
         )
         return "running; configuration reloaded"
+
+    def _reopen_geo(self, config: Config) -> None:
+        p = self.parts
+        old, p.geo = p.geo, GeoLookup(config.geoip.database)
+        p.profiler.geo = p.geo
+        old.close()
 
     def _report(
         self,
@@ -79,9 +98,7 @@ class Reloader:
             await publish_rules(p, new)
             p.ingest.apply_sites(new.sites)
         if "geoip" in changed:
-            old, p.geo = p.geo, GeoLookup(new.geoip.database)
-            p.profiler.geo = p.geo
-            old.close()
+            self._reopen_geo(new)
         forward_changed = "forward" in changed
         p.config = new
         if forward_changed:

@@ -19,6 +19,7 @@ from analyticsd.actors.salt_rotator import CHECK_EVERY_S
 from analyticsd.core.config import Config
 from analyticsd.core.errors import AnalyticsdError
 from analyticsd.core.spool_record import received_ms_of
+from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.spool import Spool, SpoolStats
 from analyticsd.storage.statsdb import StatsReader
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # the wiring imports this module
 SPOOL_DIR = "spool"
 AGGREGATOR = "aggregator"
 FORWARDER = "forwarder"
+# A GeoIP database older than this (about 6 months) is warned about: address
+# blocks change hands, and an old file places more and more visitors wrong.
+GEOIP_STALE_DAYS = 183
 
 
 def consumers(config: Config) -> tuple[str, ...]:
@@ -121,6 +125,44 @@ def _hub(hub: HubView | None) -> dict[str, Any] | None:
     }
 
 
+def _geoip(geo: dict[str, Any] | None, now_ms: int) -> dict[str, Any] | None:
+    """GeoLookup.describe() with the database's build date and age at `now_ms`."""
+    if geo is None:
+        return None
+    epoch = geo.get("build_epoch")
+    built, age = None, None
+    if isinstance(epoch, int):
+        built = datetime.fromtimestamp(epoch, UTC).date().isoformat()
+        age = (now_ms / 1000 - epoch) / 86400
+    return {
+        **{k: v for k, v in geo.items() if k != "build_epoch"},
+        "built": built,
+        "age_days": round(age, 1) if age is not None else None,
+        "stale": age is not None and age > GEOIP_STALE_DAYS,
+    }
+
+
+def _warnings(geoip: dict[str, Any] | None) -> list[str]:
+    """What does not stop counting but should be seen to (status, health)."""
+    if geoip is None:
+        return []
+    out = []
+    if geoip["error"]:
+        out.append(geoip["error"])
+    if geoip["stale"]:
+        fix = (
+            "`make geoip-update` (or a newer package) refreshes the bundled one"
+            if geoip["database"] == "bundled"
+            else "replace the file with a newer one and reload"
+        )
+        out.append(
+            f"the GeoIP database was built on {geoip['built']}, {geoip['age_days']:.0f} days "
+            f"ago (older than 6 months: more and more visitors are placed in the wrong "
+            f"country); {fix}"
+        )
+    return out
+
+
 def build(
     data_dir: str,
     spool: SpoolStats,
@@ -130,10 +172,12 @@ def build(
     last_flush_ms: int | None = None,
     forward: ForwardView | None = None,
     hub: HubView | None = None,
+    geo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     oldest = received_ms_of(spool.oldest_record) if spool.oldest_record else None
     head = spool.next_seq - 1
     problems = _problems(live, data_dir)
+    geoip = _geoip(geo, now_ms)
     return {
         "daemon": "running" if live else "down",
         "status": ("draining" if live.draining else "ok") if live else "down",
@@ -143,6 +187,9 @@ def build(
         # What keeps the daemon from taking or counting events right now, in
         # words (a full disk names its path); empty when all is well.
         "problems": problems,
+        # What does not keep it from counting but wants seeing to (an old or
+        # unusable GeoIP database).
+        "warnings": _warnings(geoip),
         "disk_full": _disk_full(live),
         "spool": {
             "events": spool.events,
@@ -169,6 +216,7 @@ def build(
             "events_per_s_1m": live.events_per_s_1m if live else None,
             "accepted_total": live.accepted_total if live else None,
         },
+        "geoip": geoip,
     }
 
 
@@ -216,6 +264,11 @@ def offline(config: Config, now_ms: int) -> dict[str, Any]:
             )
     finally:
         spool.close()
+    geo = GeoLookup(config.geoip.database, quiet=True)
+    try:
+        geo_info = geo.describe()
+    finally:
+        geo.close()
     flushed, last_flush = 0, None
     try:
         reader = StatsReader(data_dir)
@@ -226,7 +279,7 @@ def offline(config: Config, now_ms: int) -> dict[str, Any]:
             reader.close()
     except AnalyticsdError:
         pass  # no SQLite file yet: nothing flushed
-    return build(data_dir, stats, flushed, now_ms, None, last_flush, forward)
+    return build(data_dir, stats, flushed, now_ms, None, last_flush, forward, geo=geo_info)
 
 
 async def live(parts: Parts) -> dict[str, Any]:
@@ -262,6 +315,7 @@ async def live(parts: Parts) -> dict[str, Any]:
         running,
         forward=await _forward_view(parts),
         hub=_hub_view(parts),
+        geo=parts.geo.describe(),
     )
     r = parts.reload
     rep["pid"] = os.getpid()

@@ -347,7 +347,7 @@ def _http_server(parts: Parts) -> HttpServer:
     )
     register_stats(app, stats_deps)
     register_stats_v2(app, stats_deps)
-    register_dashboard(app, stats_deps)
+    register_dashboard(app, stats_deps, geo=lambda: parts.geo.describe())
     register_tracker(app, config.tracker)
     alias = config.tracker.event_path
     return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")

@@ -1,18 +1,23 @@
 """Enrichment and aggregation throughput in isolation (no HTTP, no disk).
 
 100,000 events from 5,000 distinct user agents (about 10% bots), 20,000
-client addresses, a referrer/UTM mix and a City GeoIP database. Timed:
+client addresses, a referrer/UTM mix. Timed:
 
 * enrichment: what the receiver derives from the request (user agent →
   browser/OS/device/bot with a cold cache, GeoIP, visitor id, language) plus
   the record encoding, and what the enricher adds as it reads (decoding,
-  traffic source, goals);
+  traffic source, goals); once with a small City GeoIP database, once with
+  the bundled country database (the default) and 20,000 public addresses;
+* GeoIP lookups alone: the cost of one lookup in the bundled database
+  (IPv4 and IPv6 addresses spread over the allocated space) and in the City
+  database, and the share of addresses it places in a country;
 * aggregation: sessions, unique-visitor marks and bucket rows for the same
   events, then settling the sessions as a flush would.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import tempfile
 import time
@@ -24,6 +29,7 @@ import msgspec
 from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.config import GoalConfig, SiteConfig
 from analyticsd.core.enrich import enrich, rules_for
+from analyticsd.core.geo import not_locatable
 from analyticsd.core.ingest import IncomingEvent, validate_event
 from analyticsd.core.spool_record import EnrichedRecord, Record, decode, encode
 from analyticsd.core.useragent import UAClassifier
@@ -102,12 +108,70 @@ def geo_db(path: Path) -> Path:
     return path
 
 
+def public_ipv4(rng: random.Random, n: int) -> list[str]:
+    """`n` distinct unicast addresses outside the reserved blocks."""
+    out: set[str] = set()
+    while len(out) < n:
+        ip = ".".join(str(rng.randrange(256)) for _ in range(4))
+        if not not_locatable(ip):
+            out.add(ip)
+    return sorted(out)
+
+
+def public_ipv6(rng: random.Random, n: int) -> list[str]:
+    """`n` addresses at random in the blocks IANA gave the registries
+    (2001:200::/23 APNIC, 2400::/12 APNIC, 2600::/12 ARIN, 2800::/12 LACNIC,
+    2a00::/12 RIPE NCC, 2c00::/12 AFRINIC): many of them are not handed out
+    yet, as in real traffic none would be, so fewer are located than IPv4."""
+    nets = [
+        ipaddress.IPv6Network(n)
+        for n in ("2001:200::/23", "2400::/12", "2600::/12", "2800::/12", "2a00::/12", "2c00::/12")
+    ]
+    out = []
+    for _ in range(n):
+        net = rng.choice(nets)
+        offset = rng.getrandbits(128 - net.prefixlen)
+        out.append(str(ipaddress.IPv6Address(int(net.network_address) + offset)))
+    return out
+
+
+def lookups(geo: GeoLookup, ips: list[str], rounds: int = 5) -> tuple[float, float]:
+    """(microseconds per lookup, share of addresses placed in a country)."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for ip in ips:
+            geo.lookup(ip)
+        best = min(best, time.perf_counter() - t0)
+    located = sum(1 for ip in ips if geo.lookup(ip).country)
+    return best / len(ips) * 1e6, located / len(ips)
+
+
+def geo_costs(city: Path) -> dict[str, Any]:
+    rng = random.Random(11)
+    v4, v6 = public_ipv4(rng, 100_000), public_ipv6(rng, 100_000)
+    res: dict[str, Any] = {}
+    bundled = GeoLookup("")  # the default: the bundled country database
+    if not bundled.enabled:
+        raise SystemExit(f"bench: {bundled.error}")
+    res["geo_bundled"] = bundled.describe()["package"]
+    res["geo_bundled_v4_us"], res["geo_bundled_v4_located"] = lookups(bundled, v4)
+    res["geo_bundled_v6_us"], res["geo_bundled_v6_located"] = lookups(bundled, v6)
+    bundled.close()
+    geo = GeoLookup(str(city))
+    fixture = [f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(100_000)]
+    res["geo_city_us"], _ = lookups(geo, fixture)
+    geo.close()
+    return res
+
+
 def run() -> dict[str, Any]:
     rng = random.Random(7)
     uas = user_agents(rng)
     ips = [f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(N_IPS)]
+    public = public_ipv4(rng, N_IPS)
     now = int(time.time() * 1000)
-    events: list[tuple[IncomingEvent, str, str]] = []
+    events: list[tuple[IncomingEvent, int, str]] = []
     for i in range(N_EVENTS):
         body = {
             "siteId": SITE,
@@ -117,24 +181,19 @@ def run() -> dict[str, Any]:
         }
         ev = validate_event(body, now - rng.randrange(3_600_000))
         assert isinstance(ev, IncomingEvent)
-        events.append((ev, rng.choice(ips), rng.choice(uas)))
+        events.append((ev, rng.randrange(N_IPS), rng.choice(uas)))
     rules = rules_for([SiteConfig(id=SITE, goals=(GoalConfig(event="Signup"),))])
-    salt = b"\x01" * 32
     with tempfile.TemporaryDirectory() as tmp:
-        geo = GeoLookup(str(geo_db(Path(tmp) / "city.mmdb")))
-        profiler = ClientProfiler(UAClassifier(), geo, lambda _day: salt)
-        records: list[EnrichedRecord] = []
-        t0 = time.perf_counter()
-        for ev, ip, ua in events:
-            facts = profiler.facts(ip, ua, "en-US,en;q=0.9")
-            visitor, prev = profiler.visitors(SITE, "UTC", ip, ua, now)
-            stored = encode(
-                Record("e", now, visitor, prev, facts.client, facts.geo, facts.lang, None, (), ev)
-            )
-            records.append(enrich(decode(stored), rules))
-        enrich_s = time.perf_counter() - t0
+        city = geo_db(Path(tmp) / "city.mmdb")
+        geo = GeoLookup(str(city))
+        records, enrich_s = enrich_all(events, ips, geo, rules, now)
         geo.close()
+        bundled = GeoLookup("")
+        located, bundled_s = enrich_all(events, public, bundled, rules, now)
+        bundled.close()
+        costs = geo_costs(city)
     bots = sum(1 for r in records if r.client.bot)
+    people = [r for r in located if not r.client.bot]
     # Worst case: every event from another visitor, so every event opens a visit.
     worst = aggregate(records)
     # Typical: visits of 5 events (the same visitor, a minute apart).
@@ -152,9 +211,35 @@ def run() -> dict[str, Any]:
         "enrich_distinct_uas": len(uas),
         "enrich_bot_share": bots / N_EVENTS,
         "enrich_events_per_s": N_EVENTS / enrich_s,
+        "enrich_bundled_events_per_s": N_EVENTS / bundled_s,
+        "enrich_bundled_located": sum(1 for r in people if r.geo.country) / len(people),
+        **costs,
         "aggregate_new_visit_per_event_events_per_s": worst,
         "aggregate_5_events_per_visit_events_per_s": typical,
     }
+
+
+def enrich_all(
+    events: list[tuple[IncomingEvent, int, str]],
+    ips: list[str],
+    geo: GeoLookup,
+    rules: Any,
+    now: int,
+) -> tuple[list[EnrichedRecord], float]:
+    """Every event through the receiver's and the enricher's steps; (records, seconds)."""
+    salt = b"\x01" * 32
+    profiler = ClientProfiler(UAClassifier(), geo, lambda _day: salt)  # a cold UA cache
+    records: list[EnrichedRecord] = []
+    t0 = time.perf_counter()
+    for ev, i, ua in events:
+        ip = ips[i]
+        facts = profiler.facts(ip, ua, "en-US,en;q=0.9")
+        visitor, prev = profiler.visitors(SITE, "UTC", ip, ua, now)
+        stored = encode(
+            Record("e", now, visitor, prev, facts.client, facts.geo, facts.lang, None, (), ev)
+        )
+        records.append(enrich(decode(stored), rules))
+    return records, time.perf_counter() - t0
 
 
 def aggregate(records: list[EnrichedRecord]) -> float:

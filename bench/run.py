@@ -236,6 +236,17 @@ def report(r: dict[str, Any], full: bool = True) -> str:
             f"{r['enrich_events_per_s']:,.0f} events/s (target >= 20,000)",
         ),
         (
+            "  the same with the bundled country database",
+            f"{r['enrich_bundled_events_per_s']:,.0f} events/s (20,000 public IPv4 addresses, "
+            f"{r['enrich_bundled_located']:.1%} of the browsers' events located)",
+        ),
+        (
+            "GeoIP lookup alone, bundled database",
+            f"IPv4 {r['geo_bundled_v4_us']:.2f} us ({r['geo_bundled_v4_located']:.1%} located), "
+            f"IPv6 {r['geo_bundled_v6_us']:.2f} us ({r['geo_bundled_v6_located']:.1%}); "
+            f"a City database {r['geo_city_us']:.2f} us",
+        ),
+        (
             "aggregation in isolation: 5 events per visit",
             f"{r['aggregate_5_events_per_visit_events_per_s']:,.0f} events/s",
         ),

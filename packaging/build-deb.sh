@@ -22,6 +22,9 @@ STAGE=build/deb/root
 
 rm -rf build/deb build/wheel-venv dist/analyticsd-*.whl
 mkdir -p "$STAGE" dist
+# The bundled country database, which the wheel carries: the pinned version,
+# checksum-checked (from the cache, or the npm registry the first time).
+$PYTHON packaging/geoip_db.py fetch --quiet
 # The wheel first (it carries the example config and the unit as package
 # data), with the development venv's pip if there is one, else a throwaway one.
 PIP=${PIP:-.venv/bin/pip}
@@ -41,6 +44,9 @@ for f in "$STAGE$PREFIX"/bin/*; do
 done
 sed -i "s|$PWD/$STAGE$PREFIX|$PREFIX|g" "$STAGE$PREFIX/pyvenv.cfg"
 find "$STAGE$PREFIX" -name __pycache__ -prune -exec rm -rf {} +
+GEODATA="$STAGE$PREFIX/lib/python$PYVER/site-packages/analyticsd/geodata"
+[ -s "$GEODATA/country.mmdb" ] && [ -s "$GEODATA/country-LICENSE.txt" ] || {
+  echo "build-deb: the wheel lacks the bundled country database ($GEODATA)" >&2; exit 1; }
 find "$STAGE$PREFIX" -name direct_url.json -delete
 # Byte code compiled now, naming the installed paths: the service cannot
 # write under /opt (ProtectSystem=strict).
@@ -52,10 +58,28 @@ install -d -m 0755 "$STAGE/usr/bin" "$STAGE/usr/share/doc/analyticsd"
 ln -s "$PREFIX/bin/analyticsd" "$STAGE/usr/bin/analyticsd"
 install -m 0644 README.md "$STAGE/usr/share/doc/analyticsd/README.md"
 install -m 0644 config/Caddyfile config/nginx.conf "$STAGE/usr/share/doc/analyticsd/"
+GEO_PACKAGE=$($PYTHON -c 'import tomllib; m = tomllib.load(open("analyticsd/geodata/bundled.toml", "rb")); print(m["package"], m["version"])')
 cat > "$STAGE/usr/share/doc/analyticsd/copyright" <<COPY
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: analyticsd
 License: MIT (the venv under $PREFIX holds its dependencies under their own licenses)
+
+Files: ${GEODATA#"$STAGE"}/country.mmdb
+Source: the npm package $GEO_PACKAGE,
+ https://github.com/sapics/ip-location-db (geo-whois-asn-country), unchanged
+Copyright: Number Resource Organization (NRO), https://www.nro.net, for the
+ data of the five regional internet registries it is built from
+License: CC-BY-4.0
+Comment: The bundled IP-to-country database, used when [geoip] database is
+ empty. The package.json says CC0-1.0; its README and the NRO_LICENSE it ships
+ say CC BY 4.0 for the data, with attribution to nro.net, which is what this
+ package follows. The licence as the package ships it
+ (${GEODATA#"$STAGE"}/country-LICENSE.txt):
+$(sed -e 's/^$/./' -e 's/^/ /' "$GEODATA/country-LICENSE.txt")
+
+License: CC-BY-4.0
+ Creative Commons Attribution 4.0 International,
+ https://creativecommons.org/licenses/by/4.0/legalcode
 COPY
 
 install -d -m 0755 "$STAGE/DEBIAN"

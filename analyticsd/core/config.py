@@ -153,6 +153,8 @@ class HubConfig(_RedisStream, frozen=True):
 
 
 class GeoipConfig(_Section, frozen=True):
+    # "" = the bundled country database, "none" = no geo, else an .mmdb path
+    # used instead (storage/geoip.py).
     database: str = ""
 
 

@@ -194,6 +194,12 @@ def _report_gauges(o: _Out, r: dict[str, Any]) -> None:
         int(bool(ag.get("store_error"))),
     )  # fmt: skip
     _gauge(o, "analyticsd_uptime_seconds", "Seconds since the daemon started.", r["uptime_s"])
+    geo = r.get("geoip") or {}
+    _gauge(
+        o, "analyticsd_geoip_database_age_seconds",
+        "Age of the GeoIP database in use (from its build date).",
+        round(geo["age_days"] * 86400) if geo.get("age_days") is not None else None,
+    )  # fmt: skip
     hub = r.get("hub")
     if hub:
         for key, text in (

@@ -43,8 +43,12 @@ def render(report: dict[str, Any]) -> str:
         if ing["events_per_s_1m"] is not None
         else "  ingest:       -",
     ]
+    if report.get("geoip"):
+        lines.append(_geoip_line(report["geoip"]))
     for problem in report.get("problems") or []:
         lines.append(f"  PROBLEM:      {problem}")
+    for warning in report.get("warnings") or []:
+        lines.append(f"  WARNING:      {warning}")
     rl = report.get("reload") or {}
     if rl.get("last"):
         lines.append(
@@ -60,6 +64,21 @@ def render(report: dict[str, Any]) -> str:
             f"{hub['dead_lettered_total']} dead-lettered"
         )
     return "\n".join(lines)
+
+
+def _geoip_line(geo: dict[str, Any]) -> str:
+    if geo["database"] == "off":
+        return '  geoip:        off ([geoip] database = "none")'
+    if not geo["loaded"]:
+        return f"  geoip:        not in use, {geo['path']} cannot be read (see WARNING)"
+    what = (
+        f"bundled country database ({geo['package'] or geo['path']})"
+        if geo["database"] == "bundled"
+        else f"{geo['path']} ({geo['type']})"
+    )
+    kind = "countries, regions, cities" if geo["cities"] else "countries only"
+    built = f", built {geo['built']} ({geo['age_days']:.0f} days ago)" if geo["built"] else ""
+    return f"  geoip:        {what}: {kind}{built}"
 
 
 def _forwarder_line(fw: dict[str, Any]) -> str:

@@ -68,11 +68,18 @@ def over_https() -> bool:
     return request.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https"
 
 
+def _no_geo_info() -> dict[str, Any]:
+    return {"database": "off", "cities": False}
+
+
 def register(
     app: QuartTrio,
     deps: StatsDeps,
     https: Callable[[], bool] = over_https,
+    geo: Callable[[], dict[str, Any]] = _no_geo_info,
 ) -> None:
+    """`geo`: the GeoIP database in use (GeoLookup.describe()), so the
+    region and city panels can say when they need a City database."""
     a = deps.access
 
     def session() -> Grant | None:
@@ -125,6 +132,21 @@ def register(
 
     for path, (name, ctype) in ASSETS.items():
         app.add_url_rule(path, f"asset_{name}", _asset(name, ctype), methods=["GET"])
+
+    @app.get("/dashboard/geo.json")
+    async def geo_info() -> Any:
+        if session() is None:
+            return Response("sign in first", status=401, content_type="text/plain")
+        info = geo()
+        # No file paths for the browser: which kind of database, and whether
+        # it knows cities.
+        return {
+            "database": info.get("database"),
+            "loaded": bool(info.get("loaded")),
+            "cities": bool(info.get("cities")),
+            "package": info.get("package"),
+            "license": info.get("license"),
+        }
 
     @app.get("/dashboard/chart.svg")
     async def chart() -> Response:

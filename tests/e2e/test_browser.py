@@ -293,6 +293,10 @@ def test_dashboard_shows_the_api_numbers(
     assert page.query_selector("#chart svg path.series") is not None
     assert page.query_selector("#chart svg path.compare") is not None
     assert page.text_content("#current") == str(api(d, "realtime/visitors"))
+    # A City database: regions and cities, and no note that one is needed.
+    regions = api(d, "breakdown", period="7d", property="visit:region", metrics="visitors")
+    assert table_rows(page, "visit:region") == [r["region"] for r in regions["results"]][:10]
+    assert "City database" not in page.text_content("#tables")
     funnel = api(d, "funnel", period="7d", funnel="Pricing to signup")
     steps = page.query_selector_all("#funnel-steps li")
     assert len(steps) == len(funnel["steps"])
@@ -325,3 +329,52 @@ def test_dashboard_shows_the_api_numbers(
         page.click("text=Sign out")
     assert page.query_selector("#token") is not None
     page.close()
+
+
+def table_rows(page: Page, prop: str) -> list[str]:
+    cells = page.query_selector_all(f"table[data-property='{prop}'] tr td:first-child")
+    return [c.text_content() or "" for c in cells]
+
+
+def test_dashboard_with_the_bundled_database(
+    setup: tuple[Daemon, str, Browser], tmp_path: Path
+) -> None:
+    """No [geoip] setting: countries from the bundled database on day one,
+    and the region and city panels say they need a City database and how."""
+    _, _, browser = setup
+    port = free_port()
+    d = Daemon(write_config(tmp_path, port, extra=f'[api]\ntokens = ["{TOKEN}"]\n'), port)
+    d.start()
+    try:
+        assert web.get(f"{d.url}/dashboard/geo.json").status_code == 401  # signed in only
+        r = web.post(
+            f"{d.url}/api/event",
+            json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},
+            # Google Public DNS's address (US: see tests/storage/test_geoip.py),
+            # through the trusted loopback proxy.
+            headers={"X-Forwarded-For": "8.8.8.8", "User-Agent": USER_AGENT},
+        )
+        assert r.status_code == 202
+        d.wait_caught_up()
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        sign_in(page, d, TOKEN)
+        page.goto(f"{d.url}/#site={TEST_SITE}&period=day")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        countries = table_rows(page, "visit:country")
+        assert countries[0] == "US"
+        assert "bundled database @ip-location-db/geo-whois-asn-country-mmdb" in countries[-1]
+        assert "NRO" in countries[-1]  # the attribution CC BY asks for
+        for prop, what in (("visit:region", "Regions"), ("visit:city", "Cities")):
+            (note,) = table_rows(page, prop)
+            assert note.startswith(f"{what} need a City database. The bundled database knows "
+                                   "countries only: set [geoip] database")  # fmt: skip
+            assert "GeoLite2 City or DB-IP City Lite" in note
+        # What the page is told: no file paths, the kind of database.
+        info = page.evaluate("fetch('/dashboard/geo.json').then((r) => r.json())")
+        assert info == {
+            "database": "bundled", "loaded": True, "cities": False,
+            "package": d.health()["geoip"]["package"], "license": d.health()["geoip"]["license"],
+        }  # fmt: skip
+        page.close()
+    finally:
+        d.kill()

@@ -6,7 +6,8 @@ a freshly unpacked minimal Debian 12 booted with systemd-nspawn, and driven
 with systemctl and journalctl as an operator would. The daemon inside
 listens on this machine's loopback (the container shares the network).
 
-The tests run in file order on one container: installed and started, a site
+The tests run in file order on one container: installed and started,
+countries from the bundled database with no [geoip] setting, a site
 added by editing the file and `systemctl reload`, a broken file refused by
 `systemctl reload` (visibly) while the old configuration serves on, the
 watchdog restarting a stalled daemon, `systemctl stop` within its budget,
@@ -15,9 +16,11 @@ then upgrade, remove and purge.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,7 @@ from tests.helpers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 CONF = "/etc/analyticsd/analyticsd.toml"
 DROP_IN = "/etc/systemd/system/analyticsd.service.d/stall.conf"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
 STOP_BUDGET_S = 10.0  # the daemon's own is 7 s; the unit's TimeoutStopSec 30 s
 
 
@@ -135,6 +139,34 @@ def test_install_and_start(box: Box) -> None:
     assert "running" in status.stdout
     assert box.show("User") == "analyticsd"
     assert "exit status:" in box.sh("analyticsd", "--help").stdout
+
+
+def test_countries_on_a_fresh_install(box: Box) -> None:
+    """No [geoip] in the operator's file: the package's bundled database
+    places a visitor through the trusted proxy (loopback) at once."""
+    status = box.sh("analyticsd", "status").stdout
+    assert "geoip:        bundled country database (@ip-location-db/" in status
+    r = web.post(
+        f"http://127.0.0.1:{box.port}/api/event",
+        json={"siteId": "first.example", "eventType": "pageview", "path": "/geo"},
+        # Google Public DNS: US (tests/storage/test_geoip.py says why this one).
+        headers={"X-Forwarded-For": "8.8.8.8", "User-Agent": BROWSER},
+        timeout=10,
+    )
+    assert r.status_code == 202
+    today = datetime.now(UTC).date().isoformat()
+    deadline = time.monotonic() + 20
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        out = box.sh(
+            "analyticsd", "export", "--site", "first.example", "--from", today, "--to", today,
+            "--format", "ndjson",
+        )  # fmt: skip
+        rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        if any(r.get("dimension") == "visit:country" for r in rows):
+            break
+        time.sleep(0.3)
+    assert [r["value"] for r in rows if r.get("dimension") == "visit:country"] == ["US"]
 
 
 def test_edit_and_reload_adds_a_site(box: Box) -> None:

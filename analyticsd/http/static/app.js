@@ -23,12 +23,17 @@ const TABLES = [
   ["Browsers", "visit:browser", "visitors"],
   ["Operating systems", "visit:os", "visitors"],
   ["Countries", "visit:country", "visitors"],
+  ["Regions", "visit:region", "visitors"],
   ["Cities", "visit:city", "visitors"],
   ["Goals", "event:goal", "visitors,events,conversion_rate,revenue"],
 ];
 const HEAD = { visitors: "Visitors", visits: "Visits", pageviews: "Views", bounce_rate: "Bounce",
   events: "Completions", conversion_rate: "Conversion", revenue: "Revenue" };
 let sites = [];
+// The GeoIP database in use (/dashboard/geo.json): whether the region and
+// city panels can ever fill, and whose data the countries are.
+let geo = { database: "bundled", loaded: true, cities: false };
+const GEO_PANELS = { "visit:country": "Countries", "visit:region": "Regions", "visit:city": "Cities" };
 
 async function api(path, params) {
   const r = await fetch(`/api/v1/${path}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
@@ -86,6 +91,43 @@ async function chart() {
   $("#chart").innerHTML = r.ok ? await r.text() : "";
 }
 
+async function geoInfo() {
+  const r = await fetch("/dashboard/geo.json", { credentials: "same-origin" });
+  if (r.ok) geo = await r.json();
+}
+
+// [text, whether the panel cannot fill without a configuration change]
+function geoNote(property) {
+  const what = GEO_PANELS[property];
+  if (!what) return ["", false];
+  if (geo.database === "off") {
+    return [`${what} need a GeoIP database, and GeoIP is off ([geoip] database = "none" in ` +
+      `analyticsd.toml). Set it to "" for the bundled country database, or to the path of a ` +
+      `City .mmdb file (GeoLite2 City, DB-IP City Lite) for regions and cities too, then reload.`, true];
+  }
+  if (!geo.loaded) {
+    return [`The GeoIP database cannot be read, so there are no ${what.toLowerCase()}: ` +
+      "`analyticsd status` says why.", true];
+  }
+  if (property === "visit:country") {
+    return [geo.database === "bundled" && geo.package ?
+      `Countries from the bundled database ${geo.package} (${geo.license}).` : "", false];
+  }
+  if (geo.cities) return ["", false];
+  const which = geo.database === "bundled" ? "The bundled database" : "The configured database";
+  return [`${what} need a City database. ${which} knows countries only: set [geoip] database ` +
+    "in analyticsd.toml to the path of a GeoLite2 City or DB-IP City Lite .mmdb file and " +
+    "reload (see GeoIP in the README).", true];
+}
+
+function noteRow(text, span) {
+  const tr = el("tr", undefined, "note");
+  const td = el("td", text);
+  td.colSpan = span;
+  tr.append(td);
+  return tr;
+}
+
 async function table([title, property, metrics]) {
   const res = await api("stats/breakdown", { site_id: $("#site").value, ...period(), property, metrics, limit: 10 });
   const t = el("table");
@@ -96,13 +138,8 @@ async function table([title, property, metrics]) {
   head.append(el("th", property.split(":").pop().replace("_", " ")));
   cols.forEach((m) => head.append(el("th", HEAD[m] || m)));
   t.append(head);
-  if (!res.results.length) {
-    const tr = el("tr");
-    const td = el("td", "No data yet");
-    td.colSpan = cols.length + 1;
-    tr.append(td);
-    t.append(tr);
-  }
+  const [note, needed] = geoNote(property);
+  if (!res.results.length) t.append(noteRow(needed ? note : "No data yet", cols.length + 1));
   const key = Object.keys(res.results[0] || {})[0];
   for (const row of res.results) {
     const tr = el("tr");
@@ -110,10 +147,13 @@ async function table([title, property, metrics]) {
     cols.forEach((m) => tr.append(el("td", show(row[m]) + (m.endsWith("rate") ? "%" : ""))));
     t.append(tr);
   }
+  // Rows from before (another database, earlier) still show, with the note.
+  if (note && (res.results.length || !needed)) t.append(noteRow(note, cols.length + 1));
   return t;
 }
 
 async function tables() {
+  await geoInfo();
   const built = await Promise.all(TABLES.map(table));
   $("#tables").replaceChildren(...built);
 }
