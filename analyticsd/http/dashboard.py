@@ -50,7 +50,10 @@ def _html(body: bytes | str, status: int = 200) -> Response:
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
             "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            # Not "no-referrer": under it a browser sends `Origin: null` with
+            # the sign-in form, which the Origin check must refuse (a foreign
+            # page can send that too). Other sites still get no referrer.
+            "Referrer-Policy": "same-origin",
             "Cache-Control": "no-store",
         },
     )
