@@ -29,7 +29,7 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.core.access import Grant
 from analyticsd.core.aggregate import day_number
 from analyticsd.core.buckets import zone
-from analyticsd.core.config import Config, ForwardConfig, admin_address
+from analyticsd.core.config import Config, ForwardConfig, admin_address, link_grants
 from analyticsd.core.heartbeat import Heartbeats
 from analyticsd.core.messages import DayStats
 from analyticsd.core.metrics import Metrics, exposition
@@ -41,9 +41,11 @@ from analyticsd.http.access import AccessDeps
 from analyticsd.http.admin import create_admin_app
 from analyticsd.http.api import create_app
 from analyticsd.http.client_facts import ClientProfiler
+from analyticsd.http.dashboard import over_https
 from analyticsd.http.dashboard import register as register_dashboard
 from analyticsd.http.ingest import IngestHandler
 from analyticsd.http.server import HttpServer
+from analyticsd.http.share import register as register_share
 from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.stats_v2 import register as register_stats_v2
@@ -289,7 +291,8 @@ def _access(parts: Parts, storage: Storage) -> AccessDeps:
 
     def grants() -> tuple[Grant, ...]:
         # The token made on first start counts only while none is configured.
-        return parts.config.api.grants() or (Grant(first.get(), None),)
+        tokens = parts.config.api.grants() or (Grant(first.get(), None),)
+        return tokens + link_grants(parts.config.sites)
 
     if not parts.config.api.tokens:
         existed = os.path.exists(first.path)
@@ -348,6 +351,7 @@ def _http_server(parts: Parts) -> HttpServer:
     register_stats(app, stats_deps)
     register_stats_v2(app, stats_deps)
     register_dashboard(app, stats_deps, geo=lambda: parts.geo.describe())
+    register_share(app, lambda: parts.config, access, over_https)
     register_tracker(app, config.tracker)
     alias = config.tracker.event_path
     return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")

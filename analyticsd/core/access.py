@@ -27,6 +27,8 @@ from typing import NamedTuple, Protocol
 class Grant(NamedTuple):
     token: str
     sites: frozenset[str] | None  # None: every site
+    # A shared link's or public site's: good for a session cookie only.
+    shared: bool = False
 
     def may_read(self, site_id: str) -> bool:
         return self.sites is None or site_id in self.sites
@@ -42,7 +44,7 @@ def match(given: str, grants: Iterable[Grant]) -> Grant | None:
     """The grant of `given`, compared in constant time with each token."""
     found = None
     for g in grants:
-        if hmac.compare_digest(given.encode(), g.token.encode()):
+        if hmac.compare_digest(given.encode(), g.token.encode()) and not g.shared:
             found = g
     return found
 

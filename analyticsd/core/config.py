@@ -185,6 +185,23 @@ class ApiConfig(_Section, frozen=True):
         )
 
 
+def link_grants(sites: tuple[SiteConfig, ...]) -> tuple[Grant, ...]:
+    """What shared links and public sites grant: one site each, by session
+    cookie only (never as a Bearer token)."""
+    out = [
+        Grant(link_token(s.id, link.secret), frozenset({s.id}), shared=True)
+        for s in sites
+        for link in s.shared_links
+    ]
+    out += [Grant(link_token(s.id, ""), frozenset({s.id}), shared=True) for s in sites if s.public]
+    return tuple(out)
+
+
+def link_token(site_id: str, secret: str) -> str:
+    """The grant token of a shared link ("" secret: a public site)."""
+    return f"shared:{site_id}:{secret}"
+
+
 class GoalConfig(_Section, frozen=True):
     """A conversion goal: a custom event name, or a page path (`*` matches any run)."""
 
@@ -215,6 +232,26 @@ class FunnelConfig(_Section, frozen=True):
     order: Literal["loose", "strict"] = "loose"
 
 
+_Secret = Annotated[
+    str,
+    Meta(
+        min_length=16,
+        max_length=256,
+        pattern=r"^[!-~]+$",
+        description="16-256 printable ASCII characters without spaces",
+    ),
+]
+
+
+class SharedLinkConfig(_Section, frozen=True):
+    """A read-only link to one site's dashboard: /share/SITE?auth=SECRET."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    secret: _Secret
+    # Asked for before the dashboard shows ("" = none).
+    password: Annotated[str, Meta(max_length=256)] = ""
+
+
 class SiteConfig(_Section, frozen=True):
     id: Annotated[
         str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,252}$", description="a hostname-like id")
@@ -223,9 +260,10 @@ class SiteConfig(_Section, frozen=True):
     timezone: str = "UTC"
     goals: tuple[GoalConfig, ...] = ()
     funnels: tuple[FunnelConfig, ...] = ()
-    # Its numbers may be read without a token (the dashboard, the Stats API's
-    # reads and /api/stats), like a Plausible public dashboard.
+    # Its numbers may be read without a token (the dashboard at /share/ID,
+    # the Stats API v1 reads and /api/stats), like a Plausible public dashboard.
     public: bool = False
+    shared_links: tuple[SharedLinkConfig, ...] = ()
 
 
 class MetricConfig(_Section, frozen=True):
@@ -541,6 +579,12 @@ def _validate_sites(sites: tuple[SiteConfig, ...]) -> None:
         )
         _validate_goals(site, key)
         validate_funnels(site, key)
+        secrets = [link.secret for link in site.shared_links]
+        _check(
+            len(set(secrets)) == len(secrets),
+            f"{key}.shared_links",
+            "two links have the same secret (each link needs its own, to be revoked alone)",
+        )
 
 
 def _validate_goals(site: SiteConfig, key: str) -> None:

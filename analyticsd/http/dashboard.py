@@ -36,6 +36,15 @@ ASSETS = {
 _LABELS = {"visitors": "Unique visitors", "visits": "Visits", "pageviews": "Page views"}
 
 
+def static_text(name: str) -> str:
+    return _static(name).decode()
+
+
+def html_page(body: bytes | str, status: int = 200) -> Response:
+    """An HTML page with the dashboard's security headers."""
+    return _html(body, status)
+
+
 @lru_cache(maxsize=8)
 def _static(name: str) -> bytes:
     return resources.files("analyticsd.http").joinpath(f"static/{name}").read_bytes()
@@ -126,8 +135,10 @@ def register(
         if foreign_origin() is not None:
             return Response("refused: a sign-out from another site", status=403)
         grant = session()
-        if grant is not None:
+        if grant is not None and not grant.shared:
             # Every session of this token ends, this cookie and its copies.
+            # (Not for a shared link: its other viewers keep theirs, and the
+            # link signs anyone in again anyway.)
             await trio.to_thread.run_sync(a.epochs.bump, token_hash(grant.token))
         resp = redirect("/", 303)
         resp.delete_cookie(signin.COOKIE, path="/", httponly=True, samesite="Strict")

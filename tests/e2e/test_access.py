@@ -7,7 +7,9 @@ public, and the token a fresh install makes for itself."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,3 +196,82 @@ def test_a_fresh_install_makes_a_token_prints_it_once_and_keeps_it(tmp_path: Pat
     log = d.log()
     assert log.count(token) == 1, "the token is printed at its first start only"
     assert "sign in with the token in" in log
+
+
+OPEN_LINK = "open-link-secret-0123456789"
+LOCKED_LINK = "locked-link-secret-0123456789"
+LINKS = f"""
+[[sites.shared_links]]
+name = "for the team"
+secret = "{OPEN_LINK}"
+
+[[sites.shared_links]]
+name = "for the board"
+secret = "{LOCKED_LINK}"
+password = "hunter2-but-longer"
+"""
+
+
+def cookie_of(r: httpx.Response) -> dict[str, str]:
+    return {"Cookie": f"analyticsd_session={r.cookies['analyticsd_session']}"}
+
+
+def reloaded(d: Daemon) -> None:
+    generation = d.health()["reload"]["generation"]
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while d.health()["reload"]["generation"] == generation:
+        assert time.monotonic() < deadline, "no reload"
+        time.sleep(0.05)
+
+
+def test_shared_links_show_one_site_and_are_revoked_by_a_reload(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, port, extra=ACCESS, site_extra=LINKS)
+    d = Daemon(cfg, port)
+    d.start()
+    try:
+        share = f"{d.url}/share/{TEST_SITE}"
+        r = web.get(share, params={"auth": OPEN_LINK}, timeout=10)
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == f"/?site={TEST_SITE}"
+        jar = cookie_of(r)
+        assert web.get(f"{d.url}/", headers=jar, timeout=10).text.count("<html") == 1
+        assert aggregate(d, TEST_SITE, **jar).status_code == 200
+        assert aggregate(d, "other.example", **jar).status_code == 404  # nothing else
+        sites = web.get(f"{d.url}/api/v1/sites", headers=jar, timeout=10).json()["sites"]
+        assert [s["id"] for s in sites] == [TEST_SITE, "public.example"]
+        # The link is not a token: its grant rides on the cookie only.
+        link_token = f"shared:{TEST_SITE}:{OPEN_LINK}"
+        assert aggregate(d, TEST_SITE, **bearer(link_token)).status_code == 403
+        assert web.get(share, params={"auth": "x" * 20}, timeout=10).status_code == 404
+        assert web.get(f"{d.url}/share/other.example", timeout=10).status_code == 404
+        # A public site needs no secret.
+        r = web.get(f"{d.url}/share/public.example", timeout=10)
+        assert r.status_code == 303
+        assert aggregate(d, "public.example", **cookie_of(r)).status_code == 200
+
+        # A link with a password asks for it, and only then signs in.
+        r = web.get(share, params={"auth": LOCKED_LINK}, timeout=10)
+        assert r.status_code == 200
+        assert 'name="password"' in r.text
+        assert "set-cookie" not in r.headers
+        origin = {"Origin": d.url, "X-Forwarded-For": "198.51.100.60"}
+        r = web.post(share, params={"auth": LOCKED_LINK}, data={"password": "wrong-one"},
+                     headers=origin, timeout=10)  # fmt: skip
+        assert r.status_code == 403
+        assert "set-cookie" not in r.headers
+        r = web.post(share, params={"auth": LOCKED_LINK}, data={"password": "hunter2-but-longer"},
+                     headers=origin, timeout=10)  # fmt: skip
+        assert r.status_code == 303, r.text
+        locked_jar = cookie_of(r)
+        assert aggregate(d, TEST_SITE, **locked_jar).status_code == 200
+
+        # Removing the open link and reloading ends its sessions, not the other's.
+        write_config(tmp_path, port, extra=ACCESS, site_extra=LINKS.split("\n\n", 1)[1])
+        reloaded(d)
+        assert aggregate(d, TEST_SITE, **jar).status_code == 401
+        assert aggregate(d, TEST_SITE, **locked_jar).status_code == 200
+        assert web.get(share, params={"auth": OPEN_LINK}, timeout=10).status_code == 404
+    finally:
+        d.stop()
