@@ -239,6 +239,11 @@ def test_shared_links_show_one_site_and_are_revoked_by_a_reload(tmp_path: Path) 
         assert web.get(f"{d.url}/", headers=jar, timeout=10).text.count("<html") == 1
         assert aggregate(d, TEST_SITE, **jar).status_code == 200
         assert aggregate(d, "other.example", **jar).status_code == 404  # nothing else
+        r = web.get(f"{d.url}/api/stats", params={"siteId": TEST_SITE}, headers=jar, timeout=10)
+        assert r.status_code in (200, 404), r.text  # 404: no data yet; never a 401
+        r = web.get(f"{d.url}/api/stats", params={"siteId": "other.example"}, headers=jar,
+                    timeout=10)  # fmt: skip
+        assert r.status_code == 404
         sites = web.get(f"{d.url}/api/v1/sites", headers=jar, timeout=10).json()["sites"]
         assert [s["id"] for s in sites] == [TEST_SITE, "public.example"]
         # The link is not a token: its grant rides on the cookie only.
