@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from analyticsd.core.ingest import (
+    ENGAGEMENT,
     MAX_EVENT_TYPE,
     MAX_PATH,
     MAX_STR,
@@ -77,6 +78,8 @@ def _convert(f: FastEvent, now_ms: int) -> IncomingEvent | None:
     path = None if isinstance(f.path, msgspec.UnsetType) else f.path
     url = None if isinstance(f.url, msgspec.UnsetType) else f.url
     if (path is None and url is None) or is_blank(f.siteId) or is_blank(f.eventType):
+        return None
+    if f.eventType == ENGAGEMENT:  # its own fields are the validator's to read
         return None
     hostname, ts, event_id = "", now_ms, None
     props: dict[str, Any] = {}
