@@ -188,7 +188,8 @@ def drive_current(page: Page, pages: str) -> list[tuple[str, str]]:
     page.click("#tag")
     page.click("#send")
     page.evaluate(
-        "Current.track('Purchase', {props: {plan: 'pro'}, revenue: {amount: 29.99, currency: 'USD'}})"
+        "Current.track('Purchase', "
+        "{props: {plan: 'pro'}, revenue: {amount: 29.99, currency: 'USD'}})"
     )
     page.evaluate("Current.track('Ping', {interactive: false})")
     page.evaluate("history.pushState({}, '', '/current/route')")  # engagement of current.html
@@ -256,4 +257,5 @@ def test_both_official_npm_trackers_are_counted_as_plausible_counts_them(
     rows = engagement(d)
     assert rows["/current/route"][1:] == (100, 1)
     _, scroll, n = rows["/current.html"]
-    assert n == 1 and 0 < scroll < 100
+    assert n == 1
+    assert 0 < scroll < 100
