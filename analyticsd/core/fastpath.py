@@ -27,7 +27,6 @@ from analyticsd.core.ingest import (
     MAX_STR,
     UTM_FIELDS,
     IncomingEvent,
-    Problems,
     is_blank,
     is_utf8,
     normalise_event_type,
@@ -39,6 +38,7 @@ from analyticsd.core.ingest import (
     read_timestamp,
     url_attribution,
 )
+from analyticsd.core.problems import Problems
 
 Str256 = Annotated[str, msgspec.Meta(max_length=MAX_STR)]
 Str2048 = Annotated[str, msgspec.Meta(max_length=MAX_PATH)]
