@@ -69,7 +69,8 @@ def test_engagement_without_an_open_visit_or_from_a_bot_is_dropped() -> None:
 def test_engagement_rows_add_up_to_weeks_and_months_and_survive_a_failed_flush() -> None:
     batch = counted([rec(T0, path="/a"), engagement(T0 + 1_000, "/a", 30, 2_000)])
     grans = {row[1] for row in batch.engagement_rows()}
-    assert grans >= {HOUR, DAY} and len(grans) == 4  # + WEEK and MONTH
+    assert {HOUR, DAY} <= grans
+    assert len(grans) == 4  # + WEEK and MONTH
     again = FlushBatch()
     again.put_back(batch)
     assert again.engagement == batch.engagement
