@@ -310,7 +310,10 @@ class StatsDB:
             c.execute("BEGIN IMMEDIATE")
             try:
                 folded = self._fold(c, batch)
-                self._write_batch(c, replace(batch, buckets=folded.buckets), now_ms)
+                engagement = self.cap.fold_engagement(batch.engagement, folded)
+                self._write_batch(
+                    c, replace(batch, buckets=folded.buckets, engagement=engagement), now_ms
+                )
                 faults.hit("flush.before_commit")
                 c.execute("COMMIT")
             except BaseException:
@@ -331,7 +334,8 @@ class StatsDB:
         """The batch's rows under the distinct-values cap, the admitted
         values of its days read from their DAY rows where not known yet
         (inside the flush's transaction: what it reads is what it adds to)."""
-        for site, day in self.cap.missing(batch.buckets):
+        keys = chain(batch.buckets, (k[:3] for k in batch.engagement))
+        for site, day in self.cap.missing(keys):
             rows = c.execute(
                 "SELECT dim, val FROM agg WHERE site = ? AND gran = ? AND bucket = ?",
                 (site, DAY, day),
