@@ -90,7 +90,9 @@ def url_attribution(url: str | None, utm: dict[str, str]) -> tuple[dict[str, str
     """
     # A "?" after the fragment (hash routes: `/#/cart?step=2`) is not the
     # page's query string.
-    head = url.split("#", 1)[0] if url else ""
+    if not url or "?" not in url:
+        return utm, ""
+    head = url.split("#", 1)[0] if "#" in url else url
     if "?" not in head:
         return utm, ""
     query = head.split("?", 1)[1]

@@ -40,6 +40,7 @@ _FIELDS = {
 _NULLABLE = frozenset({"referrer", "screenWidth", "scrollDepth", "engagementTime"})
 _PROPS = ("m", "meta", "p", "props")
 _REVENUE = ("$", "revenue")
+_PROPS_SET, _REVENUE_SET = frozenset(_PROPS), frozenset(_REVENUE)
 
 
 def is_plausible(obj: dict[str, Any]) -> bool:
@@ -64,12 +65,15 @@ def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
         out[native] = obj[key]
     if obj.get("h", obj.get("hashMode")) in (1, True):
         out["hashMode"] = True
-    props = _props(obj, errs)
-    if props is not None:
-        out["props"] = props
-    revenue = _revenue(obj, errs)
-    if revenue is not None:
-        out["revenue"] = revenue
+    # Most events carry neither: checked once here, not key by key below.
+    if not _PROPS_SET.isdisjoint(obj):
+        props = _props(obj, errs)
+        if props is not None:
+            out["props"] = props
+    if not _REVENUE_SET.isdisjoint(obj):
+        revenue = _revenue(obj, errs)
+        if revenue is not None:
+            out["revenue"] = revenue
     return out
 
 
