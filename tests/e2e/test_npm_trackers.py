@@ -59,6 +59,15 @@ CURRENT = """<!doctype html><html><head><meta charset="utf-8"><title>Current</ti
 <script>Current.init({{domain: "{site}", endpoint: "{daemon}/api/event", captureOnLocalhost: true,
   outboundLinks: true, fileDownloads: true, formSubmissions: true,
   hashBasedRouting: {hash}, logging: false}})</script></body></html>"""
+# Plausible's classic snippet, only its host changed, on a site that is not
+# localhost (the browser resolves *.test to loopback).
+SNIPPET = """<!doctype html><html><head><meta charset="utf-8"><title>Snippet</title>
+<script defer data-domain="{site}"
+  src="http://stats.test:{daemon_port}/js/script.hash.outbound-links.tagged-events.js"></script>
+<script>window.plausible = window.plausible || function () {{
+  (window.plausible.q = window.plausible.q || []).push(arguments) }}</script>
+<script>plausible("Queued", {{props: {{early: "yes"}}}})</script></head>
+{body}</html>"""
 LEGACY = """<!doctype html><html><head><meta charset="utf-8"><title>Legacy</title></head>
 {body}
 <script src="/legacy.bundle.js"></script>
@@ -109,13 +118,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, st
     (pages / "current.html").write_text(CURRENT.format(hash="false", **fill))
     (pages / "hash.html").write_text(CURRENT.format(hash="true", **fill))
     (pages / "legacy.html").write_text(LEGACY.format(**fill))
+    (pages / "snippet.html").write_text(SNIPPET.format(daemon_port=port, **fill))
     extra = f"""
 [api]
 tokens = ["{TOKEN}"]
 
 [[sites]]
 id = "{SITE}"
-origins = ["http://127.0.0.1:{page_port}"]
+origins = ["http://127.0.0.1:{page_port}", "http://shop.test:{page_port}"]
 """
     d = Daemon(write_config(tmp, port, extra=extra), port)
     d.start()
@@ -125,7 +135,10 @@ origins = ["http://127.0.0.1:{page_port}"]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.test 127.0.0.1"],
+            )
             try:
                 yield d, f"http://127.0.0.1:{page_port}", browser
             finally:
@@ -237,12 +250,14 @@ def test_both_official_npm_trackers_are_counted_as_plausible_counts_them(
     setup: tuple[Daemon, str, Browser],
 ) -> None:
     d, pages, browser = setup
+    before = Counter((n, p) for n, p, _, _ in stored(d))
+    counts_before = aggregate(d)
     page = browser.new_page()
     expected = drive_current(page, pages) + drive_legacy(page, pages)
     page.close()
-    want = Counter(expected)
+    want = before + Counter(expected)
     wait_until(lambda: Counter((n, p) for n, p, _, _ in stored(d)) == want, lambda: stored(d))
-    events = stored(d)
+    events = [e for e in stored(d) if not e[1].startswith("/snippet.html")]
     by_name = {n: (props, revenue) for n, _, props, revenue in events}
     assert by_name["Purchase"] == ({"plan": "pro"}, 29_990_000)
     assert by_name["Signup Click"][0] == {"plan": "pro"}  # a tagged element's class
@@ -251,7 +266,9 @@ def test_both_official_npm_trackers_are_counted_as_plausible_counts_them(
     # Engagement events are no events: page views plus custom events, as Plausible counts.
     assert "engagement" not in by_name
     pageviews = sum(1 for n, _ in expected if n == "pageview")
-    assert aggregate(d) == {"pageviews": pageviews, "events": len(expected)}
+    counts = aggregate(d)
+    assert counts["pageviews"] - counts_before["pageviews"] == pageviews
+    assert counts["events"] - counts_before["events"] == len(expected)
     # ... but the pages left carry their scroll depth: the route was read to the bottom.
     wait_until(lambda: "/current/route" in engagement(d), lambda: engagement(d))
     rows = engagement(d)
@@ -259,3 +276,40 @@ def test_both_official_npm_trackers_are_counted_as_plausible_counts_them(
     _, scroll, n = rows["/current.html"]
     assert n == 1
     assert 0 < scroll < 100
+
+
+def test_a_plausible_snippet_works_with_only_its_host_changed(
+    setup: tuple[Daemon, str, Browser],
+) -> None:
+    d, pages, browser = setup
+    before = Counter((n, p) for n, p, _, _ in stored(d))
+    page = browser.new_page()
+    page.goto(pages.replace("127.0.0.1", "shop.test") + "/snippet.html")
+    page.wait_for_function("window.plausible && !window.plausible.q")  # the script took over
+    page.click("#tag")
+    page.click("#out")
+    page.click("#dl")  # not tracked: file-downloads is not in the script's name
+    page.evaluate("plausible('Purchase', {revenue: {amount: 5, currency: 'EUR'}})")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.evaluate("location.hash = '#/cart'")  # hash routing: a page of its own
+    page.wait_for_timeout(300)
+    page.close()
+    want = before + Counter(
+        [
+            ("pageview", "/snippet.html"),
+            ("Queued", "/snippet.html"),
+            ("Signup Click", "/snippet.html"),
+            ("Outbound Link: Click", "/snippet.html"),
+            ("Purchase", "/snippet.html"),
+            ("pageview", "/snippet.html#/cart"),
+        ]
+    )
+    wait_until(lambda: Counter((n, p) for n, p, _, _ in stored(d)) == want, lambda: stored(d))
+    mine = [e for e in stored(d) if e[1].startswith("/snippet.html")]
+    by_name = {n: (props, revenue) for n, _, props, revenue in mine}
+    assert by_name["Queued"] == ({"early": "yes"}, None)
+    assert by_name["Signup Click"] == ({"plan": "pro"}, None)
+    assert by_name["Purchase"] == ({}, 5_000_000)
+    # The page left for the hash route reports how far it was read.
+    wait_until(lambda: "/snippet.html" in engagement(d), lambda: engagement(d))
+    assert engagement(d)["/snippet.html"][1:] == (100, 1)
