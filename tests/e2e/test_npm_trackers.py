@@ -291,6 +291,7 @@ def test_a_plausible_snippet_works_with_only_its_host_changed(
     page.click("#dl")  # not tracked: file-downloads is not in the script's name
     page.evaluate("plausible('Purchase', {revenue: {amount: 5, currency: 'EUR'}})")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_timeout(200)
     page.evaluate("location.hash = '#/cart'")  # hash routing: a page of its own
     page.wait_for_timeout(300)
     page.close()

@@ -74,6 +74,7 @@
     // location is already the next page's): engaged ms since the last one
     // sent, the deepest scroll (%). Plausible's `engagement` event.
     if (!lastU) return;
+    scroll(); // where it is now: a scroll event may not have run yet
     t0 && (spent += Date.now() - t0);
     t0 = 0;
     if (spent || depth) post({ n: "engagement", u: lastU, sd: depth, e: spent });
