@@ -23,6 +23,7 @@ type is still refused with a message naming our field (and Plausible's).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -44,19 +45,27 @@ _PROPS_SET, _REVENUE_SET = frozenset(_PROPS), frozenset(_REVENUE)
 
 
 def is_plausible(obj: dict[str, Any]) -> bool:
-    return "siteId" not in obj and ("d" in obj or "domain" in obj)
+    if "siteId" in obj:
+        return False
+    # Without a domain Plausible takes the URL's host: `n` and `u` alone are
+    # its event too.
+    return "d" in obj or "domain" in obj or ("n" in obj and "u" in obj and "eventType" not in obj)
 
 
 def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
     """A Plausible event in our field names; see the module docstring.
 
-    `d` may list several domains (comma-separated) in Plausible; an event
-    here belongs to one site, so that is refused."""
+    Without `d` the site is the URL's host, as in Plausible. `d` may list
+    several domains (comma-separated) in Plausible; an event here belongs to
+    one site, so that is refused."""
     out: dict[str, Any] = {}
     domain = obj.get("d", obj.get("domain"))
+    if "d" not in obj and "domain" not in obj:
+        domain = _host_of(obj.get("u"))
     if isinstance(domain, str) and "," in domain:
         errs.add("domain must name one site (several domains in one event are not supported)")
-    out["siteId"] = domain.strip() if isinstance(domain, str) else domain
+    if domain is not None or "d" in obj or "domain" in obj:  # else: "should not be empty"
+        out["siteId"] = domain.strip() if isinstance(domain, str) else domain
     for key, native in _FIELDS.items():
         if key not in obj:
             continue
@@ -75,6 +84,17 @@ def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
         if revenue is not None:
             out["revenue"] = revenue
     return out
+
+
+def _host_of(url: Any) -> str | None:
+    """The host of the event's URL, as Plausible takes it when `d` is absent
+    (None when there is none: the validator then says the domain is missing)."""
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url).hostname or None
+    except ValueError:
+        return None
 
 
 def _json_field(key: str, raw: Any, errs: Problems) -> Any:

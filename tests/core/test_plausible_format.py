@@ -83,3 +83,10 @@ def test_bad_engagement_fields_are_refused_by_name(extra: dict[str, Any], says: 
 
 def test_domain_is_trimmed_and_www_is_kept_for_the_site_lookup() -> None:
     assert ok({**BASE, "d": " www.example.com "}).site_id == "www.example.com"
+
+
+def test_without_a_domain_the_site_is_the_urls_host() -> None:
+    ev = ok({"n": "pageview", "u": "https://www.example.com/a"})
+    assert (ev.site_id, ev.path) == ("www.example.com", "/a")  # www. goes at the site lookup
+    problems = validate_event({"n": "pageview", "u": "/relative"}, NOW)
+    assert problems == ["siteId should not be empty"]
