@@ -54,8 +54,13 @@ _MULTI_SLASH = re.compile(r"/{2,}")
 PropValue = str | int | float | bool
 
 
-class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated event as the receiver accepts it (before enrichment)."""
+class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A validated event as the receiver accepts it (before enrichment).
+
+    Encoded without the fields still at their defaults (the engagement
+    fields and the click id, absent from most events): every record in the
+    spool and every stream entry holds one, and a reader of any version
+    fills them in again."""
 
     site_id: str
     event_type: str
