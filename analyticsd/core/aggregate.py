@@ -14,6 +14,10 @@ dimension pair it has (core.dimensions).
   loaded (`marks_needed`, `load_marks`) before `add`.
 * Bot events are counted only in BOTS rows (pageviews, events).
 * Revenue is summed per currency in its own rows (SITE and goal).
+* Engagement events (Plausible's `engagement`: a page's scroll depth and
+  engaged time) are no events: they count nothing in the visit rows and make
+  no per-event row. They add to the engagement rows (core.batch) of an open
+  visit; one without an open visit is dropped, as Plausible drops it.
 
 Why the rows stay compact: rows exist only for values that occurred, their
 integers are small (SQLite stores 0 and 1 in no payload bytes), the table is
@@ -76,8 +80,9 @@ from analyticsd.core.dimensions import (
     session_dims,
     split_pairs,
 )
+from analyticsd.core.engagement import count_engagement
 from analyticsd.core.idset import IdSet
-from analyticsd.core.ingest import PAGEVIEW
+from analyticsd.core.ingest import ENGAGEMENT, PAGEVIEW
 from analyticsd.core.marks import mark, visitor_hex, visitor_int, visitor_marks
 from analyticsd.core.sessions import SESSION_GAP_MS, Session, SessionBook
 from analyticsd.core.spool_record import EnrichedRecord
@@ -151,6 +156,10 @@ class VisitCache:
     # ints, not a set: tens of thousands of visits are open at once.)
     marked_hour: int = -1
     marked_day: int = -1
+    # The deepest scroll (%) counted so far per page of the visit: a later
+    # engagement event adds only what it scrolled further. Lost with the
+    # cache (a restart), so a page's depth may then be counted twice.
+    scrolled: dict[str, int] | None = None
 
 
 @dataclass
@@ -295,6 +304,10 @@ class Aggregation:
             self.watermark_ms = rec.received_ms
         pending = self.pending
         pending.n_events += 1
+        if ev.event_type == ENGAGEMENT:
+            if not rec.client.bot:
+                self._count_engagement(rec, hour, day)
+            return
         pageview = ev.event_type == PAGEVIEW
         hour_key, day_key = (site, HOUR, hour), (site, DAY, day)
         in_hour, in_day = pending.buckets[hour_key], pending.buckets[day_key]
@@ -329,6 +342,23 @@ class Aggregation:
         if amount is not None and ev.revenue_currency is not None:
             self._count_revenue(site, hour, day, rec.goals, ev.revenue_currency, amount)
         pending.events.append(_event_row(rec, s, vid, amount))
+
+    def _count_engagement(self, rec: EnrichedRecord, hour: int, day: int) -> None:
+        """Engaged time to the site and page rows, a deeper scroll to the page's."""
+        ev = rec.event
+        site = ev.site_id
+        s = self.book.peek(site, rec.visitor, rec.prev_visitor)
+        if (
+            s is None
+            or not s.start_ms - SESSION_GAP_MS <= ev.timestamp_ms <= s.end_ms + SESSION_GAP_MS
+        ):
+            return
+        cache = self.visits.get(s.sid)
+        if cache is None:
+            cache = self.visits[s.sid] = VisitCache(split_pairs(s.dims), visitor_int(s.visitor))
+        if cache.scrolled is None:
+            cache.scrolled = {}
+        count_engagement(self.pending, cache.scrolled, site, ev, (hour, day))
 
     def _count_revenue(
         self, site: str, hour: int, day: int, goals: Iterable[str], currency: str, amount: int

@@ -4,7 +4,10 @@ Every counter lives in one row keyed by (site, granularity, bucket,
 dimension, value) and holds eight integers, the vector V_*: visitors, visits,
 pageviews, events, bounces, visit duration (ms), engaged visits, conversions.
 Revenue is summed per currency in rows of its own (amount in millionths of
-the unit, so sums are exact, and a count).
+the unit, so sums are exact, and a count). Engagement (what Plausible's
+`engagement` events report) has rows of its own too, the vector E_*: engaged
+time (ms), and the sum and count of the deepest scroll (%) of each page of a
+visit; under SITE (engaged time only) and PAGE.
 
 Invariants:
 
@@ -36,6 +39,7 @@ if TYPE_CHECKING:  # contributions builds on the vectors and rows defined here
 V_VISITORS, V_VISITS, V_PAGEVIEWS, V_EVENTS = 0, 1, 2, 3
 V_BOUNCES, V_DURATION, V_ENGAGED, V_CONVERSIONS = 4, 5, 6, 7
 VECTOR_LEN = 8
+E_ENGAGED_MS, E_SCROLL_SUM, E_SCROLL_N = 0, 1, 2
 
 Key = tuple[str, int, int, int, str]  # site, granularity, bucket, dimension, value
 RevKey = tuple[str, int, int, int, str, str]  # ... + currency
@@ -96,6 +100,7 @@ class FlushBatch:
     # (site, granularity, bucket) → (dim, value) → vector; see flat_rows.
     buckets: defaultdict[BucketKey, Rows] = field(default_factory=new_buckets)
     revenue: dict[RevKey, list[int]] = field(default_factory=dict)
+    engagement: dict[Key, list[int]] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
     # The visits settled into these rows, with what they now contribute.
     sessions: list[tuple[Session, Contribution]] = field(default_factory=list)
@@ -108,6 +113,14 @@ class FlushBatch:
         rev[0] += amount
         rev[1] += n
 
+    def add_engagement(self, key: Key, engaged_ms: int, scroll: int = 0, n: int = 0) -> None:
+        row = self.engagement.get(key)
+        if row is None:
+            row = self.engagement[key] = [0, 0, 0]
+        row[E_ENGAGED_MS] += engaged_ms
+        row[E_SCROLL_SUM] += scroll
+        row[E_SCROLL_N] += n
+
     def put_back(self, older: FlushBatch) -> None:
         """Add the counts of an older batch that was not written (events first)."""
         for bkey, old_rows in older.buckets.items():
@@ -116,6 +129,8 @@ class FlushBatch:
                 add_into(rows[p], vector)
         for rkey, (amount, n) in older.revenue.items():
             self.add_revenue(rkey, amount, n)
+        for ekey, vector in older.engagement.items():
+            self.add_engagement(ekey, *vector)
         self.events[:0] = older.events
         self.n_events += older.n_events
 
@@ -146,6 +161,17 @@ class FlushBatch:
                     sums.add_revenue((site, g, b, dim, value, cur), amount, n)
         for key, (amount, n) in sums.revenue.items():
             yield (*key, amount, n)
+
+    def engagement_rows(self) -> Iterator[tuple[str | int, ...]]:
+        """Engagement rows, plus the WEEK and MONTH rows their DAY rows add up to."""
+        sums = FlushBatch()
+        for (site, gran, bucket, dim, value), vector in self.engagement.items():
+            yield (site, gran, bucket, dim, value, *vector)
+            if gran == DAY:
+                for g, b in ((WEEK, week_of(bucket)), (MONTH, month_of(bucket))):
+                    sums.add_engagement((site, g, b, dim, value), *vector)
+        for key, vector in sums.engagement.items():
+            yield (*key, *vector)
 
     @property
     def rows(self) -> dict[Key, list[int]]:

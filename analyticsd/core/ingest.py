@@ -18,8 +18,14 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 
 from analyticsd.core.errors import BodyError
+from analyticsd.core.plausible_format import is_plausible, plausible_to_native
+from analyticsd.core.problems import Problems
 
 PAGEVIEW = "pageview"
+# Plausible's name for the event its tracker sends when a page is left or
+# hidden: scroll depth and engaged time of a page view, never an event of
+# its own (not counted in events, visits or custom events).
+ENGAGEMENT = "engagement"
 _PAGEVIEW_ALIASES = frozenset({"pageview", "page_view", "pageView", "page-view"})
 
 MAX_FUTURE_SKEW_MS = 15 * 60 * 1000
@@ -33,6 +39,10 @@ MAX_EVENT_TYPE = 64
 MAX_PROPS = 30
 MAX_PROP_VALUE = 2000
 MAX_REVENUE = Decimal("1e12")
+# Engaged time one engagement event may add: a tab left open all day is not
+# a day of reading. Plausible's tracker sends at most the time since its last
+# engagement event, so real values stay well below this.
+MAX_ENGAGED_MS = 30 * 60 * 1000
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _UTM_SET = frozenset(UTM_FIELDS)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -44,8 +54,13 @@ _MULTI_SLASH = re.compile(r"/{2,}")
 PropValue = str | int | float | bool
 
 
-class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated event as the receiver accepts it (before enrichment)."""
+class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A validated event as the receiver accepts it (before enrichment).
+
+    Encoded without the fields still at their defaults (the engagement
+    fields and the click id, absent from most events): every record in the
+    spool and every stream entry holds one, and a reader of any version
+    fills them in again."""
 
     site_id: str
     event_type: str
@@ -63,6 +78,10 @@ class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
     utm: dict[str, str]
     # The ad click id parameter on the landing URL (gclid, fbclid, ...), if any.
     click_id: str = ""
+    # Engagement events only (see is_engagement): the page's deepest scroll
+    # so far (%) and the time it was engaged with since the last one (ms).
+    scroll_depth: int | None = None
+    engaged_ms: int | None = None
 
 
 _CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "ttclid", "twclid", "li_fat_id")
@@ -74,9 +93,14 @@ def url_attribution(url: str | None, utm: dict[str, str]) -> tuple[dict[str, str
     Explicit `utm_*` fields win over the URL's. Values are cut to the field
     limit rather than refused: the URL is the page's, not a choice of the client.
     """
+    # A "?" after the fragment (hash routes: `/#/cart?step=2`) is not the
+    # page's query string.
     if not url or "?" not in url:
         return utm, ""
-    query = url.split("#", 1)[0].split("?", 1)[1]
+    head = url.split("#", 1)[0] if "#" in url else url
+    if "?" not in head:
+        return utm, ""
+    query = head.split("?", 1)[1]
     found = dict(utm)
     click = ""
     try:
@@ -95,8 +119,14 @@ def normalise_event_type(name: str) -> str:
     return PAGEVIEW if name in _PAGEVIEW_ALIASES else name
 
 
-def normalise_path(path: str) -> str:
-    """Keep the path only: no query or fragment, one slash at a time, no trailing slash."""
+def normalise_path(path: str, keep_fragment: bool = False) -> str:
+    """Keep the path only: no query or fragment, one slash at a time, no trailing slash.
+
+    With `keep_fragment` (hash routing: `/#/cart` is a page of its own) the
+    fragment stays, after the normalised path, as Plausible's `h: 1` does."""
+    if keep_fragment and "#" in path:
+        base, fragment = path.split("#", 1)
+        return normalise_path(base) + "#" + fragment
     if (
         path.startswith("/")
         and "//" not in path
@@ -112,14 +142,6 @@ def normalise_path(path: str) -> str:
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
     return path
-
-
-class Problems:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def add(self, msg: str) -> None:
-        self.messages.append(msg)
 
 
 def has_control(value: str) -> bool:
@@ -210,7 +232,11 @@ def _location(obj: dict[str, Any], key: str, errs: Problems) -> str | None:
     return _text(key, obj[key], MAX_PATH, errs)
 
 
-def read_path_and_host(obj: dict[str, Any], errs: Problems) -> tuple[str, str]:
+def read_path_and_host(
+    obj: dict[str, Any], errs: Problems, hash_mode: bool = False
+) -> tuple[str, str]:
+    """The page's path and hostname; with `hash_mode` the URL's fragment is
+    part of the path (Plausible's `h: 1`)."""
     path = _location(obj, "path", errs)
     url = _location(obj, "url", errs)
     hostname = ""
@@ -223,11 +249,13 @@ def read_path_and_host(obj: dict[str, Any], errs: Problems) -> tuple[str, str]:
             return "/", ""
         if path is None:
             path = parts.path or "/"
+            if hash_mode and parts.fragment:
+                path += "#" + parts.fragment
     if path is None:
         if "path" not in obj and "url" not in obj:
             errs.add("path or url is required")
         return "/", hostname
-    return normalise_path(path), hostname
+    return normalise_path(path, hash_mode), hostname
 
 
 def read_props(obj: dict[str, Any], errs: Problems) -> dict[str, PropValue]:
@@ -313,6 +341,31 @@ def _screen_width(obj: dict[str, Any], errs: Problems) -> int | None:
     return raw
 
 
+_PLAUSIBLE_NAMES = {"scrollDepth": "Plausible: sd", "engagementTime": "Plausible: e, in ms"}
+
+
+def _bounded_int(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> int | None:
+    """A whole number from 0 that is cut to `limit` (trackers round, and a
+    page that grew while read can give a scroll depth over 100)."""
+    raw = obj.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < 2**53:
+        errs.add(f"{key} ({_PLAUSIBLE_NAMES[key]}) must be a whole number from 0")
+        return None
+    return min(raw, limit)
+
+
+def read_engagement(obj: dict[str, Any], errs: Problems) -> tuple[int | None, int | None]:
+    """An engagement event's scroll depth (%) and engaged time (ms)."""
+    return (
+        _bounded_int(obj, "scrollDepth", 100, errs),
+        _bounded_int(obj, "engagementTime", MAX_ENGAGED_MS, errs),
+    )
+
+
 def _required_str(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> str:
     """A name that must be given: absent or "" is empty, `null` or blank refused."""
     raw = obj.get(key)
@@ -328,61 +381,6 @@ def _required_str(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> 
     return value
 
 
-# Plausible's event format: its tracker and client libraries send these
-# short (or long) names; see plausible_to_native.
-_PLAUSIBLE_FIELDS = {
-    "n": "eventType", "name": "eventType",
-    "u": "url", "url": "url",
-    "r": "referrer", "referrer": "referrer",
-    "w": "screenWidth", "screen_width": "screenWidth",
-}  # fmt: skip
-# Plausible's tracker sends `"r": null` when there is no referrer: null is
-# "not given" for these, as for every optional field of ours.
-_PLAUSIBLE_NULLABLE = frozenset({"referrer", "screenWidth"})
-_PLAUSIBLE_PROPS = ("p", "props", "m", "meta")
-_PLAUSIBLE_REVENUE = ("$", "revenue")
-
-
-def is_plausible(obj: dict[str, Any]) -> bool:
-    return "siteId" not in obj and ("d" in obj or "domain" in obj)
-
-
-def plausible_to_native(obj: dict[str, Any], errs: Problems) -> dict[str, Any]:
-    """A Plausible event (`n`, `u`, `d`, `r`, `p`, `$`, `w`) in our field names.
-
-    `d` may list several domains (comma-separated) in Plausible; an event
-    here belongs to one site, so that is refused. Props may come as an
-    object or as a JSON string (older trackers); unknown keys (`h`, `i`) are
-    flags of the tracker and ignored."""
-    out: dict[str, Any] = {}
-    domain = obj.get("d", obj.get("domain"))
-    if isinstance(domain, str) and "," in domain:
-        errs.add("domain must name one site (several domains in one event are not supported)")
-    out["siteId"] = domain
-    for key, native in _PLAUSIBLE_FIELDS.items():
-        if key not in obj:
-            continue
-        if obj[key] is None and (native in _PLAUSIBLE_NULLABLE or native in out):
-            continue  # a null name or url is refused, unless the other spelling gave it
-        out[native] = obj[key]
-    for key in _PLAUSIBLE_PROPS:
-        raw = obj.get(key)
-        if isinstance(raw, str):
-            try:
-                raw = msgspec.json.decode(raw)
-            except msgspec.DecodeError:
-                errs.add(f"{key} must be an object or a JSON object string")
-                continue
-        if raw is not None:
-            out["props"] = raw
-            break
-    for key in _PLAUSIBLE_REVENUE:
-        if obj.get(key) is not None:
-            out["revenue"] = obj[key]
-            break
-    return out
-
-
 def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     """Check one decoded JSON value; returns the event or every problem found.
 
@@ -396,16 +394,23 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     `sessionId`, `userId`, `screenWidth`, `props`, `revenue`, `utm_*`;
     Plausible: `r`, `w`, `p`, `m`, `$`) means the field is not given, as if
     absent: Plausible's tracker sends `"r": null` when there is no referrer.
-    A `null` props value is refused (props are flat values, not holes).
+    A `null` props value is refused in our format (props are flat values, not
+    holes); Plausible's format drops it, as Plausible does (see
+    core.plausible_format).
+
+    An `engagement` event also reads `scrollDepth` and `engagementTime`
+    (Plausible: `sd`, `e`).
     """
     if not isinstance(obj, dict):
         return ["event must be a JSON object"]
     errs = Problems()
+    hash_mode = False
     if is_plausible(obj):
         obj = plausible_to_native(obj, errs)
+        hash_mode = obj.pop("hashMode", False) is True
     site_id = _required_str(obj, "siteId", MAX_STR, errs)
     event_type = normalise_event_type(_required_str(obj, "eventType", MAX_EVENT_TYPE, errs))
-    path, hostname = read_path_and_host(obj, errs)
+    path, hostname = read_path_and_host(obj, errs, hash_mode)
     timestamp_ms = read_timestamp(obj, now_ms, errs)
     event_id = read_event_id(obj, errs)
     # Optional fields are checked only when present: most beacons carry few,
@@ -419,6 +424,9 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     utm: dict[str, str] = {}
     if not _UTM_SET.isdisjoint(obj):
         utm = {k: v for k in UTM_FIELDS if (v := _opt_str(obj, k, errs)) is not None}
+    scroll_depth = engaged_ms = None
+    if event_type == ENGAGEMENT:
+        scroll_depth, engaged_ms = read_engagement(obj, errs)
     if errs.messages:
         return errs.messages
     url = obj.get("url")
@@ -439,6 +447,8 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
         screen_width=screen_width,
         utm=utm,
         click_id=click_id,
+        scroll_depth=scroll_depth,
+        engaged_ms=engaged_ms,
     )
 
 

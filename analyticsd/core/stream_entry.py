@@ -23,6 +23,7 @@ import msgspec
 from analyticsd.core.errors import WireError
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import (
+    MAX_ENGAGED_MS,
     MAX_EVENT_AGE_MS,
     MAX_EVENT_TYPE,
     MAX_FUTURE_SKEW_MS,
@@ -229,6 +230,10 @@ def _check_event(ev: IncomingEvent) -> None:
         raise WireError("screen_width must be between 0 and 100000")
     if not set(ev.utm) <= set(UTM_FIELDS) or any(len(v) > MAX_STR for v in ev.utm.values()):
         raise WireError("utm holds an unknown key or a value too long")
+    if ev.scroll_depth is not None and not 0 <= ev.scroll_depth <= 100:
+        raise WireError("scroll_depth must be between 0 and 100")
+    if ev.engaged_ms is not None and not 0 <= ev.engaged_ms <= MAX_ENGAGED_MS:
+        raise WireError(f"engaged_ms must be between 0 and {MAX_ENGAGED_MS}")
     _check_props(ev)
     _check_revenue(ev.revenue_amount, ev.revenue_currency)
 

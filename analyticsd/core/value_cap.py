@@ -164,6 +164,28 @@ class ValueCap:
             out[key] = _moved(rows, moves) if moves else rows
         return Folded(out, admitted, len(folded))
 
+    def fold_engagement(
+        self, rows: dict[tuple[str, int, int, int, str], list[int]], folded: Folded
+    ) -> dict[tuple[str, int, int, int, str], list[int]]:
+        """Engagement rows (core.batch) under the same cap: a page that is
+        not admitted for its day (nor by `folded`, the batch's own fold) adds
+        to `(other)`, so engaged pages cannot make rows the page rows could
+        not. Every day of `rows` must be loaded."""
+        if not self.limit:
+            return rows
+        out: dict[tuple[str, int, int, int, str], list[int]] = {}
+        admitted = {dkey: set(pairs) for dkey, pairs in folded.admitted.items()}
+        for key, vector in rows.items():
+            site, gran, bucket, dim, value = key
+            day = _day_of(gran, bucket)
+            if day is not None and dim not in UNCAPPED and value:
+                new = admitted.get((site, day), set())
+                if not self.days[(site, day)].has(dim, value) and (dim, value) not in new:
+                    key = (site, gran, bucket, *other_of(dim, value))
+            acc = out.setdefault(key, [0] * len(vector))
+            add_into(acc, vector)
+        return out
+
     def admit(self, folded: Folded) -> None:
         """The folded rows are durable: their new values are admitted."""
         for dkey, pairs in folded.admitted.items():

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
+import msgspec
+
 from analyticsd.core.config import Config, SiteConfig
 from analyticsd.core.errors import (
     BodyError,
@@ -226,6 +228,12 @@ class IngestHandler:
         if isinstance(result, list):
             return _Rejected(400, result, "invalid")
         site = self._sites.get(result.site_id)
+        if site is None and result.site_id.startswith("www."):
+            # Plausible's sites have no "www.": its trackers on www.example.com
+            # send d=www.example.com (or the page's hostname) for example.com.
+            site = self._sites.get(result.site_id[4:])
+            if site is not None:
+                result = msgspec.structs.replace(result, site_id=site.id)
         if site is None:
             return _Rejected(
                 403, [f"siteId {result.site_id!r} is not a configured site"], "unknown_site"

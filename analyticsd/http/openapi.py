@@ -167,6 +167,16 @@ def _ingest_paths() -> dict[str, Any]:
         "sessionId": STR,
         "userId": STR,
         "screenWidth": INT,
+        "scrollDepth": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "engagement events only: the page's deepest scroll, % (over 100 is 100)",
+        },
+        "engagementTime": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "engagement events only: engaged ms since the last one (cut to 30 min)",
+        },
     }
     errors = {
         "400": _err("The event is invalid; every problem is listed"),

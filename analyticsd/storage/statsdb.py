@@ -14,6 +14,8 @@ Invariants:
 Tables (see core.aggregate for how `agg` is keyed):
   agg       counters per (site, granularity, bucket, dimension, value)
   revenue   revenue per currency for the same keys
+  engagement engaged time and scroll depth (Plausible's engagement events)
+            for the same keys, SITE and PAGE only (see core.engagement)
   events    one row per non-bot event, kept `raw_event_retention_days`
   sessions  one row per visit with its visit dimensions
   dims      dimension code → Stats API property name (for people reading SQL)
@@ -83,6 +85,11 @@ CREATE TABLE IF NOT EXISTS revenue (
     dim INTEGER NOT NULL, val TEXT NOT NULL, currency TEXT NOT NULL,
     amount_micros INTEGER NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (site, gran, bucket, dim, val, currency)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS engagement (
+    site TEXT NOT NULL, gran INTEGER NOT NULL, bucket INTEGER NOT NULL,
+    dim INTEGER NOT NULL, val TEXT NOT NULL,
+    engaged_ms INTEGER NOT NULL, scroll_sum INTEGER NOT NULL, scroll_n INTEGER NOT NULL,
+    PRIMARY KEY (site, gran, bucket, dim, val)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     site TEXT NOT NULL, ts INTEGER NOT NULL, session INTEGER NOT NULL,
     visitor INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
@@ -143,6 +150,12 @@ _UPSERT_REVENUE = (
     "INSERT INTO revenue VALUES (?,?,?,?,?,?,?,?) "
     "ON CONFLICT(site, gran, bucket, dim, val, currency) DO UPDATE SET "
     "amount_micros = amount_micros + excluded.amount_micros, n = n + excluded.n"
+)
+_UPSERT_ENGAGEMENT = (
+    "INSERT INTO engagement VALUES (?,?,?,?,?,?,?,?) "
+    "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET "
+    "engaged_ms = engaged_ms + excluded.engaged_ms, "
+    "scroll_sum = scroll_sum + excluded.scroll_sum, scroll_n = scroll_n + excluded.scroll_n"
 )
 _SESSION_COLUMNS = (
     "id, site, visitor, alias, start_ms, end_ms, start_hour, start_day, entry, entry_ms, "
@@ -297,7 +310,10 @@ class StatsDB:
             c.execute("BEGIN IMMEDIATE")
             try:
                 folded = self._fold(c, batch)
-                self._write_batch(c, replace(batch, buckets=folded.buckets), now_ms)
+                engagement = self.cap.fold_engagement(batch.engagement, folded)
+                self._write_batch(
+                    c, replace(batch, buckets=folded.buckets, engagement=engagement), now_ms
+                )
                 faults.hit("flush.before_commit")
                 c.execute("COMMIT")
             except BaseException:
@@ -318,7 +334,8 @@ class StatsDB:
         """The batch's rows under the distinct-values cap, the admitted
         values of its days read from their DAY rows where not known yet
         (inside the flush's transaction: what it reads is what it adds to)."""
-        for site, day in self.cap.missing(batch.buckets):
+        keys = chain(batch.buckets, (k[:3] for k in batch.engagement))
+        for site, day in self.cap.missing(keys):
             rows = c.execute(
                 "SELECT dim, val FROM agg WHERE site = ? AND gran = ? AND bucket = ?",
                 (site, DAY, day),
@@ -330,6 +347,7 @@ class StatsDB:
     def _write_batch(c: sqlite3.Connection, batch: FlushBatch, now_ms: int) -> None:
         _bulk(c, _AGG_INSERT, 13, batch.flat_rows(), _AGG_CONFLICT)
         c.executemany(_UPSERT_REVENUE, batch.revenue_rows())
+        c.executemany(_UPSERT_ENGAGEMENT, batch.engagement_rows())
         _bulk(c, "INSERT INTO events", 12, batch.events)
         _bulk(
             c,

@@ -90,6 +90,8 @@ def _mutated(change: dict[str, object]) -> dict[bytes, bytes]:
         (_mutated({"event.path": "no-slash"}), "path must start with /"),
         (_mutated({"event.event_type": ""}), "event_type"),
         (_mutated({"event.screen_width": 10**9}), "screen_width"),
+        (_mutated({"event.scroll_depth": 101}), "scroll_depth"),
+        (_mutated({"event.engaged_ms": -1}), "engaged_ms"),
         (_mutated({"event.utm": {"utm_evil": "x"}}), "utm"),
         (_mutated({"event.props": {f"k{i}": i for i in range(40)}}), "more than 30 props"),
         (_mutated({"event.props": {"n": 2**70}}), "props"),

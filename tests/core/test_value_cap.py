@@ -100,3 +100,24 @@ def test_no_limit_changes_nothing() -> None:
     b = batch((PAGE, "/a", 1), (PAGE, "/b", 1))
     assert cap.missing(b) == []
     assert cap.fold(b).buckets is b
+
+
+def test_engagement_rows_of_pages_past_the_cap_fold_into_other() -> None:
+    cap = loaded(2, (PAGE, "/stored"))
+    folded = cap.fold(batch((PAGE, "/new", 1), (PAGE, "/late", 1)))  # /new admitted, /late not
+    engagement = {
+        ("s", DAY, DAY_N, SITE, ""): [9, 0, 0],
+        ("s", DAY, DAY_N, PAGE, "/stored"): [1, 10, 1],
+        ("s", DAY, DAY_N, PAGE, "/new"): [2, 20, 1],
+        ("s", HOUR, HOUR_N, PAGE, "/late"): [3, 30, 1],
+        ("s", DAY, DAY_N, PAGE, "/late"): [3, 30, 1],
+        ("s", DAY, DAY_N, PAGE, "/never-seen"): [4, 40, 1],
+    }
+    assert cap.fold_engagement(engagement, folded) == {
+        ("s", DAY, DAY_N, SITE, ""): [9, 0, 0],
+        ("s", DAY, DAY_N, PAGE, "/stored"): [1, 10, 1],
+        ("s", DAY, DAY_N, PAGE, "/new"): [2, 20, 1],
+        ("s", HOUR, HOUR_N, PAGE, OTHER): [3, 30, 1],
+        ("s", DAY, DAY_N, PAGE, OTHER): [7, 70, 2],
+    }
+    assert ValueCap(0).fold_engagement(engagement, folded) is engagement

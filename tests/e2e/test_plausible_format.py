@@ -116,3 +116,64 @@ def test_plausible_payload_errors_name_the_problem(tmp_path: Any) -> None:
                            headers={"Content-Type": "text/plain"})  # fmt: skip
             assert r.status_code in (400, 403), r.text
             assert any(says in m for m in r.json()["message"]), r.text
+
+
+def _post(d: Daemon, body: dict[str, Any]) -> Any:
+    return web.post(
+        f"{d.url}/api/event",
+        content=json.dumps(body),
+        headers={"Content-Type": "text/plain", "User-Agent": UA, "X-Forwarded-For": "203.0.113.7"},
+    )
+
+
+def test_plausible_semantics_end_to_end(tmp_path: Any) -> None:
+    """Empty `$`, `h: 1`, a `www.` domain and engagement, as Plausible takes them."""
+    with running_daemon(tmp_path) as d:
+        bodies = [
+            {"n": "pageview", "u": f"{SITE_URL}/#/cart", "d": f"www.{TEST_SITE}", "h": 1},
+            {"n": "Signup", "u": f"{SITE_URL}/#/cart", "d": TEST_SITE, "h": 1, "$": {}},
+            {"n": "engagement", "u": f"{SITE_URL}/#/cart", "d": TEST_SITE, "h": 1, "sd": 80,
+             "e": 4200, "p": {}},
+        ]  # fmt: skip
+        ids = []
+        for body in bodies:
+            r = _post(d, body)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["eventId"])
+        d.wait_caught_up()
+        assert stored(d, ids[0])["path"] == "/#/cart"
+        signup = stored(d, ids[1])
+        assert (signup["name"], signup["revenue_micros"]) == ("Signup", None)
+        db = sqlite3.connect(f"file:{d.config.parent / 'data' / 'stats.sqlite3'}?mode=ro", uri=True)
+        names = [n for (n,) in db.execute("SELECT name FROM events WHERE site = ?", (TEST_SITE,))]
+        assert sorted(names) == ["Signup", "pageview"]  # engagement is no event
+        (events,) = db.execute(
+            "SELECT events FROM agg WHERE site = ? AND gran = 1 AND dim = 0", (TEST_SITE,)
+        ).fetchone()
+        assert events == 2
+        rows = db.execute(
+            "SELECT val, engaged_ms, scroll_sum, scroll_n FROM engagement "
+            "WHERE site = ? AND gran = 1 ORDER BY val",
+            (TEST_SITE,),
+        ).fetchall()
+        assert rows == [("", 4200, 0, 0), ("/#/cart", 4200, 80, 1)]
+
+
+def test_plausible_script_names_are_served(tmp_path: Any) -> None:
+    with running_daemon(tmp_path) as d:
+        for name, flags in [
+            ("script.js", "F={}"),
+            ("plausible.js", "F={}"),
+            ("script.hash.js", "F={h:1}"),
+            ("script.tagged-events.js", "F={t:1}"),
+            ("script.outbound-links.file-downloads.js", "F={f:1,o:1}"),
+            ("plausible.outbound-links.js", "F={o:1}"),
+        ]:
+            r = web.get(f"{d.url}/js/{name}")
+            assert r.status_code == 200, name
+            assert r.headers["content-type"].startswith("application/javascript")
+            # The default own path is /js/script.js: it keeps every feature on.
+            assert (flags in r.text) != (name == "script.js"), (name, r.text[:200])
+        r = web.get(f"{d.url}/js/script.nope.js")
+        assert r.status_code == 404
+        assert "script.hash.outbound-links.js" in r.text
