@@ -33,6 +33,7 @@ system-deps:
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	command -v nginx >/dev/null || missing="$$missing nginx"; \
 	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
