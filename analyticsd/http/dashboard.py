@@ -26,6 +26,7 @@ from analyticsd.http.stats_api import StatsDeps
 ASSETS = {
     "/dashboard/app.js": ("app.js", "application/javascript; charset=utf-8"),
     "/dashboard/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/dashboard/world.json": ("world.json", "application/json"),
 }
 
 

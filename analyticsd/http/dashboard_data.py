@@ -1,5 +1,5 @@
-"""What the dashboard reads besides the Stats API: the chart as SVG and the
-custom property names of an event.
+"""What the dashboard reads besides the Stats API: the chart as SVG, the
+custom property names of an event, and whether a GeoIP database is set.
 
 Both answer only a signed-in browser (the caller hands in the check) and take
 the dashboard's own parameters: the Stats API's `site_id`, `period`, `date`,
@@ -79,6 +79,15 @@ def register(app: QuartTrio, deps: StatsDeps, signed_in: Callable[[], bool]) -> 
             return _text(400, str(e))
         return Response(svg, status=200, content_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    @app.get("/dashboard/setup.json")
+    async def setup() -> Response:
+        # What the page says instead of an empty table: no GeoIP database.
+        if not signed_in():
+            return _text(401, "sign in first")
+        geoip = bool(deps.config().geoip.database)
+        return Response(msgspec.json.encode({"geoip": geoip}), status=200,
+                        content_type="application/json")  # fmt: skip
 
     @app.get("/dashboard/props.json")
     async def props() -> Response:

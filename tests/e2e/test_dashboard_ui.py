@@ -520,9 +520,48 @@ def test_phone_layout_and_axe_in_light_and_dark(
             shutil.copy(shot, ROOT / "docs" / shot.name)
 
 
+def test_the_world_map_shows_the_countries_and_filters(setup: tuple[Daemon, Browser]) -> None:
+    d, browser = setup
+    page = open_dashboard(browser, d, f"site={TEST_SITE}&period=7d")
+    want = api(d, "breakdown", period="7d", property="visit:country", metrics="visitors")
+    seen = {
+        p.get_attribute("data-country"): p.query_selector("title").text_content()  # type: ignore[union-attr]
+        for p in page.query_selector_all("#map path.seen")
+    }
+    assert seen == {
+        r["country"]: f"{r['country']}: {r['visitors']:,} visitors" for r in want["results"]
+    }
+    assert len(page.query_selector_all("#map path")) > 150  # the world, not only the seen
+    page.focus("#map path[data-country='FR']")
+    page.keyboard.press("Enter")
+    ready(page)
+    assert "f=visit:country==FR" in unquote(page.url)
+    assert_view_matches_api(page, d, "visit:country==FR")
+    page.context.close()
+
+
 def test_the_props_list_needs_a_session(setup: tuple[Daemon, Browser]) -> None:
     d, _ = setup
     today = date.today().isoformat()
     params = {"site_id": TEST_SITE, "period": "7d", "date": today, "event": "Signup"}
     assert web.get(f"{d.url}/dashboard/props.json", params=params).status_code == 401
     assert web.get(f"{d.url}/dashboard/chart.svg", params=params).status_code == 401
+
+
+def test_without_a_geoip_database_the_map_says_how_to_set_one(
+    setup: tuple[Daemon, Browser],
+) -> None:
+    # Last in the module: it reloads the daemon without its GeoIP database.
+    d, browser = setup
+    text = d.config.read_text()
+    d.config.write_text("\n".join(
+        'database = ""' if line.startswith("database = ") else line
+        for line in text.splitlines()
+    ))  # fmt: skip
+    assert d.cli("reload").returncode == 0
+    page = open_dashboard(browser, d, f"site={TEST_SITE}&period=7d")
+    note = page.text_content("#map") or ""
+    assert "No GeoIP database is configured" in note
+    assert "[geoip] database" in note
+    assert page.query_selector("#map svg") is None
+    page.context.close()

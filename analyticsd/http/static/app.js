@@ -434,6 +434,54 @@ async function props() {
   document.body.dataset.props = name;
 }
 
+// -- the world map -----------------------------------------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const NO_GEOIP = "No GeoIP database is configured, so visits have no country, region or city. " +
+  "Set [geoip] database to a City .mmdb file (DB-IP's free IP to City Lite, or MaxMind's " +
+  "GeoLite2 City) and reload the daemon; visits from then on are placed.";
+let geoip = true;
+let world = null; // alpha-2 code -> SVG path (Natural Earth via world-atlas)
+
+function svgEl(tag, attrs) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+function countryPath(code, d, visitors, top) {
+  const p = svgEl("path", { d, class: visitors ? "country seen" : "country" });
+  const title = svgEl("title", {});
+  title.textContent = visitors ? `${code}: ${visitors.toLocaleString()} visitors` : code;
+  p.append(title);
+  if (!visitors) return p;
+  p.setAttribute("fill-opacity", (0.3 + 0.7 * visitors / top).toFixed(2));
+  p.setAttribute("tabindex", "0");
+  p.setAttribute("role", "button");
+  p.setAttribute("aria-label", `${code}: ${visitors.toLocaleString()} visitors (filter by it)`);
+  p.dataset.country = code;
+  const pickIt = () => addFilter("visit:country", code);
+  p.addEventListener("click", pickIt);
+  p.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pickIt(); }
+  });
+  return p;
+}
+
+async function worldMap() {
+  if (!geoip) { $("#map").replaceChildren(el("p", NO_GEOIP, "hint")); return; }
+  if (!world) {
+    const r = await fetch("/dashboard/world.json");
+    world = await r.json();
+  }
+  const res = await api("stats/breakdown", { ...query(), property: "visit:country", metrics: "visitors", limit: 300 });
+  const seen = new Map(res.results.filter((r) => r.visitors).map((r) => [r.country, r.visitors]));
+  const top = Math.max(1, ...seen.values());
+  const svg = svgEl("svg", { viewBox: "0 0 960 400", class: "map", role: "group", "aria-label": "Visitors by country" });
+  for (const [code, d] of Object.entries(world)) svg.append(countryPath(code, d, seen.get(code), top));
+  $("#map").replaceChildren(svg);
+}
+
 // -- realtime, funnel, render -----------------------------------------------
 
 async function realtime() {
@@ -491,7 +539,7 @@ async function render() {
     // period may not have: their errors stay in their own section.
     await Promise.all([
       cards().then((total) => section(events(total), "#events-table")),
-      chart(), tables(), section(funnel(), "#funnel-steps"), realtime(),
+      chart(), tables(), section(funnel(), "#funnel-steps"), section(worldMap(), "#map"), realtime(),
     ]);
     if (mine === renders) document.body.dataset.ready = "1";
   } catch (e) {
@@ -531,6 +579,8 @@ function wire() {
 
 async function start() {
   sites = (await api("sites", {})).sites;
+  const setup = await fetch("/dashboard/setup.json");
+  if (setup.ok) geoip = (await setup.json()).geoip;
   $("#site").replaceChildren(...sites.map((s) => el("option", s.id)));
   view = readView();
   wire();
