@@ -9,7 +9,7 @@ panel's `event`. A bad parameter is a 400 naming it, as in the Stats API.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -55,64 +55,72 @@ def _horizon(cfg: Config, deps: StatsDeps) -> int:
     return deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
 
 
+def _json_response(payload: Any) -> Response:
+    return Response(msgspec.json.encode(payload), status=200, content_type="application/json")
+
+
 def register(app: QuartTrio, deps: StatsDeps, signed_in: Callable[[], bool]) -> None:
-    @app.get("/dashboard/chart.svg")
-    async def chart() -> Response:
-        if not signed_in():
-            return _text(401, "sign in first")
-        cfg = deps.config()
-        site = cfg.site(request.args.get("site_id", ""))
-        if site is None:
-            return _text(404, "unknown site")
-        metric = request.args.get("metric", "visitors")
-        if metric not in LABELS:
-            return _text(400, f"metric: one of {', '.join(LABELS)}")
-        args = {k: v for k, v in request.args.items() if k in _CHART_ARGS and v}
-        try:
-            q = parse_query(
-                "timeseries", {**args, "metrics": metric}, site.timezone,
-                deps.today(site.timezone), custom_metrics(cfg),
-            )  # fmt: skip
-            q = replace(q, compare=request.args.get("compare") == "previous_period")
-            svg = await deps.run(_chart_work(q, metric, _horizon(cfg, deps)))
-        except (QueryError, StatsStoreError) as e:
-            return _text(400, str(e))
-        return Response(svg, status=200, content_type="image/svg+xml",
-                        headers={"Cache-Control": "no-store"})  # fmt: skip
+    def route(path: str, answer: Callable[[StatsDeps], Awaitable[Response]]) -> None:
+        async def view() -> Response:
+            if not signed_in():
+                return _text(401, "sign in first")
+            return await answer(deps)
 
-    @app.get("/dashboard/setup.json")
-    async def setup() -> Response:
-        # What the page says instead of an empty table: no GeoIP database.
-        if not signed_in():
-            return _text(401, "sign in first")
-        geoip = bool(deps.config().geoip.database)
-        return Response(msgspec.json.encode({"geoip": geoip}), status=200,
-                        content_type="application/json")  # fmt: skip
+        app.add_url_rule(path, f"dashboard_{path.rsplit('/', 1)[1]}", view, methods=["GET"])
 
-    @app.get("/dashboard/props.json")
-    async def props() -> Response:
-        if not signed_in():
-            return _text(401, "sign in first")
-        cfg = deps.config()
-        site = cfg.site(request.args.get("site_id", ""))
-        event = request.args.get("event", "")
-        if site is None:
-            return _text(404, "unknown site")
-        if not event:
-            return _text(400, "event: is required")
-        try:
-            r = period_range(
-                request.args.get("period") or "30d",
-                request.args.get("date", ""),
-                deps.today(site.timezone),
-            )
-            start = max(day_range_ms(r.first, site.timezone)[0], _horizon(cfg, deps))
-            end = day_range_ms(r.last, site.timezone)[1]
-            keys = await deps.run(lambda s: s.prop_keys(site.id, event, start, end))
-        except (QueryError, StatsStoreError) as e:
-            return _text(400, str(e))
-        return Response(msgspec.json.encode({"props": keys}), status=200,
-                        content_type="application/json")  # fmt: skip
+    route("/dashboard/chart.svg", _chart)
+    route("/dashboard/props.json", _props)
+    route("/dashboard/setup.json", _setup)
+
+
+async def _chart(deps: StatsDeps) -> Response:
+    cfg = deps.config()
+    site = cfg.site(request.args.get("site_id", ""))
+    if site is None:
+        return _text(404, "unknown site")
+    metric = request.args.get("metric", "visitors")
+    if metric not in LABELS:
+        return _text(400, f"metric: one of {', '.join(LABELS)}")
+    args = {k: v for k, v in request.args.items() if k in _CHART_ARGS and v}
+    try:
+        q = parse_query(
+            "timeseries", {**args, "metrics": metric}, site.timezone,
+            deps.today(site.timezone), custom_metrics(cfg),
+        )  # fmt: skip
+        q = replace(q, compare=request.args.get("compare") == "previous_period")
+        svg = await deps.run(_chart_work(q, metric, _horizon(cfg, deps)))
+    except (QueryError, StatsStoreError) as e:
+        return _text(400, str(e))
+    return Response(svg, status=200, content_type="image/svg+xml",
+                    headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+async def _props(deps: StatsDeps) -> Response:
+    """The property names an event carries in the period (per-event rows)."""
+    cfg = deps.config()
+    site = cfg.site(request.args.get("site_id", ""))
+    event = request.args.get("event", "")
+    if site is None:
+        return _text(404, "unknown site")
+    if not event:
+        return _text(400, "event: is required")
+    try:
+        r = period_range(
+            request.args.get("period") or "30d",
+            request.args.get("date", ""),
+            deps.today(site.timezone),
+        )
+        start = max(day_range_ms(r.first, site.timezone)[0], _horizon(cfg, deps))
+        end = day_range_ms(r.last, site.timezone)[1]
+        keys = await deps.run(lambda s: s.prop_keys(site.id, event, start, end))
+    except (QueryError, StatsStoreError) as e:
+        return _text(400, str(e))
+    return _json_response({"props": keys})
+
+
+async def _setup(deps: StatsDeps) -> Response:
+    # What the page says instead of an empty map: no GeoIP database.
+    return _json_response({"geoip": bool(deps.config().geoip.database)})
 
 
 def _chart_work(q: Query, metric: str, horizon: int) -> Callable[[StatsStore], str]:

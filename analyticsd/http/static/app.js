@@ -170,7 +170,9 @@ function dataTable(caption, keyName, metrics, rows, onPick, empty) {
     const tr = el("tr");
     const td = el("td");
     const name = row.__key;
-    td.append(onPick ? button(name, () => onPick(row), "pick") : document.createTextNode(name));
+    // A value with the filter syntax's separators in it cannot be a filter.
+    const pickable = onPick && !/[;|]/.test(name);
+    td.append(pickable ? button(name, () => onPick(row), "pick") : document.createTextNode(name));
     tr.append(td);
     metrics.forEach((m) => tr.append(el("td", show(row[m], m))));
     t.append(tr);
@@ -303,16 +305,20 @@ async function details(title, property, cols, extra) {
   $("#details-search").value = "";
   Object.assign(list, { title, property, cols, extra, rows: [], page: 0, sort: cols[0], dir: -1 });
   $("#details-note").textContent = "Loading…";
+  $("#details-table").replaceChildren();
   $("#details").showModal();
-  // Every row, 1000 at a time (the API's page size), up to 10,000.
-  let total = 0;
-  for (let page = 1; page <= 10; page++) {
-    const res = await api("stats/breakdown", { ...query(extra), property, metrics: cols.join(","), limit: 1000, page });
-    total = res.total_rows;
-    list.rows.push(...keyed(res.results, property).filter(nonZero(cols)));
-    if (res.results.length < 1000) break;
+  try {
+    // Every row, 1000 at a time (the API's page size), up to 10,000.
+    for (let page = 1; page <= 10; page++) {
+      const res = await api("stats/breakdown", { ...query(extra), property, metrics: cols.join(","), limit: 1000, page });
+      list.total = res.total_rows;
+      list.rows.push(...keyed(res.results, property).filter(nonZero(cols)));
+      if (res.results.length < 1000) break;
+    }
+  } catch (e) {
+    $("#details-note").textContent = e.message;
+    return;
   }
-  list.total = total;
   document.body.dataset.details = "1";
   detailsRender();
 }
@@ -364,7 +370,7 @@ function detailsRender() {
   $("#details-page").textContent = `${first}–${list.page * PAGE_SIZE + slice.length} of ${rows.length.toLocaleString()}`;
   $("#details-prev").disabled = list.page === 0;
   $("#details-next").disabled = list.page >= pages - 1;
-  $("#details-note").textContent = list.total > list.rows.length + 0 && list.total > 10000
+  $("#details-note").textContent = list.total > 10000
     ? `The first 10,000 of ${list.total.toLocaleString()} rows.` : "";
 }
 
@@ -574,7 +580,13 @@ function wire() {
   $("#details-next").addEventListener("click", () => { list.page++; detailsRender(); });
   $("#details-csv").addEventListener("click", downloadCsv);
   $("#details").addEventListener("close", () => { document.body.dataset.details = ""; });
-  window.addEventListener("popstate", () => { view = readView(); render(); });
+  // Back and forward, and a hash edited by hand (a traversal may fire both).
+  const fromUrl = () => {
+    const v = readView();
+    if (writeHash(v) !== writeHash(view)) { view = v; render(); }
+  };
+  window.addEventListener("popstate", fromUrl);
+  window.addEventListener("hashchange", fromUrl);
 }
 
 async function start() {
