@@ -123,13 +123,17 @@ def num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
+def locale(v: float) -> str:
+    """A number as JavaScript's toLocaleString() writes it in en-US."""
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:,}"
+
+
 def cell(v: Any, metric: str) -> str:
     if isinstance(v, dict):
-        return ", ".join(f"{num(a)} {c}" for c, a in v.items()) or "\u2013"
+        return ", ".join(f"{locale(a)} {c}" for c, a in v.items()) or "\u2013"
     if v is None:
         return "\u2013"
-    text = f"{v:,}" if isinstance(v, int) else num(v)
-    return text + "%" if metric.endswith("rate") else text
+    return locale(v) + ("%" if metric.endswith("rate") else "")
 
 
 def card_text(metric: str, v: Any) -> str:
@@ -316,9 +320,39 @@ def test_an_empty_previous_period_reads_the_same_on_every_card(
     page.context.close()
 
 
-def test_no_table_shows_a_zero_row(setup: tuple[Daemon, Browser]) -> None:
+# Every table of the dashboard: (property, metrics, the filter it adds).
+TABLES = [
+    ("event:page", "visitors,pageviews", ""),
+    ("visit:entry_page", "visits,bounce_rate", ""),
+    ("visit:exit_page", "visits", ""),
+    ("visit:source", "visitors,bounce_rate", ""),
+    ("visit:referrer", "visitors", ""),
+    ("visit:utm_source", "visitors", ""),
+    ("visit:utm_medium", "visitors", ""),
+    ("visit:utm_campaign", "visitors", ""),
+    ("visit:device", "visitors", ""),
+    ("visit:browser", "visitors", ""),
+    ("visit:os", "visitors", ""),
+    ("visit:country", "visitors", ""),
+    ("visit:region", "visitors", ""),
+    ("visit:city", "visitors", ""),
+    ("event:goal", "visitors,events,conversion_rate,revenue", ""),
+    ("event:props:url", "visitors,events", OUTBOUND),
+    ("event:props:url", "visitors,events", DOWNLOAD),
+]
+
+
+def test_every_table_is_the_apis_without_zero_rows(setup: tuple[Daemon, Browser]) -> None:
     d, browser = setup
-    page = open_dashboard(browser, d, f"site={TEST_SITE}&period=7d")
+    page = open_dashboard(browser, d, f"site={TEST_SITE}&period=7d&f=visit:os!=iOS")
+    for prop, metrics, event in TABLES:
+        where = f"[data-event='{event}']" if event else ":not([data-event])"
+        shown = table_rows(page, f"#tables section{where}[data-property='{prop}'] table")
+        filters = "visit:os!=iOS" + (f";event:name=={event}" if event else "")
+        assert shown == rows_of(d, prop, metrics, period="7d", limit=10, filters=filters), prop
+        assert shown, prop
+    page.goto(f"{d.url}/#site={TEST_SITE}&period=7d")
+    ready(page)
     exits = rows_of(d, "visit:exit_page", "visits", period="7d", limit=10)
     shown_exits = table_rows(page, "table[data-property='visit:exit_page']")
     assert shown_exits == exits
