@@ -14,8 +14,8 @@ projection of 960 x 400 (latitudes 84 N to 60 S; Antarctica left out), one
 decimal. It is generated once and committed (the dashboard fetches nothing
 from elsewhere); run again to update:
 
-    npm install --prefix /tmp/wm world-atlas@2.0.2 i18n-iso-countries@7.14.0
-    python3 packaging/world_map.py /tmp/wm/node_modules > analyticsd/http/static/world.json
+    npm install --prefix "$DIR" world-atlas@2.0.2 i18n-iso-countries@7.14.0
+    python3 packaging/world_map.py "$DIR/node_modules" > analyticsd/http/static/world.json
 """
 
 from __future__ import annotations
