@@ -2,8 +2,8 @@
 
 Colours come from CSS classes (`series`, `compare`, `grid`, `axis`), so the
 dashboard's light and dark styles apply; text is escaped. The chart is small
-on purpose: one series, an optional comparison, three grid lines, and the
-first, middle and last labels.
+on purpose: one series, an optional comparison, three grid lines, the
+first, middle and last labels, and (optionally) a titled marker per point.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def line_chart(
     labels: Sequence[str],
     values: Sequence[float],
     comparison: Sequence[float] | None = None,
+    shown: Sequence[str] | None = None,
 ) -> str:
+    """`shown`: each point's value as text; given, every point gets a marker
+    whose title (a tooltip, and what a screen reader reads) is `label: text`."""
     top = _nice_max(max([*values, *(comparison or []), 0]))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" '
@@ -68,6 +71,11 @@ def line_chart(
         area = f"{_path(points)} L{points[-1][0]:.1f},{base} L{points[0][0]:.1f},{base} Z"
         parts.append(f'<path class="area" d="{area}"/>')
         parts.append(f'<path class="series" d="{_path(points)}"/>')
+        for (x, y), label, text in zip(points, labels, shown or (), strict=False):
+            parts.append(
+                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3">'
+                f"<title>{escape(label)}: {escape(text)}</title></circle>"
+            )
         for i in sorted({0, len(labels) // 2, len(labels) - 1}):
             if 0 <= i < len(labels):
                 anchor = "start" if i == 0 else "end" if i == len(labels) - 1 else "middle"

@@ -1,5 +1,5 @@
 """The web dashboard: sign-in with an API token, a session cookie, the page
-and its assets, and the server-rendered chart.
+and its assets (the chart and the props list: http.dashboard_data).
 
 Everything is served by the daemon (no CDN, nothing fetched at run time).
 The session cookie is HttpOnly, SameSite=Strict (the Stats API it unlocks
@@ -10,7 +10,6 @@ when the request came over HTTPS (a trusted proxy's X-Forwarded-Proto).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from functools import lru_cache
 from html import escape
 from importlib import resources
@@ -22,18 +21,15 @@ from quart_trio import QuartTrio
 
 from analyticsd.core import signin
 from analyticsd.core.access import Grant, match, token_hash
-from analyticsd.core.chart import line_chart
-from analyticsd.core.config import Config
-from analyticsd.core.errors import QueryError, StatsStoreError
-from analyticsd.core.query import parse_query
+from analyticsd.http import dashboard_data
 from analyticsd.http.access import client_key, foreign_origin
-from analyticsd.http.stats_api import StatsDeps, StatsStore, custom_metrics
+from analyticsd.http.stats_api import StatsDeps
 
 ASSETS = {
     "/dashboard/app.js": ("app.js", "application/javascript; charset=utf-8"),
     "/dashboard/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/dashboard/world.json": ("world.json", "application/json"),
 }
-_LABELS = {"visitors": "Unique visitors", "visits": "Visits", "pageviews": "Page views"}
 
 
 def static_text(name: str) -> str:
@@ -147,45 +143,7 @@ def register(
     for path, (name, ctype) in ASSETS.items():
         app.add_url_rule(path, f"asset_{name}", _asset(name, ctype), methods=["GET"])
 
-    @app.get("/dashboard/geo.json")
-    async def geo_info() -> Any:
-        if session() is None:
-            return Response("sign in first", status=401, content_type="text/plain")
-        info = geo()
-        # No file paths for the browser: which kind of database, and whether
-        # it knows cities.
-        return {
-            "database": info.get("database"),
-            "loaded": bool(info.get("loaded")),
-            "cities": bool(info.get("cities")),
-            "package": info.get("package"),
-            "license": info.get("license"),
-        }
-
-    @app.get("/dashboard/chart.svg")
-    async def chart() -> Response:
-        grant = session()
-        if grant is None:
-            return Response("sign in first", status=401, content_type="text/plain")
-        cfg = deps.config()
-        site = cfg.site(request.args.get("site_id", ""))
-        if site is None or not grant.may_read(site.id):
-            return Response("unknown site", status=404, content_type="text/plain")
-        metric = request.args.get("metric", "visitors")
-        if metric not in _LABELS:
-            return Response("metric: visitors, visits or pageviews", status=400)
-        args = {k: v for k, v in request.args.items() if k in ("site_id", "period", "date")}
-        try:
-            q = parse_query(
-                "timeseries", {**args, "metrics": metric}, site.timezone,
-                deps.today(site.timezone), custom_metrics(cfg),
-            )  # fmt: skip
-            q = replace(q, compare=request.args.get("compare") == "previous_period")
-            svg = await deps.run(_chart_work(q, metric, _horizon(cfg, deps)))
-        except (QueryError, StatsStoreError) as e:
-            return Response(str(e), status=400, content_type="text/plain")
-        return Response(svg, status=200, content_type="image/svg+xml",
-                        headers={"Cache-Control": "no-store"})  # fmt: skip
+    dashboard_data.register(app, deps, session, geo)
 
 
 def _asset(name: str, ctype: str) -> Callable[[], Any]:
@@ -194,22 +152,3 @@ def _asset(name: str, ctype: str) -> Callable[[], Any]:
                         headers={"Cache-Control": "no-cache"})  # fmt: skip
 
     return serve
-
-
-def _horizon(cfg: Config, deps: StatsDeps) -> int:
-    return deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
-
-
-def _chart_work(q: Any, metric: str, horizon: int) -> Callable[[StatsStore], str]:
-    def work(store: StatsStore) -> str:
-        res = store.answers({}, horizon).timeseries(q)
-        points = res["results"]
-        comparison = [p["comparison"][metric] or 0 for p in points] if q.compare else None
-        return line_chart(
-            _LABELS[metric],
-            [p["date"] for p in points],
-            [p[metric] for p in points],
-            comparison,
-        )
-
-    return work

@@ -286,6 +286,18 @@ class QueryEngine:
         )
         return int(row[0][0])
 
+    def prop_keys(self, site: str, name: str, start_ms: int, end_ms: int) -> list[str]:
+        """The custom property names the events called `name` carry in
+        [start_ms, end_ms), with how many such events carry each, most first
+        (the dashboard's props panel; per-event rows)."""
+        rows = self._rows(
+            "SELECT j.key, count(*) FROM events e, json_each(e.props) j "
+            "WHERE e.site = ? AND e.ts >= ? AND e.ts < ? AND e.name = ? "
+            "AND e.props IS NOT NULL AND e.props != '' GROUP BY j.key ORDER BY 2 DESC, 1 LIMIT 100",
+            [site, start_ms, end_ms, name],
+        )
+        return [str(r[0]) for r in rows]
+
     def actor_events(
         self, site: str, start_ms: int, end_ms: int, by_user: bool
     ) -> Iterator[tuple[Any, ...]]:

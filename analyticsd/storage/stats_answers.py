@@ -262,6 +262,9 @@ class StatsStoreView:
     def realtime(self, site: str, now_ms: int) -> int:
         return self.engine.realtime(site, now_ms)
 
+    def prop_keys(self, site: str, name: str, start_ms: int, end_ms: int) -> list[str]:
+        return self.engine.prop_keys(site, name, start_ms, end_ms)
+
     def actor_events(
         self, site: str, start_ms: int, end_ms: int, by_user: bool
     ) -> Iterator[tuple[Any, ...]]:

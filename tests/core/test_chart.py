@@ -30,3 +30,10 @@ def test_an_empty_series_still_draws_the_axes() -> None:
     root = ET.fromstring(line_chart("Visits", [], []))
     assert root.find(f"{SVG}path[@class='series']") is None
     assert len(root.findall(f"{SVG}line")) == 3
+
+
+def test_point_markers_carry_their_label_and_value() -> None:
+    root = ET.fromstring(line_chart("Visits", ["d1", "d2"], [3, 5], shown=["3", "5 <b>"]))
+    titles = [c.find(f"{SVG}title").text for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+    assert titles == ["d1: 3", "d2: 5 <b>"]
+    assert ET.fromstring(line_chart("Visits", ["d1"], [3])).find(f"{SVG}circle") is None

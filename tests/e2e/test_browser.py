@@ -7,8 +7,7 @@ it, changes route like a single-page app, clicks an outbound and a download
 link, sends a custom event with props and revenue, and leaves the page; the
 events must arrive with the right fields. Then it signs in to the dashboard
 and checks that the numbers shown are the Stats API's and that the chart was
-drawn; the screenshot it takes is the README's (UPDATE_SCREENSHOT=1 copies it
-to docs/).
+drawn (the README's screenshots are test_dashboard_ui.py's).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import shutil
 import sqlite3
 import threading
@@ -334,9 +332,6 @@ def test_dashboard_shows_the_api_numbers(
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    if os.environ.get("UPDATE_SCREENSHOT"):
-        (ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copy(shot, ROOT / "docs" / "dashboard.png")
     # Dark mode renders too (the same page, the other colour scheme).
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=str(tmp_path / "dashboard-dark.png"))
