@@ -357,7 +357,7 @@ def test_dashboard_with_the_bundled_database(
     d = Daemon(write_config(tmp_path, port, extra=f'[api]\ntokens = ["{TOKEN}"]\n'), port)
     d.start()
     try:
-        assert web.get(f"{d.url}/dashboard/geo.json").status_code == 401  # signed in only
+        assert web.get(f"{d.url}/dashboard/setup.json").status_code == 401  # signed in only
         r = web.post(
             f"{d.url}/api/event",
             json={"siteId": TEST_SITE, "eventType": "pageview", "path": "/"},
@@ -381,9 +381,9 @@ def test_dashboard_with_the_bundled_database(
                                    "countries only: set [geoip] database")  # fmt: skip
             assert "GeoLite2 City or DB-IP City Lite" in note
         # What the page is told: no file paths, the kind of database.
-        info = page.evaluate("fetch('/dashboard/geo.json').then((r) => r.json())")
+        info = page.evaluate("fetch('/dashboard/setup.json').then((r) => r.json())")
         assert info == {
-            "database": "bundled", "loaded": True, "cities": False,
+            "geoip": True, "database": "bundled", "loaded": True, "cities": False,
             "package": d.health()["geoip"]["package"], "license": d.health()["geoip"]["license"],
         }  # fmt: skip
         page.close()

@@ -585,11 +585,12 @@ def test_the_props_list_needs_a_session(setup: tuple[Daemon, Browser]) -> None:
 def test_without_a_geoip_database_the_map_says_how_to_set_one(
     setup: tuple[Daemon, Browser],
 ) -> None:
-    # Last in the module: it reloads the daemon without its GeoIP database.
+    # Last in the module: it reloads the daemon with GeoIP off ("" would be
+    # the bundled country database).
     d, browser = setup
     text = d.config.read_text()
     d.config.write_text("\n".join(
-        'database = ""' if line.startswith("database = ") else line
+        'database = "none"' if line.startswith("database = ") else line
         for line in text.splitlines()
     ))  # fmt: skip
     assert d.cli("reload").returncode == 0
@@ -598,4 +599,7 @@ def test_without_a_geoip_database_the_map_says_how_to_set_one(
     assert "No GeoIP database is configured" in note
     assert "[geoip] database" in note
     assert page.query_selector("#map svg") is None
+    for prop in ("visit:region", "visit:city"):
+        cells = page.query_selector_all(f"table[data-property='{prop}'] tr td:first-child")
+        assert any("GeoIP is off" in (c.text_content() or "") for c in cells), prop
     page.context.close()
