@@ -43,7 +43,7 @@ from analyticsd.http.server import HttpServer
 from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.tracker import register as register_tracker
-from analyticsd.storage.canonical import hub_consumer_name
+from analyticsd.storage.canonical import edge_origin_name, hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
@@ -172,6 +172,7 @@ class Parts:
             self.writer,
             self.enricher.subscribe,
             cfg,
+            cfg.origin or edge_origin_name(self.storage.data_dir),
             self.now_ms,
             beat=self.heartbeats.register("forwarder"),
         )

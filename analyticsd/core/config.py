@@ -124,6 +124,13 @@ class ForwardConfig(_RedisStream, frozen=True):
     # Upper bound on the forwarding rate, so a backlog drains after an outage
     # without starving live ingest and the aggregator of CPU (0: no bound).
     max_events_per_s: Annotated[int, Meta(ge=0, le=10_000_000, description="0: no bound")] = 20_000
+    # Forwarded records stay in the spool until the hub confirms it has
+    # committed them, or for at most this long (README "Loss detection"):
+    # what Redis loses within the window is forwarded again. 0: not kept.
+    retain_unconfirmed_s: Annotated[float, Meta(ge=0, le=30 * 86400)] = 3600.0
+    # This edge's name in the stream's marks and the hub's confirmations;
+    # empty = one made once and kept in the data dir.
+    origin: Annotated[str, Meta(max_length=200)] = ""
 
 
 class HubConfig(_RedisStream, frozen=True):
@@ -142,6 +149,10 @@ class HubConfig(_RedisStream, frozen=True):
     # large batches keep a slow disk from bounding the consume rate.
     batch_size: _BatchSize = 2000
     timeout_s: _Timeout = 5.0
+    # Trim the stream after each commit (README "Stream sizing"): entries
+    # every consumer group has acknowledged and older than trim_keep_s go.
+    trim: bool = True
+    trim_keep_s: Annotated[float, Meta(ge=0, le=30 * 86400)] = 60.0
 
     @property
     def dead_letters(self) -> str:

@@ -43,6 +43,12 @@ from analyticsd.core.useragent import ClientInfo
 WIRE_VERSION = 2
 EVENT_ID = b"event_id"
 EVENT = b"event"
+# Which edge appended the entry and at which of its spool sequences: what the
+# hub confirms back (README "Loss detection"). Absent in entries of older
+# edges, which are counted the same and simply not confirmed.
+ORIGIN = b"origin"
+SEQ = b"seq"
+_MAX_ORIGIN = 200
 # Far above any event the receiver accepts (its body limit is per request,
 # its field limits keep one event to a few KiB).
 MAX_ENTRY_BYTES = 256 * 1024
@@ -122,6 +128,18 @@ def encode(rec: EnrichedRecord) -> tuple[bytes, bytes]:
         event=rec.event,
     )
     return rec.event_id.encode(), _encoder.encode(wire)
+
+
+def origin_of(fields: dict[bytes, bytes]) -> tuple[str, int] | None:
+    """(origin, sequence) of a tagged entry; None if untagged or malformed
+    (a malformed tag only costs the confirmation, never the count)."""
+    origin, seq = fields.get(ORIGIN), fields.get(SEQ)
+    if origin is None or seq is None or len(origin) > _MAX_ORIGIN or not seq.isdigit():
+        return None
+    try:
+        return origin.decode(), int(seq)
+    except UnicodeDecodeError:
+        return None
 
 
 def _field(fields: dict[bytes, bytes], name: bytes) -> bytes:
