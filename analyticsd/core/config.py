@@ -159,6 +159,15 @@ class HubConfig(_RedisStream, frozen=True):
         return self.dead_letter_stream or f"{self.stream}:dead"
 
 
+class SaltsConfig(_Section, frozen=True):
+    """Where the edges of one deployment agree on their daily visitor salts
+    (README "One visitor across edges"); empty = this daemon's own salts."""
+
+    redis_url: str = ""
+    key_prefix: _NonEmpty = "analyticsd:salt"
+    timeout_s: _Timeout = 2.0
+
+
 class GeoipConfig(_Section, frozen=True):
     database: str = ""
 
@@ -247,6 +256,7 @@ class Config(_Section, frozen=True):
     aggregator: AggregatorConfig = AggregatorConfig()
     forward: ForwardConfig = ForwardConfig()
     hub: HubConfig = HubConfig()
+    salts: SaltsConfig = SaltsConfig()
     geoip: GeoipConfig = GeoipConfig()
     api: ApiConfig = ApiConfig()
     tracker: TrackerConfig = TrackerConfig()

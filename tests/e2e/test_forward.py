@@ -170,7 +170,10 @@ def test_resend_after_crash_between_xadd_and_cursor_is_deduped(tmp_path: Path) -
             wait_until("forwarding", lambda: forwarded_all(e))
             ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
             assert set(ids) == set(sent)
-            assert len(ids) > len(sent)  # the batch in flight at the kill was sent twice
+            # The batch in flight at the kill is found by the edge's mark in
+            # Redis and not appended again when the new batch ends where it
+            # did; one that reaches further goes out whole (dupes included).
+            assert len(ids) >= len(sent)
             h.start()
             wait_until("hub counting", lambda: caught_up(h, len(sent)))
             assert counted(h) == len(sent)
