@@ -31,6 +31,7 @@ still needs and never within `trim_keep_s` of now.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -217,25 +218,36 @@ class Hub:
     async def _commit_loop(
         self, consumer: StreamConsumer, receive: trio.MemoryReceiveChannel[Decoded]
     ) -> None:
-        """Store, acknowledge, confirm, trim; returns when the daemon stops."""
+        """Store, acknowledge, confirm; trim every TRIM_EVERY_S, idle or not
+        (what was within trim_keep_s at the last batch must go too)."""
         next_trim = trio.current_time()
-        async for decoded in receive:
-            if not await self._store(decoded):
-                return
+        while True:
+            decoded: Decoded | None = None
+            with trio.move_on_at(next_trim if self.cfg.trim else math.inf):
+                decoded = await receive.receive()
             try:
-                faults.hit("hub.before_ack")
-                await self._thread(consumer.ack, decoded.done_ids)
-                await self._thread(consumer.confirm, decoded.upto)
-                for entry_id, fields, reason in decoded.failed:
-                    await self._fail(consumer, entry_id, fields, reason)
+                if decoded is not None and not await self._commit(consumer, decoded):
+                    return
                 if self.cfg.trim and trio.current_time() >= next_trim:
                     next_trim = trio.current_time() + TRIM_EVERY_S
-                    keep_ms = int(self.cfg.trim_keep_s * 1000)
-                    self.state.trimmed += await self._thread(consumer.trim, keep_ms)
+                    if self.state.link.state is LinkState.HEALTHY:
+                        keep_ms = int(self.cfg.trim_keep_s * 1000)
+                        self.state.trimmed += await self._thread(consumer.trim, keep_ms)
             except CanonicalStoreError as e:
                 # Unacknowledged entries come back to the reader once Redis
                 # does (own pending, then claiming); the spool dedupes them.
                 self._link_failed(e)
+
+    async def _commit(self, consumer: StreamConsumer, decoded: Decoded) -> bool:
+        """One batch: store, then acknowledge and confirm; False when stopping."""
+        if not await self._store(decoded):
+            return False
+        faults.hit("hub.before_ack")
+        await self._thread(consumer.ack, decoded.done_ids)
+        await self._thread(consumer.confirm, decoded.upto)
+        for entry_id, fields, reason in decoded.failed:
+            await self._fail(consumer, entry_id, fields, reason)
+        return True
 
     async def _store(self, decoded: Decoded) -> bool:
         """Commit the batch's records; False when the daemon is stopping."""
