@@ -36,14 +36,14 @@ OTHER_SITE = "later.example"
 
 def test_hub_lag_shows_in_status_and_metrics(tmp_path: Path) -> None:
     with redis_server(tmp_path / "redis") as rs:
-        xadd_all(rs.client(), wire_entries(30_000, seed=50))
+        xadd_all(rs.client(), wire_entries(10_000, seed=50))
         h = hub(tmp_path / "hub", rs, hub_extra="batch_size = 200")
         h.start()
         try:
             wait_until("lag read", lambda: h.health()["hub"]["lag_read_at"] is not None)
             first = h.health()["hub"]["stream_lag"]
-            assert 0 < first <= 30_000  # read before the hub caught up
-            wait_until("hub caught up", lambda: caught_up(h, 30_000), timeout=90)
+            assert 0 < first <= 10_000  # read before the hub caught up
+            wait_until("hub caught up", lambda: caught_up(h, 10_000), timeout=90)
             wait_until(
                 "lag zero",
                 lambda: (
@@ -57,7 +57,7 @@ def test_hub_lag_shows_in_status_and_metrics(tmp_path: Path) -> None:
             assert "stream lag 0, pending 0" in text, text
             report = json.loads(h.cli("status", "--json").stdout)
             assert report["hub"]["stream_lag"] == 0
-            assert report["hub"]["consumed_total"] == 30_000
+            assert report["hub"]["consumed_total"] == 10_000
         finally:
             h.kill()
 
