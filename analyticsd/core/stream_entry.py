@@ -192,8 +192,9 @@ def _say_why(raw: bytes, event_id: str, e: msgspec.DecodeError) -> str:
     where = str(e).rpartition(" - at `")[2].rstrip("`")
     if where == "$.event_id":
         _canonical_uuid(event_id)  # raises with the precise reason
-    if where in _WHY:
-        return _WHY[where]
+    why = _WHY.get(where.partition("[")[0])  # `$.goals[3]` is about the goals
+    if why is not None:
+        return why
     if "length <=" in str(e):
         limit = str(e).partition("length <= ")[2].split(" ")[0]
         return f"{where.removeprefix('$.')}: a value is longer than {limit} characters"
