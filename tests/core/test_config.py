@@ -173,6 +173,15 @@ RANGES = [
     ("hub", "batch_size", (0, 10001), "between 1 and 10000", (1, 10000)),
     ("hub", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
     ("hub", "max_backoff_s", (0.099, 3600.01), "in [0.1, 3600]", (0.1, 3600)),
+    (
+        "forward",
+        "retain_unconfirmed_s",
+        (-0.01, 2592000.01),
+        "in [0, 2592000]",
+        (0, 2592000),
+    ),
+    ("hub", "trim_keep_s", (-0.01, 2592000.01), "in [0, 2592000]", (0, 2592000)),
+    ("salts", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
 ]
 FLOAT_KEYS = [(s, k) for s, k, _, limit, _ in RANGES if limit.startswith("in ")]
 
