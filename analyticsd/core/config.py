@@ -507,7 +507,7 @@ CROSS_FIELD_CHECKS: tuple[Callable[[Config], None], ...] = (
     lambda cfg: _check_each(
         cfg.server.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR"
     ),
-    lambda cfg: _validate_redis(cfg.forward, cfg.hub),
+    lambda cfg: _validate_redis(cfg.forward, cfg.hub, cfg.salts),
     lambda cfg: _validate_sites(cfg.sites),
     lambda cfg: _validate_metrics(cfg.metrics),
     lambda cfg: _validate_tracker(cfg.tracker),
@@ -655,8 +655,11 @@ def _is_redis_url(url: str) -> bool:
     )
 
 
-def _validate_redis(fw: ForwardConfig, hub: HubConfig) -> None:
-    for key, url in (("forward.redis_url", fw.redis_url), ("hub.redis_url", hub.redis_url)):
+def _validate_redis(fw: ForwardConfig, hub: HubConfig, salts: SaltsConfig) -> None:
+    urls = [("forward.redis_url", fw.redis_url), ("hub.redis_url", hub.redis_url)]
+    if salts.redis_url:  # empty: no shared salts
+        urls.append(("salts.redis_url", salts.redis_url))
+    for key, url in urls:
         _check(
             _is_redis_url(url),
             key,

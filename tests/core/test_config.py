@@ -40,6 +40,7 @@ def test_defaults_fill_missing_sections() -> None:
         (MINIMAL + MINIMAL, "sites[1].id: duplicate"),
         ("[server]\n", "sites: at least one"),
         ("[forward]\nredis_url = 'http://x'\n" + MINIMAL, "forward.redis_url: expected redis://"),
+        ("[salts]\nredis_url = 'http://x'\n" + MINIMAL, "salts.redis_url: expected redis://"),
         ("[hub]\nredis_url = ''\n" + MINIMAL, "hub.redis_url"),
         ("[hub]\nredis_url = 'redis://h:port/0'\n" + MINIMAL, "hub.redis_url"),
         ("[hub]\nredis_url = 'redis://h:6379/zero'\n" + MINIMAL, "hub.redis_url"),

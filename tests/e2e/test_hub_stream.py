@@ -185,3 +185,22 @@ def test_redis_restarted_empty_mid_stream_is_detected_and_repaired(tmp_path: Pat
             sender.join(timeout=30)
             for d in (e, h):
                 d.kill()
+
+
+def test_unconfirmed_records_are_kept_for_the_window_only(tmp_path: Path) -> None:
+    """No hub confirms anything here: forwarded records stay in the edge's
+    spool for retain_unconfirmed_s, then go (the spool is far from half full)."""
+    with redis_server(tmp_path / "redis") as rs:
+        e = edge(tmp_path / "edge", rs, forward_extra="retain_unconfirmed_s = 2")
+        e.start()
+        try:
+            send(e, traffic(300, seed=55))
+            wait_until("forwarded", lambda: forwarded_all(e))
+            kept = e.health()
+            assert kept["forwarder"]["unconfirmed_events"] == 300
+            assert kept["spool"]["events"] == 300  # counted locally, kept for the hub
+            wait_until("window over", lambda: e.health()["spool"]["events"] == 0, timeout=20)
+            assert e.health()["forwarder"]["unconfirmed_events"] == 0
+            assert e.health()["forwarder"]["loss_detected_total"] == 0
+        finally:
+            e.kill()
