@@ -24,7 +24,8 @@ repairable:
   (`<stream>:sent`, origin → the last spool sequence appended), done in the
   same script (or MULTI) as the XADDs. Redis persists and loses the mark
   exactly as it does the entries written with it: if entries are lost, the
-  mark goes back with them (or vanishes). The edge knows the mark it wrote
+  mark goes back with them (or vanishes; a mark whose stream key is gone,
+  deleted or evicted, counts as none). The edge knows the mark it wrote
   last, so the very next append finds a mark below it and is refused, before
   anything new lands behind a hole; an idle edge reads the mark every
   `probe_interval_s`. Why not the stream's length or `entries-added`: both
@@ -41,8 +42,8 @@ repairable:
 On a loss the forwarder logs an error, counts it in status and /metrics,
 moves its cursor back to the last confirmed record and forwards everything
 after it again; the hub's eventId dedupe keeps the count exactly-once. What
-Redis loses beyond the window (records already released) cannot be repaired
-and is reported as such.
+Redis loses of the records let go unconfirmed (past the window, or for a
+filling spool) cannot be sent again; the loss report names their range.
 """
 
 from __future__ import annotations
@@ -109,13 +110,13 @@ class Forwarder:
         self.subscribe = subscribe
         self.now_ms, self.rand, self.beat = now_ms, rand, beat
         self._next_probe = 0.0
-        self.state = ForwarderState()
+        self.state = ForwarderState(origin=origin)
         self._producer: StreamProducer | None = None
-        self.state.origin = origin
         # The mark this edge last wrote in the stream (see the docstring).
         self._mark = 0
         self._rewound = False
         self._next_upkeep = 0.0
+        self._hub_confirmed = 0  # as last read from Redis
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         st = self.state
@@ -132,7 +133,10 @@ class Forwarder:
                 async with feed:
                     await self._loop(self._producer, feed)
                 # A loss was found: forward again from the last confirmed record.
-                feed = await self.subscribe(st.cursor, cfg.batch_size, GATHER_S)
+                try:
+                    feed = await self.subscribe(st.cursor, cfg.batch_size, GATHER_S)
+                except ShuttingDown:
+                    return  # the next start finds the mark short again
         finally:
             self._producer.close()
 
@@ -219,6 +223,7 @@ class Forwarder:
             await self._repair(mark)
             return
         st = self.state
+        self._hub_confirmed = max(self._hub_confirmed, hub_confirmed)  # lost with Redis, too
         upto = max(st.confirmed, min(hub_confirmed, st.cursor))
         upto = max(upto, await trio.to_thread.run_sync(self._releasable, upto))
         if upto > st.confirmed:
@@ -256,6 +261,11 @@ class Forwarder:
             f"the stream lost entries: it holds this edge's records up to {found}, "
             f"{self._mark} had been appended; forwarding again from {st.confirmed + 1}"
         )
+        if self._hub_confirmed < st.confirmed:
+            st.last_loss += (
+                f"; records {self._hub_confirmed + 1} to {st.confirmed} had been let go "
+                "unconfirmed (retain_unconfirmed_s or a filling spool): those lost are lost"
+            )
         log.error("canonical store LOSS detected: %s", st.last_loss)
         self._mark = found
         st.cursor = st.confirmed

@@ -75,22 +75,28 @@ def _call(what: str, fn: Callable[[], T]) -> T:
 #
 # It is also a compare-and-set on the edge's mark (README "Loss detection"):
 # the hash `<stream>:sent` holds, per origin, the last spool sequence this
-# edge appended. The batch goes in only if the mark is what the edge last
-# wrote (ARGV[2]); if the mark already says this very batch (a reply lost on
-# the way back) nothing is added again; anything else means Redis lost
-# entries it had acknowledged, and the caller is told so instead.
-# KEYS: stream, sent-marks. ARGV: origin, expected mark, new mark, then
-# (event_id, event, seq) per entry.
+# edge appended, written with the entries, so Redis keeps or loses both
+# together (a mark without its stream counts as no mark). With `expected` the
+# mark the edge last wrote and `mark` this batch's last sequence:
+# * found >= mark: the batch is there already (a reply lost on the way back,
+#   or a restart after the append but before the edge's cursor moved);
+# * expected <= found < mark: append (entries up to `found` are duplicates the
+#   hub drops), the mark becomes `mark`;
+# * found < expected: Redis lost entries it had acknowledged; refused, so
+#   nothing new lands behind the hole, and the caller is told what is there.
+# KEYS: stream, sent-marks. ARGV: origin, expected, mark, then (event_id,
+# event, seq) per entry.
 _APPEND_BATCH = f"""
-local mark = redis.call('HGET', KEYS[2], ARGV[1]) or '0'
-if mark == ARGV[3] then return {{0, mark}} end
-if mark ~= ARGV[2] then return {{-1, mark}} end
+local found = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if found > 0 and redis.call('EXISTS', KEYS[1]) == 0 then found = 0 end
+if found >= tonumber(ARGV[3]) then return {{0, found}} end
+if found < tonumber(ARGV[2]) then return {{-1, found}} end
 for i = 4, #ARGV, 3 do
   redis.call('XADD', KEYS[1], '*', '{EVENT_ID.decode()}', ARGV[i], '{EVENT.decode()}', ARGV[i + 1],
              '{ORIGIN.decode()}', ARGV[1], '{SEQ.decode()}', ARGV[i + 2])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return {{(#ARGV - 3) / 3, mark}}
+return {{(#ARGV - 3) / 3, found}}
 """
 
 
@@ -171,12 +177,11 @@ class StreamProducer:
         with self._r.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(self._marks)  # type: ignore[no-untyped-call]
-                    raw = pipe.hget(self._marks, self.origin)
-                    found = int(raw) if raw else 0
-                    if found == mark:
+                    pipe.watch(self._marks, self.stream)  # type: ignore[no-untyped-call]
+                    found = self._found(pipe)
+                    if found >= mark:
                         return Appended(0, found)
-                    if found != expected:
+                    if found < expected:
                         return Appended(0, found, lost=True)
                     pipe.multi()
                     for event_id, event, seq in entries:
@@ -188,6 +193,11 @@ class StreamProducer:
                 except redis.WatchError:
                     continue  # the mark moved under us: look again
 
+    def _found(self, r: Any) -> int:
+        """This origin's mark as the script reads it (0 without the stream)."""
+        raw = r.hget(self._marks, self.origin)
+        return int(raw) if raw and r.exists(self.stream) else 0
+
     def progress(self) -> tuple[int, int]:
         """(this origin's mark in the stream, the last sequence of ours the
         hub confirmed as committed); 0 for either when Redis has none."""
@@ -195,9 +205,10 @@ class StreamProducer:
         def read() -> tuple[int, int]:
             pipe = self._r.pipeline(transaction=False)
             pipe.hget(self._marks, self.origin)
+            pipe.exists(self.stream)
             pipe.hget(self._confirmed, self.origin)
-            mark, confirmed = pipe.execute()
-            return int(mark or 0), int(confirmed or 0)
+            mark, stream_exists, confirmed = pipe.execute()
+            return int(mark or 0) if stream_exists else 0, int(confirmed or 0)
 
         return _call("HGET", read)
 

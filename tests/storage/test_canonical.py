@@ -117,6 +117,14 @@ def test_append_is_refused_once_redis_lost_entries_of_ours(rs: RedisServer) -> N
     assert p.progress() == (0, 0)
     # Forwarding again from the last confirmed record, expecting what is there.
     assert p.append(_tagged([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]), 0, 3).added == 3
+    # A restart between an append and the cursor move, with other batch
+    # boundaries: what the mark covers is not sent again, the rest is.
+    assert p.append(_tagged([(b"a", b"1"), (b"b", b"2")]), 0, 2).added == 0
+    assert p.append(_tagged([(b"c", b"3"), (b"d", b"4")], first_seq=3), 2, 4).added == 2
+    # The stream gone while the marks stayed (deleted, evicted): a loss too.
+    rs.client().delete(STREAM)
+    assert p.progress() == (0, 0)
+    assert p.append(_tagged([(b"e", b"5")], first_seq=5), 4, 5).lost
 
 
 def test_scripts_refused_falls_back_to_multi_with_the_same_checks(rs: RedisServer) -> None:
@@ -129,7 +137,7 @@ def test_scripts_refused_falls_back_to_multi_with_the_same_checks(rs: RedisServe
     assert not p.scripts  # NOPERM seen once, MULTI from then on
     assert p.append(_tagged([(b"a", b"1"), (b"b", b"2")]), 0, 2).added == 0  # already there
     assert p.append(_tagged([(b"c", b"3")], first_seq=3), 2, 3).added == 1
-    assert p.append(_tagged([(b"d", b"4")], first_seq=4), 1, 4).lost
+    assert p.append(_tagged([(b"e", b"5")], first_seq=5), 4, 5).lost  # we had sent up to 4
     entries = rs.client().xrange(STREAM)
     assert [(f[b"event_id"], f[b"origin"], f[b"seq"]) for _, f in entries] == [
         (b"a", b"e1", b"1"), (b"b", b"e1", b"2"), (b"c", b"e1", b"3"),
