@@ -24,7 +24,7 @@ from collections.abc import Callable
 import trio
 
 from analyticsd.actors.waiting import sleep_beating
-from analyticsd.core.errors import SaltStoreError
+from analyticsd.core.errors import SaltAgreementError, SaltStoreError
 from analyticsd.core.heartbeat import no_beat
 from analyticsd.core.visitor import salt_day, salts_to_keep
 from analyticsd.storage.keys import SessionKey
@@ -67,10 +67,16 @@ async def _rotate(
     try:
         today = salt_day(now_ms())
         await trio.to_thread.run_sync(salts.rotate, today)
-        if agreement is not None:
-            await trio.to_thread.run_sync(_agree, salts, agreement, today, abandon_on_cancel=True)
     except SaltStoreError as e:
         log.error("visitor salts not rotated, will retry in %.0f s: %s", CHECK_EVERY_S, e)
+        return
+    if agreement is None:
+        return
+    try:
+        await trio.to_thread.run_sync(_agree, salts, agreement, today, abandon_on_cancel=True)
+    except (SaltAgreementError, SaltStoreError) as e:
+        # This daemon's own salts stay in use meanwhile (README "One visitor across edges").
+        log.warning("visitor salts not agreed, will retry in %.0f s: %s", CHECK_EVERY_S, e)
 
 
 def _agree(salts: SaltBook, agreement: SaltAgreement, today: int) -> None:

@@ -15,7 +15,7 @@ every visitor id of the hub's database can be re-identified by hashing the
 IPv4 space with common user agents. A leaked Redis exposes at most the three
 salts alive at that moment, as a leaked salts.json does (README).
 
-Blocking, for `trio.to_thread.run_sync`; redis errors become SaltStoreError.
+Blocking, for `trio.to_thread.run_sync`; redis errors become SaltAgreementError.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from analyticsd.core.errors import SaltStoreError
+from analyticsd.core.errors import SaltAgreementError
 from analyticsd.core.visitor import DAY_MS, SALT_BYTES
 from analyticsd.storage.canonical import connect
 
@@ -47,11 +47,11 @@ class SaltAgreement:
             pipe.get(key)
             _, agreed = pipe.execute()
         except (redis.RedisError, OSError) as e:
-            raise SaltStoreError(f"cannot agree on the salt of day {day}: {e}") from e
+            raise SaltAgreementError(f"cannot agree on the salt of day {day}: {e}") from e
         salt: Any = agreed
         if not isinstance(salt, bytes) or len(salt) != SALT_BYTES:
             # Expired between the two commands (the day is over), or not ours.
-            raise SaltStoreError(f"no usable shared salt for day {day} under {key}")
+            raise SaltAgreementError(f"no usable shared salt for day {day} under {key}")
         return salt
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analyticsd.core.errors import SaltStoreError
+from analyticsd.core.errors import SaltAgreementError
 from analyticsd.core.visitor import DAY_MS, SALT_BYTES, salt_day, visitor_id
 from analyticsd.storage.salts import SaltBook
 from analyticsd.storage.shared_salts import SaltAgreement
@@ -34,7 +34,7 @@ def test_the_first_proposal_wins_and_expires_48h_after_its_day_began(tmp_path: P
 
 def test_unreachable_redis_is_our_error() -> None:
     agreement = SaltAgreement(f"redis://127.0.0.1:{free_port()}/0", "t:salt", 0.5)
-    with pytest.raises(SaltStoreError, match="cannot agree on the salt of day 5"):
+    with pytest.raises(SaltAgreementError, match="cannot agree on the salt of day 5"):
         agreement.agree(5, secrets.token_bytes(SALT_BYTES))
 
 
