@@ -43,7 +43,6 @@ from analyticsd.http.server import HttpServer
 from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.tracker import register as register_tracker
-from analyticsd.storage.canonical import edge_origin_name, hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
@@ -53,6 +52,7 @@ from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.stats_answers import StatsStoreView
 from analyticsd.storage.statsdb import StatsDB, StatsReader
+from analyticsd.storage.stream_names import edge_origin_name, hub_consumer_name
 from analyticsd.systemd import Notifier
 
 T = TypeVar("T")

@@ -90,7 +90,7 @@ def consume(source: Path | None, tmp: Path, url: str, stream: str, n: int) -> fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hub")
     parser.add_argument("--rev", default="main", help="the reference revision (default main)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="analyticsd-bench-hub-") as tmp_s:

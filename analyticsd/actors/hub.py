@@ -243,8 +243,7 @@ class Hub:
         if not await self._store(decoded):
             return False
         faults.hit("hub.before_ack")
-        await self._thread(consumer.ack, decoded.done_ids)
-        await self._thread(consumer.confirm, decoded.upto)
+        await self._thread(consumer.ack_and_confirm, decoded.done_ids, decoded.upto)
         for entry_id, fields, reason in decoded.failed:
             await self._fail(consumer, entry_id, fields, reason)
         return True

@@ -10,9 +10,6 @@ retries nothing by itself: the forwarder and the hub decide when to try again
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -310,14 +307,26 @@ class StreamConsumer:
 
         _call("dead-letter", move)
 
-    def confirm(self, upto: dict[str, int]) -> None:
-        """Tell each origin the last sequence of its the hub has committed.
-        Called only after the commit, so an edge never drops a record the
-        hub does not durably hold."""
-        if upto:
-            key = confirmed_key(self.stream)
+    def ack_and_confirm(self, ids: Sequence[bytes], upto: dict[str, int]) -> None:
+        """XACK, and tell each origin the last sequence of its the hub has
+        committed, in one round trip. Called only after the commit, so an
+        edge never drops a record the hub does not durably hold."""
+        if not upto:
+            self.ack(ids)
+            return
+
+        def both() -> None:
+            pipe = self._r.pipeline(transaction=False)
+            if ids:
+                pipe.xack(self.stream, self.group, *ids)
             mapping = {origin: str(seq) for origin, seq in upto.items()}
-            _call("HSET", lambda: self._r.hset(key, mapping=mapping))  # type: ignore[arg-type]
+            pipe.hset(confirmed_key(self.stream), mapping=mapping)  # type: ignore[arg-type]
+            pipe.execute()
+
+        _call("XACK", both)
+
+    def confirm(self, upto: dict[str, int]) -> None:
+        self.ack_and_confirm([], upto)
 
     def lag(self) -> GroupLag:
         """This group's backlog as Redis counts it (XINFO GROUPS)."""
@@ -372,38 +381,3 @@ def _text(value: bytes | str) -> str:
 def _id(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-HUB_CONSUMER_FILE = "hub-consumer"
-EDGE_ORIGIN_FILE = "edge-origin"
-
-
-def hub_consumer_name(data_dir: str) -> str:
-    """This data dir's consumer name in the hub group, made once and kept: a
-    restarted hub must find the entries it was given and never acknowledged."""
-    return kept_name(data_dir, HUB_CONSUMER_FILE)
-
-
-def edge_origin_name(data_dir: str) -> str:
-    """This data dir's origin in the stream's marks and confirmations, made
-    once and kept: a restarted edge must find its own mark again."""
-    return kept_name(data_dir, EDGE_ORIGIN_FILE)
-
-
-def kept_name(data_dir: str, filename: str) -> str:
-    path = os.path.join(data_dir, filename)
-    try:
-        with open(path, encoding="utf-8") as f:
-            name = f.read().strip()
-        if name:
-            return name
-    except FileNotFoundError:
-        pass
-    name = f"{socket.gethostname()}-{secrets.token_hex(4)}"
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(name + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return name
