@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps deb bench bench-ingest bench-memory bench-queries clean geoip-update
+.PHONY: install run test lint typecheck pytest system-deps deb bench bench-hub bench-ingest bench-memory bench-queries clean geoip-update
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -100,9 +100,16 @@ pytest: install system-deps deb
 
 test: lint typecheck pytest
 
+# HUB_REF: the revision whose hub consume rate is printed beside this tree's.
+HUB_REF ?= main
 bench: install system-deps
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.hub --rev $(HUB_REF)
+
+# Only the hub consume rate, this tree beside HUB_REF's (default main), alternately.
+bench-hub: install system-deps
+	$(BIN)/python -m bench.hub --rev $(HUB_REF)
 
 # Only resident memory against distinct visitors (10k ... 1M in one day, at
 # the default budget, then the same traffic with no budget: the counts must

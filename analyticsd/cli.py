@@ -1,4 +1,5 @@
-"""Command line: `analyticsd run | status | reload | check-config | backup | export` (SPEC §3).
+"""Command line: `analyticsd run | status | reload | check-config | backup | export |
+replay-dead-letters` (SPEC §3).
 
 Exit codes (the README's table): 0 success (status: the daemon runs);
 1 an unexpected failure, or a reload that did not finish in time;
@@ -56,6 +57,9 @@ commands:
   check-config  every problem of the file, one line each; never a secret.
   backup PATH   a consistent copy of the statistics database.
   export        a site's day rows or per-event rows, as CSV or NDJSON.
+  replay-dead-letters
+                (hub) move the dead-lettered stream entries back into the
+                stream once their cause is fixed (e.g. the site added).
 
 configuration:
   --config PATH, else $ANALYTICSD_CONFIG, else /etc/analyticsd/analyticsd.toml
@@ -106,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         ("check-config", "validate the configuration file"),
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
+        ("replay-dead-letters", "move dead-lettered stream entries back into the hub's stream"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", help="path to the TOML file")
@@ -117,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "backup":
             cmd.add_argument("path", help="the new file to write (must not exist)")
+        if name == "replay-dead-letters":
+            cmd.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
         if name == "export":
             cmd.add_argument("--site", required=True)
             cmd.add_argument("--from", dest="first", required=True, help="YYYY-MM-DD")
@@ -162,6 +169,23 @@ def cmd_export(path: str | None, args: argparse.Namespace) -> int:
         rows = export.aggregates(data_dir, site.id, first, last)
         columns = export.AGGREGATE_COLUMNS
     export.write(rows, columns, args.format, sys.stdout)
+    return 0
+
+
+def cmd_replay_dead_letters(path: str | None, limit: int) -> int:
+    from analyticsd.storage.dead_letters import replay
+
+    cfg, _ = load_config(path)
+    hub = cfg.hub
+    if not hub.enabled:
+        raise AnalyticsdError("replay-dead-letters needs [hub] enabled = true in the configuration")
+    if limit < 0:
+        raise AnalyticsdError("--limit must be 0 (all) or more")
+    done = replay(hub.redis_url, hub.stream, hub.dead_letters, hub.timeout_s, limit)
+    print(
+        f"replayed {done.replayed} entries from {hub.dead_letters} into {hub.stream}"
+        + (f"; {done.skipped} without their original fields left in place" if done.skipped else "")
+    )
     return 0
 
 
@@ -326,4 +350,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_backup(args.config, args.path)
     if args.command == "export":
         return cmd_export(args.config, args)
+    if args.command == "replay-dead-letters":
+        return cmd_replay_dead_letters(args.config, args.limit)
     return cmd_run(args.config)

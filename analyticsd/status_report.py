@@ -32,11 +32,15 @@ FORWARDER = "forwarder"
 # A GeoIP database older than this (about 6 months) is warned about: address
 # blocks change hands, and an old file places more and more visitors wrong.
 GEOIP_STALE_DAYS = 183
+FORWARD_CONFIRMED = "forward-confirmed"
 
 
 def consumers(config: Config) -> tuple[str, ...]:
     """Who must be past a spool record before it may be deleted."""
-    return (AGGREGATOR, FORWARDER) if config.forward.enabled else (AGGREGATOR,)
+    # The forwarder keeps what it sent until the hub confirms it (forwarder.py).
+    if config.forward.enabled:
+        return (AGGREGATOR, FORWARDER, FORWARD_CONFIRMED)
+    return (AGGREGATOR,)
 
 
 def iso(ms: int | None) -> str | None:
@@ -78,6 +82,11 @@ class ForwardView:
     oldest_unforwarded_ms: int | None
     forwarded_total: int | None = None
     last_error: str = ""
+    confirmed: int | None = None
+    origin: str = ""
+    losses: int = 0
+    last_loss_ms: int | None = None
+    last_loss: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,10 @@ class HubView:
     dead_lettered_total: int
     claimed_total: int
     last_error: str = ""
+    trimmed_total: int = 0
+    lag: int | None = None
+    pending: int = 0
+    lag_read_ms: int | None = None
 
 
 def _forwarder(fw: ForwardView | None, head: int, now_ms: int) -> dict[str, Any]:
@@ -108,6 +121,12 @@ def _forwarder(fw: ForwardView | None, head: int, now_ms: int) -> dict[str, Any]
         "forwarded_seq": fw.cursor,
         "forwarded_total": fw.forwarded_total,
         "last_error": fw.last_error or None,
+        "origin": fw.origin or None,
+        "confirmed_seq": fw.confirmed,
+        "unconfirmed_events": None if fw.confirmed is None else max(fw.cursor - fw.confirmed, 0),
+        "loss_detected_total": fw.losses,
+        "last_loss_at": iso(fw.last_loss_ms),
+        "last_loss": fw.last_loss or None,
     }
 
 
@@ -122,6 +141,10 @@ def _hub(hub: HubView | None) -> dict[str, Any] | None:
         "dead_lettered_total": hub.dead_lettered_total,
         "claimed_total": hub.claimed_total,
         "last_error": hub.last_error or None,
+        "trimmed_total": hub.trimmed_total,
+        "stream_lag": hub.lag,
+        "stream_pending": hub.pending,
+        "lag_read_at": iso(hub.lag_read_ms),
     }
 
 
@@ -354,6 +377,11 @@ async def _forward_view(parts: Parts) -> ForwardView | None:
         oldest_unforwarded_ms=received_ms_of(first) if first else None,
         forwarded_total=fw.forwarded,
         last_error=fw.link.last_error,
+        confirmed=fw.confirmed,
+        origin=fw.origin,
+        losses=fw.losses,
+        last_loss_ms=fw.last_loss_ms,
+        last_loss=fw.last_loss,
     )
 
 
@@ -369,4 +397,8 @@ def _hub_view(parts: Parts) -> HubView | None:
         dead_lettered_total=h.dead_lettered,
         claimed_total=h.claimed,
         last_error=h.link.last_error,
+        trimmed_total=h.trimmed,
+        lag=h.lag,
+        pending=h.pending,
+        lag_read_ms=h.lag_read_ms,
     )

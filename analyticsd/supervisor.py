@@ -43,6 +43,7 @@ from analyticsd.core.heartbeat import HEARTBEAT_S
 from analyticsd.core.messages import PublishRules
 from analyticsd.http import admin
 from analyticsd.storage import daemon_record
+from analyticsd.storage.shared_salts import SaltAgreement
 from analyticsd.wiring import Parts
 
 log = logging.getLogger("analyticsd")
@@ -168,6 +169,7 @@ class Supervisor:
             p.now_ms,
             reserve=p.storage.reserve,
             session_key=p.storage.session_key,
+            agreement=_salt_agreement(p.config),
             beat=p.heartbeats.register("salt-rotator"),
         )
         await nursery.start(_run_in, s.rotator, rotator)
@@ -240,3 +242,9 @@ class Supervisor:
             await p.writer.wait_stopped()
         s.rotator.cancel()
         s.admin.cancel()  # last: status answers while the stop runs
+
+
+def _salt_agreement(config: Config) -> SaltAgreement | None:
+    """The deployment's shared salts, when configured (README "One visitor across edges")."""
+    c = config.salts
+    return SaltAgreement(c.redis_url, c.key_prefix, c.timeout_s) if c.redis_url else None

@@ -51,7 +51,6 @@ from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.stats_v2 import register as register_stats_v2
 from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.access_files import FirstToken, SessionEpochs
-from analyticsd.storage.canonical import hub_consumer_name
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
@@ -61,6 +60,7 @@ from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.stats_answers import StatsStoreView
 from analyticsd.storage.statsdb import StatsDB, StatsReader
+from analyticsd.storage.stream_names import edge_origin_name, hub_consumer_name
 from analyticsd.systemd import Notifier
 
 T = TypeVar("T")
@@ -182,6 +182,7 @@ class Parts:
             self.writer,
             self.enricher.subscribe,
             cfg,
+            cfg.origin or edge_origin_name(self.storage.data_dir),
             self.now_ms,
             beat=self.heartbeats.register("forwarder"),
         )

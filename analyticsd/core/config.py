@@ -128,6 +128,13 @@ class ForwardConfig(_RedisStream, frozen=True):
     # Upper bound on the forwarding rate, so a backlog drains after an outage
     # without starving live ingest and the aggregator of CPU (0: no bound).
     max_events_per_s: Annotated[int, Meta(ge=0, le=10_000_000, description="0: no bound")] = 20_000
+    # Forwarded records stay in the spool until the hub confirms it has
+    # committed them, or for at most this long (README "Loss detection"):
+    # what Redis loses within the window is forwarded again. 0: not kept.
+    retain_unconfirmed_s: Annotated[float, Meta(ge=0, le=30 * 86400)] = 3600.0
+    # This edge's name in the stream's marks and the hub's confirmations;
+    # empty = one made once and kept in the data dir.
+    origin: Annotated[str, Meta(max_length=200)] = ""
 
 
 class HubConfig(_RedisStream, frozen=True):
@@ -146,10 +153,23 @@ class HubConfig(_RedisStream, frozen=True):
     # large batches keep a slow disk from bounding the consume rate.
     batch_size: _BatchSize = 2000
     timeout_s: _Timeout = 5.0
+    # Trim the stream after each commit (README "Stream sizing"): entries
+    # every consumer group has acknowledged and older than trim_keep_s go.
+    trim: bool = True
+    trim_keep_s: Annotated[float, Meta(ge=0, le=30 * 86400)] = 60.0
 
     @property
     def dead_letters(self) -> str:
         return self.dead_letter_stream or f"{self.stream}:dead"
+
+
+class SaltsConfig(_Section, frozen=True):
+    """Where the edges of one deployment agree on their daily visitor salts
+    (README "One visitor across edges"); empty = this daemon's own salts."""
+
+    redis_url: str = ""
+    key_prefix: _NonEmpty = "analyticsd:salt"
+    timeout_s: _Timeout = 2.0
 
 
 class GeoipConfig(_Section, frozen=True):
@@ -297,6 +317,7 @@ class Config(_Section, frozen=True):
     aggregator: AggregatorConfig = AggregatorConfig()
     forward: ForwardConfig = ForwardConfig()
     hub: HubConfig = HubConfig()
+    salts: SaltsConfig = SaltsConfig()
     geoip: GeoipConfig = GeoipConfig()
     api: ApiConfig = ApiConfig()
     tracker: TrackerConfig = TrackerConfig()
@@ -556,7 +577,7 @@ CROSS_FIELD_CHECKS: tuple[Callable[[Config], None], ...] = (
     lambda cfg: _check_each(
         cfg.server.trusted_proxies, "server.trusted_proxies", _is_network, "expected a CIDR"
     ),
-    lambda cfg: _validate_redis(cfg.forward, cfg.hub),
+    lambda cfg: _validate_redis(cfg.forward, cfg.hub, cfg.salts),
     lambda cfg: _validate_sites(cfg.sites),
     lambda cfg: _validate_metrics(cfg.metrics),
     lambda cfg: _validate_tracker(cfg.tracker),
@@ -710,8 +731,11 @@ def _is_redis_url(url: str) -> bool:
     )
 
 
-def _validate_redis(fw: ForwardConfig, hub: HubConfig) -> None:
-    for key, url in (("forward.redis_url", fw.redis_url), ("hub.redis_url", hub.redis_url)):
+def _validate_redis(fw: ForwardConfig, hub: HubConfig, salts: SaltsConfig) -> None:
+    urls = [("forward.redis_url", fw.redis_url), ("hub.redis_url", hub.redis_url)]
+    if salts.redis_url:  # empty: no shared salts
+        urls.append(("salts.redis_url", salts.redis_url))
+    for key, url in urls:
         _check(
             _is_redis_url(url),
             key,

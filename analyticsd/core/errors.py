@@ -47,6 +47,10 @@ class SaltStoreError(AnalyticsdError):
     """The visitor salts file could not be written (a full disk, permissions)."""
 
 
+class SaltAgreementError(AnalyticsdError):
+    """A day's visitor salt could not be agreed with the deployment through Redis."""
+
+
 class StatsStoreError(AnalyticsdError):
     """The SQLite statistics store failed."""
 

@@ -165,6 +165,17 @@ def _report_gauges(o: _Out, r: dict[str, Any]) -> None:
         "Age of the oldest event not yet forwarded.",
         fw["oldest_unforwarded_age_s"] or (0 if fw["backlog_events"] is not None else None),
     )
+    if fw.get("loss_detected_total") is not None:
+        o.family(
+            "analyticsd_forwarder_loss_detected_total", "counter",
+            "Times the stream was found to have lost entries this edge had appended.",
+        )  # fmt: skip
+        o.sample("analyticsd_forwarder_loss_detected_total", fw["loss_detected_total"])
+        _gauge(
+            o, "analyticsd_forwarder_unconfirmed_events",
+            "Forwarded events kept until the hub confirms it has committed them.",
+            fw["unconfirmed_events"],
+        )  # fmt: skip
     _gauge(
         o,
         "analyticsd_aggregator_lag_events",
@@ -207,9 +218,20 @@ def _report_gauges(o: _Out, r: dict[str, Any]) -> None:
             ("duplicates_total", "Stream entries whose eventId was already stored."),
             ("dead_lettered_total", "Stream entries moved to the dead-letter stream."),
             ("claimed_total", "Stream entries claimed from idle consumers."),
+            ("trimmed_total", "Acknowledged entries trimmed from the stream."),
         ):
             name = f"analyticsd_hub_{key}"
             o.family(name, "counter", text)
             o.sample(name, hub[key])
         o.family("analyticsd_hub_healthy", "gauge", "1 while the hub reads the stream.")
         o.sample("analyticsd_hub_healthy", int(hub["state"] == "healthy"))
+        _gauge(
+            o, "analyticsd_hub_stream_lag_entries",
+            "Stream entries not yet delivered to the hub's group (XINFO GROUPS lag).",
+            hub["stream_lag"],
+        )  # fmt: skip
+        _gauge(
+            o, "analyticsd_hub_stream_pending_entries",
+            "Stream entries delivered to the hub's group, not yet acknowledged.",
+            hub["stream_pending"],
+        )  # fmt: skip

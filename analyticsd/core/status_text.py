@@ -61,7 +61,8 @@ def render(report: dict[str, Any]) -> str:
             f"  hub:          {hub['state']}"
             + (f" since {hub['since']}" if hub.get("since") else "")
             + f", {hub['consumed_total']} consumed, {hub['duplicates_total']} duplicates, "
-            f"{hub['dead_lettered_total']} dead-lettered"
+            f"{hub['dead_lettered_total']} dead-lettered, {hub['trimmed_total']} trimmed; "
+            f"stream lag {_count(hub.get('stream_lag'))}, pending {hub.get('stream_pending', 0)}"
         )
     return "\n".join(lines)
 
@@ -88,6 +89,17 @@ def _forwarder_line(fw: dict[str, Any]) -> str:
             f", backlog {fw['backlog_events']} events"
             f" (oldest {_age(fw.get('oldest_unforwarded_age_s'))} old)"
         )
+    if fw.get("unconfirmed_events"):
+        line += f", {fw['unconfirmed_events']} awaiting the hub's confirmation"
     if fw.get("last_error") and fw["state"] != "healthy":
         line += f"; last error: {fw['last_error']}"
+    if fw.get("loss_detected_total"):
+        line += (
+            f"\n  STREAM LOSS:  detected {fw['loss_detected_total']} time(s), last at "
+            f"{fw['last_loss_at']}: {fw['last_loss']}"
+        )
     return line
+
+
+def _count(n: int | None) -> str:
+    return "unknown" if n is None else str(n)

@@ -54,6 +54,19 @@ class SaltBook:
             salt = salts[day]
         return salt
 
+    def adopt(self, day: int, salt: bytes, today: int) -> bool:
+        """Use `salt` for `day` (the one the deployment agreed on); persist if
+        it changed. A day whose salt may not exist any more is refused (False)."""
+        if self._salts.get(day) == salt:
+            return True
+        if day not in salts_to_keep(today):
+            return False
+        salts = dict(self._salts)
+        salts[day] = salt
+        self._persist(salts)
+        self._salts = salts
+        return True
+
     def rotate(self, today: int) -> bool:
         """Make today's and tomorrow's salts, destroy expired ones; persist if changed."""
         keep = salts_to_keep(today)

@@ -40,6 +40,7 @@ def test_defaults_fill_missing_sections() -> None:
         (MINIMAL + MINIMAL, "sites[1].id: duplicate"),
         ("[server]\n", "sites: at least one"),
         ("[forward]\nredis_url = 'http://x'\n" + MINIMAL, "forward.redis_url: expected redis://"),
+        ("[salts]\nredis_url = 'http://x'\n" + MINIMAL, "salts.redis_url: expected redis://"),
         ("[hub]\nredis_url = ''\n" + MINIMAL, "hub.redis_url"),
         ("[hub]\nredis_url = 'redis://h:port/0'\n" + MINIMAL, "hub.redis_url"),
         ("[hub]\nredis_url = 'redis://h:6379/zero'\n" + MINIMAL, "hub.redis_url"),
@@ -180,6 +181,15 @@ RANGES = [
     ("hub", "batch_size", (0, 10001), "between 1 and 10000", (1, 10000)),
     ("hub", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
     ("hub", "max_backoff_s", (0.099, 3600.01), "in [0.1, 3600]", (0.1, 3600)),
+    (
+        "forward",
+        "retain_unconfirmed_s",
+        (-0.01, 2592000.01),
+        "in [0, 2592000]",
+        (0, 2592000),
+    ),
+    ("hub", "trim_keep_s", (-0.01, 2592000.01), "in [0, 2592000]", (0, 2592000)),
+    ("salts", "timeout_s", (0.049, 60.01), "in [0.05, 60]", (0.05, 60)),
 ]
 FLOAT_KEYS = [(s, k) for s, k, _, limit, _ in RANGES if limit.startswith("in ")]
 

@@ -97,6 +97,11 @@ def _mutated(change: dict[str, object]) -> dict[bytes, bytes]:
         (_mutated({"event.props": {"n": 2**70}}), "props"),
         (_mutated({"goals": ["g"] * 100}), "too many goals"),
         (_mutated({"geo.city": "x" * 1000}), "longer than 256"),
+        (_mutated({"lang": "x" * 257}), "lang: a value is longer than 256"),
+        (_mutated({"source.referrer": "x" * 2049}), "longer than 2048"),
+        (_mutated({"goals": ["x" * 257]}), "too many goals, or a goal name too long"),
+        (_mutated({"event.hostname": "x" * 257}), "longer than 256"),
+        (_mutated({"received_ms": "soon"}), "not a plausible time"),
         (_fields(b"x", b" " * (stream_entry.MAX_ENTRY_BYTES + 1)), "more than"),
     ],
 )

@@ -170,7 +170,10 @@ def test_resend_after_crash_between_xadd_and_cursor_is_deduped(tmp_path: Path) -
             wait_until("forwarding", lambda: forwarded_all(e))
             ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
             assert set(ids) == set(sent)
-            assert len(ids) > len(sent)  # the batch in flight at the kill was sent twice
+            # The batch in flight at the kill is found by the edge's mark in
+            # Redis and not appended again when the new batch ends where it
+            # did; one that reaches further goes out whole (dupes included).
+            assert len(ids) >= len(sent)
             h.start()
             wait_until("hub counting", lambda: caught_up(h, len(sent)))
             assert counted(h) == len(sent)
@@ -290,7 +293,12 @@ def test_outage_longer_than_the_quota_answers_503_and_loses_nothing(tmp_path: Pa
         wait_until("drain", lambda: forwarded_all(e))
         ids = [f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)]
         assert sorted(ids) == sorted(acked)
-        assert e.health()["spool"]["events"] == 0  # forwarded and counted: freed
+        # Forwarded and counted: freed, but for what waits for a hub's
+        # confirmation (no hub here), which gives way above half the quota.
+        wait_until(
+            "retained records let go",
+            lambda: e.health()["spool"]["bytes"] <= e.health()["spool"]["quota_bytes"] // 2,
+        )
         assert len(send(e, traffic(100, seed=10))) == 100  # accepting again
     finally:
         e.kill()

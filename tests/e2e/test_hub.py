@@ -215,8 +215,10 @@ def test_redis_flapping_for_a_minute(tmp_path: Path) -> None:
         assert len(acked) > 5000, len(acked)
         assert outages[0] >= 10
         wait_until("drain", lambda: forwarded_all(e), timeout=120)
+        # The hub trims what it committed more than trim_keep_s ago: the
+        # stream is a transport, the hub's count is what must be complete.
         ids = {f[b"event_id"].decode() for _, f in stream_entries(rs.client(), STREAM)}
-        assert ids == set(acked)
+        assert ids <= set(acked)
         wait_until("hub counting", lambda: caught_up(h, len(acked)), timeout=120)
         time.sleep(0.5)
         assert counted(e) == counted(h) == len(acked)
