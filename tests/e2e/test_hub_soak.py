@@ -96,7 +96,10 @@ def test_two_edges_and_a_hub_bounded_memory_exact_counts_one_visitor(tmp_path: P
             # Each person went through both edges: one visitor each at the hub.
             today = datetime.now(UTC).date().isoformat()
             stats = web.get(
-                f"{h.url}/api/stats", params={"siteId": TEST_SITE, "date": today}, timeout=10
+                f"{h.url}/api/stats",
+                params={"siteId": TEST_SITE, "date": today},
+                headers=h.auth(),
+                timeout=10,
             ).json()
             assert (stats["totalViews"], stats["uniqueUsers"]) == (EVENTS, PERSONS)
             for d in (a, b):
