@@ -38,6 +38,13 @@ TOKEN = "dashboard-ui-token-0123456789"
 AXE_VERSION = "4.10.3"
 ROOT = Path(__file__).resolve().parents[2]
 OUTBOUND, DOWNLOAD = "Outbound Link: Click", "File Download"
+SHARE_SECRET, SHARE_PASSWORD = "shared-view-secret-0123456789", "board-password-42"
+SHARED_LINK = f"""
+[[sites.shared_links]]
+name = "for the board"
+secret = "{SHARE_SECRET}"
+password = "{SHARE_PASSWORD}"
+"""
 CARD_METRICS = "visitors,visits,pageviews,bounce_rate,visit_duration"
 
 
@@ -81,7 +88,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Br
     port = free_port()
     geo = str(build_city_db(tmp / "city.mmdb"))
     extra = f'\n[api]\ntokens = ["{TOKEN}"]\n'
-    d = Daemon(write_config(tmp, port, extra=extra, site_extra=SITE_EXTRA, geoip=geo), port)
+    site_extra = SITE_EXTRA + SHARED_LINK
+    d = Daemon(write_config(tmp, port, extra=extra, site_extra=site_extra, geoip=geo), port)
     d.start()
     try:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -580,6 +588,35 @@ def test_the_props_list_needs_a_session(setup: tuple[Daemon, Browser]) -> None:
     params = {"site_id": TEST_SITE, "period": "7d", "date": today, "event": "Signup"}
     assert web.get(f"{d.url}/dashboard/props.json", params=params).status_code == 401
     assert web.get(f"{d.url}/dashboard/chart.svg", params=params).status_code == 401
+
+
+def test_a_shared_link_shows_the_apis_numbers_and_passes_axe(
+    setup: tuple[Daemon, Browser],
+) -> None:
+    d, browser = setup
+    axe = axe_source()
+    ctx = browser.new_context(viewport={"width": 360, "height": 800}, bypass_csp=True)
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{d.url}/share/{TEST_SITE}?auth={SHARE_SECRET}")
+    for scheme in ("light", "dark"):  # the link's password page
+        page.emulate_media(color_scheme=scheme)
+        no_side_scroll(page)
+        assert serious_violations(page, axe) == [], f"shared link's password, {scheme}"
+    page.fill("#password", SHARE_PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.goto(f"{d.url}/#site={TEST_SITE}&period=7d")
+    ready(page)
+    # One site, and nothing else: the switcher offers it alone.
+    options = [o.text_content() for o in page.query_selector_all("#site option")]
+    assert options == [TEST_SITE]
+    assert_view_matches_api(page, d, "")
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        no_side_scroll(page)
+        assert serious_violations(page, axe) == [], f"shared view, {scheme}"
+    ctx.close()
 
 
 def test_without_a_geoip_database_the_map_says_how_to_set_one(
