@@ -100,14 +100,15 @@ pytest: install system-deps deb
 
 test: lint typecheck pytest
 
-# HUB_REF: the revision whose hub consume rate is printed beside this tree's.
-HUB_REF ?= main
+# HUB_REF: the revision whose hub consume rate is printed beside this tree's;
+# by default the last one before the overlapped hub (main has it since).
+HUB_REF ?= 985e8c5
 bench: install system-deps
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.hub --rev $(HUB_REF)
 
-# Only the hub consume rate, this tree beside HUB_REF's (default main), alternately.
+# Only the hub consume rate, this tree beside HUB_REF's, alternately.
 bench-hub: install system-deps
 	$(BIN)/python -m bench.hub --rev $(HUB_REF)
 
