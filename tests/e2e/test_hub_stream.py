@@ -179,7 +179,11 @@ def test_redis_restarted_empty_mid_stream_is_detected_and_repaired(tmp_path: Pat
             time.sleep(0.5)
             assert counted(e) == counted(h) == len(acked) == 20_000
             assert agg_rows(h) == agg_rows(e)
-            assert h.health()["hub"]["duplicates_total"] > 0  # resent, and deduped
+            # Whether anything resent was a duplicate at the hub depends on
+            # timing (did the hub's last confirmation reach the edge before
+            # the wipe?): the counts above are what must hold either way.
+            report = h.health()["hub"]
+            assert report["consumed_total"] == 20_000, report
         finally:
             stop.set()
             sender.join(timeout=30)
