@@ -12,6 +12,7 @@ drawn (the README's screenshots are test_dashboard_ui.py's).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -76,6 +77,20 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serve_pages(pages: Path, port: int) -> Iterator[None]:
+    """The test's own pages, served on loopback while the block runs."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), functools.partial(_Quiet, directory=str(pages))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()  # stops the loop; server_close() closes the socket
+        server.server_close()
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, str, Browser]]:
     tmp = tmp_path_factory.mktemp("browser")
@@ -110,21 +125,14 @@ steps = [{page = "/"}, {page = "/pricing"}, {event = "Signup"}]
     geo = str(build_city_db(tmp / "city.mmdb"))
     d = Daemon(write_config(tmp, port, extra=extra, site_extra=site_extra, geoip=geo), port)
     d.start()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", page_port), functools.partial(_Quiet, directory=str(pages))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    # (closed below: shutdown() stops the loop, server_close() the socket)
     try:
-        with sync_playwright() as pw:
+        with serve_pages(pages, page_port), sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 yield d, f"http://127.0.0.1:{page_port}", browser
             finally:
                 browser.close()
     finally:
-        server.shutdown()
-        server.server_close()
         d.kill()
 
 

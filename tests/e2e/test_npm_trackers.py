@@ -15,13 +15,10 @@ rows. Loopback only, but for the one npm install.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
 import sqlite3
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,7 +32,7 @@ from analyticsd.core.buckets import DAY
 from analyticsd.core.dimensions import PAGE as PAGE_DIM
 from tests import web
 from tests.container import cache_dir
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, serve_pages
 from tests.helpers import Daemon, free_port, write_config
 
 # Pinned, so a new release cannot change what the test measures unseen.
@@ -100,11 +97,6 @@ def _bundles(out: Path) -> None:
         )  # fmt: skip
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, str, Browser]]:
     tmp = tmp_path_factory.mktemp("npm")
@@ -129,12 +121,8 @@ origins = ["http://127.0.0.1:{page_port}", "http://shop.test:{page_port}"]
 """
     d = Daemon(write_config(tmp, port, extra=extra), port)
     d.start()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", page_port), functools.partial(_Quiet, directory=str(pages))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with sync_playwright() as pw:
+        with serve_pages(pages, page_port), sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM,
                 args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.test 127.0.0.1"],
@@ -144,8 +132,6 @@ origins = ["http://127.0.0.1:{page_port}", "http://shop.test:{page_port}"]
             finally:
                 browser.close()
     finally:
-        server.shutdown()
-        server.server_close()
         d.kill()
 
 
