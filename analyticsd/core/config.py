@@ -223,11 +223,15 @@ def link_token(site_id: str, secret: str) -> str:
 
 
 class GoalConfig(_Section, frozen=True):
-    """A conversion goal: a custom event name, or a page path (`*` matches any run)."""
+    """A conversion goal: a custom event name, or a page path (`*` matches any run).
+
+    `props` (Plausible's goal `custom_props`): the event must also carry every
+    one of these property values; all must hold."""
 
     event: str = ""
     page: _Page = ""
     name: str = ""  # shown in reports; defaults to the event name or "Visit <page>"
+    props: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
@@ -608,14 +612,53 @@ def _validate_sites(sites: tuple[SiteConfig, ...]) -> None:
         )
 
 
+# Plausible's limits of a goal's property conditions; a key or value beyond
+# what ingest stores (core.ingest) could never match.
+MAX_GOAL_PROPS = 3
+_MAX_GOAL_PROP_KEY = 256
+_MAX_GOAL_PROP_VALUE = 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _validate_goals(site: SiteConfig, key: str) -> None:
     names: set[str] = set()
+    conditions: dict[tuple[str, str, frozenset[tuple[str, str]]], str] = {}
     for j, goal in enumerate(site.goals):
         gkey = f"{key}.goals[{j}]"
         _check(bool(goal.event) != bool(goal.page), gkey, "set exactly one of `event` or `page`")
+        _check(goal.event != "engagement", f"{gkey}.event", "'engagement' is reserved")
         _check(len(goal.display_name) <= 120, f"{gkey}.name", "at most 120 characters")
-        _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}")
+        _validate_goal_props(goal, gkey)
+        hint = " (a goal with property conditions needs a `name` of its own)" if goal.props else ""
+        _check(goal.display_name not in names, gkey, f"duplicate goal {goal.display_name!r}{hint}")
         names.add(goal.display_name)
+        same = (goal.event, goal.page, frozenset(goal.props.items()))
+        _check(
+            same not in conditions,
+            gkey,
+            f"the same event, page and props as goal {conditions.get(same)!r}",
+        )
+        conditions[same] = goal.display_name
+
+
+def _validate_goal_props(goal: GoalConfig, gkey: str) -> None:
+    _check(
+        len(goal.props) <= MAX_GOAL_PROPS,
+        f"{gkey}.props",
+        f"at most {MAX_GOAL_PROPS} properties per goal, got {len(goal.props)}",
+    )
+    for k, v in goal.props.items():
+        pkey = f"{gkey}.props.{k}"
+        _check(
+            bool(k.strip()) and len(k) <= _MAX_GOAL_PROP_KEY and not _CONTROL.search(k),
+            pkey,
+            f"a property name of 1-{_MAX_GOAL_PROP_KEY} characters without control characters",
+        )
+        _check(
+            0 < len(v) <= _MAX_GOAL_PROP_VALUE and not _CONTROL.search(v),
+            pkey,
+            f"a value of 1-{_MAX_GOAL_PROP_VALUE} characters without control characters",
+        )
 
 
 # Paths the daemon serves itself; the tracker's must not shadow them.

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from analyticsd.core.config import SiteConfig
-from analyticsd.core.ingest import PAGEVIEW, IncomingEvent
+from analyticsd.core.dimensions import prop_text
+from analyticsd.core.ingest import PAGEVIEW, IncomingEvent, PropValue
 from analyticsd.core.source import Source, classify
 from analyticsd.core.spool_record import EnrichedRecord, Record
 
@@ -34,6 +35,9 @@ class GoalSpec(msgspec.Struct, frozen=True, array_like=True):
     name: str
     event: str  # "" for a page goal
     page: str
+    # (key, value) pairs the event's props must all hold, sorted. Last and
+    # defaulted: rule sets stored before it existed decode with none.
+    props: tuple[tuple[str, str], ...] = ()
 
 
 class SiteSpec(msgspec.Struct, frozen=True, array_like=True):
@@ -59,7 +63,10 @@ def _site_spec(site: SiteConfig) -> SiteSpec:
             host = urlsplit(origin).hostname
             if host:
                 hosts.add(host.removeprefix("www."))
-    goals = tuple(GoalSpec(g.display_name, g.event, g.page) for g in site.goals)
+    goals = tuple(
+        GoalSpec(g.display_name, g.event, g.page, tuple(sorted(g.props.items())))
+        for g in site.goals
+    )
     return SiteSpec(site.id, tuple(sorted(hosts)), goals)
 
 
@@ -81,29 +88,52 @@ def _page_pattern(page: str) -> re.Pattern[str]:
     return re.compile("^" + ".*".join(re.escape(part) for part in page.split("*")) + "$")
 
 
+Conditions = tuple[tuple[str, str], ...]
+
+
+def _holds(conditions: Conditions, props: Mapping[str, PropValue]) -> bool:
+    """Every condition's property is there with that value (as its text, the
+    form filters and breakdowns show: `true`, `42`)."""
+    for key, value in conditions:
+        if key not in props or prop_text(props[key]) != value:
+            return False
+    return True
+
+
 class SiteRules:
     """One site's rules, prepared once for fast matching."""
 
     def __init__(self, spec: SiteSpec) -> None:
         self.site_id = spec.site_id
         self.own_hosts = frozenset(spec.own_hosts)
-        self._event_goals: dict[str, list[str]] = {}
-        self._page_goals: list[tuple[re.Pattern[str], str]] = []
+        self._event_goals: dict[str, list[tuple[str, Conditions]]] = {}
+        self._page_goals: list[tuple[re.Pattern[str], str, Conditions]] = []
+        # A configured goal of a built-in conversion's name owns that name:
+        # its conditions decide, not the built-in rule.
+        self._names = frozenset(goal.name for goal in spec.goals)
         for goal in spec.goals:
             if goal.event:
-                self._event_goals.setdefault(goal.event, []).append(goal.name)
+                self._event_goals.setdefault(goal.event, []).append((goal.name, goal.props))
             else:
-                self._page_goals.append((_page_pattern(goal.page), goal.name))
+                self._page_goals.append((_page_pattern(goal.page), goal.name, goal.props))
 
     def goals_of(self, ev: IncomingEvent) -> tuple[str, ...]:
         """Names of the goals this event completes."""
-        found: list[str] = []
+        props = ev.props
         if ev.event_type == PAGEVIEW:
-            found += [name for pattern, name in self._page_goals if pattern.match(ev.path)]
-        else:
-            found += self._event_goals.get(ev.event_type, ())
-            if ev.event_type in BUILTIN_CONVERSIONS and ev.event_type not in found:
-                found.append(ev.event_type)
+            return tuple(
+                name
+                for pattern, name, cond in self._page_goals
+                if pattern.match(ev.path) and (not cond or _holds(cond, props))
+            )
+        found = [
+            name
+            for name, cond in self._event_goals.get(ev.event_type, ())
+            if not cond or _holds(cond, props)
+        ]
+        name = ev.event_type
+        if name in BUILTIN_CONVERSIONS and name not in found and name not in self._names:
+            found.append(name)
         return tuple(found)
 
 

@@ -11,6 +11,7 @@ README in this directory lists those differences.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -48,8 +49,16 @@ def _config_extra() -> str:
             if isinstance(goal, str):
                 kind, _, value = goal.partition(":")
                 goal = {kind: value}
-            out.append("[[sites.goals]]\n" + "".join(f'{k} = "{v}"\n' for k, v in goal.items()))
+            out.append("[[sites.goals]]\n" + "".join(_toml_pair(k, v) for k, v in goal.items()))
     return "\n".join(out)
+
+
+def _toml_pair(key: str, value: str | dict[str, str]) -> str:
+    """`key = "value"`, or an inline table for a goal's `props`."""
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+        return f"{key} = {{ {pairs} }}\n"
+    return f"{key} = {json.dumps(value)}\n"
 
 
 @dataclass
