@@ -65,6 +65,39 @@ def test_defaults_fill_missing_sections() -> None:
             "sites[0].goals[1]: duplicate goal 'a'",
         ),
         (MINIMAL + "[[sites.goals]]\nevent = 'a'\ncolour = 1\n", "goals[0].colour: unknown"),
+        (
+            MINIMAL
+            + "[[sites.goals]]\nevent = 'a'\nprops = { w = '1', x = '1', y = '1', z = '1' }\n",
+            "sites[0].goals[0].props: at most 3 properties per goal, got 4",
+        ),
+        (
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\nprops = { plan = '' }\n",
+            "sites[0].goals[0].props.plan: a value of 1-2000 characters",
+        ),
+        (
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\nprops = { plan = \"a\\nb\" }\n",
+            "sites[0].goals[0].props.plan: a value of 1-2000 characters without control",
+        ),
+        (
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\nprops = { ' ' = 'x' }\n",
+            "sites[0].goals[0].props. : a property name of 1-256 characters",
+        ),
+        (
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\nprops = { plan = 1 }\n",
+            "sites[0].goals[0].props[...]: Expected `str`, got `int`",
+        ),
+        (
+            # Same event, other props, no name of its own: two goals called "a".
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\n"
+            "[[sites.goals]]\nevent = 'a'\nprops = { plan = 'pro' }\n",
+            "sites[0].goals[1]: duplicate goal 'a' (a goal with property conditions needs a `name`",
+        ),
+        (
+            MINIMAL + "[[sites.goals]]\nevent = 'a'\nprops = { p = '1' }\n"
+            "[[sites.goals]]\nevent = 'a'\nname = 'b'\nprops = { p = '1' }\n",
+            "sites[0].goals[1]: the same event, page and props as goal 'a'",
+        ),
+        (MINIMAL + "[[sites.goals]]\nevent = 'engagement'\n", "goals[0].event: 'engagement'"),
     ],
 )
 def test_invalid_configs_name_the_key(text: str, message: str) -> None:
@@ -345,3 +378,16 @@ def test_a_config_built_in_code_is_held_to_the_same_declarations() -> None:
     with pytest.raises(ConfigError, match=r"^storage\.spool_max_bytes: must be at least 4096"):
         c.validate(bad)
     assert c.validate(good) is good
+
+
+def test_goal_props_are_decoded() -> None:
+    cfg = c.parse_toml(
+        MINIMAL + "[[sites.goals]]\nevent = 'Purchase'\nname = 'Pro'\n"
+        "props = { plan = 'pro', seats = '5' }\n"
+        "[[sites.goals]]\nevent = 'Purchase'\n"
+        "[[sites.goals]]\npage = '/pricing'\nprops = { ref = 'ad' }\n"
+    )
+    pro, plain, page = cfg.sites[0].goals
+    assert (pro.display_name, pro.props) == ("Pro", {"plan": "pro", "seats": "5"})
+    assert (plain.display_name, plain.props) == ("Purchase", {})
+    assert (page.display_name, page.props) == ("Visit /pricing", {"ref": "ad"})
