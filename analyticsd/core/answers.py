@@ -41,6 +41,12 @@ class Acc:
     conversions: int = 0
     revenue: dict[str, list[int]] = field(default_factory=dict)  # currency → [micros, n]
     custom: dict[str, float | None] = field(default_factory=dict)
+    # Engagement rows (core.engagement): engaged ms, deepest-scroll sum and
+    # count, engaged visit-pages.
+    engaged_ms: int = 0
+    scroll_sum: int = 0
+    scroll_n: int = 0
+    engaged_visits: int = 0
 
     def add_vector(self, v: Sequence[int]) -> None:
         # METRIC_COLUMNS order: visitors, visits, pageviews, events, bounces,
@@ -52,6 +58,12 @@ class Acc:
         self.bounces += v[4]
         self.duration_ms += v[5]
         self.conversions += v[7]
+
+    def add_engagement(self, engaged_ms: int, scroll_sum: int, scroll_n: int, visits: int) -> None:
+        self.engaged_ms += engaged_ms
+        self.scroll_sum += scroll_sum
+        self.scroll_n += scroll_n
+        self.engaged_visits += visits
 
     def add_revenue(self, currency: str, micros: int, n: int) -> None:
         r = self.revenue.setdefault(currency, [0, 0])
@@ -86,6 +98,15 @@ def metric_values(acc: Acc, metrics: Sequence[str], total_visitors: int | None) 
             out[m] = round(acc.duration_ms / visits / 1000) if visits else 0
         elif m == "conversion_rate":
             out[m] = round(100 * acc.visitors / total_visitors, 2) if total_visitors else 0
+        elif m == "scroll_depth":
+            # Plausible's: the mean of each visit's deepest scroll of the
+            # page, a whole %; 0 without any.
+            out[m] = round(acc.scroll_sum / acc.scroll_n) if acc.scroll_n else 0
+        elif m == "time_on_page":
+            # Engaged seconds per engaged visit of the page; null without any.
+            out[m] = (
+                round(acc.engaged_ms / acc.engaged_visits / 1000) if acc.engaged_visits else None
+            )
         elif m == "revenue":
             out[m] = {c: _money(v[0]) for c, v in sorted(acc.revenue.items())}
         elif m == "average_revenue":

@@ -6,8 +6,9 @@ pageviews, events, bounces, visit duration (ms), engaged visits, conversions.
 Revenue is summed per currency in rows of its own (amount in millionths of
 the unit, so sums are exact, and a count). Engagement (what Plausible's
 `engagement` events report) has rows of its own too, the vector E_*: engaged
-time (ms), and the sum and count of the deepest scroll (%) of each page of a
-visit; under SITE (engaged time only) and PAGE.
+time (ms), the sum and count of the deepest scroll (%) of each page of a
+visit, and the count of engaged visit-pages (the time on page's divisor);
+under SITE (engaged time and visit-pages only) and PAGE.
 
 Invariants:
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # contributions builds on the vectors and rows defined here
 V_VISITORS, V_VISITS, V_PAGEVIEWS, V_EVENTS = 0, 1, 2, 3
 V_BOUNCES, V_DURATION, V_ENGAGED, V_CONVERSIONS = 4, 5, 6, 7
 VECTOR_LEN = 8
-E_ENGAGED_MS, E_SCROLL_SUM, E_SCROLL_N = 0, 1, 2
+E_ENGAGED_MS, E_SCROLL_SUM, E_SCROLL_N, E_VISITS = 0, 1, 2, 3
 
 Key = tuple[str, int, int, int, str]  # site, granularity, bucket, dimension, value
 RevKey = tuple[str, int, int, int, str, str]  # ... + currency
@@ -113,13 +114,16 @@ class FlushBatch:
         rev[0] += amount
         rev[1] += n
 
-    def add_engagement(self, key: Key, engaged_ms: int, scroll: int = 0, n: int = 0) -> None:
+    def add_engagement(
+        self, key: Key, engaged_ms: int, scroll: int = 0, n: int = 0, visits: int = 0
+    ) -> None:
         row = self.engagement.get(key)
         if row is None:
-            row = self.engagement[key] = [0, 0, 0]
+            row = self.engagement[key] = [0, 0, 0, 0]
         row[E_ENGAGED_MS] += engaged_ms
         row[E_SCROLL_SUM] += scroll
         row[E_SCROLL_N] += n
+        row[E_VISITS] += visits
 
     def put_back(self, older: FlushBatch) -> None:
         """Add the counts of an older batch that was not written (events first)."""

@@ -8,6 +8,7 @@ hour, day, week (Monday) and month numbers.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from analyticsd.core.aggregate import (
@@ -22,7 +23,8 @@ from analyticsd.core.aggregate import (
     week_first_day,
     week_of,
 )
-from analyticsd.core.query import Prop, Query, Range, prop_of
+from analyticsd.core.errors import QueryError
+from analyticsd.core.query import ENGAGEMENT_METRICS, Prop, Query, Range, prop_of
 
 # Metrics each kind of rollup row can give (see core.aggregate for what the
 # rows count). Anything else goes to the raw engine.
@@ -90,6 +92,40 @@ def rollup_dim(q: Query) -> tuple[Prop | None, str | None] | None:
     if not metrics <= allowed:
         return None
     return prop, (f.values[0] if f else None)
+
+
+ENGAGEMENT_SCOPE = (
+    "scroll_depth and time_on_page are kept per page (the engagement rows): they take an "
+    "event:page breakdown or one event:page `is` filter of one page, no other filter or "
+    "dimension than time"
+)
+
+
+def engagement_page(q: Query) -> tuple[bool, str | None]:
+    """Whether q's engagement metrics are per page (a breakdown by page), and
+    the one page a filter picks (None: every page). The engagement rows hold
+    SITE and PAGE only, so nothing else can narrow them: a QueryError says so."""
+    if q.where is not None or q.dims or q.interval == "minute":
+        raise QueryError("metrics", ENGAGEMENT_SCOPE)
+    if q.prop not in ("", "event:page") or len(q.filters) > 1:
+        raise QueryError("metrics", ENGAGEMENT_SCOPE)
+    f = q.filters[0] if q.filters else None
+    if f is not None and (f.prop != "event:page" or not f.simple):
+        raise QueryError("metrics", ENGAGEMENT_SCOPE)
+    if f is None and not q.prop:
+        raise QueryError(
+            "metrics", "scroll_depth and time_on_page need an event:page filter or breakdown"
+        )
+    return bool(q.prop), (f.values[0] if f else None)
+
+
+def without_engagement(q: Query) -> tuple[Query, bool]:
+    """q without its engagement metrics (visitors if nothing is left, for the
+    groups), and whether it had any."""
+    if not ENGAGEMENT_METRICS & set(q.metrics):
+        return q, False
+    rest = tuple(m for m in q.metrics if m not in ENGAGEMENT_METRICS) or ("visitors",)
+    return replace(q, metrics=rest), True
 
 
 def rollup_buckets(r: Range, unit: str) -> list[tuple[int, list[int]]]:

@@ -49,7 +49,11 @@ STANDARD_METRICS = (
     "conversion_rate",
     "revenue",
     "average_revenue",
+    "scroll_depth",
+    "time_on_page",
 )
+# Metrics of the engagement rows (core.engagement), per page only.
+ENGAGEMENT_METRICS = frozenset({"scroll_depth", "time_on_page"})
 MAX_LIMIT = 1000
 MAX_RANGE_DAYS = 3 * 366
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -44,10 +44,14 @@ METRICS = (
     "group_conversion_rate",
     "total_revenue",
     "average_revenue",
+    "scroll_depth",
+    "time_on_page",
 )
 # Plausible metrics whose events or columns this server does not record yet.
-# (scroll_depth is not in Plausible's public API either: an invalid metric.)
-NOT_YET = ("time_on_page", "exit_rate")
+NOT_YET = ("exit_rate",)
+# Page metrics of engagement events: Plausible asks for an event:page
+# filter or dimension.
+PAGE_METRICS = ("scroll_depth", "time_on_page")
 TIME_DIMS = ("time", "time:minute", "time:hour", "time:day", "time:week", "time:month")
 SESSION_METRICS = frozenset({"bounce_rate", "visit_duration", "views_per_visit"})
 DATE_RANGES = ("day", "month", "year", "all")
@@ -296,6 +300,15 @@ def _validate_metrics(q: V2Query) -> None:
             raise QueryError(
                 "metrics",
                 f"Metric `{m}` can only be queried with event:goal filters or dimensions.",
+            )
+    page_scoped = "event:page" in q.dimensions or any(
+        leaf.dim == "event:page" and depth == 0 for leaf, depth in leaves(q.where)
+    )
+    for m in PAGE_METRICS:
+        if m in q.metrics and not page_scoped:
+            raise QueryError(
+                "metrics",
+                f"Metric `{m}` can only be queried with event:page filters or dimensions.",
             )
     if "views_per_visit" in q.metrics:
         if any(leaf.dim == "event:page" for leaf, _ in leaves(q.where)):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from analyticsd.core.aggregate import DAY, PROP, SEP, SITE
+from analyticsd.core.aggregate import DAY, PAGE, PROP, SEP, SITE
 from analyticsd.core.answers import Acc, Grouped, columns_for
 from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
@@ -160,6 +160,27 @@ class QueryEngine:
             for val, b, cur, micros, n in self._rows(sql, [q.site, gran, *bucket_list, *params]):
                 key = (val if q.prop else "", fold(gran, b, unit))
                 into.setdefault(key, Acc()).add_revenue(cur, micros, n)
+
+    def rollup_engagement(
+        self, q: Query, by_page: bool, page: str | None, unit: str, into: Grouped
+    ) -> None:
+        """Engagement rows (PAGE) into `into`: per page for a breakdown, else
+        one group (of the filtered page)."""
+        where = "dim = ?"
+        params: list[object] = [PAGE]
+        if page is not None:
+            where += " AND val = ?"
+            params.append(page)
+        for gran, bucket_list in rollup_buckets(q.range, unit):
+            marks = ",".join("?" * len(bucket_list))
+            sql = (
+                "SELECT val, bucket, sum(engaged_ms), sum(scroll_sum), sum(scroll_n), "
+                f"sum(visits) FROM engagement WHERE site = ? AND gran = ? "
+                f"AND bucket IN ({marks}) AND {where} GROUP BY val, bucket"
+            )
+            for val, b, *vector in self._rows(sql, [q.site, gran, *bucket_list, *params]):
+                key = (val if by_page else "", fold(gran, b, unit))
+                into.setdefault(key, Acc()).add_engagement(*vector)
 
     # -- the raw engine --------------------------------------------------------
 

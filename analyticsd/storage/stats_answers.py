@@ -12,7 +12,14 @@ from typing import Any
 
 from analyticsd.core.aggregate import SEP, day_label, month_first_day, month_of
 from analyticsd.core.answers import Acc, Grouped, metric_values
-from analyticsd.core.plan import bucket_label, day_bucket, rollup_dim, unit_of
+from analyticsd.core.plan import (
+    bucket_label,
+    day_bucket,
+    engagement_page,
+    rollup_dim,
+    unit_of,
+    without_engagement,
+)
 from analyticsd.core.query import (
     CustomMetric,
     Query,
@@ -43,6 +50,15 @@ class Reports:
     # -- running a query -------------------------------------------------------
 
     def grouped(self, q: Query, unit: str) -> Grouped:
+        q, engagement = without_engagement(q)
+        if not engagement:
+            return self._grouped(q, unit)
+        by_page, page = engagement_page(q)  # before any work: a QueryError if not per page
+        out = self._grouped(q, unit)
+        self.engine.rollup_engagement(q, by_page, page, unit, out)
+        return out
+
+    def _grouped(self, q: Query, unit: str) -> Grouped:
         plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
         if plan is None:
             self.engines_used.append("events")

@@ -14,8 +14,9 @@ Invariants:
 Tables (see core.aggregate for how `agg` is keyed):
   agg       counters per (site, granularity, bucket, dimension, value)
   revenue   revenue per currency for the same keys
-  engagement engaged time and scroll depth (Plausible's engagement events)
-            for the same keys, SITE and PAGE only (see core.engagement)
+  engagement engaged time, scroll depth and engaged visit-pages (Plausible's
+            engagement events) for the same keys, SITE and PAGE only (see
+            core.engagement)
   events    one row per non-bot event, kept `raw_event_retention_days`
   sessions  one row per visit with its visit dimensions
   dims      dimension code → Stats API property name (for people reading SQL)
@@ -89,6 +90,7 @@ CREATE TABLE IF NOT EXISTS engagement (
     site TEXT NOT NULL, gran INTEGER NOT NULL, bucket INTEGER NOT NULL,
     dim INTEGER NOT NULL, val TEXT NOT NULL,
     engaged_ms INTEGER NOT NULL, scroll_sum INTEGER NOT NULL, scroll_n INTEGER NOT NULL,
+    visits INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (site, gran, bucket, dim, val)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     site TEXT NOT NULL, ts INTEGER NOT NULL, session INTEGER NOT NULL,
@@ -152,10 +154,11 @@ _UPSERT_REVENUE = (
     "amount_micros = amount_micros + excluded.amount_micros, n = n + excluded.n"
 )
 _UPSERT_ENGAGEMENT = (
-    "INSERT INTO engagement VALUES (?,?,?,?,?,?,?,?) "
+    "INSERT INTO engagement VALUES (?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET "
     "engaged_ms = engaged_ms + excluded.engaged_ms, "
-    "scroll_sum = scroll_sum + excluded.scroll_sum, scroll_n = scroll_n + excluded.scroll_n"
+    "scroll_sum = scroll_sum + excluded.scroll_sum, scroll_n = scroll_n + excluded.scroll_n, "
+    "visits = visits + excluded.visits"
 )
 _SESSION_COLUMNS = (
     "id, site, visitor, alias, start_ms, end_ms, start_hour, start_day, entry, entry_ms, "
@@ -219,6 +222,7 @@ class StatsDB:
                 [(c, n or "(site totals)") for c, n in DIMENSIONS.items()],
             )
             self._migrate_v1()
+            self._add_engagement_visits()
             self._build_rollups()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot create schema in {self.path}: {e}") from e
@@ -246,6 +250,14 @@ class StatsDB:
             c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
+
+    def _add_engagement_visits(self) -> None:
+        """Engagement rows written before they counted engaged visit-pages get
+        the column at 0: their engaged time has no divisor, so time on page
+        counts from the upgrade on (scroll depth is whole either way)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(engagement)")}
+        if "visits" not in cols:
+            self.conn.execute("ALTER TABLE engagement ADD COLUMN visits INTEGER NOT NULL DEFAULT 0")
 
     def _build_rollups(self) -> None:
         """Databases from before WEEK and MONTH rows get them once, from their DAY rows."""

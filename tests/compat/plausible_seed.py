@@ -158,4 +158,9 @@ class Seeder:
             item["props"] = ev["props"]
         if "revenue" in ev:
             item["revenue"] = ev["revenue"]
+        # An engagement event's scroll depth (%) and engagement time (ms).
+        if "scroll_depth" in ev:
+            item["scrollDepth"] = ev["scroll_depth"]
+        if "engagement_time" in ev:
+            item["engagementTime"] = ev["engagement_time"]
         return item, {"User-Agent": ua, "X-Forwarded-For": ip}

@@ -25,6 +25,7 @@ import pytest
 from tests import web
 from tests.compat.plausible_seed import Seeder, build_geo_db, shift, shift_days
 from tests.compat.v2_cases_dimensions import CASES as DIMENSION_CASES
+from tests.compat.v2_cases_engagement import CASES as ENGAGEMENT_CASES
 from tests.compat.v2_cases_filters import CASES as FILTER_CASES
 from tests.compat.v2_cases_goal_props import CASES as GOAL_PROPS_CASES
 from tests.compat.v2_cases_validation import CASES as VALIDATION_CASES
@@ -32,7 +33,13 @@ from tests.helpers import Daemon, free_port, write_config
 
 TOKEN = "compat-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CASES = [*FILTER_CASES, *DIMENSION_CASES, *VALIDATION_CASES, *GOAL_PROPS_CASES]
+CASES = [
+    *FILTER_CASES,
+    *DIMENSION_CASES,
+    *VALIDATION_CASES,
+    *GOAL_PROPS_CASES,
+    *ENGAGEMENT_CASES,
+]
 
 
 def site_of(i: int) -> str:

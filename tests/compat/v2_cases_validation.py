@@ -131,12 +131,6 @@ CASES: list[dict[str, Any]] = [
         exact=False,
     ),
     _rejected(
-        "scroll depth is (not yet) available in public API",
-        {**ALL, "metrics": ["scroll_depth"], "filters": [["is", "event:page", ["/"]]]},
-        'Invalid metric "scroll_depth"',
-        exact=False,
-    ),
-    _rejected(
         "segment filters are (not yet) available in public API",
         {**ALL, "metrics": ["visitors"], "filters": [["is", "segment", [1]]]},
         '#/filters/0: Invalid filter ["is", "segment", [1]]',

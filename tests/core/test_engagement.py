@@ -44,9 +44,9 @@ def test_engagement_adds_time_and_the_deepest_scroll_once_per_page() -> None:
     _, day = buckets(T0, "UTC")
     rows = {k[3:]: v for k, v in batch.engagement.items() if k[1:3] == (DAY, day)}
     assert rows == {
-        (SITE, ""): [16_000, 0, 0],
-        (PAGE, "/a"): [9_000, 70, 1],
-        (PAGE, "/b"): [7_000, 100, 1],
+        (SITE, ""): [16_000, 0, 0, 2],  # two engaged pages of one visit
+        (PAGE, "/a"): [9_000, 70, 1, 1],
+        (PAGE, "/b"): [7_000, 100, 1, 1],
     }
     # Not events: the visit has two page views and two events, as without them.
     site = batch.rows[("s", DAY, day, SITE, "")]
@@ -74,3 +74,22 @@ def test_engagement_rows_add_up_to_weeks_and_months_and_survive_a_failed_flush()
     again = FlushBatch()
     again.put_back(batch)
     assert again.engagement == batch.engagement
+
+
+def test_a_page_engaged_without_a_scroll_depth_counts_its_visit_once() -> None:
+    """Time on page divides by engaged visit-pages; scroll depth only by
+    those that reported a depth. A later depth is still the page's first."""
+    batch = counted(
+        [
+            rec(T0, path="/a"),
+            engagement(T0 + 1_000, "/a", None, 4_000),
+            engagement(T0 + 2_000, "/a", 0, 0),  # a depth of 0 is a depth
+            engagement(T0 + 3_000, "/a", 60, 2_000),
+            rec(T0 + 4_000, path="/a", visitor="00000000000000c3"),
+            engagement(T0 + 5_000, "/a", None, 1_000, visitor="00000000000000c3"),
+        ]
+    )
+    _, day = buckets(T0, "UTC")
+    rows = {k[3:]: v for k, v in batch.engagement.items() if k[1:3] == (DAY, day)}
+    assert rows[(PAGE, "/a")] == [7_000, 60, 1, 2]
+    assert rows[(SITE, "")] == [7_000, 0, 0, 2]

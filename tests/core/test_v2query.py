@@ -78,7 +78,12 @@ def test_all_is_resolved_later() -> None:
         ({"include": {"time_labels": True}}, "requires a time dimension"),
         ({"include": {"comparisons": {}}}, "unknown field `comparisons`"),
         ({"pagination": {"limit": 0}}, "limit is 1 to 10000"),
-        ({"metrics": ["time_on_page"]}, "not supported by this server yet"),
+        ({"metrics": ["exit_rate"]}, "not supported by this server yet"),
+        ({"metrics": ["time_on_page"]}, "can only be queried with event:page filters or dim"),
+        (
+            {"metrics": ["scroll_depth"], "filters": [["not", ["is", "event:page", ["/"]]]]},
+            "Metric `scroll_depth` can only be queried with event:page filters or dimensions.",
+        ),
         ({"dimensions": ["time:hour"], "date_range": "year"}, "at most 31 day(s)"),
     ],
 )
