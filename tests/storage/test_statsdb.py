@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from analyticsd.core.aggregate import (
@@ -240,3 +241,29 @@ def test_a_wal_grown_by_a_big_flush_is_cut_back_when_it_starts_over(tmp_path: Pa
     db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     feed(db, agg, [rec(T + MIN, "00000000000000a1", "/a")], n + 1)  # starts the WAL over
     assert wal.stat().st_size <= WAL_KEEP_BYTES
+
+
+def test_engagement_rows_from_before_visit_pages_get_the_column(tmp_path: Path) -> None:
+    """A store whose engagement table predates the engaged visit-pages keeps
+    its rows (at 0 visit-pages) and takes new ones with them."""
+    conn = sqlite3.connect(tmp_path / "stats.sqlite3")
+    conn.executescript(
+        "CREATE TABLE engagement (site TEXT NOT NULL, gran INTEGER NOT NULL, "
+        "bucket INTEGER NOT NULL, dim INTEGER NOT NULL, val TEXT NOT NULL, "
+        "engaged_ms INTEGER NOT NULL, scroll_sum INTEGER NOT NULL, scroll_n INTEGER NOT NULL, "
+        "PRIMARY KEY (site, gran, bucket, dim, val)) WITHOUT ROWID;"
+        "INSERT INTO engagement VALUES ('s', 1, 20000, 30, '/a', 5000, 70, 1);"
+    )
+    conn.commit()
+    conn.close()
+    db = StatsDB(str(tmp_path))
+    old = db.conn.execute("SELECT engaged_ms, scroll_sum, scroll_n, visits FROM engagement")
+    assert old.fetchall() == [(5000, 70, 1, 0)]
+    agg = Aggregation(tz_of={"s": "UTC"})
+    page = rec(T, path="/b")
+    ev = msgspec.structs.replace(page.event, event_type="engagement", engaged_ms=3000)
+    feed(db, agg, [page, msgspec.structs.replace(page, event=ev)], 1)
+    rows = db.conn.execute(
+        "SELECT engaged_ms, visits FROM engagement WHERE val = '/b' AND gran = ?", (DAY,)
+    ).fetchall()
+    assert rows == [(3000, 1)]
