@@ -300,3 +300,16 @@ def test_a_plausible_snippet_works_with_only_its_host_changed(
     # The page left for the hash route reports how far it was read.
     wait_until(lambda: "/snippet.html" in engagement(d), lambda: engagement(d))
     assert engagement(d)["/snippet.html"][1:] == (100, 1)
+    # ... and the Stats API answers it as Plausible's page metric.
+    r = web.post(
+        f"{d.url}/api/v2/query",
+        json={
+            "site_id": SITE,
+            "date_range": "day",
+            "metrics": ["scroll_depth"],
+            "filters": [["is", "event:page", ["/snippet.html"]]],
+        },
+        headers={**d.auth(), "Cache-Control": "no-cache"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"dimensions": [], "metrics": [100]}]
