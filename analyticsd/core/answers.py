@@ -100,8 +100,9 @@ def metric_values(acc: Acc, metrics: Sequence[str], total_visitors: int | None) 
             out[m] = round(100 * acc.visitors / total_visitors, 2) if total_visitors else 0
         elif m == "scroll_depth":
             # Plausible's: the mean of each visit's deepest scroll of the
-            # page, a whole %; 0 without any.
-            out[m] = round(acc.scroll_sum / acc.scroll_n) if acc.scroll_n else 0
+            # page, a whole %; null without any (its current answer; its
+            # older tests said 0).
+            out[m] = round(acc.scroll_sum / acc.scroll_n) if acc.scroll_n else None
         elif m == "time_on_page":
             # Engaged seconds per engaged visit of the page; null without any.
             out[m] = (

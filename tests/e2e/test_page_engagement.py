@@ -7,9 +7,11 @@ Three visitors today, each one visit, with Plausible's engagement events:
 * B: /blog (scroll 40; engaged 30 s), then /blog again in the same visit
   (scroll 20, not deeper: time only, 4 s).
 * C: /blog (an engagement event without a scroll depth, engaged 8 s).
+* D: /contact, no engagement event at all.
 
 /blog: scroll depth = mean(80, 40) = 60 (C reported no depth); time on page
-= (30 + 34 + 8) s / 3 engaged visits = 24 s. /about: 50 and 6 s.
+= (30 + 34 + 8) s / 3 engaged visits = 24 s. /about: 50 and 6 s. /contact:
+neither (null).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ VISITORS: dict[str, list[tuple[str, str, int | None, int | None]]] = {
         ("engagement", "/blog", 20, 4_000),
     ],
     "10.0.1.3": [("pageview", "/blog", None, None), ("engagement", "/blog", None, 8_000)],
+    "10.0.1.4": [("pageview", "/contact", None, None)],
 }
 PAGEVIEWS = sum(k == "pageview" for v in VISITORS.values() for k, *_ in v)
 
@@ -122,6 +125,13 @@ def test_v1_breakdown_by_page(daemon: Daemon) -> None:
     assert rows == [
         {"page": "/blog", "visitors": 3, "pageviews": 4, "scroll_depth": 60, "time_on_page": 24},
         {"page": "/about", "visitors": 1, "pageviews": 1, "scroll_depth": 50, "time_on_page": 6},
+        {
+            "page": "/contact",
+            "visitors": 1,
+            "pageviews": 1,
+            "scroll_depth": None,
+            "time_on_page": None,
+        },
     ]
 
 
@@ -144,16 +154,17 @@ def test_v2_page_dimension_filter_and_time(daemon: Daemon) -> None:
     assert got["results"] == [
         {"dimensions": ["/blog"], "metrics": [3, 60, 24]},
         {"dimensions": ["/about"], "metrics": [1, 50, 6]},
+        {"dimensions": ["/contact"], "metrics": [1, None, None]},
     ]
     got = _v2(daemon, metrics=["scroll_depth"], filters=[["is", "event:page", ["/blog"]]])
     assert got["results"] == [{"dimensions": [], "metrics": [60]}]
-    # A page nobody engaged with: no scroll (0, Plausible's) and no time (null).
+    # A page nobody engaged with: neither (null, as Plausible answers now).
     got = _v2(
         daemon,
         metrics=["scroll_depth", "time_on_page"],
         filters=[["is", "event:page", ["/nowhere"]]],
     )
-    assert got["results"] == [{"dimensions": [], "metrics": [0, None]}]
+    assert got["results"] == [{"dimensions": [], "metrics": [None, None]}]
 
 
 @pytest.mark.parametrize(
