@@ -138,6 +138,15 @@ def test_v1_breakdown_by_page(daemon: Daemon) -> None:
 def test_v1_aggregate_and_timeseries_of_one_page(daemon: Daemon) -> None:
     got = _v1(daemon, "aggregate", metrics="scroll_depth,time_on_page", filters="event:page==/blog")
     assert got == {"scroll_depth": {"value": 60}, "time_on_page": {"value": 24}}
+    got = _v1(
+        daemon,
+        "aggregate",
+        metrics="scroll_depth",
+        filters="event:page==/blog",
+        compare="previous_period",
+    )
+    # Yesterday nobody scrolled: no comparison value, no change.
+    assert got == {"scroll_depth": {"value": 60, "comparison_value": None, "change": None}}
     series = _v1(
         daemon, "timeseries", metrics="scroll_depth", filters="event:page==/about", interval="date"
     )
