@@ -156,9 +156,11 @@ class VisitCache:
     # ints, not a set: tens of thousands of visits are open at once.)
     marked_hour: int = -1
     marked_day: int = -1
-    # The deepest scroll (%) counted so far per page of the visit: a later
-    # engagement event adds only what it scrolled further. Lost with the
-    # cache (a restart), so a page's depth may then be counted twice.
+    # The deepest scroll (%) counted so far per page of the visit (-1: the
+    # page was engaged with, without a depth yet): a later engagement event
+    # adds only what it scrolled further, and its visit-page is counted once.
+    # Lost with the cache (a restart), so a page's depth and visit may then
+    # be counted twice.
     scrolled: dict[str, int] | None = None
 
 
