@@ -105,7 +105,9 @@ def engagement_page(q: Query) -> tuple[bool, str | None]:
     """Whether q's engagement metrics are per page (a breakdown by page), and
     the one page a filter picks (None: every page). The engagement rows hold
     SITE and PAGE only, so nothing else can narrow them: a QueryError says so."""
-    if q.where is not None or q.dims or q.interval == "minute":
+    if q.interval == "minute":
+        raise QueryError("metrics", "scroll_depth and time_on_page are kept by hour at most")
+    if q.where is not None or q.dims:
         raise QueryError("metrics", ENGAGEMENT_SCOPE)
     if q.prop not in ("", "event:page") or len(q.filters) > 1:
         raise QueryError("metrics", ENGAGEMENT_SCOPE)

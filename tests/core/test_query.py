@@ -21,7 +21,13 @@ from analyticsd.core.aggregate import (
 )
 from analyticsd.core.config import ConfigError, parse_toml
 from analyticsd.core.errors import QueryError, QueryTimeout
-from analyticsd.core.plan import fold, rollup_buckets, rollup_dim
+from analyticsd.core.plan import (
+    engagement_page,
+    fold,
+    rollup_buckets,
+    rollup_dim,
+    without_engagement,
+)
 from analyticsd.core.query import (
     Filter,
     Range,
@@ -208,3 +214,47 @@ def test_thirty_days_read_weeks_and_points_fold_correctly() -> None:
     parts = dict(rollup_buckets(r("2026-10-26", "2026-12-31"), "none"))
     assert parts[MONTH] == [month_of(day_number("2026-11-01")), month_of(day_number("2026-12-01"))]
     assert WEEK not in parts
+
+
+@pytest.mark.parametrize(
+    ("args", "answer"),
+    [
+        ({"property": "event:page"}, (True, None)),
+        ({"filters": "event:page==/blog"}, (False, "/blog")),
+        ({"property": "event:page", "filters": "event:page==/blog"}, (True, "/blog")),
+    ],
+)
+def test_engagement_metrics_read_the_page_rows(args: dict[str, str], answer: object) -> None:
+    endpoint = "breakdown" if "property" in args else "aggregate"
+    q = parse_query(
+        endpoint, {"site_id": "s", "metrics": "scroll_depth", **args}, "UTC", 20_000, {}
+    )
+    stripped, had = without_engagement(q)
+    assert had
+    assert stripped.metrics == ("visitors",)
+    assert engagement_page(stripped) == answer
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({}, "need an event:page filter or breakdown"),
+        ({"filters": "event:page==/a|/b"}, "kept per page"),
+        ({"filters": "event:page==/blog/*"}, "kept per page"),
+        ({"filters": "event:page!=/blog"}, "kept per page"),
+        ({"filters": "event:page==/a;visit:country==DE"}, "kept per page"),
+        ({"property": "visit:source", "filters": "event:page==/a"}, "kept per page"),
+        ({"filters": "visit:country==DE"}, "kept per page"),
+    ],
+)
+def test_engagement_metrics_refuse_what_the_page_rows_cannot_say(
+    args: dict[str, str], message: str
+) -> None:
+    endpoint = "breakdown" if "property" in args else "aggregate"
+    q = parse_query(
+        endpoint, {"site_id": "s", "metrics": "time_on_page,visitors", **args}, "UTC", 20_000, {}
+    )
+    stripped, _ = without_engagement(q)
+    assert stripped.metrics == ("visitors",)
+    with pytest.raises(QueryError, match=message):
+        engagement_page(stripped)
