@@ -1,5 +1,5 @@
 """Command line: `analyticsd run | status | reload | check-config | backup | export |
-replay-dead-letters` (SPEC §3).
+import | replay-dead-letters` (SPEC §3).
 
 Exit codes (the README's table): 0 success (status: the daemon runs);
 1 an unexpected failure, or a reload that did not finish in time;
@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 import trio
 
@@ -57,6 +58,9 @@ commands:
   check-config  every problem of the file, one line each; never a secret.
   backup PATH   a consistent copy of the statistics database.
   export        a site's day rows or per-event rows, as CSV or NDJSON.
+  import plausible --site S FILE.zip
+                a Plausible CSV export as the site's imported history
+                (all or nothing; importing again replaces, never adds).
   replay-dead-letters
                 (hub) move the dead-lettered stream entries back into the
                 stream once their cause is fixed (e.g. the site added).
@@ -110,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         ("check-config", "validate the configuration file"),
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
+        ("import", "import a Plausible CSV export (zip) as a site's history"),
         ("replay-dead-letters", "move dead-lettered stream entries back into the hub's stream"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -124,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("path", help="the new file to write (must not exist)")
         if name == "replay-dead-letters":
             cmd.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
+        if name == "import":
+            cmd.add_argument("source", choices=("plausible",), help="where the export is from")
+            cmd.add_argument("file", help="the export's zip (imported_*.csv files)")
+            cmd.add_argument("--site", required=True, help="the configured site it is for")
         if name == "export":
             cmd.add_argument("--site", required=True)
             cmd.add_argument("--from", dest="first", required=True, help="YYYY-MM-DD")
@@ -169,6 +178,58 @@ def cmd_export(path: str | None, args: argparse.Namespace) -> int:
         rows = export.aggregates(data_dir, site.id, first, last)
         columns = export.AGGREGATE_COLUMNS
     export.write(rows, columns, args.format, sys.stdout)
+    return 0
+
+
+def _progress_bar() -> Callable[[int, int, str], None]:
+    """A bar on stderr when it is a terminal; nothing otherwise (logs, pipes)."""
+    if not sys.stderr.isatty():
+        return lambda done, total, name: None
+    last = [-1]
+
+    def show(done: int, total: int, name: str) -> None:
+        pct = min(100, done * 100 // max(total, 1))
+        if pct == last[0]:
+            return
+        last[0] = pct
+        bar = "#" * (pct * 30 // 100)
+        short = name.rsplit("/", 1)[-1][:40]
+        print(f"\r[{bar:<30}] {pct:3d}% {short:<40}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_import(path: str | None, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from analyticsd.core.aggregate import day_label, day_number
+    from analyticsd.core.buckets import zone
+    from analyticsd.storage.plausible_import import import_export
+
+    cfg, _ = load_config(path)
+    site = cfg.site(args.site)
+    if site is None:
+        raise AnalyticsdError(f"--site {args.site!r} is not a configured site")
+    today = day_number(datetime.now(zone(site.timezone)).date().isoformat())
+    bar = _progress_bar()
+    try:
+        r = import_export(
+            cfg.storage.data_dir, site.id, args.file, int(time.time() * 1000), today, bar
+        )
+    finally:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    rows = sum(r.rows.values())
+    print(
+        f"imported {day_label(r.first_day)} to {day_label(r.last_day)} for {site.id}: "
+        f"{r.pageviews:,} page views, {r.visitors:,} visitors ({rows:,} rows in "
+        f"{len(r.rows)} files); imported rows of these days from before were replaced"
+    )
+    if r.clamped_from is not None:
+        print(
+            f"the export runs to {day_label(r.clamped_from)}; the days after "
+            f"{day_label(r.last_day)} were left out, the site has live counts from then"
+        )
     return 0
 
 
@@ -350,6 +411,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_backup(args.config, args.path)
     if args.command == "export":
         return cmd_export(args.config, args)
+    if args.command == "import":
+        return cmd_import(args.config, args)
     if args.command == "replay-dead-letters":
         return cmd_replay_dead_letters(args.config, args.limit)
     return cmd_run(args.config)
