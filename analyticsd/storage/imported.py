@@ -122,7 +122,8 @@ def _key_sql(prop: str) -> str:
 
 def _filter_sql(f: Filter) -> tuple[str, list[object]]:
     column = PROP_TABLE[f.prop][1]
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[object] = []
     for v in f.values:
         if "*" in v:
             parts.append(f"regexp(?, {column})")

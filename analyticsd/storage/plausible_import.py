@@ -126,6 +126,11 @@ def _rows(
             raise ExportError(f"{name}: the zip is damaged or truncated ({e})") from None
 
 
+def _at(progress: Progress, done: int, total: int, name: str) -> Callable[[int], None]:
+    """Progress within one member, `done` bytes of the others before it."""
+    return lambda pos: progress(done + pos, total, name)
+
+
 def _stage(
     conn: sqlite3.Connection,
     zf: zipfile.ZipFile,
@@ -144,8 +149,7 @@ def _stage(
         batch: list[tuple[object, ...]] = []
         n = 0
         at: list[int] = []
-        name = info.filename
-        lines = _rows(zf, info, t, lambda pos, d=done, name=name: progress(d + pos, total, name))
+        lines = _rows(zf, info, t, _at(progress, done, total, info.filename))
         for line, fields in lines:
             if line == 1:
                 at = header_indexes(t, fields, info.filename)
