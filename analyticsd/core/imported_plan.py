@@ -12,10 +12,12 @@ Imported.Base.decide_tables), in their order:
   events table (event goals) and the pages table (page goals), with no
   other filter.
 
-Beyond Plausible's: a filter tree v1 cannot say (OR across properties,
-`contains`...), our custom metrics and the properties whose imported values
-differ from the live ones (region and city are codes and GeoNames ids in
-the export, custom properties are not exported) are `unsupported_query`.
+v2 filter trees (`contains`, `matches`, `or`, `not`, case-insensitive
+tests) count like flat filters: every property they test must be in the
+one table. Beyond Plausible's: a goal inside a filter tree, our custom
+metrics and the properties whose imported values differ from the live ones
+(region and city are codes and GeoNames ids in the export, custom
+properties are not exported) are `unsupported_query`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyticsd.core.query import Query
+from analyticsd.core.v2filters import leaves
 
 NO_DATA = "no_imported_data"
 OUT_OF_RANGE = "out_of_range"
@@ -94,9 +97,12 @@ def plan_imported(
         return _skip(OUT_OF_RANGE)
     if q.interval in ("minute", "hour"):
         return _skip(UNSUPPORTED_INTERVAL)
-    if q.where is not None or any(m in custom for m in q.metrics):
+    if any(m in custom for m in q.metrics):
         return _skip(UNSUPPORTED_QUERY)
-    props = [f.prop for f in q.filters] + ([q.prop] if q.prop else []) + list(q.dims)
+    tested = [leaf.dim for leaf, _ in leaves(q.where)]
+    if "event:goal" in tested:
+        return _skip(UNSUPPORTED_QUERY)
+    props = [f.prop for f in q.filters] + tested + ([q.prop] if q.prop else []) + list(q.dims)
     if "event:goal" in props:
         if any(p != "event:goal" for p in props):
             return _skip(UNSUPPORTED_QUERY)

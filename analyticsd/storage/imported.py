@@ -27,6 +27,7 @@ from analyticsd.core.plan import day_bucket
 from analyticsd.core.plausible_export import TABLES
 from analyticsd.core.query import Filter, Query, glob_regex
 from analyticsd.core.v2answer import GROUP_SEP
+from analyticsd.core.v2filters import Branch, Expr, Leaf, Not
 
 if TYPE_CHECKING:  # the engine runs the statements (its time limit, its errors)
     from analyticsd.storage.queries import QueryEngine
@@ -135,6 +136,37 @@ def _filter_sql(f: Filter) -> tuple[str, list[object]]:
     return (f"NOT {cond}" if f.negate else cond), params
 
 
+def _leaf_sql(leaf: Leaf) -> tuple[str, list[object]]:
+    """A v2 filter test on the imported column of its property (the same
+    tests as storage.treesql's on per-event rows)."""
+    column = PROP_TABLE[leaf.dim][1]
+    lower = not leaf.case_sensitive
+    target = f"lower({column})" if lower else column
+    parts: list[str] = []
+    params: list[object] = []
+    for v in leaf.values:
+        if leaf.kind == "matches":
+            parts.append(f"regexp(?, {column})")
+            params.append(f"(?i){v}" if lower else v)
+            continue
+        parts.append(f"{target} = ?" if leaf.kind == "is" else f"instr({target}, ?) > 0")
+        params.append(v.lower() if lower else v)
+    cond = "(" + " OR ".join(parts) + ")"
+    return (f"NOT coalesce({cond}, 0)" if leaf.negated else cond), params
+
+
+def tree_sql(e: Expr) -> tuple[str, list[object]]:
+    if isinstance(e, Leaf):
+        return _leaf_sql(e)
+    if isinstance(e, Not):
+        sql, params = tree_sql(e.child)
+        return f"NOT coalesce({sql}, 0)", params
+    assert isinstance(e, Branch)
+    parts = [tree_sql(c) for c in e.children]
+    joiner = " OR " if e.op == "or" else " AND "
+    return "(" + joiner.join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+
+
 class ImportedReader:
     """Adds a site's imported counters to a question's live ones (blocking;
     runs on the query's own engine, in its worker thread)."""
@@ -164,6 +196,10 @@ class ImportedReader:
         params: list[object] = [q.site, q.range.first, q.range.last]
         for f in q.filters:
             cond, p = _filter_sql(f)
+            where.append(cond)
+            params += p
+        if q.where is not None:
+            cond, p = tree_sql(q.where)
             where.append(cond)
             params += p
         props = [q.prop] if q.prop else list(q.dims)

@@ -48,7 +48,16 @@ def q(**kw: object) -> Query:
         ),
         (q(dims=("visit:browser", "visit:browser_version")), IMPORTED, "imported_browsers", None),
         (q(dims=("visit:browser", "visit:os")), IMPORTED, "", "unsupported_query"),
-        (q(where=Leaf("contains", "event:page", ("/a",))), IMPORTED, "", "unsupported_query"),
+        (q(where=Leaf("contains", "event:page", ("/a",))), IMPORTED, "imported_pages", None),
+        (
+            q(prop="event:page", where=Leaf("contains", "event:page", ("/a",))),
+            IMPORTED, "imported_pages", None,
+        ),
+        (
+            q(prop="visit:source", where=Leaf("contains", "event:page", ("/a",))),
+            IMPORTED, "", "unsupported_query",
+        ),
+        (q(where=Leaf("is", "event:goal", ("Signup",), False)), IMPORTED, "", "unsupported_query"),
     ],
 )  # fmt: skip
 def test_plan(query: Query, ranges: list[tuple[int, int]], table: str, reason: str | None) -> None:

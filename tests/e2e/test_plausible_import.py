@@ -184,6 +184,16 @@ def test_import_then_answers_with_and_without_imports(tmp_path: Path) -> None:
             {"metrics": [26], "dimensions": ["organic"]},
             {"metrics": [5], "dimensions": ["direct"]},
         ]
+        pricing = v2(
+            d, metrics=["visitors", "pageviews"], include={"imports": True},
+            filters=[["contains", "event:page", ["pric"]]],
+        )  # fmt: skip
+        assert pricing["results"] == [{"metrics": [3, 10], "dimensions": []}]
+        google = v2(
+            d, metrics=["visitors"], include={"imports": True},
+            filters=[["is", "visit:source", ["google"], {"case_sensitive": False}]],
+        )  # fmt: skip
+        assert google["results"] == [{"metrics": [26], "dimensions": []}]
         hourly = v2(
             d, metrics=["visitors"], dimensions=["time:hour"], include={"imports": True},
             date_range=[str(D1), str(D2)],
