@@ -218,12 +218,18 @@ def test_import_then_answers_with_and_without_imports(tmp_path: Path) -> None:
         }
         # A new export of the same days replaces the old one, and the cached
         # answer is not served (the import stamp is part of its generation).
+        url = f"{d.url}/api/v1/stats/aggregate"
+        ask = {"site_id": TEST_SITE, "period": "custom", "date": f"{D1},{TODAY}",
+               "with_imported": "true"}  # fmt: skip
+        for cache in ("miss", "hit"):
+            r = web.get(url, params=ask, headers=d.auth(), timeout=10)
+            assert (r.headers["X-Cache"], r.json()["results"]["visitors"]["value"]) == (cache, 31)
         code, _, err = _import(
             d, write_export(tmp_path / "new.zip", export_rows(day1_visitors=100), HEADERS)
         )
         assert code == 0, err
-        fresh = v1(d, "aggregate", metrics="visitors", with_imported="true")
-        assert fresh["results"]["visitors"]["value"] == 121
+        r = web.get(url, params=ask, headers=d.auth(), timeout=10)
+        assert (r.headers["X-Cache"], r.json()["results"]["visitors"]["value"]) == ("miss", 121)
     finally:
         d.stop()
 
