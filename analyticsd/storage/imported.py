@@ -182,10 +182,14 @@ class ImportedReader:
             self._ranges[site] = import_ranges(self.engine.conn, site)
         return self._ranges[site]
 
-    def add(self, q: Query, unit: str, out: Grouped, custom: frozenset[str]) -> None:
+    def plan(self, q: Query, custom: frozenset[str]) -> ImportPlan:
         plan = plan_imported(q, self.ranges(q.site), self.goals, custom)
         if self.first_plan is None:
             self.first_plan = plan  # the question's own (later ones: its bases)
+        return plan
+
+    def add(self, q: Query, unit: str, out: Grouped, plan: ImportPlan) -> None:
+        """Add what `plan` (of `q`, see `plan`) says imports give."""
         if plan.reason is not None:
             return
         if plan.table == GOALS:

@@ -60,10 +60,11 @@ class Reports:
     # -- running a query -------------------------------------------------------
 
     def grouped(self, q: Query, unit: str) -> Grouped:
+        imported = None if self.imports is None else self.imports.plan(q, frozenset(self.custom))
         plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
         if plan is None:
             self.engines_used.append("events")
-            live = self._live_range(q)
+            live = q if imported is None or imported.reason else self._live_range(q)
             out = (
                 {}
                 if live is None
@@ -75,17 +76,16 @@ class Reports:
             out = self.engine.rollup(q, prop, value, unit)
             if any(m in q.metrics for m in _REVENUE):
                 self.engine.rollup_revenue(q, prop, value, unit, out)
-        if self.imports is not None:
-            self.imports.add(q, unit, out, frozenset(self.custom))
+        if self.imports is not None and imported is not None:
+            self.imports.add(q, unit, out, imported)
         return out
 
     def _live_range(self, q: Query) -> Query | None:
-        """The part of q's range with live counts, when imports are asked for
-        (None: no live day in it). Imported history lies before the first
-        live day, mostly beyond the per-event rows' retention: without
-        imports such a range is an error, with them its live part is empty."""
-        if self.imports is None:
-            return q
+        """The part of q's range with live counts, for a question imports
+        answer too (None: no live day in it). Imported history lies before
+        the first live day, mostly beyond the per-event rows' retention:
+        without imports such a range is an error, with them its live part is
+        empty."""
         first_live = self.engine.first_day(q.site)
         if first_live is None or first_live > q.range.last:
             return None
