@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 
 import trio
 
@@ -181,56 +180,11 @@ def cmd_export(path: str | None, args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar() -> Callable[[int, int, str], None]:
-    """A bar on stderr when it is a terminal; nothing otherwise (logs, pipes)."""
-    if not sys.stderr.isatty():
-        return lambda done, total, name: None
-    last = [-1]
-
-    def show(done: int, total: int, name: str) -> None:
-        pct = min(100, done * 100 // max(total, 1))
-        if pct == last[0]:
-            return
-        last[0] = pct
-        bar = "#" * (pct * 30 // 100)
-        short = name.rsplit("/", 1)[-1][:40]
-        print(f"\r[{bar:<30}] {pct:3d}% {short:<40}", end="", file=sys.stderr, flush=True)
-
-    return show
-
-
 def cmd_import(path: str | None, args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    from analyticsd.core.aggregate import day_label, day_number
-    from analyticsd.core.buckets import zone
-    from analyticsd.storage.plausible_import import import_export
+    from analyticsd.import_command import run_import
 
     cfg, _ = load_config(path)
-    site = cfg.site(args.site)
-    if site is None:
-        raise AnalyticsdError(f"--site {args.site!r} is not a configured site")
-    today = day_number(datetime.now(zone(site.timezone)).date().isoformat())
-    bar = _progress_bar()
-    try:
-        r = import_export(
-            cfg.storage.data_dir, site.id, args.file, int(time.time() * 1000), today, bar
-        )
-    finally:
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
-    rows = sum(r.rows.values())
-    print(
-        f"imported {day_label(r.first_day)} to {day_label(r.last_day)} for {site.id}: "
-        f"{r.pageviews:,} page views, {r.visitors:,} visitors ({rows:,} rows in "
-        f"{len(r.rows)} files); imported rows of these days from before were replaced"
-    )
-    if r.clamped_from is not None:
-        print(
-            f"the export runs to {day_label(r.clamped_from)}; the days after "
-            f"{day_label(r.last_day)} were left out, the site has live counts from then"
-        )
-    return 0
+    return run_import(cfg, args.source, args.site, args.file)
 
 
 def cmd_replay_dead_letters(path: str | None, limit: int) -> int:
