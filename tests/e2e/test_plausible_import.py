@@ -230,6 +230,28 @@ def test_import_then_answers_with_and_without_imports(tmp_path: Path) -> None:
         assert code == 0, err
         r = web.get(url, params=ask, headers=d.auth(), timeout=10)
         assert (r.headers["X-Cache"], r.json()["results"]["visitors"]["value"]) == ("miss", 121)
+
+        # History beyond the per-event retention (30 days): a filtered
+        # question is answered from the imported rows, and refused without.
+        old = TODAY - timedelta(days=60)
+        path = tmp_path / "old.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(
+                f"imported_sources_{old:%Y%m%d}_{old:%Y%m%d}.csv",
+                _csv(HEADERS["imported_sources"],
+                     [[str(old), "Bing", "bing.com", "", "", "", "", "", 9, 4, 5, 50, 1]]),
+            )  # fmt: skip
+        assert _import(d, path)[0] == 0
+        ask = {"site_id": TEST_SITE, "period": "custom", "date": f"{old},{old}",
+               "property": "visit:source", "filters": "visit:source!=Google"}  # fmt: skip
+        r = web.get(f"{d.url}/api/v1/stats/breakdown", params=ask, headers=d.auth(), timeout=10)
+        assert r.status_code == 400
+        assert "raw_event_retention_days" in r.json()["message"][0]
+        r = web.get(
+            f"{d.url}/api/v1/stats/breakdown", params={**ask, "with_imported": "true"},
+            headers=d.auth(), timeout=10,
+        )  # fmt: skip
+        assert r.json()["results"] == [{"source": "Bing", "visitors": 4}]
     finally:
         d.stop()
 
