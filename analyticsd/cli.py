@@ -1,5 +1,5 @@
 """Command line: `analyticsd run | status | reload | check-config | backup | export |
-replay-dead-letters` (SPEC §3).
+import | replay-dead-letters` (SPEC §3).
 
 Exit codes (the README's table): 0 success (status: the daemon runs);
 1 an unexpected failure, or a reload that did not finish in time;
@@ -57,6 +57,9 @@ commands:
   check-config  every problem of the file, one line each; never a secret.
   backup PATH   a consistent copy of the statistics database.
   export        a site's day rows or per-event rows, as CSV or NDJSON.
+  import plausible --site S FILE.zip
+                a Plausible CSV export as the site's imported history
+                (all or nothing; importing again replaces, never adds).
   replay-dead-letters
                 (hub) move the dead-lettered stream entries back into the
                 stream once their cause is fixed (e.g. the site added).
@@ -110,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         ("check-config", "validate the configuration file"),
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
+        ("import", "import a Plausible CSV export (zip) as a site's history"),
         ("replay-dead-letters", "move dead-lettered stream entries back into the hub's stream"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -124,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("path", help="the new file to write (must not exist)")
         if name == "replay-dead-letters":
             cmd.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
+        if name == "import":
+            cmd.add_argument("source", choices=("plausible",), help="where the export is from")
+            cmd.add_argument("file", help="the export's zip (imported_*.csv files)")
+            cmd.add_argument("--site", required=True, help="the configured site it is for")
         if name == "export":
             cmd.add_argument("--site", required=True)
             cmd.add_argument("--from", dest="first", required=True, help="YYYY-MM-DD")
@@ -170,6 +178,13 @@ def cmd_export(path: str | None, args: argparse.Namespace) -> int:
         columns = export.AGGREGATE_COLUMNS
     export.write(rows, columns, args.format, sys.stdout)
     return 0
+
+
+def cmd_import(path: str | None, args: argparse.Namespace) -> int:
+    from analyticsd.import_command import run_import
+
+    cfg, _ = load_config(path)
+    return run_import(cfg, args.source, args.site, args.file)
 
 
 def cmd_replay_dead_letters(path: str | None, limit: int) -> int:
@@ -350,6 +365,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_backup(args.config, args.path)
     if args.command == "export":
         return cmd_export(args.config, args)
+    if args.command == "import":
+        return cmd_import(args.config, args)
     if args.command == "replay-dead-letters":
         return cmd_replay_dead_letters(args.config, args.limit)
     return cmd_run(args.config)

@@ -52,6 +52,7 @@ from analyticsd.http.stats_v2 import register as register_stats_v2
 from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage.access_files import FirstToken, SessionEpochs
 from analyticsd.storage.geoip import GeoLookup
+from analyticsd.storage.imported import stamp_of
 from analyticsd.storage.keys import SessionKey
 from analyticsd.storage.queries import EnginePool
 from analyticsd.storage.reserve import Reserve
@@ -347,6 +348,7 @@ def _http_server(parts: Parts) -> HttpServer:
         today=lambda tz: day_number(parts.today_in(tz)),
         now_ms=parts.now_ms,
         flushes=lambda: parts.aggregator.state.flushes,
+        imports=lambda: stamp_of(config.storage.data_dir),
         access=access,
     )
     register_stats(app, stats_deps)

@@ -55,6 +55,10 @@ class StatsStoreError(AnalyticsdError):
     """The SQLite statistics store failed."""
 
 
+class ExportError(AnalyticsdError):
+    """A Plausible export that cannot be imported; names the file and line."""
+
+
 class CanonicalStoreError(AnalyticsdError):
     """The canonical store (Redis) is unreachable, timed out or refused a command."""
 

@@ -216,10 +216,6 @@ def answer(
     warnings = metric_warnings(q, currencies)
     if warnings:
         meta["metric_warnings"] = warnings
-    if q.include.imports:
-        # No import exists yet: Plausible's answer for a site without imports.
-        meta["imports_included"] = False
-        meta["imports_skip_reason"] = "no_imported_data"
     if q.include.time_labels:
         meta["time_labels"] = time_labels(unit_of(interval), r)
     if q.include.total_rows:

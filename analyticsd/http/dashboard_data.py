@@ -22,8 +22,15 @@ from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.chart import line_chart
 from analyticsd.core.config import Config
 from analyticsd.core.errors import QueryError, StatsStoreError
+from analyticsd.core.imported_plan import Goal
 from analyticsd.core.query import Query, parse_query, period_range
-from analyticsd.http.stats_api import StatsDeps, StatsStore, custom_metrics
+from analyticsd.http.stats_api import (
+    StatsDeps,
+    StatsStore,
+    custom_metrics,
+    site_goals,
+    with_imported,
+)
 
 LABELS = {
     "visitors": "Unique visitors",
@@ -104,7 +111,8 @@ async def _chart(deps: StatsDeps) -> Response:
             deps.today(site.timezone), custom_metrics(cfg),
         )  # fmt: skip
         q = replace(q, compare=request.args.get("compare") == "previous_period")
-        svg = await deps.run(_chart_work(q, metric, _horizon(cfg, deps)))
+        imports = site_goals(site) if with_imported(request.args) else None
+        svg = await deps.run(_chart_work(q, metric, _horizon(cfg, deps), imports))
     except (QueryError, StatsStoreError) as e:
         return _text(400, str(e))
     return Response(svg, status=200, content_type="image/svg+xml",
@@ -151,9 +159,11 @@ def _setup(info: dict[str, Any]) -> Response:
     )
 
 
-def _chart_work(q: Query, metric: str, horizon: int) -> Callable[[StatsStore], str]:
+def _chart_work(
+    q: Query, metric: str, horizon: int, imports: tuple[Goal, ...] | None
+) -> Callable[[StatsStore], str]:
     def work(store: StatsStore) -> str:
-        res: dict[str, Any] = store.answers({}, horizon).timeseries(q)
+        res: dict[str, Any] = store.answers({}, horizon, imports).timeseries(q)
         points = res["results"]
         comparison = [p["comparison"][metric] or 0 for p in points] if q.compare else None
         return line_chart(

@@ -69,6 +69,10 @@ _COMPARE = _param(
     "compare", "previous_period: add comparison values and change",
     {"type": "string", "enum": ["previous_period"]},
 )  # fmt: skip
+_WITH_IMPORTED = _param(
+    "with_imported", "true: add the imported history (analyticsd import plausible)",
+    {"type": "string", "enum": ["true", "false"]},
+)  # fmt: skip
 _METRIC_VALUE = {
     "nullable": True,
     "oneOf": [
@@ -250,7 +254,8 @@ def _day_paths() -> dict[str, Any]:
 
 def _v1_paths() -> dict[str, Any]:
     common = [_SITE, _PERIOD, _DATE]
-    compared = {"comparison_period": _LABELS, "meta": _META}
+    # warning: with_imported=true and a question imports cannot answer.
+    compared = {"comparison_period": _LABELS, "meta": _META, "warning": STR}
     point = _obj(["date"], date=STR)
     period = _obj(
         ["period", "start", "end", "days", "complete", "growth"],
@@ -275,7 +280,7 @@ def _v1_paths() -> dict[str, Any]:
         ),
         "/api/v1/stats/aggregate": _stats_get(
             "Metrics over the whole period",
-            [*common, _METRICS, _FILTERS, _COMPARE],
+            [*common, _METRICS, _FILTERS, _COMPARE, _WITH_IMPORTED],
             _obj(
                 ["results"],
                 results={"type": "object", "additionalProperties": _COMPARED},
@@ -284,7 +289,7 @@ def _v1_paths() -> dict[str, Any]:
         ),
         "/api/v1/stats/timeseries": _stats_get(
             "Metrics per minute, hour, date, week (Monday) or month",
-            [*common, _METRICS, _FILTERS, interval, _COMPARE],
+            [*common, _METRICS, _FILTERS, interval, _COMPARE, _WITH_IMPORTED],
             _obj(["results"], results=_arr(point), **compared),
         ),
         "/api/v1/stats/breakdown": _stats_get(
@@ -299,6 +304,7 @@ def _v1_paths() -> dict[str, Any]:
                     required=True,
                 ),
                 _COMPARE,
+                _WITH_IMPORTED,
                 _int_param("limit", "Rows per page (default 100)", 1, 1000),
                 _int_param("page", "Page number (default 1)", 1, 1_000_000),
             ],

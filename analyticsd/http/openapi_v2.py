@@ -107,6 +107,7 @@ _ANSWER = {
             "properties": {
                 "imports_included": {"type": "boolean"},
                 "imports_skip_reason": _STR,
+                "imports_warning": _STR,
                 "time_labels": {"type": "array", "items": _STR},
                 "total_rows": {"type": "integer"},
                 "metric_warnings": {"type": "object"},

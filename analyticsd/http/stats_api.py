@@ -40,6 +40,7 @@ from analyticsd.core.funnel import (
     funnel,
     retention,
 )
+from analyticsd.core.imported_plan import UNSUPPORTED_QUERY, WARNINGS, Goal
 from analyticsd.core.plan import bucket_label
 from analyticsd.core.query import CustomMetric, Query, parse_query, period_range
 from analyticsd.core.v2query import V2Query
@@ -54,6 +55,8 @@ class Answers(Protocol):
 
     engines_used: list[str]
 
+    @property
+    def import_reason(self) -> str | None: ...
     def aggregate(self, q: Query) -> dict[str, Any]: ...
     def timeseries(self, q: Query) -> dict[str, Any]: ...
     def breakdown(self, q: Query) -> dict[str, Any]: ...
@@ -69,9 +72,19 @@ class StatsStore(Protocol):
         self, site: str, start_ms: int, end_ms: int, by_user: bool
     ) -> Iterator[tuple[Any, ...]]: ...
     def prop_keys(self, site: str, name: str, start_ms: int, end_ms: int) -> list[str]: ...
-    def answers(self, custom: Mapping[str, CustomMetric], horizon_ms: int) -> Answers: ...
+    def answers(
+        self,
+        custom: Mapping[str, CustomMetric],
+        horizon_ms: int,
+        imports: tuple[Goal, ...] | None = None,
+    ) -> Answers: ...
     def v2(
-        self, custom: Mapping[str, CustomMetric], horizon_ms: int, q: V2Query, today: int
+        self,
+        custom: Mapping[str, CustomMetric],
+        horizon_ms: int,
+        q: V2Query,
+        today: int,
+        goals: tuple[Goal, ...] = (),
     ) -> dict[str, Any]: ...
 
 
@@ -80,9 +93,10 @@ RunQuery = Callable[[Callable[[StatsStore], T]], Awaitable[T]]
 CACHE_ENTRIES = 512
 _COMMON = frozenset({"site_id", "period", "date"})
 _PARAMS = {
-    "aggregate": _COMMON | {"metrics", "filters", "compare"},
-    "timeseries": _COMMON | {"metrics", "filters", "interval", "compare"},
-    "breakdown": _COMMON | {"metrics", "filters", "property", "compare", "limit", "page"},
+    "aggregate": _COMMON | {"metrics", "filters", "compare", "with_imported"},
+    "timeseries": _COMMON | {"metrics", "filters", "interval", "compare", "with_imported"},
+    "breakdown": _COMMON
+    | {"metrics", "filters", "property", "compare", "limit", "page", "with_imported"},
     "rollups": _COMMON | {"metrics", "filters", "interval"},
     "funnel": _COMMON | {"funnel", "steps", "window_s", "order", "by"},
     "retention": _COMMON | {"cohort", "periods", "start_event", "return_event"},
@@ -97,6 +111,9 @@ class StatsDeps:
     today: Callable[[str], int]  # local day number of a timezone
     now_ms: Callable[[], int]
     flushes: Callable[[], int]  # the aggregator's committed flush count
+    # Changes with every import (storage.imported.stamp_of): part of the
+    # answer cache's generation, as imports commit outside the daemon.
+    imports: Callable[[], object] = lambda: 0
     # Tokens, sessions, scopes (a valid session cookie stands for a token).
     access: AccessDeps = field(default_factory=lambda: AccessDeps(lambda: (), b"", lambda: 0))
 
@@ -199,15 +216,27 @@ def _funnel_from_request(args: dict[str, str], cfg_funnels: tuple[FunnelConfig, 
     return funnel_def(cfg)
 
 
+def site_goals(site: SiteConfig) -> tuple[Goal, ...]:
+    """A site's goals as imported rows match them (storage.imported)."""
+    return tuple(Goal(g.display_name, g.event, g.page) for g in site.goals)
+
+
+def with_imported(args: Mapping[str, str]) -> bool:
+    raw = args.get("with_imported", "false")
+    if raw not in ("true", "false"):
+        raise QueryError("with_imported", "must be true or false")
+    return raw == "true"
+
+
 class QueryCache:
-    """LRU of answers, valid for one generation (flush count, config)."""
+    """LRU of answers, valid for one generation (flush count, config, imports)."""
 
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         self.entries = entries
-        self.generation: tuple[int, int] = (-1, -1)
+        self.generation: object = None
         self.data: OrderedDict[object, Any] = OrderedDict()
 
-    def get(self, generation: tuple[int, int], key: object) -> Any | None:
+    def get(self, generation: object, key: object) -> Any | None:
         if generation != self.generation:
             self.data.clear()
             self.generation = generation
@@ -260,9 +289,10 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
                 work = _actor_report(endpoint, args, cfg, site.timezone, today, horizon, deps)
             else:
                 q = parse_query(endpoint, args, site.timezone, today, custom)
-                key = (endpoint, q)
-                work = _report(endpoint, q, custom, horizon, today)
-            generation = (deps.flushes(), id(cfg))
+                imports = site_goals(site) if with_imported(args) else None
+                key = (endpoint, q, imports is not None)
+                work = _report(endpoint, q, custom, horizon, today, imports)
+            generation = (deps.flushes(), id(cfg), deps.imports())
             # `Cache-Control: no-cache` asks for a fresh answer (it is cached anew).
             fresh = "no-cache" in request.headers.get("Cache-Control", "")
             hit = None if fresh else cache.get(generation, key)
@@ -321,10 +351,15 @@ def _bind(handle: Callable[[str], Awaitable[Response]], endpoint: str) -> Callab
 
 
 def _report(
-    endpoint: str, q: Query, custom: dict[str, CustomMetric], horizon: int, today: int
+    endpoint: str,
+    q: Query,
+    custom: dict[str, CustomMetric],
+    horizon: int,
+    today: int,
+    imports: tuple[Goal, ...] | None = None,
 ) -> Callable[[StatsStore], Any]:
     def work(store: StatsStore) -> Any:
-        reports = store.answers(custom, horizon)
+        reports = store.answers(custom, horizon, imports)
         if endpoint == "rollups":
             result = reports.rollups(q, today)
         elif endpoint == "aggregate":
@@ -337,6 +372,9 @@ def _report(
             "period": q.range.label(),
             "engine": "events" if "events" in reports.engines_used else "rollup",
         }
+        if reports.import_reason == UNSUPPORTED_QUERY:
+            # Plausible's v1 says so only for this reason (with_imported=true).
+            result["warning"] = WARNINGS[UNSUPPORTED_QUERY]
         return result
 
     return work

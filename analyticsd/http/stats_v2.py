@@ -20,7 +20,13 @@ from analyticsd.core.config import Config
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.v2query import decode_body, parse_v2
 from analyticsd.http.access import denial, site_denial
-from analyticsd.http.stats_api import QueryCache, StatsDeps, StatsStore, custom_metrics
+from analyticsd.http.stats_api import (
+    QueryCache,
+    StatsDeps,
+    StatsStore,
+    custom_metrics,
+    site_goals,
+)
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
@@ -63,15 +69,17 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         goals = tuple(g.display_name for g in site.goals)
         q = parse_v2(body, site.timezone, today, goals, custom)
         horizon = deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
-        key, generation = ("v2", q, today), (deps.flushes(), id(cfg))
+        key, generation = ("v2", q, today), (deps.flushes(), id(cfg), deps.imports())
         # `Cache-Control: no-cache` asks for a fresh answer (it is cached anew).
         if "no-cache" not in request.headers.get("Cache-Control", ""):
             hit = cache.get(generation, key)
             if hit is not None:
                 return _json(200, hit, {"X-Cache": "hit"})
 
+        imported_goals = site_goals(site)
+
         def work(store: StatsStore) -> dict[str, Any]:
-            return store.v2(custom, horizon, q, today)
+            return store.v2(custom, horizon, q, today, imported_goals)
 
         result = await deps.run(work)
         cache.put(key, result)

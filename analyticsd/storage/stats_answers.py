@@ -12,6 +12,7 @@ from typing import Any
 
 from analyticsd.core.aggregate import SEP, day_label, month_first_day, month_of
 from analyticsd.core.answers import Acc, Grouped, metric_values
+from analyticsd.core.imported_plan import Goal
 from analyticsd.core.plan import (
     bucket_label,
     day_bucket,
@@ -30,6 +31,7 @@ from analyticsd.core.query import (
     series_buckets,
 )
 from analyticsd.core.v2query import V2Query
+from analyticsd.storage.imported import ImportedReader
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.v2_answers import v2_answer
 
@@ -40,12 +42,27 @@ _REVENUE = ("revenue", "average_revenue")
 
 class Reports:
     def __init__(
-        self, engine: QueryEngine, custom: Mapping[str, CustomMetric], horizon_ms: int
+        self,
+        engine: QueryEngine,
+        custom: Mapping[str, CustomMetric],
+        horizon_ms: int,
+        imports: ImportedReader | None = None,
     ) -> None:
         self.engine = engine
         self.custom = dict(custom)
         self.horizon_ms = horizon_ms
         self.engines_used: list[str] = []  # for the response's `meta` and tests
+        # Asked to include imported data (with_imported, include.imports):
+        # every question below adds the imported counters it can.
+        self.imports = imports
+
+    @property
+    def import_reason(self) -> str | None:
+        """Why the question's imported data was left out (None: included, or
+        not asked for)."""
+        if self.imports is None or self.imports.first_plan is None:
+            return None
+        return self.imports.first_plan.reason
 
     # -- running a query -------------------------------------------------------
 
@@ -59,17 +76,38 @@ class Reports:
         return out
 
     def _grouped(self, q: Query, unit: str) -> Grouped:
+        imported = None if self.imports is None else self.imports.plan(q, frozenset(self.custom))
         plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
         if plan is None:
             self.engines_used.append("events")
-            out = self.engine.per_event(q, unit, self.custom, self.horizon_ms)
+            live = q if imported is None or imported.reason else self._live_range(q)
+            out = (
+                {}
+                if live is None
+                else self.engine.per_event(live, unit, self.custom, self.horizon_ms)
+            )
         else:
             self.engines_used.append("rollup")
             prop, value = plan
             out = self.engine.rollup(q, prop, value, unit)
             if any(m in q.metrics for m in _REVENUE):
                 self.engine.rollup_revenue(q, prop, value, unit, out)
+        if self.imports is not None and imported is not None:
+            self.imports.add(q, unit, out, imported)
         return out
+
+    def _live_range(self, q: Query) -> Query | None:
+        """The part of q's range with live counts, for a question imports
+        answer too (None: no live day in it). Imported history lies before
+        the first live day, mostly beyond the per-event rows' retention:
+        without imports such a range is an error, with them its live part is
+        empty."""
+        first_live = self.engine.first_day(q.site)
+        if first_live is None or first_live > q.range.last:
+            return None
+        if first_live > q.range.first:
+            return replace(q, range=Range(first_live, q.range.last))
+        return q
 
     def _totals(self, q: Query, unit: str) -> Grouped | None:
         """Visitors without the goal filter: the base of conversion_rate."""
@@ -286,11 +324,25 @@ class StatsStoreView:
     ) -> Iterator[tuple[Any, ...]]:
         return self.engine.actor_events(site, start_ms, end_ms, by_user)
 
-    def answers(self, custom: Mapping[str, CustomMetric], horizon_ms: int) -> Reports:
-        return Reports(self.engine, custom, horizon_ms)
+    def answers(
+        self,
+        custom: Mapping[str, CustomMetric],
+        horizon_ms: int,
+        imports: tuple[Goal, ...] | None = None,
+    ) -> Reports:
+        """`imports`: include imported data, matching these goals (None: not)."""
+        reader = None if imports is None else ImportedReader(self.engine, imports)
+        return Reports(self.engine, custom, horizon_ms, reader)
 
     def v2(
-        self, custom: Mapping[str, CustomMetric], horizon_ms: int, q: V2Query, today: int
+        self,
+        custom: Mapping[str, CustomMetric],
+        horizon_ms: int,
+        q: V2Query,
+        today: int,
+        goals: tuple[Goal, ...] = (),
     ) -> dict[str, Any]:
         """A Stats API v2 answer (storage.v2_answers)."""
-        return v2_answer(Reports(self.engine, custom, horizon_ms), q, today)
+        return v2_answer(
+            self.answers(custom, horizon_ms, goals if q.include.imports else None), q, today
+        )

@@ -204,6 +204,12 @@ def connect_readonly(path: str) -> sqlite3.Connection:
     return _connect(path, readonly=True)
 
 
+def connect_writable(path: str) -> sqlite3.Connection:
+    """A write connection besides the aggregator's (the import command):
+    same WAL, durability and busy timeout."""
+    return _connect(path, readonly=False)
+
+
 class StatsDB:
     """Owner of the write connection (the aggregator's)."""
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from analyticsd.core.answers import Grouped
+from analyticsd.core.imported_plan import WARNINGS
 from analyticsd.core.plan import unit_of
 from analyticsd.core.query import Query, Range, prop_of
 from analyticsd.core.v2answer import all_range, answer, build_rows
@@ -31,9 +32,7 @@ def _visitors_by_bucket(grouped: Grouped) -> dict[int, int]:
 
 
 def v2_answer(reports: Reports, q: V2Query, today: int) -> dict[str, Any]:
-    r: Range = (
-        q.range if q.range is not None else all_range(reports.engine.first_day(q.site), today)
-    )
+    r: Range = q.range if q.range is not None else all_range(_first_day(reports, q), today)
     interval = time_interval(q, r)
     unit = unit_of(interval)
     eq = engine_query(q, r, interval)
@@ -57,7 +56,31 @@ def v2_answer(reports: Reports, q: V2Query, today: int) -> dict[str, Any]:
         entry = (reports.grouped(engine_query(split, r, interval), unit), split.metrics)
     rows = build_rows(q, r, interval, props, grouped, totals, entry, group_base)
     currencies = {c for acc in grouped.values() for c in acc.revenue}
-    return answer(q, r, interval, rows, currencies)
+    out = answer(q, r, interval, rows, currencies)
+    if q.include.imports:
+        out["meta"].update(imports_meta(reports.import_reason))
+    return out
+
+
+def imports_meta(reason: str | None) -> dict[str, Any]:
+    """Plausible's `meta` for `include.imports`: whether they are in, and
+    why not (with a warning for the reasons a client can act on)."""
+    meta: dict[str, Any] = {"imports_included": reason is None}
+    if reason is not None:
+        meta["imports_skip_reason"] = reason
+        if reason in WARNINGS:
+            meta["imports_warning"] = WARNINGS[reason]
+    return meta
+
+
+def _first_day(reports: Reports, q: V2Query) -> int | None:
+    """Date range "all" starts at the first live day, or the first imported
+    one when imports are asked for (as Plausible's)."""
+    days = [reports.engine.first_day(q.site)]
+    if reports.imports is not None:
+        days.append(reports.imports.first_day(q.site))
+    known = [d for d in days if d is not None]
+    return min(known) if known else None
 
 
 def _undimensioned(eq: Query) -> Query:

@@ -59,6 +59,8 @@ function readView() {
     period: h.get("period") || "30d",
     from: h.get("from") || "", to: h.get("to") || "",
     compare: h.get("compare") === "previous_period",
+    // Imported history (analyticsd import plausible) is in by default, as on Plausible.
+    imported: h.get("imported") !== "no",
     metric: h.get("metric") || "visitors",
     interval: h.get("interval") || "",
     filters: h.getAll("f").map(parseFilter).filter(Boolean),
@@ -69,6 +71,7 @@ function writeHash(v) {
   const h = new URLSearchParams({ site: v.site, period: v.period });
   if (v.period === "custom") { h.set("from", v.from); h.set("to", v.to); }
   if (v.compare) h.set("compare", "previous_period");
+  if (!v.imported) h.set("imported", "no");
   if (v.metric !== "visitors") h.set("metric", v.metric);
   if (v.interval) h.set("interval", v.interval);
   v.filters.forEach((f) => h.append("f", filterText(f)));
@@ -117,6 +120,7 @@ function addFilter(prop, value) {
 // -- helpers ----------------------------------------------------------------
 
 async function api(path, params) {
+  if (view.imported && /^stats\/(aggregate|timeseries|breakdown)$/.test(path)) params = { ...params, with_imported: "true" };
   const r = await fetch(`/api/v1/${path}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
   const body = await r.json();
   if (!r.ok) throw new Error(body.message ? body.message[0] : `HTTP ${r.status}`);
@@ -259,6 +263,7 @@ function interval() {
 async function chart() {
   const q = { ...query(), metric: view.metric, interval: interval() };
   if (view.compare) q.compare = "previous_period";
+  if (view.imported) q.with_imported = "true";
   const title = (CARDS.find((c) => c[0] === view.metric) || CARDS[0])[1];
   $("#chart-title").textContent = `${title} over time`;
   const r = await fetch(`/dashboard/chart.svg?${new URLSearchParams(q)}`);
@@ -566,6 +571,7 @@ function controls() {
   $("#site").value = view.site;
   $("#period").value = view.period;
   $("#compare").checked = view.compare;
+  $("#imported").checked = view.imported;
   $("#range").hidden = view.period !== "custom";
   if (view.period === "custom") { $("#from").value = view.from; $("#to").value = view.to; }
 }
@@ -606,6 +612,7 @@ function wire() {
     if ($("#from").value && $("#to").value) go({ from: $("#from").value, to: $("#to").value });
   });
   $("#compare").addEventListener("change", () => go({ compare: $("#compare").checked }));
+  $("#imported").addEventListener("change", () => go({ imported: $("#imported").checked }));
   $("#interval").addEventListener("change", () => go({ interval: $("#interval").value }));
   $("#clear-filters").addEventListener("click", () => go({ filters: [] }));
   $("#funnel").addEventListener("change", funnel);
