@@ -15,6 +15,7 @@ from analyticsd.core.aggregate import (
     GOAL,
     HOUR,
     MONTH,
+    PROP,
     WEEK,
     day_label,
     month_first_day,
@@ -22,6 +23,7 @@ from analyticsd.core.aggregate import (
     week_first_day,
     week_of,
 )
+from analyticsd.core.dimensions import NO_PROP
 from analyticsd.core.query import Prop, Query, Range, prop_of
 
 # Metrics each kind of rollup row can give (see core.aggregate for what the
@@ -79,6 +81,8 @@ def rollup_dim(q: Query) -> tuple[Prop | None, str | None] | None:
     prop = prop_of(name, "property")
     if prop.dim < 0:
         return None
+    if prop.dim == PROP and f is not None and f.values[0] == NO_PROP:
+        return None  # events without the property: no row holds them
     if prop.kind == "visit":
         allowed = _VISIT_METRICS
     elif prop.kind == "entry_exit":
