@@ -13,7 +13,7 @@ from typing import Any
 from analyticsd.core.aggregate import PROP, SEP, day_label, month_first_day, month_of
 from analyticsd.core.answers import Acc, Grouped, metric_values
 from analyticsd.core.buckets import day_range_ms
-from analyticsd.core.dimensions import NO_PROP
+from analyticsd.core.dimensions import NO_PROP, NOT_SET
 from analyticsd.core.plan import bucket_label, day_bucket, rollup_dim, unit_of
 from analyticsd.core.query import (
     CustomMetric,
@@ -213,6 +213,8 @@ class Reports:
                 row[prop.parent] = parent
             else:
                 row[prop.key] = g
+                if prop.joined and g == NOT_SET:  # no version: nor a browser / OS to name
+                    row[prop.parent] = NOT_SET
             if q.compare:
                 zero = self._values(q, None, None)
                 row.update(self._with_change(values, prev.get(g, zero)))

@@ -208,3 +208,24 @@ def test_thirty_days_read_weeks_and_points_fold_correctly() -> None:
     parts = dict(rollup_buckets(r("2026-10-26", "2026-12-31"), "none"))
     assert parts[MONTH] == [month_of(day_number("2026-11-01")), month_of(day_number("2026-12-01"))]
     assert WEEK not in parts
+
+
+def test_filter_values_are_the_values_the_rows_hold() -> None:
+    """Plausible's labels of the empty value filter it; earlier spellings of
+    channels and devices still filter as Plausible's names."""
+    from analyticsd.core.query import prop_of, shown_value, stored_value
+
+    utm, ref, os_ = (
+        prop_of(n, "filters") for n in ("visit:utm_source", "visit:referrer", "visit:os")
+    )
+    assert stored_value(utm, "(not set)") == ""
+    assert stored_value(utm, "Direct / None") == ""  # as Plausible's filters read it
+    assert stored_value(ref, "Direct / None") == ""
+    assert stored_value(os_, "(not set)") == ""
+    assert stored_value(os_, "Direct / None") == "Direct / None"
+    assert stored_value(prop_of("visit:source", "filters"), "Direct / None") == "Direct / None"
+    assert stored_value(prop_of("visit:channel", "filters"), "organic") == "Organic Search"
+    assert stored_value(prop_of("visit:device", "filters"), "desktop") == "Desktop"
+    assert shown_value(utm, "") == "(not set)"
+    assert shown_value(ref, "") == "Direct / None"
+    assert shown_value(prop_of("visit:country", "filters"), "") == ""
