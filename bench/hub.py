@@ -40,7 +40,7 @@ PAGES = ("/", "/pricing", "/docs", "/blog/a", "/blog/b")
 
 def _entries(n: int) -> list[tuple[bytes, bytes]]:
     now = int(time.time() * 1000)
-    client = ClientInfo("Firefox", "122.0", "Windows", "10", "desktop", False)
+    client = ClientInfo("Firefox", "122.0", "Windows", "10", "Desktop", False)
     out = []
     for i in range(n):
         ev = IncomingEvent(

@@ -125,7 +125,7 @@ QUESTIONS: list[tuple[str, str, dict[str, str], float | None]] = [
         {
             "period": "7d",
             "property": "event:page",
-            "filters": "visit:device==mobile",
+            "filters": "visit:device==Mobile",
             "metrics": "visitors,pageviews",
             "limit": "10",
         },

@@ -39,33 +39,33 @@ SMALL = {"shop.example": 400_000, "docs.example": 150_000, "blog.example": 50_00
 TZ = {BIG: "Europe/Berlin", "shop.example": "America/New_York", "docs.example": "UTC",
       "blog.example": "Asia/Tokyo"}  # fmt: skip
 RETENTION_DAYS = 30
-VERSION = 1  # bump when the generated traffic changes
+VERSION = 2  # bump when the generated traffic changes
 OUT = Path(__file__).parent / "out"
 
 CLIENTS = [
-    (ClientInfo("Chrome", "131.0", "Windows", "10", "desktop", False), 30),
-    (ClientInfo("Chrome", "130.0", "Windows", "11", "desktop", False), 8),
-    (ClientInfo("Chrome", "131.0", "Android", "14", "mobile", False), 20),
-    (ClientInfo("Safari", "18.1", "iOS", "18.1", "mobile", False), 15),
-    (ClientInfo("Safari", "18.1", "iOS", "18.1", "tablet", False), 3),
-    (ClientInfo("Safari", "18.1", "Mac", "10.15", "desktop", False), 8),
-    (ClientInfo("Firefox", "133.0", "Windows", "10", "desktop", False), 5),
-    (ClientInfo("Firefox", "133.0", "GNU/Linux", "", "desktop", False), 3),
-    (ClientInfo("Edge", "131.0", "Windows", "10", "desktop", False), 6),
-    (ClientInfo("Samsung Internet", "26.0", "Android", "14", "mobile", False), 2),
+    (ClientInfo("Chrome", "131.0", "Windows", "10", "Desktop", False), 30),
+    (ClientInfo("Chrome", "130.0", "Windows", "11", "Desktop", False), 8),
+    (ClientInfo("Chrome", "131.0", "Android", "14", "Mobile", False), 20),
+    (ClientInfo("Safari", "18.1", "iOS", "18.1", "Mobile", False), 15),
+    (ClientInfo("Safari", "18.1", "iOS", "18.1", "Tablet", False), 3),
+    (ClientInfo("Safari", "18.1", "Mac", "10.15", "Desktop", False), 8),
+    (ClientInfo("Firefox", "133.0", "Windows", "10", "Desktop", False), 5),
+    (ClientInfo("Firefox", "133.0", "GNU/Linux", "", "Desktop", False), 3),
+    (ClientInfo("Microsoft Edge", "131.0", "Windows", "10", "Desktop", False), 6),
+    (ClientInfo("Samsung Browser", "26.0", "Android", "14", "Mobile", False), 2),
 ]
 SOURCES = [
-    (Source("direct", "Direct / None", ""), 35),
-    (Source("organic", "Google", "google.com"), 30),
-    (Source("organic", "Bing", "bing.com"), 4),
-    (Source("organic", "DuckDuckGo", "duckduckgo.com"), 3),
-    (Source("social", "Twitter", "t.co"), 4),
-    (Source("social", "Reddit", "reddit.com/r/selfhosted"), 3),
-    (Source("social", "Hacker News", "news.ycombinator.com"), 3),
-    (Source("email", "newsletter", ""), 3),
-    (Source("paid", "Google", "google.com"), 3),
+    (Source("Direct", "Direct / None", ""), 35),
+    (Source("Organic Search", "Google", "google.com"), 30),
+    (Source("Organic Search", "Bing", "bing.com"), 4),
+    (Source("Organic Search", "DuckDuckGo", "duckduckgo.com"), 3),
+    (Source("Organic Social", "Twitter", "t.co"), 4),
+    (Source("Organic Social", "Reddit", "reddit.com/r/selfhosted"), 3),
+    (Source("Organic Social", "Hacker News", "news.ycombinator.com"), 3),
+    (Source("Email", "newsletter", ""), 3),
+    (Source("Paid Search", "Google", "google.com"), 3),
     *(
-        (Source("referral", f"blog{i}.example.org", f"blog{i}.example.org/post"), 1)
+        (Source("Referral", f"blog{i}.example.org", f"blog{i}.example.org/post"), 1)
         for i in range(12)
     ),
 ]
@@ -139,7 +139,7 @@ class Traffic:
         source = rng.choices(self.sources[0], cum_weights=self.sources[1])[0]
         country, cities = rng.choices(self.countries[0], cum_weights=self.countries[1])[0]
         region, city = rng.choice(cities)
-        email = source.channel == "email"
+        email = source.channel == "Email"
         utm = {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "launch"}
         who = Profile(client, source, GeoInfo(country, region, city), rng.choice(LANGS),
                       utm if email else {})  # fmt: skip
@@ -196,7 +196,7 @@ class Traffic:
             revenue_currency=revenue[1] if revenue else None,
             session_id=None,
             user_id=f"user{int(visitor[:6], 16) % 5000}" if name != "pageview" else None,
-            screen_width=1920 if who.client.device == "desktop" else 400,
+            screen_width=1920 if who.client.device == "Desktop" else 400,
             utm=who.utm if j == 0 else {},
         )
         return EnrichedRecord(

@@ -7,7 +7,16 @@
 * Event dimensions (SITE, page, goal, property) come from each event; visit
   dimensions (source, UTM, browser, country...) are fixed by the event that
   opened the visit and kept on it in SESSION_DIMS order.
-* Empty values make no pair at all (no UTM, no region: no row).
+* Empty values make no pair, except for the visit dimensions Plausible
+  shows a row for when a visit has no value (`EMPTY_LABELS`: "Direct / None"
+  for no referrer, "(not set)" for no UTM value, browser, OS or device):
+  those keep the empty value's own pair, so its row counts exactly what
+  Plausible's `(not set)` row counts (unique visitors are not additive: no
+  subtraction from the totals could give them). The API shows and filters
+  the label; the rows hold "" (core.query.stored_value / shown_value).
+* Values are Plausible's (channels, browser and OS names, versions): a
+  record enriched by an earlier version (in the spool across an upgrade)
+  has its values mapped as it is counted (`plausible_client`).
 
 Open visits hold many pairs, so equal pairs and joined values are shared
 objects (`pair`, `_joined`): memory, and no key built per row on the hot path.
@@ -19,7 +28,9 @@ from collections.abc import Collection, Sequence
 from functools import lru_cache
 
 from analyticsd.core.ingest import UTM_FIELDS
+from analyticsd.core.source import DIRECT_NAME, LEGACY_CHANNELS
 from analyticsd.core.spool_record import EnrichedRecord
+from analyticsd.core.useragent import LEGACY_BROWSERS, LEGACY_DEVICES, LEGACY_OSES, ClientInfo
 
 SITE = 0
 ENTRY_PAGE, EXIT_PAGE = 1, 2
@@ -68,6 +79,15 @@ SEP = "\x1f"  # joins two-part values: "Chrome\x1f120.0", "plan\x1fpro"
 # SITE row's: no per-value marks are kept for them.
 VISITOR_CONSTANT_DIMS = frozenset({11, 12, 13, 14, 15, 16, 17, 18, 20})
 
+NOT_SET = "(not set)"
+NO_PROP = "(none)"  # events without a custom property (Plausible's row and filter value)
+# Visit dimensions whose empty value is a row of its own, and its label.
+EMPTY_LABELS: dict[int, str] = {
+    5: DIRECT_NAME,
+    **dict.fromkeys((6, 7, 8, 9, 10), NOT_SET),
+    **dict.fromkeys((11, 12, 13, 14, 15), NOT_SET),
+}
+
 Pair = tuple[int, str]
 # (visitor-constant pairs, pairs that may differ per visit): see split_pairs.
 SplitPairs = tuple[tuple[Pair, ...], tuple[Pair, ...]]
@@ -105,15 +125,34 @@ def shared_dims(dims: tuple[str, ...]) -> tuple[str, ...]:
     return dims
 
 
+def major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+@lru_cache(maxsize=4096)
+def plausible_client(c: ClientInfo) -> ClientInfo:
+    """A client as this version names it: earlier versions wrote "macOS",
+    "desktop", "Edge", versions with a patch level."""
+    return ClientInfo(
+        LEGACY_BROWSERS.get(c.browser, c.browser),
+        major_minor(c.browser_version),
+        LEGACY_OSES.get(c.os, c.os),
+        major_minor(c.os_version),
+        LEGACY_DEVICES.get(c.device, c.device),
+        c.bot,
+    )
+
+
 def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
     """The visit dimension values a landing event gives its session (SESSION_DIMS order)."""
-    ev, src, c, g = rec.event, rec.source, rec.client, rec.geo
+    ev, src, g = rec.event, rec.source, rec.geo
+    c = plausible_client(rec.client)
     utm = ev.utm
     return shared_dims(
         (
             src.source,
-            src.channel,
-            src.referrer,
+            LEGACY_CHANNELS.get(src.channel, src.channel),
+            src.referrer.rstrip("/"),
             *(utm.get(k, "") for k in UTM_FIELDS),
             c.browser,
             _joined(c.browser, c.browser_version),
@@ -131,7 +170,11 @@ def session_dims(rec: EnrichedRecord) -> tuple[str, ...]:
 
 
 def session_pairs(dims: tuple[str, ...]) -> list[Pair]:
-    return [pair(code, v) for code, v in zip(SESSION_DIM_CODES, dims, strict=True) if v]
+    return [
+        pair(code, v)
+        for code, v in zip(SESSION_DIM_CODES, dims, strict=True)
+        if v or code in EMPTY_LABELS
+    ]
 
 
 @lru_cache(maxsize=65536)

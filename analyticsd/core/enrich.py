@@ -160,6 +160,7 @@ def classify_event(ev: IncomingEvent, rules: SiteRules | None) -> tuple[Source, 
         utm.get("utm_medium", ""),
         ev.click_id,
         _own_hosts_with(own, ev.hostname),
+        utm.get("utm_campaign", ""),
     )
     return source, rules.goals_of(ev) if rules is not None else ()
 

@@ -16,6 +16,7 @@ from analyticsd.core.aggregate import (
     GOAL,
     HOUR,
     MONTH,
+    PROP,
     WEEK,
     day_label,
     month_first_day,
@@ -23,6 +24,7 @@ from analyticsd.core.aggregate import (
     week_first_day,
     week_of,
 )
+from analyticsd.core.dimensions import NO_PROP
 from analyticsd.core.errors import QueryError
 from analyticsd.core.query import ENGAGEMENT_METRICS, Prop, Query, Range, prop_of
 
@@ -81,6 +83,8 @@ def rollup_dim(q: Query) -> tuple[Prop | None, str | None] | None:
     prop = prop_of(name, "property")
     if prop.dim < 0:
         return None
+    if prop.dim == PROP and f is not None and f.values[0] == NO_PROP:
+        return None  # events without the property: no row holds them
     if prop.kind == "visit":
         allowed = _VISIT_METRICS
     elif prop.kind == "entry_exit":

@@ -164,7 +164,7 @@ def parse_row(
 
 def _device(screen: str) -> str:
     """Plausible's device is the screen size class; ours is the device kind."""
-    return {"Desktop": "desktop", "Laptop": "desktop", "Mobile": "mobile", "Tablet": "tablet"}.get(
+    return {"Desktop": "Desktop", "Laptop": "Desktop", "Mobile": "Mobile", "Tablet": "Tablet"}.get(
         screen, ""
     )
 

@@ -31,7 +31,10 @@ from analyticsd.core.aggregate import (
     month_first_day,
     month_of,
 )
+from analyticsd.core.dimensions import EMPTY_LABELS, NOT_SET
 from analyticsd.core.errors import QueryError
+from analyticsd.core.source import DIRECT_NAME, LEGACY_CHANNELS
+from analyticsd.core.useragent import LEGACY_DEVICES
 
 if TYPE_CHECKING:  # the v2 filter tree is built on this module's properties
     from analyticsd.core.v2filters import Expr
@@ -125,6 +128,32 @@ def prop_of(name: str, param: str) -> Prop:
         param,
         f"unknown property {name!r}; use one of {', '.join(sorted(PROPS))} or event:props:NAME",
     )
+
+
+# Filter values of earlier versions that still work (answers use Plausible's).
+_ALIASES: dict[int, dict[str, str]] = {4: LEGACY_CHANNELS, 15: LEGACY_DEVICES}
+_NO_REFERRER_DIMS = frozenset({5, 6, 7, 8, 9, 10})  # referrer, utm_*
+
+
+def stored_value(prop: Prop, value: str) -> str:
+    """The value the rows hold for a filter value of the API: Plausible's
+    "(not set)" (and "Direct / None" for a referrer or UTM value) is the
+    empty value, as in Plausible's filters; our earlier lower-case channels
+    and devices are aliases."""
+    if prop.dim in EMPTY_LABELS and (
+        value == NOT_SET or (value == DIRECT_NAME and prop.dim in _NO_REFERRER_DIMS)
+    ):
+        return ""
+    aliases = _ALIASES.get(prop.dim)
+    return aliases.get(value, value) if aliases else value
+
+
+def shown_value(prop: Prop | None, value: str) -> str:
+    """A row's value as the API shows it: the empty value of a dimension
+    Plausible labels is its label ("(not set)", "Direct / None")."""
+    if value == "" and prop is not None:
+        return EMPTY_LABELS.get(prop.dim, "")
+    return value
 
 
 @dataclass(frozen=True, order=True)

@@ -34,10 +34,12 @@ class ClientInfo(msgspec.Struct, frozen=True, array_like=True):
     browser_version: str
     os: str
     os_version: str
-    device: str  # desktop | mobile | tablet | bot
+    device: str  # Desktop | Mobile | Tablet | "" (unknown) | bot
     bot: bool
 
 
+DESKTOP, MOBILE, TABLET = "Desktop", "Mobile", "Tablet"
+MOBILE_APP = "Mobile App"
 BOT = ClientInfo("", "", "", "", "bot", True)
 UNKNOWN_CLIENT = ClientInfo("", "", "", "", "", False)
 
@@ -48,25 +50,58 @@ _AUTOMATION = re.compile(
     re.IGNORECASE,
 )
 
+# ua-parser's names → the names Plausible writes (its UAInspector's, with
+# Plausible's own merges: "Chrome Mobile" is Chrome, an app's web view is
+# "Mobile App").
 _BROWSER_NAMES = {
     "Mobile Safari": "Safari",
     "Mobile Safari UI/WKWebView": "Safari",
     "Chrome Mobile": "Chrome",
     "Chrome Mobile iOS": "Chrome",
-    "Chrome Mobile WebView": "Chrome WebView",
+    "Chrome Mobile WebView": MOBILE_APP,
     "Firefox Mobile": "Firefox",
     "Firefox iOS": "Firefox",
-    "Edge Mobile": "Edge",
+    "Edge": "Microsoft Edge",
+    "Edge Mobile": "Microsoft Edge",
     "Opera Mobile": "Opera",
-    "Samsung Internet": "Samsung Internet",
+    "Opera Mini": "Opera",
+    "Samsung Internet": "Samsung Browser",
+    "IE": "Internet Explorer",
+    "DuckDuckGo Mobile": "DuckDuckGo Privacy Browser",
+    "MiuiBrowser": "MIUI Browser",
+    "Yandex Browser Lite": "Yandex Browser",
     "Other": "",
 }
-_OS_NAMES = {"Mac OS X": "macOS", "Other": ""}
+# In-app browsers ua-parser names by their app: Plausible's "Mobile App",
+# without a version.
+_APPS = frozenset(
+    {"Facebook", "Instagram", "LinkedIn", "Twitter", "Pinterest", "Snapchat", "TikTok",
+     "WeChat", "Line", "Discord", "Slack"}
+)  # fmt: skip
+_OS_NAMES = {"Mac OS X": "Mac", "Linux": "GNU/Linux", "Other": ""}
+# Names of earlier versions → Plausible's (stored values are migrated once,
+# storage.statsdb; records enriched before an upgrade are mapped as they are
+# counted, core.dimensions).
+LEGACY_BROWSERS = {
+    "Edge": "Microsoft Edge",
+    "Samsung Internet": "Samsung Browser",
+    "IE": "Internet Explorer",
+    "Chrome WebView": MOBILE_APP,
+    "DuckDuckGo Mobile": "DuckDuckGo Privacy Browser",
+    "MiuiBrowser": "MIUI Browser",
+}
+LEGACY_OSES = {"macOS": "Mac", "Linux": "GNU/Linux"}
+LEGACY_DEVICES = {"desktop": DESKTOP, "mobile": MOBILE, "tablet": TABLET}
 
 
 def _version(*parts: str | None) -> str:
-    out = [p for p in parts if p]
-    return ".".join(out[:3])
+    """major.minor, as Plausible keeps versions ("120.0", "10.15", "10")."""
+    out = []
+    for p in parts[:2]:
+        if not p:
+            break
+        out.append(p)
+    return ".".join(out)
 
 
 class _CrawlerPatterns:
@@ -122,14 +157,16 @@ class UAClassifier:
         browser = os_name = browser_version = os_version = ""
         if res.user_agent is not None:
             fam = res.user_agent.family
-            browser = _BROWSER_NAMES.get(fam, fam)
-            if browser:
+            browser = MOBILE_APP if fam in _APPS else _BROWSER_NAMES.get(fam, fam)
+            if browser and browser != MOBILE_APP:
                 browser_version = _version(res.user_agent.major, res.user_agent.minor)
         if res.os is not None:
             fam = res.os.family
             os_name = _OS_NAMES.get(fam, fam)
             if os_name:
-                os_version = _version(res.os.major, res.os.minor, res.os.patch)
+                os_version = _version(res.os.major, res.os.minor)
+            if os_name == "iOS" and _IPAD.search(ua) and os_version.split(".")[0] >= "13":
+                os_name = "iPadOS"  # as UAInspector names iPads since iPadOS 13
         return ClientInfo(
             browser=browser[:64],
             browser_version=browser_version[:32],
@@ -142,16 +179,26 @@ class UAClassifier:
 
 _TABLET = re.compile(r"ipad|tablet|kindle|silk/|playbook|nexus (7|9|10)|sm-t\d|sm-x\d", re.I)
 _MOBILE = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I)
+# Televisions and game consoles: Plausible counts them as desktops.
+_BIG_SCREEN = re.compile(
+    r"smart-?tv|googletv|appletv|hbbtv|web0s|netcast|crkey|playstation|xbox|nintendo", re.I
+)
+_IPAD = re.compile(r"ipad", re.I)
+_MOBILE_OSES = frozenset({"iOS", "Windows Phone", "KaiOS", "BlackBerry OS", "Symbian OS", "Tizen"})
 
 
 def device_class(ua: str, os_name: str) -> str:
-    """desktop / mobile / tablet, from the UA's own words first."""
-    if _TABLET.search(ua):
-        return "tablet"
+    """Plausible's device (its `visit:device`): Desktop, Mobile or Tablet from
+    the UA's own words first, then its OS; "" when neither says (Plausible's
+    "(not set)")."""
+    if _BIG_SCREEN.search(ua):
+        return DESKTOP
+    if _TABLET.search(ua) or os_name == "iPadOS":
+        return TABLET
     if _MOBILE.search(ua):
-        return "mobile"
+        return MOBILE
     if os_name == "Android":  # Android without "Mobile" is a tablet by convention
-        return "tablet"
-    if os_name == "iOS":
-        return "mobile"
-    return "desktop"
+        return TABLET
+    if os_name in _MOBILE_OSES:
+        return MOBILE
+    return DESKTOP if os_name else ""

@@ -8,9 +8,11 @@ names and JSON paths made from property names the query parser accepted
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from analyticsd.core.aggregate import GOAL, PAGE, PROP
-from analyticsd.core.query import CustomMetric, Filter, Prop, prop_of
+from analyticsd.core.dimensions import EMPTY_LABELS, NO_PROP
+from analyticsd.core.query import CustomMetric, Filter, Prop, prop_of, stored_value
 
 
 def glob(value: str) -> str:
@@ -28,12 +30,18 @@ def prop_value_sql(name: str) -> tuple[str, list[object]]:
 
 
 def match_sql(
-    column: str, column_params: list[object], f: Filter, joined: bool
+    column: str, column_params: list[object], f: Filter, joined: bool, is_prop: bool = False
 ) -> tuple[str, list[object]]:
+    """`f`'s test on a column; for a custom property (`is_prop`) "(none)"
+    matches the events without it (a negated filter then keeps only those
+    with it, as Plausible's)."""
     col = f"substr({column}, instr({column}, char(31)) + 1)" if joined else column
     parts, params = [], []
     for v in f.values:
-        if "*" in v:
+        if is_prop and v == NO_PROP:
+            parts.append(f"coalesce({col}, '') = ''")
+            params += column_params
+        elif "*" in v:
             parts.append(f"{col} GLOB ?")
             params += [*column_params, glob(v)]
         else:
@@ -57,7 +65,7 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
             ev_p += list(f.values)
         elif prop.dim == PROP:
             col, cp = prop_value_sql(prop.prop_name)
-            sql, p = match_sql(col, cp, f, False)
+            sql, p = match_sql(col, cp, f, False, is_prop=True)
             ev += f" AND {sql}"
             ev_p += p
         elif prop.dim == PAGE:
@@ -69,6 +77,7 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
             ev += f" AND {sql}"
             ev_p += p
         else:
+            f = replace(f, values=tuple(stored_value(prop, v) for v in f.values))
             sql, p = match_sql(prop.column, [], f, prop.joined)
             vis += f" AND {sql}"
             vis_p += p
@@ -82,15 +91,20 @@ def group_sql(prop: Prop | None) -> tuple[str, str]:
     if prop.dim == GOAL:
         return "gj.value", "JOIN json_each(e.goals) gj"
     if prop.dim == PROP:
+        # Events without the property are Plausible's "(none)" row.
         name = prop.prop_name.replace("'", "''")
         path = f"'$.\"{name}\"'"
         return (
-            f"(CASE json_type(e.props, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-            f"ELSE CAST(json_extract(e.props, {path}) AS TEXT) END)",
+            f"coalesce(nullif((CASE json_type(e.props, {path}) WHEN 'true' THEN 'true' "
+            f"WHEN 'false' THEN 'false' ELSE CAST(json_extract(e.props, {path}) AS TEXT) END), "
+            f"''), '{NO_PROP}')",
             "",
         )
     if prop.dim == PAGE:
         return "CASE WHEN e.name = 'pageview' THEN e.path END", ""
+    label = EMPTY_LABELS.get(prop.dim)
+    if label is not None:  # the empty value is a row of its own, under its label
+        return f"(CASE {prop.column} WHEN '' THEN '{label}' ELSE {prop.column} END)", ""
     return prop.column, ""
 
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from analyticsd.core.aggregate import DAY, DIMENSIONS, PROP, SEP, day_label
 from analyticsd.core.buckets import day_range_ms
+from analyticsd.core.dimensions import EMPTY_LABELS
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS
 
@@ -67,6 +68,8 @@ def backup(data_dir: str, dest: str) -> int:
 
 
 def _value(dim: int, value: str) -> str:
+    if value == "":  # the row of visits without a value: Plausible's label
+        return EMPTY_LABELS.get(dim, "")
     return value.replace(SEP, "=" if dim == PROP else " ")
 
 

@@ -31,7 +31,7 @@ from analyticsd.core.answers import Acc, Grouped, columns_for
 from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.plan import fold, rollup_buckets
-from analyticsd.core.query import CustomMetric, Prop, Query
+from analyticsd.core.query import CustomMetric, Prop, Query, shown_value, stored_value
 from analyticsd.storage.eventsql import (
     builtin_sql,
     custom_sql,
@@ -87,7 +87,10 @@ class QueryEngine:
                 params.append(f"{prop.prop_name}{SEP}{value}")
             elif prop is not None and prop.joined:
                 where += " AND substr(val, instr(val, char(31)) + 1) = ?"
-                params.append(value)
+                params.append(stored_value(prop, value))
+            elif prop is not None:
+                where += " AND val = ?"
+                params.append(stored_value(prop, value))
             else:
                 where += " AND val = ?"
                 params.append(value)
@@ -122,7 +125,7 @@ class QueryEngine:
                 if row[1]:  # else no rows at all (a sum over nothing)
                     total = Acc()
                     total.add_vector(row[2:])
-                    out[(row[0][strip:], 0)] = total
+                    out[(shown_value(prop, row[0][strip:]) if group_by_val else "", 0)] = total
             return out
         for gran, bucket_list in sets:
             marks = ",".join("?" * len(bucket_list))
@@ -133,7 +136,7 @@ class QueryEngine:
             )
             off = len(keys)
             for row in self._rows(sql, [q.site, gran, *bucket_list, *params]):
-                val = row[0][strip:] if group_by_val else ""
+                val = shown_value(prop, row[0][strip:]) if group_by_val else ""
                 key = (val, fold(gran, row[off - 1], unit))
                 acc = out.get(key)
                 if acc is None:

@@ -10,8 +10,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from analyticsd.core.aggregate import SEP, day_label, month_first_day, month_of
+from analyticsd.core.aggregate import PROP, SEP, day_label, month_first_day, month_of
 from analyticsd.core.answers import Acc, Grouped, metric_values
+from analyticsd.core.buckets import day_range_ms
+from analyticsd.core.dimensions import NO_PROP, NOT_SET
 from analyticsd.core.imported_plan import Goal
 from analyticsd.core.plan import (
     bucket_label,
@@ -23,6 +25,7 @@ from analyticsd.core.plan import (
 )
 from analyticsd.core.query import (
     CustomMetric,
+    Filter,
     Query,
     Range,
     change,
@@ -92,6 +95,8 @@ class Reports:
             out = self.engine.rollup(q, prop, value, unit)
             if any(m in q.metrics for m in _REVENUE):
                 self.engine.rollup_revenue(q, prop, value, unit, out)
+            if prop is not None and prop.dim == PROP and q.prop and value is None:
+                self._no_prop_row(q, unit, out)
         if self.imports is not None and imported is not None:
             self.imports.add(q, unit, out, imported)
         return out
@@ -108,6 +113,22 @@ class Reports:
         if first_live > q.range.first:
             return replace(q, range=Range(first_live, q.range.last))
         return q
+
+    def _no_prop_row(self, q: Query, unit: str, into: Grouped) -> None:
+        """Plausible's "(none)" row of a custom property breakdown: the events
+        without the property. No rollup row holds them (a row per property
+        an event lacks would be unbounded), and their unique visitors do not
+        follow from the totals (visitors are not additive), so they are
+        counted from the per-event rows. A range older than those rows are
+        kept answers without the row rather than with a guess."""
+        start_ms = day_range_ms(q.range.first, q.tz)[0]
+        if start_ms < self.horizon_ms:
+            return
+        none_q = replace(q, filters=(Filter(q.prop, False, (NO_PROP,)),), prop="")
+        self.engines_used.append("events")
+        for (_, bucket), acc in self.engine.per_event(none_q, unit, {}, self.horizon_ms).items():
+            if acc.events or acc.visits:
+                into[(NO_PROP, bucket)] = acc
 
     def _totals(self, q: Query, unit: str) -> Grouped | None:
         """Visitors without the goal filter: the base of conversion_rate."""
@@ -246,6 +267,8 @@ class Reports:
                 row[prop.parent] = parent
             else:
                 row[prop.key] = g
+                if prop.joined and g == NOT_SET:  # no version: nor a browser / OS to name
+                    row[prop.parent] = NOT_SET
             if q.compare:
                 zero = self._values(q, None, None)
                 row.update(self._with_change(values, prev.get(g, zero)))

@@ -60,10 +60,17 @@ from analyticsd.core.aggregate import (
     week_of,
 )
 from analyticsd.core.buckets import day_range_ms
-from analyticsd.core.dimensions import shared_dims
+from analyticsd.core.dimensions import EMPTY_LABELS, SEP, major_minor, shared_dims
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
 from analyticsd.core.sessions import Session
+from analyticsd.core.source import LEGACY_CHANNELS
+from analyticsd.core.useragent import (
+    LEGACY_BROWSERS,
+    LEGACY_DEVICES,
+    LEGACY_OSES,
+    MOBILE_APP,
+)
 from analyticsd.core.value_cap import Folded, ValueCap
 
 FILENAME = "stats.sqlite3"
@@ -230,6 +237,7 @@ class StatsDB:
             self._migrate_v1()
             self._add_engagement_visits()
             self._build_rollups()
+            self._migrate_plausible_values()
         except sqlite3.Error as e:
             raise StatsStoreError(f"cannot create schema in {self.path}: {e}") from e
 
@@ -290,6 +298,112 @@ class StatsDB:
                     (DAY,),
                 )
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('week_rows', 1)")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def _migrate_plausible_values(self) -> None:
+        """Databases written before Plausible's dimension values get them once.
+
+        In one transaction, at open (before the first flush), marked done in
+        `meta` (`plausible_values`), so it runs once and a crash leaves it
+        undone, never half done. Stored values are rewritten rather than
+        mapped at the edges: every filter (`contains`, `matches`, wildcards)
+        and both engines then see one spelling, and the per-event rows and
+        the rollups keep agreeing.
+
+        1. Values: channels ("organic" → "Organic Search"), devices
+           ("desktop" → "Desktop"), "macOS" → "Mac", "Linux" → "GNU/Linux",
+           browser names, versions cut to major.minor, referrers without a
+           trailing slash; in the rollups and in the visits. Rows that come
+           to share a value are summed: exact for browsers, OSes and devices
+           (a visitor has one of each per day, core.dimensions), and for
+           referrers as long as no visitor came from both spellings of one
+           page in one hour or day.
+        2. The empty value's rows (the "(not set)" / "Direct / None" rows,
+           core.dimensions.EMPTY_LABELS), which earlier versions did not keep,
+           for every hour and day with visits, from the totals: the visits,
+           page views, events, bounces, durations and conversions of visits
+           without a value are all visits' (the channel rows: every visit has
+           one) less those with one, exactly. So are the unique visitors of a
+           browser, OS or device: a visitor has one per day, so the site's
+           visitors less those with a value. For the referrer and UTM values
+           a visitor may have visits with and without one, so the site's
+           visitors less those with a value is a lower bound, and what these
+           old rows get (new rows count it exactly, as they go). WEEK and
+           MONTH rows are the sums of their DAY rows, as always.
+        """
+        c = self.conn
+        if self.meta("plausible_values"):
+            return
+        c.create_function("plausible_value", 2, plausible_value, deterministic=True)
+        c.create_function("month_of", 1, month_of, deterministic=True)
+        c.create_function("week_of", 1, week_of, deterministic=True)
+        metrics = ", ".join(METRIC_COLUMNS)
+        sums = ", ".join(f"sum({m})" for m in METRIC_COLUMNS)
+        renamed = ",".join(str(d) for d in _RENAMED_DIMS)
+        labelled = sorted(EMPTY_LABELS)
+        visit_metrics = [m for m in METRIC_COLUMNS if m != "visitors"]
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                f"CREATE TEMP TABLE moved AS SELECT site, gran, bucket, dim, "
+                f"plausible_value(dim, val) AS val, {metrics} FROM agg "
+                f"WHERE dim IN ({renamed}) AND plausible_value(dim, val) != val"
+            )
+            c.execute(
+                f"DELETE FROM agg WHERE dim IN ({renamed}) AND plausible_value(dim, val) != val"
+            )
+            c.execute(
+                f"{_AGG_INSERT} SELECT site, gran, bucket, dim, val, {sums} FROM moved "
+                f"WHERE 1 GROUP BY site, gran, bucket, dim, val {_AGG_CONFLICT}"
+            )
+            c.execute("DROP TABLE moved")
+            dims_values = ",".join(f"({d})" for d in labelled)
+            t_cols = ", ".join(f"sum({m}) AS {m}" for m in visit_metrics)
+            empty = ", ".join(
+                f"max(0, coalesce(t.{m}, 0) - coalesce(d.{m}, 0))" for m in visit_metrics
+            )
+            c.execute(
+                f"""INSERT OR REPLACE INTO agg(site, gran, bucket, dim, val, visitors,
+                    {", ".join(visit_metrics)})
+                WITH b AS (SELECT DISTINCT site, gran, bucket FROM agg
+                           WHERE gran IN ({HOUR}, {DAY}) AND dim BETWEEN 3 AND 21),
+                     labelled(dim) AS (VALUES {dims_values}),
+                     t AS (SELECT site, gran, bucket, {t_cols} FROM agg
+                           WHERE gran IN ({HOUR}, {DAY}) AND dim = 4 GROUP BY 1, 2, 3),
+                     s AS (SELECT site, gran, bucket, visitors FROM agg
+                           WHERE gran IN ({HOUR}, {DAY}) AND dim = {SITE} AND val = ''),
+                     d AS (SELECT site, gran, bucket, dim, sum(visitors) AS visitors, {t_cols}
+                           FROM agg WHERE gran IN ({HOUR}, {DAY}) AND val != ''
+                           AND dim IN ({",".join(map(str, labelled))}) GROUP BY 1, 2, 3, 4)
+                SELECT b.site, b.gran, b.bucket, labelled.dim, '',
+                    max(0, coalesce(s.visitors, 0) - coalesce(d.visitors, 0)), {empty}
+                FROM b CROSS JOIN labelled
+                LEFT JOIN t ON t.site = b.site AND t.gran = b.gran AND t.bucket = b.bucket
+                LEFT JOIN s ON s.site = b.site AND s.gran = b.gran AND s.bucket = b.bucket
+                LEFT JOIN d ON d.site = b.site AND d.gran = b.gran AND d.bucket = b.bucket
+                    AND d.dim = labelled.dim"""
+            )
+            c.execute(
+                f"DELETE FROM agg WHERE val = '' AND dim IN ({','.join(map(str, labelled))}) "
+                f"AND {' AND '.join(f'{m} = 0' for m in METRIC_COLUMNS)}"
+            )
+            for gran, fn in ((MONTH, "month_of"), (WEEK, "week_of")):
+                c.execute(
+                    f"INSERT OR REPLACE INTO agg(site, gran, bucket, dim, val, {metrics}) "
+                    f"SELECT site, {gran}, {fn}(bucket) AS b, dim, '', {sums} FROM agg "
+                    f"WHERE gran = {DAY} AND val = '' AND dim IN ({','.join(map(str, labelled))}) "
+                    "GROUP BY site, b, dim"
+                )
+            sets = ", ".join(
+                f"d_{name.split(':', 1)[1]} = plausible_value({code}, d_{name.split(':', 1)[1]})"
+                for code, name in SESSION_DIMS
+                if code in _RENAMED_DIMS
+            )
+            c.execute(f"UPDATE sessions SET {sets}")
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('plausible_values', 1)")
         except BaseException:
             c.execute("ROLLBACK")
             raise
@@ -493,6 +607,45 @@ class StatsDB:
             vis = visitor_hex(visitor)
             marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
         return marks, visitors
+
+
+_RENAMED_DIMS = (
+    4,
+    5,
+    11,
+    12,
+    13,
+    14,
+    15,
+)  # channel, referrer, browser (version), os (version), device
+
+
+def _joined_value(names: dict[str, str], value: str) -> str:
+    name, _, version = value.partition(SEP)
+    name = names.get(name, name)
+    if not version or name == MOBILE_APP:  # an app's web view has no version
+        return ""
+    return f"{name}{SEP}{major_minor(version)}"
+
+
+def plausible_value(dim: int, value: str) -> str:
+    """A value written by an earlier version, as this one writes it (the
+    migration's SQL function; core.dimensions maps records the same way)."""
+    if dim == 4:
+        return LEGACY_CHANNELS.get(value, value)
+    if dim == 5:
+        return value.rstrip("/")
+    if dim == 11:
+        return LEGACY_BROWSERS.get(value, value)
+    if dim == 12:
+        return _joined_value(LEGACY_BROWSERS, value)
+    if dim == 13:
+        return LEGACY_OSES.get(value, value)
+    if dim == 14:
+        return _joined_value(LEGACY_OSES, value)
+    if dim == 15:
+        return LEGACY_DEVICES.get(value, value)
+    return value
 
 
 def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:

@@ -10,7 +10,8 @@ connection (RE2, unanchored, as Plausible's `match` in ClickHouse).
 from __future__ import annotations
 
 from analyticsd.core.aggregate import GOAL, PAGE, PROP
-from analyticsd.core.query import Prop, Query, prop_of
+from analyticsd.core.dimensions import NO_PROP
+from analyticsd.core.query import Prop, Query, prop_of, stored_value
 from analyticsd.core.v2answer import GROUP_SEP
 from analyticsd.core.v2filters import Branch, Expr, Leaf, Not, compile_pattern
 from analyticsd.storage.eventsql import group_sql, prop_value_sql
@@ -27,13 +28,25 @@ def regexp(pattern: str | None, value: object) -> int:
     return int(compile_pattern(body, case_sensitive).search(str(value)) is not None)
 
 
-def _cond(col: str, col_params: list[object], leaf: Leaf) -> tuple[str, list[object]]:
-    """The leaf's test on one column (negation applied by the caller)."""
+def _cond(
+    col: str, col_params: list[object], leaf: Leaf, prop: Prop | None = None
+) -> tuple[str, list[object]]:
+    """The leaf's test on one column (negation applied by the caller).
+
+    `is` compares with the value the rows hold (core.query.stored_value:
+    "(not set)" is the empty value); on a custom property "(none)" is the
+    events without it."""
     lower = not leaf.case_sensitive
     target = f"lower({col})" if lower else col
     parts: list[str] = []
     params: list[object] = []
     for v in leaf.values:
+        if leaf.kind == "is" and prop is not None:
+            if prop.dim == PROP and v == NO_PROP:
+                parts.append(f"coalesce({col}, '') = ''")
+                params += col_params
+                continue
+            v = stored_value(prop, v)
         value = v.lower() if lower and leaf.kind != "matches" else v
         if leaf.kind == "is":
             parts.append(f"{target} = ?")
@@ -62,10 +75,12 @@ def _leaf_sql(leaf: Leaf) -> tuple[str, list[object]]:
         col, col_params = f"substr({prop.column}, instr({prop.column}, char(31)) + 1)", []
     else:
         col, col_params = prop.column, []
-    cond, params = _cond(col, col_params, leaf)
+    cond, params = _cond(col, col_params, leaf, prop)
     if leaf.negated:
         cond = f"NOT coalesce({cond}, 0)"
-        if prop.dim == PROP:  # as Plausible: a negated property test needs the property
+        if prop.dim == PROP and leaf.kind != "is":
+            # As Plausible: contains_not / matches_not need the property;
+            # is_not keeps the events without it unless it lists "(none)".
             cond = f"({col} IS NOT NULL AND {cond})"
             params = [*col_params, *params]
     if prop.dim == PAGE:  # pages are those of page views, as v1's filters

@@ -26,29 +26,31 @@ from netaddr import IPSet
 # Documentation and private ranges only: lookups, never traffic.
 COUNTRIES = {"EE": "10.1", "US": "10.2", "IT": "10.3", "DE": "10.4", "GB": "10.5"}
 NO_COUNTRY = "10.99"
-UAS = {
-    ("Firefox", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:122.0) "
-    "Gecko/20100101 Firefox/122.0",
-    ("Chrome", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-    ("Chrome", "56"): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/56.0.2924.87 Safari/537.36",
-    ("Safari", ""): "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.2 Safari/605.1.15",
-    ("Edge", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
-    ("IE", ""): "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)",
+# Plausible's factories leave browser, OS and device empty unless a test sets
+# them ("(not set)" in its answers); a user agent that names none of them is
+# the same here.
+UNKNOWN_UA = "Mozilla/5.0 (compatible)"
+PLATFORMS = {
+    "Windows": "Windows NT 10.0; Win64; x64",
+    "Mac": "Macintosh; Intel Mac OS X 10_15_7",
+    "Linux": "X11; Linux x86_64",
+    None: "Unknown",  # no OS
 }
-LINUX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
-MAC_UA = UAS[("Safari", "")]
-MAC_10_5_UA = (
-    "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5; en-us) AppleWebKit/525.18 "
-    "(KHTML, like Gecko) Version/3.1.2 Safari/525.20.1"
-)
+MAC_10_5 = "Macintosh; U; Intel Mac OS X 10_5; en-us"
 MOBILE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"
 )
+IE_UA = "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)"
+_CHROME = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.2924.87 Safari/537.36"
+AGENTS = {
+    "Chrome": _CHROME,
+    "Firefox": "Gecko/20100101 Firefox/{v}.0",
+    "Safari": "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{v}.2 Safari/605.1.15",
+    "Edge": _CHROME + " Edg/{v}.0.0.0",
+    None: "Wobble/1.0",  # no browser a parser knows
+}
+DEFAULT_VERSIONS = {"Chrome": "120", "Firefox": "122", "Safari": "17", "Edge": "120"}
 SOURCES = {
     "Google": "https://www.google.com/",
     "Twitter": "https://twitter.com/",
@@ -88,6 +90,20 @@ def shift_days(case: dict[str, Any], today: date) -> int:
     return (today - timedelta(days=6) - first).days
 
 
+def as_ingested(value: Any, written: dict[str, str]) -> Any:
+    """A case's request or expected answer with the fixture values its
+    `ingest_values` lists replaced by what Plausible's ingest writes for the
+    traffic sent instead (see the README: Plausible's factories store some
+    values no request makes its ingest write)."""
+    if isinstance(value, str):
+        return written.get(value, value)
+    if isinstance(value, list):
+        return [as_ingested(v, written) for v in value]
+    if isinstance(value, dict):
+        return {k: as_ingested(v, written) for k, v in value.items()}
+    return value
+
+
 def shift(value: Any, days: int) -> Any:
     """Every YYYY-MM-DD in a JSON-like value moved by `days`."""
     if isinstance(value, str):
@@ -102,17 +118,22 @@ def shift(value: Any, days: int) -> Any:
 
 
 def _ua(ev: dict[str, Any]) -> str:
-    if ev.get("device") == "Mobile" or ev.get("screen") == "Mobile":
+    """A real user agent that Plausible's ingest (and ours) reads as the
+    event's browser, browser version, OS and device."""
+    browser, os_ = ev.get("browser"), ev.get("os")
+    device = ev.get("device") or ev.get("screen")
+    if device == "Mobile":
         return MOBILE_UA
-    if ev.get("os") == "Mac":
-        return MAC_UA
-    if ev.get("os") == "Linux":
-        return LINUX_UA
-    if ev.get("os_version") == "10.5":
-        return MAC_10_5_UA
-    return UAS.get(
-        (ev.get("browser", "Firefox"), ev.get("browser_version", "")), UAS[("Firefox", "")]
-    )
+    if browser == "IE":
+        return IE_UA
+    if os_ is None and ev.get("os_version") == "10.5":
+        return f"Mozilla/5.0 ({MAC_10_5}) " + AGENTS["Safari"].format(v="3")
+    if browser is None and os_ is None and device is None:
+        return UNKNOWN_UA
+    if os_ is None and device == "Desktop":
+        os_ = "Windows"  # a desktop is known by its OS
+    version = ev.get("browser_version") or DEFAULT_VERSIONS.get(browser or "", "")
+    return f"Mozilla/5.0 ({PLATFORMS[os_]}) " + AGENTS[browser].format(v=version)
 
 
 class Seeder:

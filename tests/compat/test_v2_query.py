@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests import web
-from tests.compat.plausible_seed import Seeder, build_geo_db, shift, shift_days
+from tests.compat.plausible_seed import Seeder, as_ingested, build_geo_db, shift, shift_days
 from tests.compat.v2_cases_dimensions import CASES as DIMENSION_CASES
 from tests.compat.v2_cases_engagement import CASES as ENGAGEMENT_CASES
 from tests.compat.v2_cases_filters import CASES as FILTER_CASES
@@ -184,7 +184,7 @@ def _check(answer: dict[str, Any], status: int, expect: dict[str, Any], days: in
 def test_plausible_case(world: World, i: int) -> None:
     """The case's query, then each variant (the same query with some fields
     changed, as Plausible's test sends them one after the other)."""
-    case = CASES[i]
+    case = as_ingested(CASES[i], CASES[i].get("ingest_values", {}))
     days = world.days[i]
     body = shift({"site_id": site_of(i), **case["body"]}, days)
     r = _query(world.d, body)

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.compat.v2_cases_filters import ALL, T0, T25, VALUES, U, ev, pv
+from tests.compat.v2_cases_filters import ALL, T0, T25, U, ev, pv
 
-NOT_SET = VALUES + ": no (not set) / Direct / None row for visits without the value"
-NONE_PROP = VALUES + ': no "(none)" row or filter value for events without the property'
+# Plausible's fixture gives a visit a version but no browser (or OS); its
+# ingest never writes that (a user agent without a known browser has no
+# version either), nor a Windows "11" (a user agent says "Windows NT 10.0").
+VERSION_ALONE = (
+    "Plausible's fixture has a version without a browser or OS, and Windows 11: values its "
+    "ingest never writes from a user agent (nor ours)"
+)
 PAGE_OF_EVENTS = (
     "event:page is the page of page views only (the v1 engines' rule); Plausible's is "
     "the page of every event, custom events included"
@@ -26,10 +31,8 @@ def _row(dims: list[Any], metrics: list[Any]) -> dict[str, Any]:
 def _simple_breakdown(dim: str, attr: str, v1: str, v2: str, blank: str, **extra: Any) -> dict:
     """Plausible's "simple breakdown by X" (3, 2 and 1 visitors, with percentage)."""
     times = ["00:00", "00:25", "00:55"]
-    # Plausible stores referrers as given; ours come from the referrer URL.
-    sent = (lambda v: f"https://{v}") if attr == "referrer" else (lambda v: v)
-    events = [pv(ts=f"2021-01-01 {t}:00", **{attr: sent(v1)}) for t in times]
-    events += [pv(ts=f"2021-01-01 {t}:00", **{attr: sent(v2)}) for t in ("01:00", "01:25")]
+    events = [pv(ts=f"2021-01-01 {t}:00", **{attr: v1}) for t in times]
+    events += [pv(ts=f"2021-01-01 {t}:00", **{attr: v2}) for t in ("01:00", "01:25")]
     events.append(pv(ts=T0))
     return {
         "name": f"simple breakdown by {dim}",
@@ -185,7 +188,6 @@ CASES: list[dict[str, Any]] = [
         "events": [pv(source="Google", ts=T0), pv(source="Google", ts=T25), pv(ts=T0)],
         "body": {**ALL, "metrics": ["visitors"], "dimensions": ["visit:channel"]},
         "results": [_row(["Organic Search"], [2]), _row(["Direct"], [1])],
-        "differs": VALUES + ": channels organic and direct, not Organic Search and Direct",
     },
     {
         "name": "breakdown by visit:country",
@@ -204,30 +206,19 @@ CASES: list[dict[str, Any]] = [
         "https://example.com",
         "https://google.com",
         "Direct / None",
-        differs=NOT_SET,
+        ingest_values={"https://example.com": "example.com", "https://google.com": "google.com"},
     ),
-    _simple_breakdown(
-        "visit:utm_medium", "utm_medium", "Search", "social", "(not set)", differs=NOT_SET
-    ),
-    _simple_breakdown(
-        "visit:utm_source", "utm_source", "Google", "Bing", "(not set)", differs=NOT_SET
-    ),
-    _simple_breakdown(
-        "visit:utm_campaign", "utm_campaign", "ads", "profile", "(not set)", differs=NOT_SET
-    ),
-    _simple_breakdown(
-        "visit:utm_content", "utm_content", "Content1", "blog2", "(not set)", differs=NOT_SET
-    ),
-    _simple_breakdown(
-        "visit:utm_term", "utm_term", "Term1", "favicon", "(not set)", differs=NOT_SET
-    ),
+    _simple_breakdown("visit:utm_medium", "utm_medium", "Search", "social", "(not set)"),
+    _simple_breakdown("visit:utm_source", "utm_source", "Google", "Bing", "(not set)"),
+    _simple_breakdown("visit:utm_campaign", "utm_campaign", "ads", "profile", "(not set)"),
+    _simple_breakdown("visit:utm_content", "utm_content", "Content1", "blog2", "(not set)"),
+    _simple_breakdown("visit:utm_term", "utm_term", "Term1", "favicon", "(not set)"),
     _simple_breakdown(
         "visit:os",
         "os",
         "Mac",
         "Windows",
         "(not set)",
-        differs=VALUES + ": macOS, not Mac, and no (not set) row",
     ),
     _simple_breakdown(
         "visit:browser",
@@ -235,7 +226,6 @@ CASES: list[dict[str, Any]] = [
         "Chrome",
         "Safari",
         "(not set)",
-        differs=VALUES + ": every test visit has a browser (a user agent is needed to count it)",
     ),
     _simple_breakdown(
         "visit:device",
@@ -243,7 +233,6 @@ CASES: list[dict[str, Any]] = [
         "Mobile",
         "Desktop",
         "(not set)",
-        differs=VALUES + ": devices mobile and desktop, not Mobile and Desktop",
     ),
     {
         "name": "breakdown by visit:os and visit:os_version",
@@ -254,7 +243,7 @@ CASES: list[dict[str, Any]] = [
             _row(["Windows", "11"], [2]),
             _row(["(not set)", "14"], [1]),
         ],
-        "differs": VALUES + ": versions come from real user agents (macOS 10.15.7, not Mac 14)",
+        "differs": VERSION_ALONE,
     },
     {
         "name": "breakdown by visit:browser and visit:browser_version",
@@ -269,16 +258,16 @@ CASES: list[dict[str, Any]] = [
             _row(["Firefox", "11"], [2]),
             _row(["(not set)", "14"], [1]),
         ],
-        "differs": VALUES + ": versions come from real user agents (Chrome 120.0, not 14)",
+        "differs": VERSION_ALONE,
     },
     {
         "name": "explicit order_by",
         "events": [
-            pv(browser="Chrome"),
-            pv(),
-            pv(os="Linux"),
-            pv(os="Linux"),
-            pv(os="Mac"),
+            pv(os="Windows", browser="Chrome"),
+            pv(os="Windows", browser="Firefox"),
+            pv(os="Linux", browser="Firefox"),
+            pv(os="Linux", browser="Firefox"),
+            pv(os="Mac", browser="Chrome"),
         ],
         "body": {
             **ALL,
@@ -292,7 +281,7 @@ CASES: list[dict[str, Any]] = [
             _row(["Windows", "Chrome"], [1]),
             _row(["Linux", "Firefox"], [2]),
         ],
-        "differs": VALUES + ": macOS, not Mac (and its Safari user agent, not Chrome)",
+        "ingest_values": {"Linux": "GNU/Linux"},
     },
     {
         "name": "breakdown by event:page",
@@ -454,7 +443,6 @@ CASES: list[dict[str, Any]] = [
             "filters": [["is", "event:name", ["Purchase"]]],
         },
         "results": [_row(["16"], [3]), _row(["14"], [2]), _row(["(none)"], [1])],
-        "differs": NONE_PROP,
     },
     {
         "name": "event:page filter for breakdown by session props",
@@ -794,7 +782,6 @@ CASES: list[dict[str, Any]] = [
             "filters": [["is", "event:props:browser", ["Chrome", "(none)"]]],
         },
         "results": [_row(["Chrome"], [2]), _row(["Safari"], [1])],
-        "differs": NONE_PROP,
     },
     {
         "name": "can use a is_not filter",
@@ -811,6 +798,7 @@ CASES: list[dict[str, Any]] = [
             "filters": [["is_not", "visit:browser", ["Chrome"]]],
         },
         "results": [_row(["Safari"], [2]), _row(["Edge"], [1])],
+        "ingest_values": {"Edge": "Microsoft Edge"},
     },
     {
         "name": "all metrics for breakdown by visit prop",
@@ -1187,7 +1175,6 @@ CASES += [
             _row(["Marko"], [2, 3, 25.0]),
             _row(["(none)"], [1, 1, 12.5]),
         ],
-        "differs": NONE_PROP,
     },
     {
         "name": "returns conversion_rate alone in a goal filtered custom prop breakdown",
@@ -1238,7 +1225,6 @@ CASES += [
             "filters": [["is", "event:goal", ["AddToCart", "Purchase"]]],
         },
         "results": [_row(["Mobile"], [2, 2, 66.67]), _row(["Desktop"], [1, 2, 50])],
-        "differs": VALUES + ": devices mobile and desktop, not Mobile and Desktop",
     },
     {
         "name": "returns conversion_rate alone in a goal filtered visit:device breakdown",
@@ -1251,6 +1237,5 @@ CASES += [
             "filters": [["is", "event:goal", ["AddToCart"]]],
         },
         "results": [_row(["Mobile"], [50])],
-        "differs": VALUES + ": devices mobile and desktop, not Mobile and Desktop",
     },
 ]

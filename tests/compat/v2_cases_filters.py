@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-# Reasons shared by several cases (the README's table groups them).
-VALUES = "dimension values are ours, not Plausible's (Stats API v1 parity, a later change)"
+# Plausible's factories store attributes as given; its ingest writes some of
+# them otherwise for any request (it stores a referrer without its scheme:
+# "facebook.com/page"; UAInspector names Linux "GNU/Linux" and Edge
+# "Microsoft Edge", and a Chrome 56 user agent's version is "56.0"). Such a
+# case says so in `ingest_values` (fixture value → what ingest writes), and
+# its request and expected answer are read with those values.
+SCHEMELESS = {"https://facebook.com": "facebook.com"}
 
 
 def pv(**kw: Any) -> dict[str, Any]:
@@ -133,7 +138,6 @@ CASES: list[dict[str, Any]] = [
         "can filter by channel",
         {"source": "Google"},
         ["is", "visit:channel", ["Organic Search"]],
-        differs=VALUES + ": channel organic, not Organic Search",
     ),
     {
         "name": "can filter by no source/referrer",
@@ -145,7 +149,7 @@ CASES: list[dict[str, Any]] = [
         "can filter by referrer",
         {"referrer": "https://facebook.com"},
         ["is", "visit:referrer", ["https://facebook.com"]],
-        differs=VALUES + ": referrers are stored without their scheme",
+        ingest_values=SCHEMELESS,
     ),
     _visitors(
         "contains referrer filter",
@@ -198,7 +202,6 @@ CASES: list[dict[str, Any]] = [
         "can filter by device type",
         {"screen": "Desktop"},
         ["is", "visit:device", ["Desktop"]],
-        differs=VALUES + ": device desktop, not Desktop",
     ),
     _session_filter(
         "can filter by browser", {"browser": "Chrome"}, ["is", "visit:browser", ["Chrome"]]
@@ -207,13 +210,12 @@ CASES: list[dict[str, Any]] = [
         "can filter by browser version",
         {"browser": "Chrome", "browser_version": "56"},
         ["is", "visit:browser_version", ["56"]],
-        differs=VALUES + ": browser version 56.0, not 56",
+        ingest_values={"56": "56.0"},
     ),
     _session_filter(
         "can filter by operating system",
         {"os": "Mac"},
         ["is", "visit:os", ["Mac"]],
-        differs=VALUES + ": macOS, not Mac",
     ),
     _session_filter(
         "can filter by operating system version",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.compat.v2_cases_filters import ALL, VALUES, ev, pv
+from tests.compat.v2_cases_filters import ALL, ev, pv
 
 
 def _row(dims: list[str], metrics: list[Any]) -> dict[str, Any]:
@@ -323,7 +323,6 @@ VISIT_DIMENSION_CASES: list[dict[str, Any]] = [
         "visit:os",
         [["is", "event:goal", ["Custom Event"]]],
         [_row(["Mac"], [1, 1])],
-        differs=VALUES,
     ),
     _visit_dims(
         "works with additional visit dimension filters combined",

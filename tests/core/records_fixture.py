@@ -10,7 +10,7 @@ from analyticsd.core.source import DIRECT, DIRECT_NAME, Source
 from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.core.useragent import BOT, ClientInfo
 
-DESKTOP = ClientInfo("Firefox", "122.0", "Windows", "10", "desktop", False)
+DESKTOP = ClientInfo("Firefox", "122.0", "Windows", "10", "Desktop", False)
 NO_SOURCE = Source(DIRECT, DIRECT_NAME, "")
 
 

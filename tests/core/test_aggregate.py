@@ -145,7 +145,7 @@ def test_visitors_count_once_per_row_and_bucket() -> None:
     assert rows[("s", DAY, day, PAGE, "/x")][V_EVENTS] == 4
     assert rows[("s", DAY, day, SOURCE, "Google")][V_VISITORS] == 2
     assert rows[("s", DAY, day, SOURCE, "Direct / None")][V_VISITORS] == 1
-    assert rows[("s", DAY, day, 15, "desktop")][V_VISITORS] == 2  # visit:device
+    assert rows[("s", DAY, day, 15, "Desktop")][V_VISITORS] == 2  # visit:device
 
 
 def test_a_failed_flush_is_put_back_and_written_with_the_next() -> None:

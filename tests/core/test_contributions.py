@@ -125,7 +125,7 @@ def test_a_grown_visit_is_settled_as_a_difference() -> None:
     site = rows[(DAY, SITE_PAIR)]
     assert (site[V_VISITS], site[V_BOUNCES], site[V_DURATION], site[V_ENGAGED]) == (1, 1, 20_000, 1)
     assert site[V_PAGEVIEWS] == site[V_EVENTS] == 0  # event-level counts are not the visit's
-    assert rows[(DAY, (15, "desktop"))][V_VISITORS] == 1  # counted once, not per settle
+    assert rows[(DAY, (15, "Desktop"))][V_VISITORS] == 1  # counted once, not per settle
 
 
 def test_a_visit_with_a_new_exit_page_moves_rows() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analyticsd.core.dimensions import (
+    EMPTY_LABELS,
     GOAL,
     PAGE,
     PROP,
@@ -21,6 +22,7 @@ from analyticsd.core.dimensions import (
 )
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.source import Source
+from analyticsd.core.useragent import ClientInfo
 from tests.core.records_fixture import rec
 
 
@@ -71,7 +73,7 @@ def test_event_pairs(
 def test_a_landing_event_gives_its_visit_dimensions() -> None:
     r = rec(
         0,
-        source=Source("search", "Google", "google.com"),
+        source=Source("Organic Search", "Google", "google.com"),
         geo=GeoInfo("DE", "DE-BE", "Berlin"),
     )
     dims = dict(zip((name for _, name in SESSION_DIMS), session_dims(r), strict=True))
@@ -81,16 +83,37 @@ def test_a_landing_event_gives_its_visit_dimensions() -> None:
     assert dims["visit:region"] == f"DE{SEP}DE-BE"
     assert dims["visit:city"] == f"DE{SEP}Berlin"
     assert dims["visit:screen"] == "Desktop"
-    assert dims["visit:utm_source"] == ""  # no UTM: no value, so no row
+    assert dims["visit:utm_source"] == ""  # no UTM: the empty value
 
 
-def test_split_pairs_drops_empty_values_and_separates_visitor_constant_ones() -> None:
-    constant, per_visit = split_pairs(session_dims(rec(0)))
+def test_split_pairs_keep_empty_values_plausible_labels_only() -> None:
+    """No UTM value or referrer is a row of its own ("(not set)", "Direct /
+    None"); no region or city makes no row."""
+    constant, per_visit = split_pairs(session_dims(rec(0, geo=GeoInfo("DE", "", ""))))
     assert all(dim in VISITOR_CONSTANT_DIMS for dim, _ in constant)
     assert all(dim not in VISITOR_CONSTANT_DIMS for dim, _ in per_visit)
-    assert all(value for _, value in (*constant, *per_visit))
-    assert (15, "desktop") in constant  # visit:device
+    assert all(value or dim in EMPTY_LABELS for dim, value in (*constant, *per_visit))
+    assert {(d, v) for d, v in per_visit if not v} == {(d, "") for d in (5, 6, 7, 8, 9, 10)}
+    assert (17, "") not in constant  # region
+    assert (18, "") not in constant  # city
+    assert (15, "Desktop") in constant  # visit:device
     assert (21, "example.com") in per_visit  # visit:hostname
+
+
+def test_values_of_records_enriched_before_plausibles_names_are_mapped() -> None:
+    """A record spooled by an earlier version counts under this one's values."""
+    old = rec(
+        0,
+        client=ClientInfo("Edge", "120.0", "macOS", "10.15.7", "desktop", False),
+        source=Source("organic", "Google", "google.com/search/"),
+    )
+    dims = dict(zip((name for _, name in SESSION_DIMS), session_dims(old), strict=True))
+    assert dims["visit:channel"] == "Organic Search"
+    assert dims["visit:browser"] == "Microsoft Edge"
+    assert dims["visit:os"] == "Mac"
+    assert dims["visit:os_version"] == f"Mac{SEP}10.15"
+    assert dims["visit:device"] == "Desktop"
+    assert dims["visit:referrer"] == "google.com/search"
 
 
 def test_equal_pairs_are_one_shared_object() -> None:

@@ -105,14 +105,14 @@ def test_names_that_are_no_export_file(name: str) -> None:
 def test_values_become_live_ones() -> None:
     sources = TABLES["imported_sources"]
     assert live_values(sources, ("", "", "", "", "", "", "")) == (
-        "Direct / None", "", "", "", "", "", "", "direct",
+        "Direct / None", "", "", "", "", "", "", "Direct",
     )  # fmt: skip
     google = live_values(sources, ("Google", "google.com", "", "", "", "", ""))
-    assert google[-1] == "organic"
+    assert google[-1] == "Organic Search"
     paid = live_values(sources, ("google", "", "google", "cpc", "brand", "", ""))
-    assert paid[-1] == "paid"
+    assert paid[-1] == "Paid Search"
     devices = TABLES["imported_devices"]
-    assert live_values(devices, ("Laptop",)) == ("desktop", "Laptop")
-    assert live_values(devices, ("Mobile",)) == ("mobile", "Mobile")
+    assert live_values(devices, ("Laptop",)) == ("Desktop", "Laptop")
+    assert live_values(devices, ("Mobile",)) == ("Mobile", "Mobile")
     locations = TABLES["imported_locations"]
     assert live_values(locations, ("ZZ", "", "0")) == ("", "", "")

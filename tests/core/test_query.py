@@ -258,3 +258,24 @@ def test_engagement_metrics_refuse_what_the_page_rows_cannot_say(
     assert stripped.metrics == ("visitors",)
     with pytest.raises(QueryError, match=message):
         engagement_page(stripped)
+
+
+def test_filter_values_are_the_values_the_rows_hold() -> None:
+    """Plausible's labels of the empty value filter it; earlier spellings of
+    channels and devices still filter as Plausible's names."""
+    from analyticsd.core.query import prop_of, shown_value, stored_value
+
+    utm, ref, os_ = (
+        prop_of(n, "filters") for n in ("visit:utm_source", "visit:referrer", "visit:os")
+    )
+    assert stored_value(utm, "(not set)") == ""
+    assert stored_value(utm, "Direct / None") == ""  # as Plausible's filters read it
+    assert stored_value(ref, "Direct / None") == ""
+    assert stored_value(os_, "(not set)") == ""
+    assert stored_value(os_, "Direct / None") == "Direct / None"
+    assert stored_value(prop_of("visit:source", "filters"), "Direct / None") == "Direct / None"
+    assert stored_value(prop_of("visit:channel", "filters"), "organic") == "Organic Search"
+    assert stored_value(prop_of("visit:device", "filters"), "desktop") == "Desktop"
+    assert shown_value(utm, "") == "(not set)"
+    assert shown_value(ref, "") == "Direct / None"
+    assert shown_value(prop_of("visit:country", "filters"), "") == ""

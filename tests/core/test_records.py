@@ -78,12 +78,13 @@ def test_enrichment_adds_source_and_goals() -> None:
     assert back.event == stored().event
     assert back.client == DESKTOP
     assert back.goals == ("Signup",)
-    assert (back.source.channel, back.source.source) == ("paid", "news")
+    # gclid is paid search from Google only (Plausible): a tagged "news" is a referral
+    assert (back.source.channel, back.source.source) == ("Referral", "news")
 
 
 def test_records_enriched_by_an_edge_keep_what_it_found() -> None:
     edge = enrich(stored(), rules_for([SiteConfig(id="s", goals=(GoalConfig(event="Signup"),))]))
-    edge = msgspec.structs.replace(edge, source=Source("referral", "Edge", "e.example"))
+    edge = msgspec.structs.replace(edge, source=Source("Referral", "Edge", "e.example"))
     kept = decode(encode(stored_form(edge)))
     # The hub has no goals configured: the edge's enrichment still stands.
     assert enrich(kept, rules_for([])) == edge

@@ -190,8 +190,8 @@ def test_visitors_count_once_per_day_and_dimension() -> None:
     assert rows[(DAY, DAYNO, SITE, "")][V_VISITORS] == 2
     assert rows[(DAY, DAYNO, SITE, "")][V_VISITS] == 3
     assert rows[(DAY, DAYNO, PAGE, "/x")][V_VISITORS] == 2
-    assert rows[(DAY, DAYNO, 15, "desktop")][V_VISITORS] == 2  # visit:device
-    assert rows[(DAY, DAYNO, 15, "desktop")][V_VISITS] == 3
+    assert rows[(DAY, DAYNO, 15, "Desktop")][V_VISITORS] == 2  # visit:device
+    assert rows[(DAY, DAYNO, 15, "Desktop")][V_VISITS] == 3
 
 
 def test_a_visit_replaced_before_its_flush_is_still_flushed() -> None:

@@ -34,12 +34,12 @@ CLIENT = {
 }
 # landing fields → (source, referrer, channel, utm_source, utm_medium, utm_campaign)
 LANDINGS: list[tuple[dict[str, str], tuple[str, str, str, str, str, str]]] = [
-    ({}, ("Direct / None", "", "direct", "", "", "")),
+    ({}, ("Direct / None", "", "Direct", "", "", "")),
     (
         {"referrer": "https://www.google.com/search?q=x"},
-        ("Google", "google.com/search", "organic", "", "", ""),
+        ("Google", "google.com/search", "Organic Search", "", "", ""),
     ),
-    ({"referrer": "https://t.co/abc"}, ("Twitter", "t.co/abc", "social", "", "", "")),
+    ({"referrer": "https://t.co/abc"}, ("Twitter", "t.co/abc", "Organic Social", "", "", "")),
     (
         {
             "utm_source": "newsletter",
@@ -48,7 +48,7 @@ LANDINGS: list[tuple[dict[str, str], tuple[str, str, str, str, str, str]]] = [
             "utm_content": "header",
             "utm_term": "analytics",
         },
-        ("newsletter", "", "email", "newsletter", "email", "spring"),
+        ("newsletter", "", "Email", "newsletter", "email", "spring"),
     ),
 ]
 PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs"]

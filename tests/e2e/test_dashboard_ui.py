@@ -222,14 +222,14 @@ def test_rows_filter_the_dashboard_and_the_url_keeps_the_view(
     assert page.text_content("#filters") == "Source is Google \u00d7"
     assert_view_matches_api(page, d, "visit:source==Google")
 
-    pick(page, "visit:device", "desktop")
-    both = "visit:device==desktop;visit:source==Google"
+    pick(page, "visit:device", "Desktop")
+    both = "visit:device==Desktop;visit:source==Google"
     assert_view_matches_api(page, d, both)
 
     # "is not": the chip's operator switches.
     page.get_by_role("button", name="Device: is (switch)").click()
     ready(page)
-    negated = "visit:device!=desktop;visit:source==Google"
+    negated = "visit:device!=Desktop;visit:source==Google"
     assert_view_matches_api(page, d, negated)
 
     # The URL reproduces the view in a fresh page: the same numbers and chips.
@@ -243,7 +243,7 @@ def test_rows_filter_the_dashboard_and_the_url_keeps_the_view(
     copy.context.close()
 
     # Goals, pages and countries filter too; a chip's x removes its filter.
-    page.get_by_role("button", name="Remove the filter Device desktop").click()
+    page.get_by_role("button", name="Remove the filter Device Desktop").click()
     ready(page)
     pick(page, "event:goal", "Signup")
     assert_view_matches_api(page, d, "event:goal==Signup;visit:source==Google")
@@ -532,7 +532,7 @@ def test_phone_layout_and_axe_in_light_and_dark(
         assert serious_violations(page, axe) == [], f"sign-in, {scheme}"
     sign_in(page, d, TOKEN)
     page.goto(
-        f"{d.url}/#site={TEST_SITE}&period=7d&compare=previous_period&f=visit:device==desktop"
+        f"{d.url}/#site={TEST_SITE}&period=7d&compare=previous_period&f=visit:device==Desktop"
     )
     ready(page)
     for scheme in ("light", "dark"):

@@ -49,13 +49,17 @@ BROWSERS = {"desktop": "Firefox", "mobile": "Safari", "tablet": "Safari"}
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 # (landing fields, channel)
 LANDINGS: list[tuple[dict[str, Any], str]] = [
-    ({}, "direct"),
-    ({"referrer": "https://www.google.co.uk/search?q=analytics"}, "organic"),
-    ({"referrer": "https://t.co/xyz"}, "social"),
-    ({"utm_source": "newsletter", "utm_medium": "email"}, "email"),
-    ({"url": "https://test.example/?gclid=abc123"}, "paid"),
-    ({"referrer": "https://blog.example.org/post"}, "referral"),
-    ({"referrer": "https://test.example/other-page"}, "direct"),  # self-referral
+    ({}, "Direct"),
+    ({"referrer": "https://www.google.co.uk/search?q=analytics"}, "Organic Search"),
+    ({"referrer": "https://t.co/xyz"}, "Organic Social"),
+    ({"utm_source": "newsletter", "utm_medium": "email"}, "Email"),
+    # A Google ads click (gclid, from Google) is paid search, as Plausible's.
+    (
+        {"url": "https://test.example/?gclid=abc", "referrer": "https://www.google.com/"},
+        "Paid Search",
+    ),
+    ({"referrer": "https://blog.example.org/post"}, "Referral"),
+    ({"referrer": "https://test.example/other-page"}, "Direct"),  # self-referral
 ]
 PAGES = ["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/thank-you"]
 GEO = {"203.0.113": "DE", "198.51.100": "FR"}
@@ -164,7 +168,7 @@ def expected(visits: list[Visit]) -> dict[str, Any]:
         site["duration_ms"] += duration
         site["engaged"] += engaged
         exp[("channel", start)][v.channel] += 1
-        exp[("device_visits", start)][v.device] += 1
+        exp[("device_visits", start)][v.device.capitalize()] += 1  # Desktop, Mobile, Tablet
         entry = min(pvs, key=lambda e: e[0])[2]
         last = max(e[0] for e in pvs)
         exit_ = [e for e in pvs if e[0] == last][-1][2]  # same time: the later one

@@ -153,8 +153,8 @@ def test_import_then_answers_with_and_without_imports(tmp_path: Path) -> None:
         ]
         devices = v1(d, "breakdown", property="visit:device", with_imported="true")["results"]
         assert devices == [
-            {"device": "desktop", "visitors": 27},
-            {"device": "mobile", "visitors": 4},
+            {"device": "Desktop", "visitors": 27},
+            {"device": "Mobile", "visitors": 4},
         ]
         series = v1(
             d, "timeseries", interval="date", metrics="visitors,pageviews", with_imported="true"
@@ -181,8 +181,8 @@ def test_import_then_answers_with_and_without_imports(tmp_path: Path) -> None:
             d, metrics=["visitors"], dimensions=["visit:channel"], include={"imports": True}
         )
         assert channel["results"] == [
-            {"metrics": [26], "dimensions": ["organic"]},
-            {"metrics": [5], "dimensions": ["direct"]},
+            {"metrics": [26], "dimensions": ["Organic Search"]},
+            {"metrics": [5], "dimensions": ["Direct"]},
         ]
         pricing = v2(
             d, metrics=["visitors", "pageviews"], include={"imports": True},

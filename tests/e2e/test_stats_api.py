@@ -184,19 +184,20 @@ def test_compare_previous_period(world: World) -> None:
     assert ts["results"][0]["comparison"] == {"date": world.days[0], "pageviews": prev["pageviews"]}
 
 
+# Visits without a referrer or UTM value are rows of their own, as Plausible's.
 VISIT_PROPS: dict[str, Any] = {
     "visit:source": lambda v: LANDINGS[v.landing][1][0],
-    "visit:referrer": lambda v: LANDINGS[v.landing][1][1],
+    "visit:referrer": lambda v: LANDINGS[v.landing][1][1] or "Direct / None",
     "visit:channel": lambda v: LANDINGS[v.landing][1][2],
-    "visit:utm_source": lambda v: LANDINGS[v.landing][1][3],
-    "visit:utm_medium": lambda v: LANDINGS[v.landing][1][4],
-    "visit:utm_campaign": lambda v: LANDINGS[v.landing][1][5],
-    "visit:utm_content": lambda v: "header" if v.landing == 3 else "",
-    "visit:utm_term": lambda v: "analytics" if v.landing == 3 else "",
+    "visit:utm_source": lambda v: LANDINGS[v.landing][1][3] or "(not set)",
+    "visit:utm_medium": lambda v: LANDINGS[v.landing][1][4] or "(not set)",
+    "visit:utm_campaign": lambda v: LANDINGS[v.landing][1][5] or "(not set)",
+    "visit:utm_content": lambda v: "header" if v.landing == 3 else "(not set)",
+    "visit:utm_term": lambda v: "analytics" if v.landing == 3 else "(not set)",
     "visit:screen": lambda v: v.screen,
     "visit:language": lambda v: v.language,
     "visit:hostname": lambda v: v.host,
-    "visit:device": lambda v: v.device,
+    "visit:device": lambda v: v.device.capitalize(),  # Desktop, Mobile
     "visit:browser": lambda v: CLIENT[v.device]["browser"],
     "visit:browser_version": lambda v: CLIENT[v.device]["browser_version"],
     "visit:os": lambda v: CLIENT[v.device]["os"],
@@ -251,8 +252,8 @@ def test_breakdown_compare(world: World) -> None:
         compare="previous_period",
         **world.day(1),
     )
-    cur = Counter(v.device for v in on_day(world, 1))
-    prev = Counter(v.device for v in on_day(world, 0))
+    cur = Counter(v.device.capitalize() for v in on_day(world, 1))
+    prev = Counter(v.device.capitalize() for v in on_day(world, 0))
     got = {r["device"]: r["visits"] for r in res["results"]}
     assert got == {
         d: {
@@ -275,9 +276,10 @@ def test_breakdown_event_properties(world: World) -> None:
             if e.name == "pageview":
                 pages[e.path]["visitors"].add(v.who)
                 pages[e.path]["pageviews"] += 1
-            if "plan" in e.props:
-                plans[e.props["plan"]]["visitors"].add(v.who)
-                plans[e.props["plan"]]["events"] += 1
+            # Events without the property are Plausible's "(none)" row.
+            plan = e.props.get("plan", "(none)")
+            plans[plan]["visitors"].add(v.who)
+            plans[plan]["events"] += 1
     res = world.get(
         "breakdown", property="event:page", metrics="visitors,pageviews", **world.day(1)
     )
@@ -365,15 +367,18 @@ def test_filter_forms(world: World) -> None:
         return len(who), pvs
 
     cases = {
-        "visit:device!=mobile": truth(lambda v: v.device != "mobile"),
+        "visit:device!=Mobile": truth(lambda v: v.device != "mobile"),
+        "visit:device!=mobile": truth(lambda v: v.device != "mobile"),  # earlier spelling
+        "visit:utm_source==(not set)": truth(lambda v: v.landing != 3),
+        "visit:referrer==Direct / None": truth(lambda v: v.landing in (0, 3)),
         "visit:source==Google|Twitter": truth(lambda v: v.landing in (1, 2)),
         "visit:source!=Google|Twitter": truth(lambda v: v.landing not in (1, 2)),
         "event:page==/blog/*": truth(lambda v: True, lambda e: e.path.startswith("/blog/")),
         "event:page!=/blog/*": truth(lambda v: True, lambda e: not e.path.startswith("/blog/")),
-        "visit:device==desktop;event:page==/pricing": truth(
+        "visit:device==Desktop;event:page==/pricing": truth(
             lambda v: v.device == "desktop", lambda e: e.path == "/pricing"
         ),
-        "visit:city==Berlin;visit:channel==organic|email": truth(
+        "visit:city==Berlin;visit:channel==Organic Search|Email": truth(
             lambda v: v.geo[2] == "Berlin" and v.landing in (1, 3)
         ),
     }
@@ -386,7 +391,7 @@ def test_filter_forms(world: World) -> None:
         "breakdown",
         property="visit:source",
         metrics="visits",
-        filters="visit:device==mobile",
+        filters="visit:device==Mobile",
         **world.day(1),
     )
     want = Counter(LANDINGS[v.landing][1][0] for v in vis if v.device == "mobile")

@@ -16,7 +16,9 @@ from analyticsd.core.aggregate import (
     week_of,
 )
 from analyticsd.core.errors import StatsStoreError
+from analyticsd.core.source import Source
 from analyticsd.core.spool_record import EnrichedRecord
+from analyticsd.core.useragent import ClientInfo
 from analyticsd.storage.statsdb import WAL_KEEP_BYTES, StatsDB, StatsReader
 from tests.core.records_fixture import ms, rec
 
@@ -267,3 +269,52 @@ def test_engagement_rows_from_before_visit_pages_get_the_column(tmp_path: Path) 
         "SELECT engaged_ms, visits FROM engagement WHERE val = '/b' AND gran = ?", (DAY,)
     ).fetchall()
     assert rows == [(3000, 1)]
+
+
+def _rows(c: sqlite3.Connection, table: str = "agg") -> list[tuple[object, ...]]:
+    return c.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5").fetchall()
+
+
+def test_a_database_of_earlier_values_is_migrated_once_to_plausibles(tmp_path: Path) -> None:
+    """Earlier versions wrote "organic", "desktop", "macOS", OS versions with
+    a patch level, referrers with a trailing slash, and no rows for the empty
+    value ("(not set)"): opening such a database gives it the rows this
+    version writes, once."""
+    mac = ClientInfo("Safari", "17.2", "Mac", "10.15", "Desktop", False)
+    unknown = ClientInfo("", "", "", "", "", False)
+    records = [
+        rec(T, "00000000000000a1", "/a", source=Source("Organic Search", "Google", "google.com")),
+        rec(T + MIN, "00000000000000a1", "/b"),
+        rec(T, "00000000000000b2", "/a", client=mac, source=Source("Referral", "x.org", "x.org/p")),
+        rec(T + 86_400_000, "00000000000000c3", "/c", client=unknown),
+    ]
+    db = StatsDB(str(tmp_path))
+    feed(db, Aggregation(tz_of={"s": "UTC"}), records, 1)
+    want_agg, want_sessions = _rows(db.conn), _rows(db.conn, "sessions")
+    assert ("s", DAY, day_number("2026-11-23"), 15, "", 0, 0, 0, 0, 0, 0, 0, 0) not in want_agg
+    # As an earlier version wrote it.
+    old = {"Organic Search": "organic", "Referral": "referral", "Desktop": "desktop"}
+    c = db.conn
+    for code, column in ((4, "d_channel"), (15, "d_device")):
+        for new, before in old.items():
+            c.execute("UPDATE agg SET val = ? WHERE dim = ? AND val = ?", (before, code, new))
+            c.execute(f"UPDATE sessions SET {column} = ? WHERE {column} = ?", (before, new))
+    c.execute("UPDATE agg SET val = 'macOS' WHERE dim = 13 AND val = 'Mac'")
+    c.execute(
+        "UPDATE agg SET val = ? WHERE dim = 14 AND val = ?", ("macOS\x1f10.15.7", "Mac\x1f10.15")
+    )
+    c.execute("UPDATE agg SET val = 'x.org/p/' WHERE dim = 5 AND val = 'x.org/p'")
+    c.execute(
+        "UPDATE sessions SET d_os = 'macOS', d_os_version = ? WHERE d_os = 'Mac'",
+        ("macOS\x1f10.15.7",),
+    )
+    c.execute("DELETE FROM agg WHERE val = '' AND dim BETWEEN 5 AND 15")
+    c.execute("DELETE FROM meta WHERE key = 'plausible_values'")
+    db.close()
+    for _ in range(2):  # once, and not again
+        db = StatsDB(str(tmp_path))
+        assert _rows(db.conn) == want_agg
+        assert _rows(db.conn, "sessions") == want_sessions
+        db.close()
+    empty = [r for r in want_agg if r[4] == "" and r[3] == 15 and r[1] == DAY]
+    assert [(r[2] - day_number("2026-11-23"), r[5]) for r in empty] == [(1, 1)]  # visitor c3
