@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from analyticsd.core import v1_rules
 from analyticsd.core.aggregate import SEP, day_label, month_first_day, month_of
 from analyticsd.core.answers import Acc, Grouped, metric_values
 from analyticsd.core.plan import bucket_label, day_bucket, rollup_dim, unit_of
@@ -22,6 +23,7 @@ from analyticsd.core.query import (
     prop_of,
     series_buckets,
 )
+from analyticsd.core.v2filters import without_goals
 from analyticsd.core.v2query import V2Query
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.v2_answers import v2_answer
@@ -62,6 +64,7 @@ class Reports:
         base = replace(
             q,
             filters=tuple(f for f in q.filters if f.prop != "event:goal"),
+            where=without_goals(q.where),
             prop="",
             metrics=("visitors",),
         )
@@ -81,7 +84,12 @@ class Reports:
                 values[m] = 0  # nothing counted; an average of nothing stays null
         return values
 
-    def _with_change(self, cur: dict[str, Any], prev: dict[str, Any]) -> dict[str, Any]:
+    def _with_change(
+        self, cur: dict[str, Any], prev: dict[str, Any], plausible: bool = True
+    ) -> dict[str, Any]:
+        """Each metric with its comparison. `plausible`: Plausible's change
+        (whole percents, 100 from nothing); else ours (one decimal, none from
+        nothing), which the rollups' growth keeps."""
         out: dict[str, Any] = {}
         for m, v in cur.items():
             p = prev.get(m)
@@ -89,6 +97,8 @@ class Reports:
                 ch: Any = {
                     c: change(v.get(c, 0), (p or {}).get(c, 0)) for c in sorted({*v, *(p or {})})
                 }
+            elif plausible:
+                ch = v1_rules.change(m, v, p)
             else:
                 ch = change(v, p, m in _POINTS)
             out[m] = {"value": v, "comparison_value": p, "change": ch}
@@ -129,13 +139,19 @@ class Reports:
         ]
 
     def _series(self, q: Query) -> list[dict[str, Any]]:
+        """One point per bucket. A bucket without visits has no visit
+        duration (null, as Plausible's series), where an aggregate says 0."""
         unit = unit_of(q.interval)
         grouped = self.grouped(q, unit)
         totals = self._totals(q, unit)
         out = []
         for label, n in self._points(q):
             total = totals.get(("", n), Acc()).visitors if totals is not None else None
-            out.append({"date": label, **self._values(q, grouped.get(("", n)), total)})
+            acc = grouped.get(("", n))
+            values = self._values(q, acc, total)
+            if "visit_duration" in values and (acc is None or not acc.visits):
+                values["visit_duration"] = None
+            out.append({"date": label, **values})
         return out
 
     def timeseries(self, q: Query) -> dict[str, Any]:
@@ -231,7 +247,8 @@ class Reports:
                         if isinstance(v, (int, float)) and m in _ADDITIVE
                     },
                     "growth": {
-                        m: c["change"] for m, c in self._with_change(values, previous).items()
+                        m: c["change"]
+                        for m, c in self._with_change(values, previous, plausible=False).items()
                     },
                 }
             )

@@ -119,7 +119,8 @@ function addFilter(prop, value) {
 async function api(path, params) {
   const r = await fetch(`/api/v1/${path}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
   const body = await r.json();
-  if (!r.ok) throw new Error(body.message ? body.message[0] : `HTTP ${r.status}`);
+  // The Stats API v1 answers Plausible's {"error": "..."}.
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
   return body;
 }
 
