@@ -157,9 +157,10 @@ def _wildcards(raw: Any) -> Any:
     """`matches_wildcard` (`*` any run) as the `matches` pattern it stands for."""
     if not isinstance(raw, list):
         return raw
-    if raw and raw[0] in _WILDCARD_OPS and len(raw) >= 3 and isinstance(raw[2], list):
+    op = raw[0] if raw and isinstance(raw[0], str) else ""
+    if op in _WILDCARD_OPS and len(raw) >= 3 and isinstance(raw[2], list):
         pats = [f"^{_glob(c)}$" if isinstance(c, str) else c for c in raw[2]]
-        return [_WILDCARD_OPS[raw[0]], raw[1], pats, *raw[3:]]
+        return [_WILDCARD_OPS[op], raw[1], pats, *raw[3:]]
     return [_wildcards(r) for r in raw]
 
 

@@ -31,6 +31,7 @@ from analyticsd.storage.v2_answers import v2_answer
 # Percentages compare by the difference in points, not a percent of a percent.
 _POINTS = frozenset({"bounce_rate", "conversion_rate"})
 _REVENUE = ("revenue", "average_revenue")
+_PROPS = "event:props:"
 
 
 class Reports:
@@ -63,7 +64,11 @@ class Reports:
             return None
         base = replace(
             q,
-            filters=tuple(f for f in q.filters if f.prop != "event:goal"),
+            # Plausible's base: every visitor, but for the goal and the
+            # properties of its events (those narrow the conversions only).
+            filters=tuple(
+                f for f in q.filters if f.prop != "event:goal" and not f.prop.startswith(_PROPS)
+            ),
             where=without_goals(q.where),
             prop="",
             metrics=("visitors",),

@@ -33,6 +33,10 @@ UAS = {
     "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
     ("Chrome", "56"): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/56.0.2924.87 Safari/537.36",
+    ("Chrome", "56.1"): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/56.1.2924.87 Safari/537.36",
+    ("Chrome", "55"): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/55.0.2883.87 Safari/537.36",
     ("Safari", ""): "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.2 Safari/605.1.15",
     ("Edge", ""): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -104,6 +108,8 @@ def shift(value: Any, days: int) -> Any:
 def _ua(ev: dict[str, Any]) -> str:
     if ev.get("device") == "Mobile" or ev.get("screen") == "Mobile":
         return MOBILE_UA
+    if ev.get("os") == "Mac" and ev.get("os_version") in ("10.4", "10.5"):
+        return MAC_10_5_UA.replace("10_5", ev["os_version"].replace(".", "_"))
     if ev.get("os") == "Mac":
         return MAC_UA
     if ev.get("os") == "Linux":
