@@ -322,6 +322,15 @@ def _int(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> 
     return int(raw)
 
 
+def _limit(args: Mapping[str, str]) -> int:
+    try:
+        return _int(args, "limit", 100, 1, MAX_LIMIT)
+    except QueryError:
+        raise v1_rules.whole(
+            "limit", f"Please provide limit as a number between 1 and {MAX_LIMIT}."
+        ) from None
+
+
 def default_interval(period: str) -> str:
     """Plausible's: hours of a day, months of 6mo/12mo/year, days otherwise
     (a custom range of one day too)."""
@@ -391,7 +400,7 @@ def parse_query(
         prop,
         interval,
         bool(compare),
-        _int(args, "limit", 100, 1, MAX_LIMIT),
+        _limit(args),
         _int(args, "page", 1, 1, 1_000_000),
         period,
         where,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from analyticsd.core.errors import QueryError
@@ -173,7 +174,14 @@ def change(metric: str, current: Any, previous: Any) -> Any:
     if metric == "bounce_rate":
         return current - previous if previous > 0 else None
     if metric == "conversion_rate":
-        return round(current - previous, 1)
+        return _half_up(current - previous, 1)
     if previous == 0:
         return 100 if current > 0 else 0
-    return round((current - previous) / previous * 100)
+    return int(_half_up((current - previous) / previous * 100, 0))
+
+
+def _half_up(x: float, digits: int) -> float:
+    """Rounded as Elixir's round/2: halves away from zero (Python's round
+    takes halves to even, 2.5 to 2, where Plausible says 3)."""
+    step = Decimal(1).scaleb(-digits)
+    return float(Decimal(repr(x)).quantize(step, rounding=ROUND_HALF_UP))

@@ -38,6 +38,10 @@ PAGE_BOUNCES = (
     "with an event:page filter Plausible's bounce rate counts only the visits that entered "
     "on the page; ours counts every visit that viewed it"
 )
+PAGE_VISITS = (
+    "in an event:page breakdown Plausible's bounce rate and visit duration are those of the "
+    "visits that entered on the page; ours of every visit that viewed it"
+)
 HOSTNAME = (
     "event:hostname filters the visit's hostname here (where it entered); Plausible's "
     "filters the events' own"
