@@ -577,14 +577,14 @@ def test_cache_is_invalidated_by_flushes(world: World) -> None:
 @pytest.mark.parametrize(
     ("params", "param"),
     [
-        ({"metrics": "nope"}, "metrics"),
-        ({"period": "fortnight"}, "period"),
-        ({"period": "custom", "date": "2026-01-05"}, "date"),
-        ({"date": "yesterday"}, "date"),
-        ({"filters": "visit:source=Google"}, "filters"),
-        ({"filters": "visit:nothing==x"}, "filters"),
-        ({"interval": "hour"}, "interval"),
-        ({"colour": "red"}, "colour"),
+        ({"metrics": "nope"}, "The metric `nope` is not recognized"),
+        ({"period": "fortnight"}, "Error parsing `period` parameter"),
+        ({"period": "custom", "date": "2026-01-05"}, "Invalid format for `date` parameter"),
+        ({"date": "yesterday"}, "Error parsing `date` parameter"),
+        ({"filters": "visit:source=Google"}, "filters:"),
+        ({"filters": "visit:nothing==x"}, "Invalid filter property 'visit:nothing'"),
+        ({"interval": "hour"}, "interval:"),
+        ({"colour": "red"}, "colour:"),
     ],
 )
 def test_bad_parameters_are_named(world: World, params: dict[str, str], param: str) -> None:
@@ -594,9 +594,8 @@ def test_bad_parameters_are_named(world: World, params: dict[str, str], param: s
         headers=AUTH,
     )
     assert r.status_code == 400
-    # Plausible's wording names the parameter (`date`), ours starts with it.
-    error = r.json()["error"]
-    assert error.startswith(f"{param}:") or f"`{param}`" in error, error
+    # Plausible's sentence where it has one; ours start with the parameter.
+    assert r.json()["error"].startswith(param), r.json()
 
 
 @pytest.mark.parametrize(
