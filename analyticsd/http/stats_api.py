@@ -79,7 +79,9 @@ class StatsStore(Protocol):
 # Runs a blocking function with the store in a worker thread.
 RunQuery = Callable[[Callable[[StatsStore], T]], Awaitable[T]]
 CACHE_ENTRIES = 512
-_COMMON = frozenset({"site_id", "period", "date"})
+# `with_imported`: Plausible's clients send it; with no imported data here,
+# the answer with imports is the answer without them.
+_COMMON = frozenset({"site_id", "period", "date", "with_imported"})
 # Aggregates and series take `property` and ignore it, as Plausible's do.
 _PARAMS = {
     "aggregate": _COMMON | {"metrics", "filters", "compare", "property"},
