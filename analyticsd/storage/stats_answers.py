@@ -23,7 +23,7 @@ from analyticsd.core.query import (
     prop_of,
     series_buckets,
 )
-from analyticsd.core.v2filters import without_goals
+from analyticsd.core.v2filters import leaves, retarget, without_goals
 from analyticsd.core.v2query import V2Query
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.v2_answers import v2_answer
@@ -75,18 +75,57 @@ class Reports:
         )
         return self.grouped(base, unit)
 
+    def _entry_split(self, q: Query, unit: str) -> tuple[Grouped, tuple[str, ...]] | None:
+        """Counters by entry page for the metrics Plausible answers that way.
+
+        Plausible reads an event:page filter as an entry-page filter for the
+        bounce rate, and gives bounce rate and visit duration of an event:page
+        breakdown from the visits that entered on each page (as the v2 API
+        does, core.v2plan.entry_split)."""
+        by_page = q.prop == "event:page"
+        page_filter = any(f.prop == "event:page" for f in q.filters) or any(
+            leaf.dim == "event:page" for leaf, _ in leaves(q.where)
+        )
+        wanted = ("bounce_rate", "visit_duration") if by_page else ("bounce_rate",)
+        metrics = tuple(m for m in q.metrics if m in wanted)
+        if not metrics or not (by_page or page_filter):
+            return None
+        entry = "visit:entry_page"
+        split = replace(
+            q,
+            metrics=metrics,
+            prop=entry if by_page else q.prop,
+            filters=tuple(
+                sorted(replace(f, prop=entry) if f.prop == "event:page" else f for f in q.filters)
+            ),
+            where=retarget(q.where, "event:page", entry),
+        )
+        return self.grouped(split, unit), metrics
+
+    @staticmethod
+    def _entry_of(
+        split: tuple[Grouped, tuple[str, ...]] | None, key: tuple[str, int]
+    ) -> tuple[Acc, tuple[str, ...]] | None:
+        return None if split is None else (split[0].get(key, Acc()), split[1])
+
     def _values(
         self,
         q: Query,
         acc: Acc | None,
         total: int | None,
         metrics: tuple[str, ...] | None = None,
+        entry: tuple[Acc, tuple[str, ...]] | None = None,
     ) -> dict[str, Any]:
+        """The metric values of one row; `entry`: its counters by entry page
+        and the metrics taken from them (see _entry_split)."""
         metrics = metrics or q.metrics
         values = metric_values(acc or Acc(), metrics, total)
         for m in metrics:
             if m in self.custom and values[m] is None and self.custom[m].type != "avg":
                 values[m] = 0  # nothing counted; an average of nothing stays null
+        if entry is not None:
+            by_entry = metric_values(entry[0], entry[1], None)
+            values.update({m: v for m, v in by_entry.items() if m in values})
         return values
 
     def _with_change(
@@ -126,7 +165,8 @@ class Reports:
         acc = self.grouped(q, "none").get(("", 0))
         totals = self._totals(q, "none")
         total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        return self._values(q, acc, total)
+        entry = self._entry_of(self._entry_split(q, "none"), ("", 0))
+        return self._values(q, acc, total, entry=entry)
 
     def _points(self, q: Query) -> list[tuple[str, int]]:
         """(label, bucket number) of every point of a series, in order."""
@@ -149,11 +189,12 @@ class Reports:
         unit = unit_of(q.interval)
         grouped = self.grouped(q, unit)
         totals = self._totals(q, unit)
+        split = self._entry_split(q, unit)
         out = []
         for label, n in self._points(q):
             total = totals.get(("", n), Acc()).visitors if totals is not None else None
             acc = grouped.get(("", n))
-            values = self._values(q, acc, total)
+            values = self._values(q, acc, total, entry=self._entry_of(split, ("", n)))
             if "visit_duration" in values and (acc is None or not acc.visits):
                 values["visit_duration"] = None
             out.append({"date": label, **values})
@@ -175,21 +216,25 @@ class Reports:
             }
         return {"results": series, "comparison_period": prev_q.range.label()}
 
-    def _breakdown_accs(self, q: Query) -> tuple[dict[str, Acc], int | None]:
+    def _breakdown_accs(
+        self, q: Query
+    ) -> tuple[dict[str, Acc], int | None, tuple[Grouped, tuple[str, ...]] | None]:
         grouped = self.grouped(q, "none")
         totals = self._totals(q, "none")
         total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        return {g: acc for (g, _), acc in grouped.items() if g != ""}, total
+        accs = {g: acc for (g, _), acc in grouped.items() if g != ""}
+        return accs, total, self._entry_split(q, "none")
 
     def breakdown(self, q: Query) -> dict[str, Any]:
         prop = prop_of(q.prop, "property")
-        accs, total = self._breakdown_accs(q)
+        accs, total, split = self._breakdown_accs(q)
         first = (q.metrics[0],)
 
         def order(g: str) -> tuple[float, str]:
             # Only the first metric, for ranking: a breakdown can have
             # thousands of values and shows a page of them.
-            v = self._values(q, accs[g], total, first)[first[0]]
+            entry = self._entry_of(split, (g, 0))
+            v = self._values(q, accs[g], total, first, entry)[first[0]]
             if isinstance(v, dict):
                 v = sum(v.values())
             return (-(v or 0), g)
@@ -201,11 +246,17 @@ class Reports:
         prev_q = None
         if q.compare:
             prev_q = q.with_range(previous_range(q.range, q.period))
-            prev_accs, prev_total = self._breakdown_accs(prev_q)
-            prev = {g: self._values(q, prev_accs[g], prev_total) for g in page if g in prev_accs}
+            prev_accs, prev_total, prev_split = self._breakdown_accs(prev_q)
+            prev = {
+                g: self._values(
+                    q, prev_accs[g], prev_total, entry=self._entry_of(prev_split, (g, 0))
+                )
+                for g in page
+                if g in prev_accs
+            }
         results = []
         for g in page:
-            values = self._values(q, accs[g], total)
+            values = self._values(q, accs[g], total, entry=self._entry_of(split, (g, 0)))
             row: dict[str, Any] = {}
             if prop.joined and SEP in g:
                 parent, _, shown = g.partition(SEP)

@@ -13,7 +13,6 @@ from typing import Any
 
 from tests.compat.v1_cases_aggregate import (
     HOSTNAME,
-    PAGE_BOUNCES,
     PAGE_OF_EVENTS,
     VALUES,
     _rejected,
@@ -364,7 +363,6 @@ CASES: list[dict[str, Any]] = [
                 "visit_duration": 150,
             }
         ],
-        differs=PAGE_BOUNCES,
     ),
     _series(
         "can filter by hostname",
