@@ -63,12 +63,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("compat-v1")
     port = free_port()
     geo = build_geo_db(tmp / "geo.mmdb")
-    config = write_config(tmp, port, extra=_config_extra(), geoip=str(geo))
-    # Plausible's 30d is the 30 days before today: per-event rows of 31 days.
-    config.write_text(
-        config.read_text().replace("[storage]\n", "[storage]\nraw_event_retention_days = 31\n")
-    )
-    d = Daemon(config, port)
+    # The default retention (31 days) keeps the per-event rows Plausible's 30d reads.
+    d = Daemon(write_config(tmp, port, extra=_config_extra(), geoip=str(geo)), port)
     d.start()
     try:
         today = datetime.now(UTC).date()
