@@ -115,6 +115,27 @@ PURCHASES = [
     ev("Purchase", props={"package": "business"}, ts="2021-01-02 00:25:00"),
 ]
 
+
+def _last_7d(
+    name: str, events: list[dict[str, Any]], metrics: str, points: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Plausible's 7d series of 2021-01-01 to 01-07, asked with date=01-08
+    (which is not one of its days). Its last event, at 23:59 of 01-07, is at
+    00:00 here: moved to end today, 23:59 has not come yet."""
+    return {
+        **_series(
+            name,
+            events,
+            {"period": "7d", "metrics": metrics, "date": "2021-01-08"},
+            [{"date": f"2021-01-{d + 1:02d}", **p} for d, p in enumerate(points)],
+        ),
+        "today": True,
+    }
+
+
+LAST_DAY = "2021-01-07 00:00:00"
+EMPTY_VISITS = {"pageviews": 0, "visits": 0, "views_per_visit": 0.0}
+
 CASES: list[dict[str, Any]] = [
     _ts_rejected(
         "validates that date can be parsed",
@@ -164,6 +185,42 @@ CASES: list[dict[str, Any]] = [
             ],
         ),
     },
+    _last_7d(
+        "shows last 7 days of visitors",
+        [pv(ts=T0), pv(ts=LAST_DAY)],
+        "visitors",
+        [{"visitors": 1}, *[{"visitors": 0}] * 5, {"visitors": 1}],
+    ),
+    _last_7d(
+        "shows pageviews,visits,views_per_visit for last 7d",
+        [pv(user=U, ts=T0), pv(user=U, ts="2021-01-01 00:05:00"), pv(ts=T0), pv(ts=LAST_DAY)],
+        "pageviews,visits,views_per_visit",
+        [
+            {"pageviews": 3, "visits": 2, "views_per_visit": 1.5},
+            *[EMPTY_VISITS] * 5,
+            {"pageviews": 1, "visits": 1, "views_per_visit": 1.0},
+        ],
+    ),
+    _last_7d(
+        "shows events for last 7d",
+        [ev("Signup", ts=T0), ev("Signup", ts=T0), ev("Signup", ts=LAST_DAY)],
+        "events",
+        [{"events": 2}, *[{"events": 0}] * 5, {"events": 1}],
+    ),
+    _last_7d(
+        "rounds views_per_visit to two decimal places",
+        [
+            pv(user=U, ts=T0),
+            pv(user=U, ts="2021-01-01 00:05:00"),
+            pv(user=U, ts="2021-01-03 00:00:00"),
+            pv(user=U, ts="2021-01-03 00:01:00"),
+            pv(ts="2021-01-03 00:00:00"),
+            pv(ts="2021-01-03 00:00:00"),
+            pv(ts=LAST_DAY),
+        ],
+        "views_per_visit",
+        [{"views_per_visit": v} for v in (2.0, 0.0, 1.33, 0.0, 0.0, 0.0, 1.0)],
+    ),
     _series(
         "shows a custom range with daily interval",
         [pv(ts=T0), pv(ts=T0), pv(ts="2021-01-02 00:00:00")],
