@@ -122,7 +122,7 @@ def _v1_denial(status: int, message: str, headers: dict[str, str]) -> Response:
     """A refused request in Plausible's terms: 401 for a missing or refused
     key and for a site the key cannot read (unknown or out of its scope, one
     answer for both, so a key learns nothing of other sites)."""
-    if status == 401 and "WWW-Authenticate" in headers and "realm" in headers["WWW-Authenticate"]:
+    if headers.get("WWW-Authenticate", "").startswith("Bearer realm"):  # no Authorization
         message = v1_rules.MISSING_KEY
     elif status in (403, 404):
         status, message = 401, v1_rules.INVALID_KEY
@@ -254,7 +254,11 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         if site is None:
             return _error(401, v1_rules.INVALID_KEY)
         if endpoint == "realtime":  # every other parameter is ignored, as by Plausible
-            n = await deps.run(lambda e: e.realtime(site_id, deps.now_ms()))
+            try:
+                n = await deps.run(lambda e: e.realtime(site_id, deps.now_ms()))
+            except StatsStoreError as e:
+                log.error("realtime visitors failed: %s", e)
+                return _error(503, "the statistics store could not answer; see the daemon log")
             return _json(200, n)
         unknown = sorted(set(request.args.keys()) - _PARAMS[endpoint])
         if unknown:
