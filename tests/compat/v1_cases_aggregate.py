@@ -99,6 +99,13 @@ SIGNUPS = [
 ]
 
 CASES: list[dict[str, Any]] = [
+    # -- feature access (Plausible's plans aside: internal prop keys work) -------
+    {
+        "name": "can filter by an internal prop key without access to the props feature",
+        "events": [],
+        "params": {"filters": "event:props:url==https://site.com"},
+        "results": _values(visitors=0),
+    },
     # -- param validation ------------------------------------------------------
     _rejected(
         "validates that date can be parsed",

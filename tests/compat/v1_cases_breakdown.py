@@ -81,6 +81,22 @@ PAGE_A_SIGNUPS = [
 ]
 
 CASES: list[dict[str, Any]] = [
+    # -- feature access (Plausible's plans aside: internal prop keys work) -------
+    _bd(
+        "can break down by an internal prop key without access to the props feature",
+        [],
+        {"property": "event:props:path"},
+        [],
+    ),
+    {  # Plausible's default period (30d up to today): per-event rows are kept for it
+        **_bd(
+            "can filter by an internal prop key without access to the props feature",
+            [],
+            {},
+            [],
+        ),
+        "params": {"property": "visit:source", "filters": "event:props:url==whatever"},
+    },
     # -- param validation ------------------------------------------------------
     _bd_rejected(
         "time_on_page is not supported in breakdown queries other than by event:page",

@@ -137,6 +137,12 @@ LAST_DAY = "2021-01-07 00:00:00"
 EMPTY_VISITS = {"pageviews": 0, "visits": 0, "views_per_visit": 0.0}
 
 CASES: list[dict[str, Any]] = [
+    _series(
+        "can filter by an internal prop without access to the props feature",
+        [],
+        {"period": "month", "date": "2021-01-01", "filters": "event:props:path==/404"},
+        [{"date": "2021-01-01", "visitors": 0}],
+    ),
     _ts_rejected(
         "validates that date can be parsed",
         {"period": "6mo", "date": "2021-dkjbAS"},
