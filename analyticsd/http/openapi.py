@@ -314,7 +314,15 @@ def _v1_paths() -> dict[str, Any]:
             _obj(["results", "total_rows"], results=_arr(_ROW), total_rows=INT, **compared),
         ),
         "/api/v1/stats/realtime/visitors": _stats_get(
-            "Visitors with an event in the last 5 minutes", [_SITE], INT
+            "Visitors with an event in the last 5 minutes",
+            [
+                _SITE,
+                *(
+                    _param(name, "Accepted and ignored, as by Plausible")
+                    for name in ("period", "date", "metrics", "filters", "property", "interval")
+                ),
+            ],
+            INT,
         ),
         "/api/v1/stats/rollups": _stats_get(
             "Whole weeks (Monday) or months with growth against the period before",

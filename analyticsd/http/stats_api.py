@@ -90,6 +90,8 @@ _PARAMS = {
     "rollups": _COMMON | {"metrics", "filters", "interval"},
     "funnel": _COMMON | {"funnel", "steps", "window_s", "order", "by"},
     "retention": _COMMON | {"cohort", "periods", "start_event", "return_event"},
+    # Plausible's realtime ignores the parameters of the other endpoints.
+    "realtime": _COMMON | {"metrics", "filters", "property", "interval", "compare"},
 }
 
 
@@ -253,16 +255,16 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         site = cfg.site(site_id)
         if site is None:
             return _error(401, v1_rules.INVALID_KEY)
-        if endpoint == "realtime":  # every other parameter is ignored, as by Plausible
+        unknown = sorted(set(request.args.keys()) - _PARAMS[endpoint])
+        if unknown:
+            return _error(400, f"{unknown[0]}: unknown parameter for {endpoint}")
+        if endpoint == "realtime":  # its other parameters are ignored, as by Plausible
             try:
                 n = await deps.run(lambda e: e.realtime(site_id, deps.now_ms()))
             except StatsStoreError as e:
                 log.error("realtime visitors failed: %s", e)
                 return _error(503, "the statistics store could not answer; see the daemon log")
             return _json(200, n)
-        unknown = sorted(set(request.args.keys()) - _PARAMS[endpoint])
-        if unknown:
-            return _error(400, f"{unknown[0]}: unknown parameter for {endpoint}")
         empty = sorted(k for k, v in request.args.items(multi=True) if v == "")
         if empty:
             return _error(400, f"{empty[0]}: is empty (leave it out for the default)")
