@@ -92,7 +92,9 @@ class StorageConfig(_Section, frozen=True):
     spool_max_bytes: Annotated[int, Meta(ge=4096)] = 1073741824
     # Per-event rows are what unique visitors are recounted from after a
     # restart when late events (up to 7 days old) arrive, so keep 8 days.
-    raw_event_retention_days: Annotated[int, Meta(ge=8, le=3650)] = 30
+    # 31 by default: Plausible's 30d (the 30 whole days before today) reads
+    # them back to the start of the 31st day when a question needs them.
+    raw_event_retention_days: Annotated[int, Meta(ge=8, le=3650)] = 31
 
 
 class AggregatorConfig(_Section, frozen=True):

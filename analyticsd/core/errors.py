@@ -84,12 +84,16 @@ class DaemonUnreachable(AnalyticsdError):
 
 
 class QueryError(AnalyticsdError):
-    """A stats query is invalid; `param` names the offending parameter."""
+    """A stats query is invalid; `param` names the offending parameter.
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
+    `whole`: the message is a sentence that names the parameter itself (the
+    Stats API v1 answers Plausible's wording), so it is shown without it."""
+
+    def __init__(self, param: str, message: str, whole: bool = False) -> None:
+        super().__init__(message if whole else f"{param}: {message}")
         self.param = param
         self.message = message
+        self.whole = whole
 
 
 class QueryTimeout(StatsStoreError):

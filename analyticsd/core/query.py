@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from analyticsd.core import v1_rules
 from analyticsd.core.aggregate import (
     ENTRY_PAGE,
     EXIT_PAGE,
@@ -40,7 +41,8 @@ if TYPE_CHECKING:  # the v2 filter tree is built on this module's properties
     from analyticsd.core.v2filters import Expr
 
 PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "year", "custom")
-INTERVALS = ("minute", "hour", "date", "week", "month")
+# "day" is Plausible's name of "date" (both are accepted, "date" is kept).
+INTERVALS = ("minute", "hour", "date", "day", "week", "month")
 STANDARD_METRICS = (
     "visitors",
     "visits",
@@ -113,6 +115,8 @@ PROPS: dict[str, Prop] = {
     **_visit_props(),
 }
 _PROP_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,256}$')
+# Plausible's names for properties that are ours under another name.
+ALIASES = {"event:hostname": "visit:hostname"}
 
 
 def prop_of(name: str, param: str) -> Prop:
@@ -122,8 +126,14 @@ def prop_of(name: str, param: str) -> Prop:
     if name.startswith("event:props:"):
         key = name[len("event:props:") :]
         if not _PROP_KEY.match(key):
+            if param == "property":
+                raise v1_rules.bad_property(name)
             raise QueryError(param, f"bad custom property name {key!r}")
         return Prop(name, key, "event", PROP, "", prop_name=key)
+    if param == "filters":
+        raise v1_rules.bad_filter_property(name)
+    if param == "property":
+        raise v1_rules.bad_property(name)
     raise QueryError(
         param,
         f"unknown property {name!r}; use one of {', '.join(sorted(PROPS))} or event:props:NAME",
@@ -172,8 +182,11 @@ class Filter:
         return not self.negate and len(self.values) == 1 and not self.wildcard
 
 
-def parse_filters(text: str) -> tuple[Filter, ...]:
-    """`visit:source==Google;event:page!=/a|/b` → filters (AND of ORs)."""
+def parse_filters(text: str, goals: tuple[str, ...] | None = None) -> tuple[Filter, ...]:
+    """`visit:source==Google;event:page!=/a|/b` → filters (AND of ORs).
+
+    `\\|` is a literal pipe in a value. With `goals` (the site's goal names),
+    an event:goal filter must name configured goals."""
     out: list[Filter] = []
     for part in text.split(";"):
         part = part.strip()
@@ -181,16 +194,22 @@ def parse_filters(text: str) -> tuple[Filter, ...]:
             continue
         m = re.match(r"^([a-z_]+:[^=!]+?)\s*(==|!=)\s*(.*)$", part, re.S)
         if m is None:
+            name = re.split(r"[=!]", part, maxsplit=1)[0].strip()
+            if name and ":" not in name:
+                raise v1_rules.bad_filter_property(name)
             raise QueryError("filters", f"cannot read {part!r}; expected PROPERTY==VALUE or !=")
         name, op, raw = m.group(1).strip(), m.group(2), m.group(3)
+        name = ALIASES.get(name, name)
         prop = prop_of(name, "filters")
-        values = tuple(v for v in raw.split("|"))
+        values = tuple(v.replace("\\|", "|") for v in re.split(r"(?<!\\)\|", raw))
         if not all(values) or len(values) > 100:
             raise QueryError("filters", f"{name}: between 1 and 100 non-empty values, split by |")
         if any(len(v) > 2000 for v in values):
             raise QueryError("filters", f"{name}: values are at most 2000 characters")
         if prop.dim == GOAL and op == "!=":
             raise QueryError("filters", "event:goal supports == only")
+        if prop.dim == GOAL and goals is not None:
+            v1_rules.check_goals(values, goals)
         out.append(Filter(prop.name, op == "!=", values))
     props = [f.prop for f in out]
     if len(set(props)) != len(props):
@@ -219,14 +238,22 @@ class Range:
 
 
 def period_range(period: str, date_param: str, today: int) -> Range:
-    """The local days a period covers; `date` anchors it (default: today)."""
+    """The local days a period covers; `date` anchors it (default: today).
+
+    7d and 30d are the days before the anchor, as Plausible counts them: the
+    anchor day itself (today, still filling up) is not one of them."""
     if period not in PERIODS:
-        raise QueryError("period", f"must be one of {', '.join(PERIODS)}")
+        raise v1_rules.bad_period(period)
     if period == "custom":
+        if not date_param:
+            raise v1_rules.custom_needs_date()
         parts = date_param.split(",")
         if len(parts) != 2:
-            raise QueryError("date", "custom period needs date=YYYY-MM-DD,YYYY-MM-DD")
-        a, b = (_day(p.strip()) for p in parts)
+            raise v1_rules.bad_custom_date()
+        try:
+            a, b = (_day(p.strip()) for p in parts)
+        except QueryError:
+            raise v1_rules.bad_custom_date() from None
         if b < a:
             raise QueryError("date", "the end date is before the start date")
         if b - a + 1 > MAX_RANGE_DAYS:
@@ -237,7 +264,7 @@ def period_range(period: str, date_param: str, today: int) -> Range:
         return Range(anchor, anchor)
     if period in ("7d", "30d"):
         n = int(period[:-1])
-        return Range(anchor - n + 1, anchor)
+        return Range(anchor - n, anchor - 1)
     month = month_of(anchor)
     if period == "month":
         return Range(month_first_day(month), month_first_day(month + 1) - 1)
@@ -262,7 +289,7 @@ def _day(text: str) -> int:
     try:
         d = datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
-        raise QueryError("date", f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise v1_rules.bad_date() from None
     if not date(1971, 1, 1) <= d <= date(9998, 1, 1):
         raise QueryError("date", f"{text!r} is out of range")
     return day_number(text)
@@ -313,10 +340,9 @@ def parse_metrics(text: str, custom: Mapping[str, CustomMetric], default: str) -
         raise QueryError("metrics", "at least one metric is required")
     for name in names:
         if name not in STANDARD_METRICS and name not in custom:
-            known = ", ".join((*STANDARD_METRICS, *sorted(custom)))
-            raise QueryError("metrics", f"unknown metric {name!r}; known: {known}")
+            raise v1_rules.unknown_metric(name)
     if len(set(names)) != len(names):
-        raise QueryError("metrics", "a metric is listed twice")
+        raise v1_rules.whole("metrics", "Metrics cannot be queried multiple times.")
     return names
 
 
@@ -329,10 +355,21 @@ def _int(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> 
     return int(raw)
 
 
-def default_interval(r: Range) -> str:
-    if r.days == 1:
+def _limit(args: Mapping[str, str]) -> int:
+    try:
+        return _int(args, "limit", 100, 1, MAX_LIMIT)
+    except QueryError:
+        raise v1_rules.whole(
+            "limit", f"Please provide limit as a number between 1 and {MAX_LIMIT}."
+        ) from None
+
+
+def default_interval(period: str) -> str:
+    """Plausible's: hours of a day, months of 6mo/12mo/year, days otherwise
+    (a custom range of one day too)."""
+    if period == "day":
         return "hour"
-    return "month" if r.days > 62 else "date"
+    return "month" if period in ("6mo", "12mo", "year") else "date"
 
 
 def parse_query(
@@ -341,25 +378,36 @@ def parse_query(
     tz: str,
     today: int,
     custom: Mapping[str, CustomMetric],
+    goals: tuple[str, ...] | None = None,
 ) -> Query:
-    """Validate the parameters of one endpoint (aggregate, timeseries, breakdown)."""
+    """Validate the parameters of one endpoint (aggregate, timeseries, breakdown).
+
+    `goals`: the site's goal names, which event:goal filters must name.
+    Aggregates and series ignore `property`, as Plausible's do."""
     site = args.get("site_id", "")
     period = args.get("period", "") or "30d"
     r = period_range(period, args.get("date", ""), today)
     metrics = parse_metrics(args.get("metrics", ""), custom, "visitors")
-    filters = parse_filters(args.get("filters", ""))
+    text = args.get("filters", "")
+    where = v1_rules.json_filters(text, goals or ()) if text.lstrip().startswith("[") else None
+    filters = () if where is not None else parse_filters(text, goals)
     prop, interval = "", ""
     if endpoint == "breakdown":
         if not args.get("property"):
-            raise QueryError("property", "breakdown needs a property")
+            raise v1_rules.missing_property()
+        if args["property"] == "event:hostname":
+            raise v1_rules.whole(
+                "property", "Property 'event:hostname' is currently not supported for breakdowns."
+            )
         prop = prop_of(args["property"], "property").name
-    elif args.get("property"):
-        raise QueryError("property", f"{endpoint} takes no property (use breakdown)")
     if endpoint in ("timeseries", "rollups"):
-        interval = args.get("interval", "") or default_interval(r)
+        interval = args.get("interval", "") or default_interval(period)
         allowed = ("week", "month") if endpoint == "rollups" else INTERVALS
         if interval not in allowed:
+            if endpoint == "timeseries":
+                raise v1_rules.bad_interval(interval, INTERVALS)
             raise QueryError("interval", f"must be one of {', '.join(allowed)}")
+        interval = "date" if interval == "day" else interval
         if interval == "minute" and r.days > 1:
             raise QueryError("interval", "minute is only for one day (period=day)")
         if interval == "hour" and r.days > 31:
@@ -369,9 +417,13 @@ def parse_query(
     compare = args.get("compare", "")
     if compare not in ("", "previous_period"):
         raise QueryError("compare", "only previous_period is supported")
-    goal_based = prop == "event:goal" or any(f.prop == "event:goal" for f in filters)
+    goal_based = (
+        prop == "event:goal"
+        or any(f.prop == "event:goal" for f in filters)
+        or v1_rules.goal_filtered(where)
+    )
     if "conversion_rate" in metrics and not goal_based:
-        raise QueryError("metrics", "conversion_rate needs an event:goal filter or breakdown")
+        raise v1_rules.whole("metrics", v1_rules.NEEDS_GOAL)
     return Query(
         site,
         tz,
@@ -381,9 +433,10 @@ def parse_query(
         prop,
         interval,
         bool(compare),
-        _int(args, "limit", 100, 1, MAX_LIMIT),
+        _limit(args),
         _int(args, "page", 1, 1, 1_000_000),
         period,
+        where,
     )
 
 

@@ -23,13 +23,19 @@ _ERROR = {
         "error": {"type": "string"},
     },
 }
+# The Stats API v1 answers Plausible's shape, which its clients read.
+_V1_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string", "description": "What is wrong, in one line"}},
+}
 _META = {"type": "object", "properties": {"period": {"type": "array", "items": {"type": "string"}}}}
 
 
-def _err(description: str) -> dict[str, Any]:
+def _err(description: str, schema: str = "Error") -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
 
 
@@ -141,11 +147,9 @@ def _stats_get(
             "parameters": params,
             "responses": {
                 "200": _ok(schema),
-                "400": _err("A parameter is invalid; the message names it"),
-                "401": _err("No bearer token"),
-                "403": _err("The token is not accepted"),
-                "404": _err("Unknown site"),
-                "503": _err("The question ran past its time limit, or the store failed"),
+                "400": _err("A parameter is invalid; the message names it", "V1Error"),
+                "401": _err("No key, a key not accepted, or a site the key cannot read", "V1Error"),
+                "503": _err("The question ran past its time limit, or the store failed", "V1Error"),
             },
         }
     }
@@ -270,7 +274,12 @@ def _v1_paths() -> dict[str, Any]:
         ["cohort", "size", "retained", "retention"],
         cohort=STR, size=INT, retained=_arr(_nullable(INT)), retention=_NULLABLE_NUMBERS,
     )  # fmt: skip
-    interval = _choice("interval", "minute, hour, date, week, month", list(INTERVALS))
+    interval = _choice(
+        "interval",
+        "minute, hour, date (or day), week, month; default hour for period=day, month for "
+        "6mo/12mo/year, else date",
+        list(INTERVALS),
+    )
     site = _obj(["id", "timezone", "funnels"], id=STR, timezone=STR, funnels=_arr(STR))
     return {
         "/api/v1/sites": _stats_get(
@@ -311,7 +320,15 @@ def _v1_paths() -> dict[str, Any]:
             _obj(["results", "total_rows"], results=_arr(_ROW), total_rows=INT, **compared),
         ),
         "/api/v1/stats/realtime/visitors": _stats_get(
-            "Visitors with an event in the last 5 minutes", [_SITE], INT
+            "Visitors with an event in the last 5 minutes",
+            [
+                _SITE,
+                *(
+                    _param(name, "Accepted and ignored, as by Plausible")
+                    for name in ("period", "date", "metrics", "filters", "property", "interval")
+                ),
+            ],
+            INT,
         ),
         "/api/v1/stats/rollups": _stats_get(
             "Whole weeks (Monday) or months with growth against the period before",
@@ -376,7 +393,7 @@ def document() -> dict[str, Any]:
             "day's unique visitors (visitor ids rotate daily by design).",
         },
         "components": {
-            "schemas": {"Error": _ERROR},
+            "schemas": {"Error": _ERROR, "V1Error": _V1_ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {**_ingest_paths(), **_day_paths(), **_v1_paths(), **v2_paths()},

@@ -21,6 +21,7 @@ import msgspec
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from analyticsd.core import v1_rules
 from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.config import (
     Config,
@@ -91,16 +92,21 @@ class StatsStore(Protocol):
 # Runs a blocking function with the store in a worker thread.
 RunQuery = Callable[[Callable[[StatsStore], T]], Awaitable[T]]
 CACHE_ENTRIES = 512
-_COMMON = frozenset({"site_id", "period", "date"})
+# `with_imported`: Plausible's clients send it; with no imported data here,
+# the answer with imports is the answer without them.
+_COMMON = frozenset({"site_id", "period", "date", "with_imported"})
+# Aggregates and series take `property` and ignore it, as Plausible's do.
 _PARAMS = {
-    "aggregate": _COMMON | {"metrics", "filters", "compare", "with_imported"},
-    "timeseries": _COMMON | {"metrics", "filters", "interval", "compare", "with_imported"},
+    "aggregate": _COMMON | {"metrics", "filters", "compare", "property", "with_imported"},
+    "timeseries": _COMMON
+    | {"metrics", "filters", "interval", "compare", "property", "with_imported"},
     "breakdown": _COMMON
     | {"metrics", "filters", "property", "compare", "limit", "page", "with_imported"},
     "rollups": _COMMON | {"metrics", "filters", "interval"},
     "funnel": _COMMON | {"funnel", "steps", "window_s", "order", "by"},
     "retention": _COMMON | {"cohort", "periods", "start_event", "return_event"},
-    "realtime": frozenset({"site_id"}),
+    # Plausible's realtime ignores the parameters of the other endpoints.
+    "realtime": _COMMON | {"metrics", "filters", "property", "interval", "compare"},
 }
 
 
@@ -128,15 +134,23 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> R
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    reason = {
-        400: "Bad Request",
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "Not Found",
-        503: "Service Unavailable",
-    }
-    body = {"statusCode": status, "message": [message], "error": reason.get(status, "Error")}
-    return _json(status, body, headers)
+    """Plausible's error shape: its clients show `error`."""
+    return _json(status, {"error": message}, headers)
+
+
+def _v1_denial(status: int, message: str, headers: dict[str, str]) -> Response:
+    """A refused request in Plausible's terms: 401 for a missing or refused
+    key and for a site the key cannot read (unknown or out of its scope, one
+    answer for both, so a key learns nothing of other sites)."""
+    if headers.get("WWW-Authenticate", "").startswith("Bearer realm"):  # no Authorization
+        message = v1_rules.MISSING_KEY
+    elif status in (403, 404):
+        status, message = 401, v1_rules.INVALID_KEY
+    return _error(status, message, headers)
+
+
+def _message(e: QueryError) -> str:
+    return e.message if e.whole else f"{e.param}: {e.message}"
 
 
 def custom_metrics(cfg: Config) -> dict[str, CustomMetric]:
@@ -257,7 +271,7 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
 
     def authorize(cfg: Config, site_id: str | None = None) -> Response | None:
         denied = denial(deps.access, cfg, site_id)
-        return None if denied is None else _error(*denied)
+        return None if denied is None else _v1_denial(*denied)
 
     async def handle(endpoint: str) -> Response:
         cfg = deps.config()
@@ -265,30 +279,35 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
         if denied is not None:
             return denied
         args = {k: v for k, v in request.args.items()}
+        site_id = args.get("site_id", "")
+        if not site_id:
+            return _error(400, v1_rules.MISSING_SITE)
+        site = cfg.site(site_id)
+        if site is None:
+            return _error(401, v1_rules.INVALID_KEY)
         unknown = sorted(set(request.args.keys()) - _PARAMS[endpoint])
         if unknown:
             return _error(400, f"{unknown[0]}: unknown parameter for {endpoint}")
+        if endpoint == "realtime":  # its other parameters are ignored, as by Plausible
+            try:
+                n = await deps.run(lambda e: e.realtime(site_id, deps.now_ms()))
+            except StatsStoreError as e:
+                log.error("realtime visitors failed: %s", e)
+                return _error(503, "the statistics store could not answer; see the daemon log")
+            return _json(200, n)
         empty = sorted(k for k, v in request.args.items(multi=True) if v == "")
         if empty:
             return _error(400, f"{empty[0]}: is empty (leave it out for the default)")
-        site_id = args.get("site_id", "")
-        if not site_id:
-            return _error(400, "site_id: is required")
-        site = cfg.site(site_id)
-        if site is None:
-            return _error(404, f"site_id: {site_id!r} is not a configured site")
         custom = custom_metrics(cfg)
         today = deps.today(site.timezone)
         horizon = deps.now_ms() - cfg.storage.raw_event_retention_days * 86_400_000
+        goals = tuple(g.display_name for g in site.goals)
         try:
-            if endpoint == "realtime":
-                n = await deps.run(lambda e: e.realtime(site_id, deps.now_ms()))
-                return _json(200, n)
             if endpoint in ("funnel", "retention"):
                 key: object = (endpoint, site_id, site.timezone, tuple(sorted(args.items())), today)
                 work = _actor_report(endpoint, args, cfg, site.timezone, today, horizon, deps)
             else:
-                q = parse_query(endpoint, args, site.timezone, today, custom)
+                q = parse_query(endpoint, args, site.timezone, today, custom, goals)
                 imports = site_goals(site) if with_imported(args) else None
                 key = (endpoint, q, imports is not None)
                 work = _report(endpoint, q, custom, horizon, today, imports)
@@ -300,7 +319,7 @@ def register(app: QuartTrio, deps: StatsDeps) -> None:
                 return _json(200, hit, {"X-Cache": "hit"})
             result = await deps.run(work)
         except QueryError as e:
-            return _error(400, f"{e.param}: {e.message}")
+            return _error(400, _message(e))
         except QueryTimeout as e:
             return _error(503, str(e), {"Retry-After": "60"})
         except StatsStoreError as e:

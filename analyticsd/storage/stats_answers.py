@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from analyticsd.core import v1_rules
 from analyticsd.core.aggregate import PROP, SEP, day_label, month_first_day, month_of
 from analyticsd.core.answers import Acc, Grouped, metric_values
 from analyticsd.core.buckets import day_range_ms
@@ -33,6 +34,7 @@ from analyticsd.core.query import (
     prop_of,
     series_buckets,
 )
+from analyticsd.core.v2filters import leaves, retarget, without_goals
 from analyticsd.core.v2query import V2Query
 from analyticsd.storage.imported import ImportedReader
 from analyticsd.storage.queries import QueryEngine
@@ -41,6 +43,7 @@ from analyticsd.storage.v2_answers import v2_answer
 # Percentages compare by the difference in points, not a percent of a percent.
 _POINTS = frozenset({"bounce_rate", "conversion_rate"})
 _REVENUE = ("revenue", "average_revenue")
+_PROPS = "event:props:"
 
 
 class Reports:
@@ -136,11 +139,49 @@ class Reports:
             return None
         base = replace(
             q,
-            filters=tuple(f for f in q.filters if f.prop != "event:goal"),
+            # Plausible's base: every visitor, but for the goal and the
+            # properties of its events (those narrow the conversions only).
+            filters=tuple(
+                f for f in q.filters if f.prop != "event:goal" and not f.prop.startswith(_PROPS)
+            ),
+            where=without_goals(q.where),
             prop="",
             metrics=("visitors",),
         )
         return self.grouped(base, unit)
+
+    def _entry_split(self, q: Query, unit: str) -> tuple[Grouped, tuple[str, ...]] | None:
+        """Counters by entry page for the metrics Plausible answers that way.
+
+        Plausible reads an event:page filter as an entry-page filter for the
+        bounce rate, and gives bounce rate and visit duration of an event:page
+        breakdown from the visits that entered on each page (as the v2 API
+        does, core.v2plan.entry_split)."""
+        by_page = q.prop == "event:page"
+        page_filter = any(f.prop == "event:page" for f in q.filters) or any(
+            leaf.dim == "event:page" for leaf, _ in leaves(q.where)
+        )
+        wanted = ("bounce_rate", "visit_duration") if by_page else ("bounce_rate",)
+        metrics = tuple(m for m in q.metrics if m in wanted)
+        if not metrics or not (by_page or page_filter):
+            return None
+        entry = "visit:entry_page"
+        split = replace(
+            q,
+            metrics=metrics,
+            prop=entry if by_page else q.prop,
+            filters=tuple(
+                sorted(replace(f, prop=entry) if f.prop == "event:page" else f for f in q.filters)
+            ),
+            where=retarget(q.where, "event:page", entry),
+        )
+        return self.grouped(split, unit), metrics
+
+    @staticmethod
+    def _entry_of(
+        split: tuple[Grouped, tuple[str, ...]] | None, key: tuple[str, int]
+    ) -> tuple[Acc, tuple[str, ...]] | None:
+        return None if split is None else (split[0].get(key, Acc()), split[1])
 
     def _values(
         self,
@@ -148,15 +189,26 @@ class Reports:
         acc: Acc | None,
         total: int | None,
         metrics: tuple[str, ...] | None = None,
+        entry: tuple[Acc, tuple[str, ...]] | None = None,
     ) -> dict[str, Any]:
+        """The metric values of one row; `entry`: its counters by entry page
+        and the metrics taken from them (see _entry_split)."""
         metrics = metrics or q.metrics
         values = metric_values(acc or Acc(), metrics, total)
         for m in metrics:
             if m in self.custom and values[m] is None and self.custom[m].type != "avg":
                 values[m] = 0  # nothing counted; an average of nothing stays null
+        if entry is not None:
+            by_entry = metric_values(entry[0], entry[1], None)
+            values.update({m: v for m, v in by_entry.items() if m in values})
         return values
 
-    def _with_change(self, cur: dict[str, Any], prev: dict[str, Any]) -> dict[str, Any]:
+    def _with_change(
+        self, cur: dict[str, Any], prev: dict[str, Any], plausible: bool = True
+    ) -> dict[str, Any]:
+        """Each metric with its comparison. `plausible`: Plausible's change
+        (whole percents, 100 from nothing); else ours (one decimal, none from
+        nothing), which the rollups' growth keeps."""
         out: dict[str, Any] = {}
         for m, v in cur.items():
             p = prev.get(m)
@@ -164,6 +216,8 @@ class Reports:
                 ch: Any = {
                     c: change(v.get(c, 0), (p or {}).get(c, 0)) for c in sorted({*v, *(p or {})})
                 }
+            elif plausible:
+                ch = v1_rules.change(m, v, p)
             else:
                 ch = change(v, p, m in _POINTS)
             out[m] = {"value": v, "comparison_value": p, "change": ch}
@@ -186,7 +240,8 @@ class Reports:
         acc = self.grouped(q, "none").get(("", 0))
         totals = self._totals(q, "none")
         total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        return self._values(q, acc, total)
+        entry = self._entry_of(self._entry_split(q, "none"), ("", 0))
+        return self._values(q, acc, total, entry=entry)
 
     def _points(self, q: Query) -> list[tuple[str, int]]:
         """(label, bucket number) of every point of a series, in order."""
@@ -204,13 +259,20 @@ class Reports:
         ]
 
     def _series(self, q: Query) -> list[dict[str, Any]]:
+        """One point per bucket. A bucket without visits has no visit
+        duration (null, as Plausible's series), where an aggregate says 0."""
         unit = unit_of(q.interval)
         grouped = self.grouped(q, unit)
         totals = self._totals(q, unit)
+        split = self._entry_split(q, unit)
         out = []
         for label, n in self._points(q):
             total = totals.get(("", n), Acc()).visitors if totals is not None else None
-            out.append({"date": label, **self._values(q, grouped.get(("", n)), total)})
+            acc = grouped.get(("", n))
+            values = self._values(q, acc, total, entry=self._entry_of(split, ("", n)))
+            if "visit_duration" in values and (acc is None or not acc.visits):
+                values["visit_duration"] = None
+            out.append({"date": label, **values})
         return out
 
     def timeseries(self, q: Query) -> dict[str, Any]:
@@ -229,21 +291,25 @@ class Reports:
             }
         return {"results": series, "comparison_period": prev_q.range.label()}
 
-    def _breakdown_accs(self, q: Query) -> tuple[dict[str, Acc], int | None]:
+    def _breakdown_accs(
+        self, q: Query
+    ) -> tuple[dict[str, Acc], int | None, tuple[Grouped, tuple[str, ...]] | None]:
         grouped = self.grouped(q, "none")
         totals = self._totals(q, "none")
         total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        return {g: acc for (g, _), acc in grouped.items() if g != ""}, total
+        accs = {g: acc for (g, _), acc in grouped.items() if g != ""}
+        return accs, total, self._entry_split(q, "none")
 
     def breakdown(self, q: Query) -> dict[str, Any]:
         prop = prop_of(q.prop, "property")
-        accs, total = self._breakdown_accs(q)
+        accs, total, split = self._breakdown_accs(q)
         first = (q.metrics[0],)
 
         def order(g: str) -> tuple[float, str]:
             # Only the first metric, for ranking: a breakdown can have
             # thousands of values and shows a page of them.
-            v = self._values(q, accs[g], total, first)[first[0]]
+            entry = self._entry_of(split, (g, 0))
+            v = self._values(q, accs[g], total, first, entry)[first[0]]
             if isinstance(v, dict):
                 v = sum(v.values())
             return (-(v or 0), g)
@@ -255,11 +321,17 @@ class Reports:
         prev_q = None
         if q.compare:
             prev_q = q.with_range(previous_range(q.range, q.period))
-            prev_accs, prev_total = self._breakdown_accs(prev_q)
-            prev = {g: self._values(q, prev_accs[g], prev_total) for g in page if g in prev_accs}
+            prev_accs, prev_total, prev_split = self._breakdown_accs(prev_q)
+            prev = {
+                g: self._values(
+                    q, prev_accs[g], prev_total, entry=self._entry_of(prev_split, (g, 0))
+                )
+                for g in page
+                if g in prev_accs
+            }
         results = []
         for g in page:
-            values = self._values(q, accs[g], total)
+            values = self._values(q, accs[g], total, entry=self._entry_of(split, (g, 0)))
             row: dict[str, Any] = {}
             if prop.joined and SEP in g:
                 parent, _, shown = g.partition(SEP)
@@ -308,7 +380,8 @@ class Reports:
                         if isinstance(v, (int, float)) and m in _ADDITIVE
                     },
                     "growth": {
-                        m: c["change"] for m, c in self._with_change(values, previous).items()
+                        m: c["change"]
+                        for m, c in self._with_change(values, previous, plausible=False).items()
                     },
                 }
             )

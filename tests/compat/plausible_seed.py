@@ -79,14 +79,19 @@ def _dates(value: Any) -> list[str]:
 
 def shift_days(case: dict[str, Any], today: date) -> int:
     """Days to add to the case's dates so that its events end before today
-    and start at most 6 days ago (within what ingest accepts)."""
+    and start at most 6 days ago (within what ingest accepts). A case with
+    `"today": True` may end today, at midnight (a week of days up to now)."""
     event_days = [
         date.fromisoformat(d) for e in case["events"] for d in _dates(e.get("ts", BASE_TS))
     ]
     if not event_days:
         return 0
     first, last = min(event_days), max(event_days)
-    assert (last - first).days <= 5, f"{case['name']}: events span more than ingest accepts"
+    span = 6 if case.get("today") else 5
+    assert (last - first).days <= span, f"{case['name']}: events span more than ingest accepts"
+    if (last - first).days == 6:
+        late = [e["ts"] for e in case["events"] if e.get("ts", "").startswith(str(last))]
+        assert all(ts.endswith("00:00:00") for ts in late), f"{case['name']}: later than now"
     return (today - timedelta(days=6) - first).days
 
 
@@ -133,7 +138,10 @@ def _ua(ev: dict[str, Any]) -> str:
     if os_ is None and device == "Desktop":
         os_ = "Windows"  # a desktop is known by its OS
     version = ev.get("browser_version") or DEFAULT_VERSIONS.get(browser or "", "")
-    return f"Mozilla/5.0 ({PLATFORMS[os_]}) " + AGENTS[browser].format(v=version)
+    platform = PLATFORMS.get(os_, PLATFORMS[None])  # an OS no parser knows: none
+    if os_ == "Mac" and ev.get("os_version"):
+        platform = "Macintosh; Intel Mac OS X " + ev["os_version"].replace(".", "_")
+    return f"Mozilla/5.0 ({platform}) " + AGENTS[browser].format(v=version)
 
 
 class Seeder:

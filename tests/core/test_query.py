@@ -51,8 +51,10 @@ def r(a: str, b: str) -> Range:
     [
         ("day", "", r("2026-11-23", "2026-11-23")),
         ("day", "2026-02-03", r("2026-02-03", "2026-02-03")),
-        ("7d", "", r("2026-11-17", "2026-11-23")),
-        ("30d", "", r("2026-10-25", "2026-11-23")),
+        # Plausible's: the whole days before the anchor, not the anchor.
+        ("7d", "", r("2026-11-16", "2026-11-22")),
+        ("7d", "2021-01-08", r("2021-01-01", "2021-01-07")),
+        ("30d", "", r("2026-10-24", "2026-11-22")),
         ("month", "", r("2026-11-01", "2026-11-30")),
         ("month", "2024-02-10", r("2024-02-01", "2024-02-29")),
         ("6mo", "", r("2026-06-01", "2026-11-30")),
@@ -86,7 +88,7 @@ def test_filters_parse_and_normalise() -> None:
     ("text", "says"),
     [
         ("visit:source=Google", "expected PROPERTY==VALUE"),
-        ("visit:colour==red", "unknown property"),
+        ("visit:colour==red", "Invalid filter property 'visit:colour'"),
         ("visit:source==", "non-empty"),
         ("event:goal!=Signup", "== only"),
         ("visit:os==a;visit:os==b", "once"),

@@ -123,7 +123,8 @@ async function api(path, params) {
   if (view.imported && /^stats\/(aggregate|timeseries|breakdown)$/.test(path)) params = { ...params, with_imported: "true" };
   const r = await fetch(`/api/v1/${path}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
   const body = await r.json();
-  if (!r.ok) throw new Error(body.message ? body.message[0] : `HTTP ${r.status}`);
+  // The Stats API v1 answers Plausible's {"error": "..."}.
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
   return body;
 }
 
