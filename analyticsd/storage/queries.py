@@ -311,8 +311,12 @@ class QueryEngine:
             f"SELECT {actor}, e.ts, e.name, e.path, e.props FROM events e "
             f"WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{cond} ORDER BY 1, e.ts, e.rowid"
         )
+        return self.stream(sql, [site, start_ms, end_ms])
+
+    def stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
+        """The rows of a statement, read from the cursor a batch at a time."""
         try:
-            cursor = self.conn.execute(sql, [site, start_ms, end_ms])
+            cursor = self.conn.execute(sql, params)
             while batch := cursor.fetchmany(4096):
                 yield from batch
         except sqlite3.Error as e:
