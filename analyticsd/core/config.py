@@ -93,6 +93,12 @@ class StorageConfig(_Section, frozen=True):
     # Per-event rows are what unique visitors are recounted from after a
     # restart when late events (up to 7 days old) arrive, so keep 8 days.
     raw_event_retention_days: Annotated[int, Meta(ge=8, le=3650)] = 30
+    # Hour rollup rows are read only by hourly series (at most 31 days, and
+    # as many again for compare=previous_period), yet they are most of the
+    # rollup rows: they are dropped once older than this.
+    hour_rollup_retention_days: Annotated[
+        int, Meta(ge=0, le=36500, description="0: kept forever")
+    ] = 62
 
 
 class AggregatorConfig(_Section, frozen=True):

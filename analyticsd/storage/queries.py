@@ -77,7 +77,23 @@ class QueryEngine:
             )
         return StatsStoreError(f"query failed: {e}")
 
+    def _check_hours(self, q: Query) -> None:
+        """Hour rows older than storage.hour_rollup_retention_days are pruned:
+        an hourly series reaching before them would be partial."""
+        rows = self._rows("SELECT value FROM meta WHERE key = 'hour_rows_from_ms'", [])
+        kept_from = int(rows[0][0]) if rows else 0
+        if day_range_ms(q.range.first, q.tz)[0] < kept_from:
+            oldest = datetime.fromtimestamp(kept_from / 1000, zone(q.tz))
+            raise QueryError(
+                "interval",
+                "hourly points are kept for storage.hour_rollup_retention_days; the range "
+                f"starts before the oldest kept ({oldest:%Y-%m-%d %H:%M}). "
+                "Use interval=date, or a later range.",
+            )
+
     def rollup(self, q: Query, prop: Prop | None, value: str | None, unit: str) -> Grouped:
+        if unit == "hour":
+            self._check_hours(q)
         dim = SITE if prop is None else prop.dim
         where = "dim = ?"
         params: list[object] = [dim]

@@ -362,22 +362,17 @@ class StatsDB:
         )
         c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,))
 
-    def prune(self, before_ms: int) -> int:
-        """Drop per-event rows and visits older than the retention horizon."""
+    def prune(self, before_ms: int, hours_before_ms: int | None = None) -> int:
+        """Drop per-event rows and visits older than the retention horizon,
+        and hour rollup rows older than `hours_before_ms` (None: keep them)."""
         c = self.conn
         try:
+            if hours_before_ms is not None:
+                self._prune_hours(c, hours_before_ms)
             # The sites with per-event rows, by one index seek per site (a
             # DISTINCT would read every row: minutes on a big database).
-            sites = [
-                r[0]
-                for r in c.execute(
-                    "WITH RECURSIVE s(site) AS (SELECT min(site) FROM events UNION ALL "
-                    "SELECT (SELECT min(site) FROM events WHERE site > s.site) FROM s "
-                    "WHERE s.site IS NOT NULL) SELECT site FROM s WHERE site IS NOT NULL"
-                )
-            ]
             n = 0
-            for site in sites:
+            for site in _sites(c, "events"):
                 n += c.execute(
                     "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
                 ).rowcount
@@ -389,6 +384,32 @@ class StatsDB:
         except sqlite3.Error as e:
             raise StatsStoreError(f"prune failed: {e}") from e
         return n
+
+    @staticmethod
+    def _prune_hours(c: sqlite3.Connection, before_ms: int) -> None:
+        """Hour rows of local hours a day or more before `before_ms` go (a
+        day of slack for the sites' UTC offsets); `hour_rows_from_ms` tells
+        queries from when on hourly points are whole. One transaction."""
+        last_day = before_ms // 86_400_000 - 1
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("agg", "revenue", "engagement"):
+                # Per site, a range of the primary key (site, gran, bucket, ...).
+                for site in _sites(c, table):
+                    c.execute(
+                        f"DELETE FROM {table} WHERE site = ? AND gran = ? AND bucket < ?",
+                        (site, HOUR, last_day * 24),
+                    )
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('hour_rows_from_ms', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+                (before_ms,),
+            )
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
 
     def open_sessions(self, since_ms: int, limit: int = -1) -> list[tuple[Session, Contribution]]:
         """Visits that may still grow (added to at or after `since_ms`), each
@@ -475,6 +496,20 @@ class StatsDB:
             vis = visitor_hex(visitor)
             marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
         return marks, visitors
+
+
+def _sites(c: sqlite3.Connection, table: str) -> list[str]:
+    """The sites with rows in a table whose index leads with the site, by
+    one index seek per site (a DISTINCT would read every row: minutes on a
+    big database)."""
+    return [
+        r[0]
+        for r in c.execute(
+            f"WITH RECURSIVE s(site) AS (SELECT min(site) FROM {table} UNION ALL "
+            f"SELECT (SELECT min(site) FROM {table} WHERE site > s.site) FROM s "
+            "WHERE s.site IS NOT NULL) SELECT site FROM s WHERE site IS NOT NULL"
+        )
+    ]
 
 
 def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:

@@ -7,6 +7,7 @@ import pytest
 
 from analyticsd.core.aggregate import (
     DAY,
+    HOUR,
     MONTH,
     SITE,
     WEEK,
@@ -14,9 +15,18 @@ from analyticsd.core.aggregate import (
     day_number,
     week_of,
 )
-from analyticsd.core.errors import StatsStoreError
+from analyticsd.core.errors import QueryError, StatsStoreError
+from analyticsd.core.query import parse_query
 from analyticsd.core.spool_record import EnrichedRecord
-from analyticsd.storage.statsdb import WAL_KEEP_BYTES, StatsDB, StatsReader
+from analyticsd.storage.queries import QueryEngine
+from analyticsd.storage.stats_answers import Reports
+from analyticsd.storage.statsdb import (
+    FILENAME,
+    WAL_KEEP_BYTES,
+    StatsDB,
+    StatsReader,
+    connect_readonly,
+)
 from tests.core.records_fixture import ms, rec
 
 T = ms("2026-11-23T10:00:00+00:00")
@@ -127,6 +137,37 @@ def test_prune_drops_old_per_event_rows_and_visits_only(tmp_path: Path) -> None:
     day = StatsReader(str(tmp_path)).day_stats("s", "2026-10-14")
     assert day is not None
     assert day.pageviews == 1
+
+
+def test_prune_drops_old_hour_rows_only_and_queries_say_so(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    old, new = T - 100 * 86_400_000, T
+    feed(db, agg, [rec(old, received_ms=old), rec(new, "00000000000000b2", received_ms=new)], 1)
+    count = "SELECT count(*) FROM agg WHERE gran = ? AND bucket < ?"
+    cut = day_number("2026-11-01") * 24
+    assert db.conn.execute(count, (HOUR, cut)).fetchone()[0] > 0
+    db.prune(T - 30 * 86_400_000, T - 62 * 86_400_000)
+    assert db.conn.execute(count, (HOUR, cut)).fetchone() == (0,)  # the old hours went
+    assert db.conn.execute(count, (HOUR, cut + 1000)).fetchone()[0] > 0  # today's stay
+    # Day rows (and week and month rows) of the old day stay.
+    day = StatsReader(str(tmp_path)).day_stats("s", "2026-08-15")
+    assert day is not None
+    assert day.pageviews == 1
+    engine = QueryEngine(connect_readonly(str(tmp_path / FILENAME)))
+    reports = Reports(engine, {}, 0)
+    args = {"site_id": "s", "period": "custom", "interval": "hour", "metrics": "pageviews"}
+    today = day_number("2026-11-23")
+
+    def hourly(first: str, last: str) -> dict[str, object]:
+        q = parse_query("timeseries", {**args, "date": f"{first},{last}"}, "UTC", today, {})
+        return reports.timeseries(q)
+
+    with pytest.raises(QueryError, match="hour_rollup_retention_days"):
+        hourly("2026-08-15", "2026-08-16")  # would be partial: an error, not zeros
+    points = hourly("2026-11-22", "2026-11-23")["results"]
+    assert sum(p["pageviews"] for p in points) == 1  # type: ignore[index, attr-defined]
+    engine.conn.close()
 
 
 MONTH_SUMS = (
