@@ -36,6 +36,7 @@ from analyticsd.storage.eventsql import (
     builtin_sql,
     custom_sql,
     filter_sql,
+    needs_visit,
 )
 from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly
@@ -200,11 +201,18 @@ class QueryEngine:
         ev_bucket = bucket_sql(local_sql("e.ts", steps), unit)
         st_bucket = bucket_sql(local_sql("s.start_ms", steps), unit)
         ev_where, ev_params, vis_where, vis_params = filter_sql(q.filters)
+        tree = ""
         if q.where is not None:  # a v2 filter tree
             tree, tree_params = tree_sql(q.where)
             ev_where += f" AND {tree}"
             ev_params += tree_params
         g_event, g_join = groups_sql(q)
+        # Events are joined to their visits only when something reads them.
+        visit_join = (
+            "JOIN sessions s ON s.id = e.session "
+            if needs_visit(g_event, g_join, vis_where, tree)
+            else ""
+        )
         out: Grouped = {}
 
         def acc(g: object, b: int) -> Acc:
@@ -215,7 +223,7 @@ class QueryEngine:
             return a
 
         base = (
-            "FROM events e JOIN sessions s ON s.id = e.session "
+            f"FROM events e {visit_join}"
             f"{g_join} WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{ev_where}{vis_where}"
         )
         params = [q.site, start_ms, end_ms, *ev_params, *vis_params]

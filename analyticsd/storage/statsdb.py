@@ -11,13 +11,16 @@ Invariants:
 * Only salted visitor hashes and derived facts are stored, never an IP or a
   user agent string.
 
-Tables (see core.aggregate for how `agg` is keyed):
+Tables (see core.aggregate for how `agg` is keyed; storage.visitdims for
+visits and their dimensions):
   agg       counters per (site, granularity, bucket, dimension, value)
   revenue   revenue per currency for the same keys
   engagement engaged time and scroll depth (Plausible's engagement events)
             for the same keys, SITE and PAGE only (see core.engagement)
   events    one row per non-bot event, kept `raw_event_retention_days`
-  sessions  one row per visit with its visit dimensions
+  visits    one row per visit, its dimensions by id (`vd`) in
+  visit_dims one row per distinct combination of visit dimensions
+  sessions  a view: visits with their dimensions' columns
   dims      dimension code → Stats API property name (for people reading SQL)
 
 Methods are blocking; callers run each in one `trio.to_thread.run_sync`.
@@ -42,7 +45,6 @@ from analyticsd.core.aggregate import (
     HOUR,
     MONTH,
     PAGE,
-    SESSION_DIMS,
     SITE,
     WEEK,
     Contribution,
@@ -64,12 +66,13 @@ from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
 from analyticsd.core.sessions import Session
 from analyticsd.core.value_cap import Folded, ValueCap
+from analyticsd.storage import visitdims
 
 FILENAME = "stats.sqlite3"
 SCHEMA_VERSION = 2
 _METRICS = ("visitors", "visits", "pageviews", "events", "bounces", "duration_ms", "engaged")
 METRIC_COLUMNS = (*_METRICS, "conversions")
-_DIM_COLUMNS = tuple("d_" + name.split(":", 1)[1] for _, name in SESSION_DIMS)
+_DIM_COLUMNS = visitdims.DIM_COLUMNS
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (
@@ -94,19 +97,8 @@ CREATE TABLE IF NOT EXISTS events (
     site TEXT NOT NULL, ts INTEGER NOT NULL, session INTEGER NOT NULL,
     visitor INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
     props TEXT, goals TEXT, revenue_micros INTEGER, currency TEXT,
-    user_id TEXT, event_id TEXT NOT NULL);
+    user_id TEXT, event_id TEXT NOT NULL, vd INTEGER);
 CREATE INDEX IF NOT EXISTS events_site_ts ON events(site, ts);
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY, site TEXT NOT NULL, visitor INTEGER NOT NULL,
-    alias INTEGER, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
-    start_hour INTEGER NOT NULL, start_day INTEGER NOT NULL,
-    entry TEXT NOT NULL, entry_ms INTEGER NOT NULL, exit TEXT NOT NULL, exit_ms INTEGER NOT NULL,
-    pageviews INTEGER NOT NULL, events INTEGER NOT NULL, conversions INTEGER NOT NULL,
-    touched_ms INTEGER NOT NULL, first_visits INTEGER NOT NULL,
-    {", ".join(f"{c} TEXT NOT NULL" for c in _DIM_COLUMNS)});
-CREATE INDEX IF NOT EXISTS sessions_touched ON sessions(touched_ms);
-CREATE INDEX IF NOT EXISTS sessions_visitor ON sessions(site, visitor);
-CREATE INDEX IF NOT EXISTS sessions_alias ON sessions(site, alias) WHERE alias IS NOT NULL;
 """
 
 _AGG_INSERT = f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)})"
@@ -162,8 +154,6 @@ _SESSION_COLUMNS = (
     "exit, exit_ms, pageviews, events, conversions, touched_ms, first_visits, "
     + ", ".join(_DIM_COLUMNS)
 )
-_SESSION_INSERT = f"INSERT OR REPLACE INTO sessions({_SESSION_COLUMNS})"
-_N_SESSION_COLUMNS = 17 + len(_DIM_COLUMNS)
 
 
 def _connect(path: str, readonly: bool) -> sqlite3.Connection:
@@ -212,8 +202,11 @@ class StatsDB:
         # (core.value_cap); the admitted ones are read back from the rows.
         self.cap = ValueCap(max_values_per_day)
         self.folded_values = 0  # since start: values whose rows went to (other)
+        self.visit_dims = visitdims.VisitDims()
         try:
             self.conn.executescript(SCHEMA)
+            self.conn.executescript(visitdims.SCHEMA)
+            visitdims.migrate(self.conn)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO dims(code, name) VALUES (?, ?)",
                 [(c, n or "(site totals)") for c, n in DIMENSIONS.items()],
@@ -323,7 +316,9 @@ class StatsDB:
                 if c.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         c.execute("ROLLBACK")
+                self.visit_dims.rollback()
                 raise
+            self.visit_dims.committed()
             self.cap.admit(folded)
             self.folded_values += folded.folded_values
             faults.hit("flush.after_commit")
@@ -343,17 +338,19 @@ class StatsDB:
             self.cap.load(site, day, rows)
         return self.cap.fold(batch.buckets)
 
-    @staticmethod
-    def _write_batch(c: sqlite3.Connection, batch: FlushBatch, now_ms: int) -> None:
+    def _write_batch(self, c: sqlite3.Connection, batch: FlushBatch, now_ms: int) -> None:
         _bulk(c, _AGG_INSERT, 13, batch.flat_rows(), _AGG_CONFLICT)
         c.executemany(_UPSERT_REVENUE, batch.revenue_rows())
         c.executemany(_UPSERT_ENGAGEMENT, batch.engagement_rows())
-        _bulk(c, "INSERT INTO events", 12, batch.events)
+        ids = self.visit_dims.ids(c, (s.dims for s, _ in batch.sessions))
+        vd_of = {s.sid: ids[s.dims] for s, _ in batch.sessions}
+        visitdims.event_vds(c, (e.session for e in batch.events), vd_of)
+        _bulk(c, "INSERT INTO events", 13, ((*e, vd_of.get(e.session)) for e in batch.events))
         _bulk(
             c,
-            _SESSION_INSERT,
-            _N_SESSION_COLUMNS,
-            (_session_row(s, k) for s, k in batch.sessions),
+            visitdims.VISIT_INSERT,
+            visitdims.N_VISIT_COLUMNS,
+            (_session_row(s, k, vd_of[s.sid]) for s, k in batch.sessions),
         )
         c.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?) "
@@ -376,7 +373,8 @@ class StatsDB:
                 n += c.execute(
                     "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
                 ).rowcount
-            c.execute("DELETE FROM sessions WHERE touched_ms < ?", (before_ms,))
+            c.execute("DELETE FROM visits WHERE touched_ms < ?", (before_ms,))
+            self.visit_dims.prune(c)
             if c.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
                 # Each step frees one page and execute() steps once;
                 # executescript runs the statement to the end.
@@ -512,7 +510,7 @@ def _sites(c: sqlite3.Connection, table: str) -> list[str]:
     ]
 
 
-def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
+def _session_row(s: Session, c: Contribution, vd: int) -> tuple[object, ...]:
     return (
         s.sid,
         s.site,
@@ -531,7 +529,7 @@ def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
         s.conversions,
         s.touched_ms,
         s.first_visits,
-        *s.dims,
+        vd,
     )
 
 
