@@ -98,9 +98,19 @@ CREATE TABLE IF NOT EXISTS events (
     visitor INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
     props TEXT, goals TEXT, revenue_micros INTEGER, currency TEXT,
     user_id TEXT, event_id TEXT NOT NULL, vd INTEGER);
-CREATE INDEX IF NOT EXISTS events_site_ts ON events(site, ts);
 """
 
+# Per-event questions scan a range of (site, ts) and read these columns: with
+# them in the index the scan never visits the table rows (whose props and
+# event ids are most of their bytes). A 30-day breakdown of page views by a
+# visit dimension's filter took half the time (1M fixture); the index is
+# twice the size of the (site, ts) one it replaces, ~3% of the database.
+# After the visit dimensions' migration (`vd` may be new).
+_EVENTS_INDEX = """
+CREATE INDEX IF NOT EXISTS events_scan
+    ON events(site, ts, vd, name, path, visitor, session, goals, user_id);
+DROP INDEX IF EXISTS events_site_ts;
+"""
 _AGG_INSERT = f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)})"
 _AGG_CONFLICT = "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET " + ", ".join(
     f"{c} = {c} + excluded.{c}" for c in METRIC_COLUMNS
@@ -207,6 +217,10 @@ class StatsDB:
             self.conn.executescript(SCHEMA)
             self.conn.executescript(visitdims.SCHEMA)
             visitdims.migrate(self.conn)
+            self.conn.executescript(_EVENTS_INDEX)
+            if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+                # What a migration freed (an old table or index) goes back now.
+                self.conn.executescript("PRAGMA incremental_vacuum;")
             self.conn.executemany(
                 "INSERT OR REPLACE INTO dims(code, name) VALUES (?, ?)",
                 [(c, n or "(site totals)") for c, n in DIMENSIONS.items()],

@@ -78,8 +78,6 @@ def migrate(c: sqlite3.Connection) -> None:
                 c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
-        if c.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:  # INCREMENTAL
-            c.executescript("PRAGMA incremental_vacuum;")  # the old table's pages
     c.execute(_VIEW)
 
 
