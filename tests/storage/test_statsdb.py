@@ -16,6 +16,7 @@ from analyticsd.core.aggregate import (
     week_of,
 )
 from analyticsd.core.errors import QueryError, StatsStoreError
+from analyticsd.core.geo import GeoInfo
 from analyticsd.core.query import parse_query
 from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.storage.queries import QueryEngine
@@ -129,10 +130,17 @@ def test_prune_drops_old_per_event_rows_and_visits_only(tmp_path: Path) -> None:
     db = StatsDB(str(tmp_path))
     agg = Aggregation(tz_of={"s": "UTC"})
     old, new = T - 40 * 86_400_000, T
-    feed(db, agg, [rec(old, received_ms=old), rec(new, "00000000000000b2", received_ms=new)], 1)
+    berlin = GeoInfo("DE", "Berlin", "Berlin")
+    records = [rec(old, received_ms=old, geo=berlin), rec(new, "00000000000000b2", received_ms=new)]
+    feed(db, agg, records, 1)
+    # Two visits from different places: two combinations of visit dimensions.
+    assert db.conn.execute("SELECT count(*) FROM visit_dims").fetchone() == (2,)
     assert db.prune(T - 30 * 86_400_000) == 1
     assert db.conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
     assert db.conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    # The old visit's combination went with it; the kept visit reads its own.
+    assert db.conn.execute("SELECT d_country FROM sessions").fetchall() == [("",)]
+    assert db.conn.execute("SELECT count(*) FROM visit_dims").fetchone() == (1,)
     # The aggregates of the old day stay: only per-event detail expires.
     day = StatsReader(str(tmp_path)).day_stats("s", "2026-10-14")
     assert day is not None
@@ -281,3 +289,41 @@ def test_a_wal_grown_by_a_big_flush_is_cut_back_when_it_starts_over(tmp_path: Pa
     db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     feed(db, agg, [rec(T + MIN, "00000000000000a1", "/a")], n + 1)  # starts the WAL over
     assert wal.stat().st_size <= WAL_KEEP_BYTES
+
+
+def test_a_database_with_a_sessions_table_is_converted_once(tmp_path: Path) -> None:
+    """Databases of earlier versions kept each visit's dimensions in a
+    `sessions` table; opening one moves them to visit_dims, keeps every
+    visit as it was, and gives the per-event rows their combination ids."""
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    records = [
+        rec(T, "00000000000000a1", "/a", geo=GeoInfo("DE", "Berlin", "Berlin")),
+        rec(T + MIN, "00000000000000a1", "/b", geo=GeoInfo("DE", "Berlin", "Berlin")),
+        rec(T, "00000000000000b2", "/c"),
+        rec(T, "00000000000000c3", "/d", geo=GeoInfo("FR", "", "")),
+    ]
+    feed(db, agg, records, 1)
+    before = db.conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+    # The earlier layout: a table of that content, events without vd.
+    c = db.conn
+    c.executescript(
+        "CREATE TABLE old AS SELECT * FROM sessions; DROP VIEW sessions; "
+        "DROP TABLE visits; DROP TABLE visit_dims; ALTER TABLE old DROP COLUMN vd; "
+        "ALTER TABLE old RENAME TO sessions; DROP INDEX events_scan; "
+        "ALTER TABLE events DROP COLUMN vd; CREATE INDEX events_site_ts ON events(site, ts);"
+    )
+    db.close()
+    for _ in range(2):  # the second open finds nothing to do
+        db = StatsDB(str(tmp_path))
+        kind = db.conn.execute("SELECT type FROM sqlite_master WHERE name = 'sessions'")
+        assert kind.fetchone() == ("view",)
+        after = db.conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+        # The view's columns: the visit's, its combination id, the dimensions.
+        assert [r[:17] + r[18:] for r in after] == [r[:17] + r[18:] for r in before]
+        assert db.conn.execute("SELECT count(*) FROM visit_dims").fetchone() == (3,)
+        ids = db.conn.execute(
+            "SELECT count(*) FROM events e JOIN visits v ON v.id = e.session AND v.vd = e.vd"
+        )
+        assert ids.fetchone() == (4,)
+        db.close()
