@@ -20,6 +20,7 @@ unique visitors: the same person on two days counts twice.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,8 @@ from analyticsd.storage.eventsql import (
 from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly
 from analyticsd.storage.treesql import groups_sql, regexp, tree_sql
+
+_DIM_COLUMN = re.compile(r"s\.d_[a-z_]+")  # a visit dimension's column (core.query)
 
 
 class QueryEngine:
@@ -231,7 +234,24 @@ class QueryEngine:
         if needs <= custom.keys():
             # Only custom metrics: the groups with events, without counting
             # distinct visitors per group (most of this statement's time).
-            for g, b in self._rows(f"SELECT {g_event}, {ev_bucket} {base} GROUP BY 1, 2", params):
+            if (
+                unit == "none"
+                and not g_join
+                and _DIM_COLUMN.fullmatch(g_event)
+                and not needs_visit(vis_where, tree)
+            ):
+                # The values of a visit dimension: from the ids the events
+                # carry (an index-only scan), not a join of every event.
+                keys = (
+                    f"SELECT DISTINCT {g_event}, 0 FROM visit_dims s WHERE s.id IN "
+                    f"(SELECT e.vd FROM events e WHERE e.site = ? AND e.ts >= ? AND e.ts < ?"
+                    f"{ev_where})"
+                )
+                key_params = [q.site, start_ms, end_ms, *ev_params]
+            else:
+                keys = f"SELECT {g_event}, {ev_bucket} {base} GROUP BY 1, 2"
+                key_params = params
+            for g, b in self._rows(keys, key_params):
                 acc(g, b)
         else:
             for g, b, visitors, pvs, evs, convs in self._rows(
