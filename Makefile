@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck pytest system-deps deb bench bench-hub bench-import bench-ingest bench-memory bench-queries clean geoip-update
+.PHONY: install run test lint typecheck pytest system-deps deb bench bench-hub bench-import bench-ingest bench-memory bench-queries bench-perevent clean geoip-update
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,7 @@ test: lint typecheck pytest
 HUB_REF ?= 985e8c5
 bench: install system-deps
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.perevent
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.hub --rev $(HUB_REF)
 	$(BIN)/python -m bench.import_bench
@@ -133,6 +134,12 @@ bench-ingest: install system-deps
 # once a day: 20-30 minutes on 2 cores; cached in bench/out/).
 bench-queries: install
 	$(BIN)/python -m bench.queries
+	$(BIN)/python -m bench.perevent
+
+# Only the per-event questions beside DuckDB on the same rows (the
+# 1M-page-view fixture, ~2 minutes to build, cached in bench/out/).
+bench-perevent: install
+	$(BIN)/python -m bench.perevent
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

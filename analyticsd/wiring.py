@@ -244,6 +244,7 @@ def _aggregator(parts: Parts) -> Aggregator:
         parts.heartbeats.register("aggregator"),
         config.aggregator.memory_mb,
         parts.storage.spill,
+        config.storage.hour_rollup_retention_days,
     )
 
 

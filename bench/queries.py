@@ -90,6 +90,12 @@ QUESTIONS: list[tuple[str, str, dict[str, str], float | None]] = [
     ),
     ("30-day timeseries", "timeseries", {"period": "30d", "metrics": "visitors,pageviews"}, 50),
     (
+        "30-day hourly timeseries",
+        "timeseries",
+        {"period": "30d", "interval": "hour", "metrics": "visitors,pageviews"},
+        50,
+    ),
+    (
         "30-day top pages",
         "breakdown",
         {"period": "30d", "property": "event:page", "metrics": "visitors,pageviews", "limit": "10"},

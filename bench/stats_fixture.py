@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from analyticsd.core.aggregate import Aggregation
+from analyticsd.core.config import StorageConfig
 from analyticsd.core.geo import GeoInfo
 from analyticsd.core.ingest import IncomingEvent
 from analyticsd.core.source import Source
@@ -39,7 +40,7 @@ SMALL = {"shop.example": 400_000, "docs.example": 150_000, "blog.example": 50_00
 TZ = {BIG: "Europe/Berlin", "shop.example": "America/New_York", "docs.example": "UTC",
       "blog.example": "Asia/Tokyo"}  # fmt: skip
 RETENTION_DAYS = 30
-VERSION = 2  # bump when the generated traffic changes
+VERSION = 3  # bump when the generated traffic (or what the daemon keeps of it) changes
 OUT = Path(__file__).parent / "out"
 
 CLIENTS = [
@@ -282,7 +283,10 @@ def generate(out: Path, pageviews: int, days: int = 365, log: bool = True) -> di
         if log and d % 30 == 0:
             rate = total_pv / max(time.monotonic() - started, 1e-9)
             print(f"  day {d}/{days}: {total_pv:,} page views ({rate:,.0f}/s)", file=sys.stderr)
-    db.prune(horizon)
+    # What the daemon's hourly prune leaves: per-event rows of RETENTION_DAYS,
+    # hour rows of the default storage.hour_rollup_retention_days.
+    hour_days = StorageConfig().hour_rollup_retention_days
+    db.prune(horizon, now_ms - hour_days * 86_400_000 if hour_days else None)
     # A daemon started on the fixture has a new, empty spool whose sequence
     # starts at 1: it must not take its records for counted already.
     db.conn.execute("UPDATE meta SET value = 0 WHERE key = 'last_seq'")

@@ -167,6 +167,7 @@ class Aggregator:
         beat: Callable[[], None] = no_beat,
         memory_mb: int = 0,
         spill: SpillStore | None = None,
+        hour_retention_days: int = 0,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
         # 0: no budget (nothing spilled, no visit evicted for memory).
@@ -181,6 +182,7 @@ class Aggregator:
         self.quiet_flush_s = quiet_flush_s
         self.now_ms = now_ms
         self.retention_ms = retention_days * DAY_MS
+        self.hour_retention_ms = hour_retention_days * DAY_MS  # 0: hour rows kept
         self.state = AggregatorState()
         self.metrics = metrics or Metrics()
         self.beat = beat
@@ -460,7 +462,8 @@ class Aggregator:
         if now - self._last_prune_ms >= PRUNE_EVERY_MS:
             self._last_prune_ms = now
             try:
-                await trio.to_thread.run_sync(self.db.prune, now - self.retention_ms)
+                hours = now - self.hour_retention_ms if self.hour_retention_ms else None
+                await trio.to_thread.run_sync(self.db.prune, now - self.retention_ms, hours)
             except StatsStoreError as e:
                 log.error("pruning old per-event rows failed, will retry: %s", e)
         try:

@@ -98,12 +98,62 @@ def actor_progress(events: Sequence[Event], f: FunnelDef) -> list[int]:
 
 
 def funnel(actors: Iterable[Sequence[Event]], f: FunnelDef) -> dict[str, Any]:
+    """The funnel of actors' full event lists (the reference: storage runs
+    `masked_progress` on rows its SQL matched against the steps)."""
+    return funnel_answer((actor_progress(events, f) for events in actors), f)
+
+
+# One actor's event as the store hands it: (ts ms, step bitmask, position).
+# Bit k is set when the event matches step k; the position is the event's
+# index among all of the actor's events (so strict order can tell that two
+# matched events were adjacent without seeing the events in between).
+Masked = tuple[int, int, int]
+
+
+def masked_progress(events: Sequence[Masked], n: int, window_s: int, strict: bool) -> list[int]:
+    """`actor_progress` on the actor's events that match some step.
+
+    The same answer: in loose order events matching no step are skipped
+    anyway; in strict order a step must be the very next event, which is
+    `position + 1`."""
+    window_ms = window_s * 1000
+    best: list[int] = []
+    size = len(events)
+    for i in range(size):
+        t0, mask, _ = events[i]
+        if not mask & 1:
+            continue
+        times, j = [t0], i
+        for k in range(1, n):
+            bit = 1 << k
+            if strict:
+                nxt = j + 1
+                if nxt >= size or events[nxt][2] != events[j][2] + 1 or not events[nxt][1] & bit:
+                    break
+            else:
+                nxt = j + 1
+                while nxt < size and not events[nxt][1] & bit:
+                    nxt += 1
+                if nxt >= size:
+                    break
+            if events[nxt][0] - t0 > window_ms:
+                break
+            times.append(events[nxt][0])
+            j = nxt
+        if len(times) > len(best):
+            best = times
+            if len(best) == n:
+                break
+    return best
+
+
+def funnel_answer(progress: Iterable[list[int]], f: FunnelDef) -> dict[str, Any]:
+    """The answer from every actor's best attempt (its step times)."""
     n = len(f.steps)
     reached = [0] * n
     gap_sum = [0] * n
     total_time = 0
-    for events in actors:
-        times = actor_progress(events, f)
+    for times in progress:
         for k in range(len(times)):
             reached[k] += 1
             if k:
@@ -174,6 +224,37 @@ def retention(
             cohort[user] = p
         if not return_event or name == return_event:
             active.setdefault(user, set()).add(p)
+    return _retention_matrix(cohort, active, period, periods, today)
+
+
+def retention_of_days(
+    rows: Iterable[tuple[str, int, bool, bool]],
+    period: str,
+    periods: int,
+    first_day: int,
+    last_day: int,
+    today: int,
+) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]:
+    """`retention` from (user, local day, has a start event, has a return
+    event) rows, one per user and day with events (the store groups them in
+    SQL). The same answer: a user's cohort is the period of the first day in
+    the range with a start event, its active periods those with a return."""
+    first_seen: dict[str, int] = {}
+    active: dict[str, set[int]] = {}
+    for user, day, starts, returns in rows:
+        if starts and first_day <= day <= last_day:
+            seen = first_seen.get(user)
+            if seen is None or day < seen:
+                first_seen[user] = day
+        if returns:
+            active.setdefault(user, set()).add(period_of(day, period))
+    cohort = {user: period_of(day, period) for user, day in first_seen.items()}
+    return _retention_matrix(cohort, active, period, periods, today)
+
+
+def _retention_matrix(
+    cohort: dict[str, int], active: dict[str, set[int]], period: str, periods: int, today: int
+) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]:
     now = period_of(today, period)
     sizes: dict[int, int] = {}
     counts: dict[int, list[int]] = {}

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -35,11 +35,8 @@ from analyticsd.core.errors import ConfigError, QueryError, QueryTimeout, StatsS
 from analyticsd.core.funnel import (
     COHORT_PERIODS,
     ORDERS,
-    Event,
     FunnelDef,
     Step,
-    funnel,
-    retention,
 )
 from analyticsd.core.imported_plan import UNSUPPORTED_QUERY, WARNINGS, Goal
 from analyticsd.core.plan import bucket_label
@@ -73,6 +70,23 @@ class StatsStore(Protocol):
         self, site: str, start_ms: int, end_ms: int, by_user: bool
     ) -> Iterator[tuple[Any, ...]]: ...
     def prop_keys(self, site: str, name: str, start_ms: int, end_ms: int) -> list[str]: ...
+    def funnel(
+        self, site: str, start_ms: int, end_ms: int, by_user: bool, f: FunnelDef
+    ) -> dict[str, Any]: ...
+    def retention(
+        self,
+        site: str,
+        tz: str,
+        start_ms: int,
+        end_ms: int,
+        period: str,
+        periods: int,
+        first_day: int,
+        last_day: int,
+        today: int,
+        start_event: str = "",
+        return_event: str = "",
+    ) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]: ...
     def answers(
         self,
         custom: Mapping[str, CustomMetric],
@@ -437,8 +451,7 @@ def _actor_report(
         end_ms = day_range_ms(r.last, tz)[1]
 
         def run_funnel(store: StatsStore) -> Any:
-            rows = store.actor_events(site_id, start_ms, end_ms, by == "user")
-            result = funnel(_by_actor(rows), f)
+            result = store.funnel(site_id, start_ms, end_ms, by == "user", f)
             result["by"] = by
             result["meta"] = {"period": r.label()}
             return result
@@ -451,10 +464,11 @@ def _actor_report(
     unit = "day" if period == "day" else period
 
     def run_retention(store: StatsStore) -> Any:
-        rows = store.actor_events(site_id, start_ms, deps.now_ms() + 86_400_000, True)
-        matrix, curve = retention(
-            ((u, ts, name) for u, ts, name, _, _ in rows),
+        matrix, curve = store.retention(
+            site_id,
             tz,
+            start_ms,
+            deps.now_ms() + 86_400_000,
             period,
             periods,
             r.first,
@@ -480,17 +494,3 @@ def _actor_report(
         }
 
     return run_retention
-
-
-def _by_actor(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[Event]]:
-    """The events of one actor at a time (rows come ordered by actor)."""
-    events: list[Event] = []
-    current: object = object()
-    for actor, ts, name, path, props in rows:
-        if actor != current:
-            if events:
-                yield events
-            events, current = [], actor
-        events.append((ts, name, path, json.loads(props) if props else {}))
-    if events:
-        yield events

@@ -76,12 +76,29 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
             sql, p = match_sql("e.name", [], f, False)
             ev += f" AND {sql}"
             ev_p += p
+        elif prop.column.startswith(DIMS_ALIAS):
+            # A visit dimension: the ids of the matching combinations, a set
+            # SQLite builds once from the small table (storage.visitdims),
+            # instead of each event's visit joined and tested.
+            sql, p = match_sql(prop.column, [], f, prop.joined)
+            ev += f" AND e.vd IN (SELECT s.id FROM visit_dims s WHERE {sql})"
+            ev_p += p
         else:
             f = replace(f, values=tuple(stored_value(prop, v) for v in f.values))
             sql, p = match_sql(prop.column, [], f, prop.joined)
             vis += f" AND {sql}"
             vis_p += p
     return ev, ev_p, vis, vis_p
+
+
+DIMS_ALIAS = "s.d_"  # how the parser names visit dimension columns (core.query)
+
+
+def needs_visit(*sql: str) -> bool:
+    """Whether these parts (groups, a filter tree, the visit filters of
+    `filter_sql`; not its event filters, whose visit-dimension id sets need
+    no join) read the visit, `sessions s`."""
+    return any("s." in part for part in sql)
 
 
 def group_sql(prop: Prop | None) -> tuple[str, str]:
@@ -116,8 +133,8 @@ def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
         where += " AND e.name = ?"
         params.append(m.event)
     if m.page:
-        where += " AND e.name = 'pageview' AND e.path GLOB ?"
-        params.append(glob(m.page))
+        where += f" AND e.name = 'pageview' AND e.path {'GLOB' if '*' in m.page else '='} ?"
+        params.append(glob(m.page) if "*" in m.page else m.page)
     if m.goal:
         where += " AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value = ?)"
         params.append(m.goal)

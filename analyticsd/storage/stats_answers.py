@@ -15,6 +15,7 @@ from analyticsd.core.aggregate import PROP, SEP, day_label, month_first_day, mon
 from analyticsd.core.answers import Acc, Grouped, metric_values
 from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.dimensions import NO_PROP, NOT_SET
+from analyticsd.core.funnel import FunnelDef
 from analyticsd.core.imported_plan import Goal
 from analyticsd.core.plan import (
     bucket_label,
@@ -36,6 +37,7 @@ from analyticsd.core.query import (
 )
 from analyticsd.core.v2filters import leaves, retarget, without_goals
 from analyticsd.core.v2query import V2Query
+from analyticsd.storage import actor_sql
 from analyticsd.storage.imported import ImportedReader
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.v2_answers import v2_answer
@@ -419,6 +421,42 @@ class StatsStoreView:
         self, site: str, start_ms: int, end_ms: int, by_user: bool
     ) -> Iterator[tuple[Any, ...]]:
         return self.engine.actor_events(site, start_ms, end_ms, by_user)
+
+    def funnel(
+        self, site: str, start_ms: int, end_ms: int, by_user: bool, f: FunnelDef
+    ) -> dict[str, Any]:
+        """core.funnel.funnel's answer, the step matching done in SQL."""
+        return actor_sql.funnel(self.engine.stream, site, start_ms, end_ms, by_user, f)
+
+    def retention(
+        self,
+        site: str,
+        tz: str,
+        start_ms: int,
+        end_ms: int,
+        period: str,
+        periods: int,
+        first_day: int,
+        last_day: int,
+        today: int,
+        start_event: str = "",
+        return_event: str = "",
+    ) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]:
+        """core.funnel.retention's answer, one row per user and day from SQL."""
+        return actor_sql.retention(
+            self.engine.stream,
+            site,
+            tz,
+            start_ms,
+            end_ms,
+            period,
+            periods,
+            first_day,
+            last_day,
+            today,
+            start_event,
+            return_event,
+        )
 
     def answers(
         self,

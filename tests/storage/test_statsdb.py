@@ -8,6 +8,7 @@ import pytest
 
 from analyticsd.core.aggregate import (
     DAY,
+    HOUR,
     MONTH,
     SITE,
     WEEK,
@@ -15,11 +16,21 @@ from analyticsd.core.aggregate import (
     day_number,
     week_of,
 )
-from analyticsd.core.errors import StatsStoreError
+from analyticsd.core.errors import QueryError, StatsStoreError
+from analyticsd.core.geo import GeoInfo
+from analyticsd.core.query import parse_query
 from analyticsd.core.source import Source
 from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.core.useragent import ClientInfo
-from analyticsd.storage.statsdb import WAL_KEEP_BYTES, StatsDB, StatsReader
+from analyticsd.storage.queries import QueryEngine
+from analyticsd.storage.stats_answers import Reports
+from analyticsd.storage.statsdb import (
+    FILENAME,
+    WAL_KEEP_BYTES,
+    StatsDB,
+    StatsReader,
+    connect_readonly,
+)
 from tests.core.records_fixture import ms, rec
 
 T = ms("2026-11-23T10:00:00+00:00")
@@ -122,14 +133,52 @@ def test_prune_drops_old_per_event_rows_and_visits_only(tmp_path: Path) -> None:
     db = StatsDB(str(tmp_path))
     agg = Aggregation(tz_of={"s": "UTC"})
     old, new = T - 40 * 86_400_000, T
-    feed(db, agg, [rec(old, received_ms=old), rec(new, "00000000000000b2", received_ms=new)], 1)
+    berlin = GeoInfo("DE", "Berlin", "Berlin")
+    records = [rec(old, received_ms=old, geo=berlin), rec(new, "00000000000000b2", received_ms=new)]
+    feed(db, agg, records, 1)
+    # Two visits from different places: two combinations of visit dimensions.
+    assert db.conn.execute("SELECT count(*) FROM visit_dims").fetchone() == (2,)
     assert db.prune(T - 30 * 86_400_000) == 1
     assert db.conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
     assert db.conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    # The old visit's combination went with it; the kept visit reads its own.
+    assert db.conn.execute("SELECT d_country FROM sessions").fetchall() == [("",)]
+    assert db.conn.execute("SELECT count(*) FROM visit_dims").fetchone() == (1,)
     # The aggregates of the old day stay: only per-event detail expires.
     day = StatsReader(str(tmp_path)).day_stats("s", "2026-10-14")
     assert day is not None
     assert day.pageviews == 1
+
+
+def test_prune_drops_old_hour_rows_only_and_queries_say_so(tmp_path: Path) -> None:
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    old, new = T - 100 * 86_400_000, T
+    feed(db, agg, [rec(old, received_ms=old), rec(new, "00000000000000b2", received_ms=new)], 1)
+    count = "SELECT count(*) FROM agg WHERE gran = ? AND bucket < ?"
+    cut = day_number("2026-11-01") * 24
+    assert db.conn.execute(count, (HOUR, cut)).fetchone()[0] > 0
+    db.prune(T - 30 * 86_400_000, T - 62 * 86_400_000)
+    assert db.conn.execute(count, (HOUR, cut)).fetchone() == (0,)  # the old hours went
+    assert db.conn.execute(count, (HOUR, cut + 1000)).fetchone()[0] > 0  # today's stay
+    # Day rows (and week and month rows) of the old day stay.
+    day = StatsReader(str(tmp_path)).day_stats("s", "2026-08-15")
+    assert day is not None
+    assert day.pageviews == 1
+    engine = QueryEngine(connect_readonly(str(tmp_path / FILENAME)))
+    reports = Reports(engine, {}, 0)
+    args = {"site_id": "s", "period": "custom", "interval": "hour", "metrics": "pageviews"}
+    today = day_number("2026-11-23")
+
+    def hourly(first: str, last: str) -> dict[str, object]:
+        q = parse_query("timeseries", {**args, "date": f"{first},{last}"}, "UTC", today, {})
+        return reports.timeseries(q)
+
+    with pytest.raises(QueryError, match="hour_rollup_retention_days"):
+        hourly("2026-08-15", "2026-08-16")  # would be partial: an error, not zeros
+    points = hourly("2026-11-22", "2026-11-23")["results"]
+    assert sum(p["pageviews"] for p in points) == 1  # type: ignore[index, attr-defined]
+    engine.conn.close()
 
 
 MONTH_SUMS = (
@@ -272,7 +321,10 @@ def test_engagement_rows_from_before_visit_pages_get_the_column(tmp_path: Path) 
 
 
 def _rows(c: sqlite3.Connection, table: str = "agg") -> list[tuple[object, ...]]:
-    return c.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5").fetchall()
+    rows = c.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5").fetchall()
+    if table == "sessions":  # the values, not the id of their combination (renumbered)
+        return [r[:17] + r[18:] for r in rows]
+    return rows
 
 
 def test_a_database_of_earlier_values_is_migrated_once_to_plausibles(tmp_path: Path) -> None:
@@ -298,14 +350,14 @@ def test_a_database_of_earlier_values_is_migrated_once_to_plausibles(tmp_path: P
     for code, column in ((4, "d_channel"), (15, "d_device")):
         for new, before in old.items():
             c.execute("UPDATE agg SET val = ? WHERE dim = ? AND val = ?", (before, code, new))
-            c.execute(f"UPDATE sessions SET {column} = ? WHERE {column} = ?", (before, new))
+            c.execute(f"UPDATE visit_dims SET {column} = ? WHERE {column} = ?", (before, new))
     c.execute("UPDATE agg SET val = 'macOS' WHERE dim = 13 AND val = 'Mac'")
     c.execute(
         "UPDATE agg SET val = ? WHERE dim = 14 AND val = ?", ("macOS\x1f10.15.7", "Mac\x1f10.15")
     )
     c.execute("UPDATE agg SET val = 'x.org/p/' WHERE dim = 5 AND val = 'x.org/p'")
     c.execute(
-        "UPDATE sessions SET d_os = 'macOS', d_os_version = ? WHERE d_os = 'Mac'",
+        "UPDATE visit_dims SET d_os = 'macOS', d_os_version = ? WHERE d_os = 'Mac'",
         ("macOS\x1f10.15.7",),
     )
     c.execute("DELETE FROM agg WHERE val = '' AND dim BETWEEN 5 AND 15")
@@ -318,3 +370,41 @@ def test_a_database_of_earlier_values_is_migrated_once_to_plausibles(tmp_path: P
         db.close()
     empty = [r for r in want_agg if r[4] == "" and r[3] == 15 and r[1] == DAY]
     assert [(r[2] - day_number("2026-11-23"), r[5]) for r in empty] == [(1, 1)]  # visitor c3
+
+
+def test_a_database_with_a_sessions_table_is_converted_once(tmp_path: Path) -> None:
+    """Databases of earlier versions kept each visit's dimensions in a
+    `sessions` table; opening one moves them to visit_dims, keeps every
+    visit as it was, and gives the per-event rows their combination ids."""
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    records = [
+        rec(T, "00000000000000a1", "/a", geo=GeoInfo("DE", "Berlin", "Berlin")),
+        rec(T + MIN, "00000000000000a1", "/b", geo=GeoInfo("DE", "Berlin", "Berlin")),
+        rec(T, "00000000000000b2", "/c"),
+        rec(T, "00000000000000c3", "/d", geo=GeoInfo("FR", "", "")),
+    ]
+    feed(db, agg, records, 1)
+    before = db.conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+    # The earlier layout: a table of that content, events without vd.
+    c = db.conn
+    c.executescript(
+        "CREATE TABLE old AS SELECT * FROM sessions; DROP VIEW sessions; "
+        "DROP TABLE visits; DROP TABLE visit_dims; ALTER TABLE old DROP COLUMN vd; "
+        "ALTER TABLE old RENAME TO sessions; DROP INDEX events_scan; "
+        "ALTER TABLE events DROP COLUMN vd; CREATE INDEX events_site_ts ON events(site, ts);"
+    )
+    db.close()
+    for _ in range(2):  # the second open finds nothing to do
+        db = StatsDB(str(tmp_path))
+        kind = db.conn.execute("SELECT type FROM sqlite_master WHERE name = 'sessions'")
+        assert kind.fetchone() == ("view",)
+        after = db.conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+        # The view's columns: the visit's, its combination id, the dimensions.
+        assert [r[:17] + r[18:] for r in after] == [r[:17] + r[18:] for r in before]
+        assert db.conn.execute("SELECT count(*) FROM visit_dims").fetchone() == (3,)
+        ids = db.conn.execute(
+            "SELECT count(*) FROM events e JOIN visits v ON v.id = e.session AND v.vd = e.vd"
+        )
+        assert ids.fetchone() == (4,)
+        db.close()
