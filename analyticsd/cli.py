@@ -1,5 +1,5 @@
 """Command line: `analyticsd run | status | reload | check-config | backup | export |
-replay-dead-letters` (SPEC §3).
+runs | replay-dead-letters` (SPEC §3).
 
 Exit codes (the README's table): 0 success (status: the daemon runs);
 1 an unexpected failure, or a reload that did not finish in time;
@@ -57,6 +57,9 @@ commands:
   check-config  every problem of the file, one line each; never a secret.
   backup PATH   a consistent copy of the statistics database.
   export        a site's day rows or per-event rows, as CSV or NDJSON.
+  runs          the aggregation-runs log: each flush and retention prune,
+                when, how long, how many events and rows, and failures
+                (read-only; also while the daemon runs).
   replay-dead-letters
                 (hub) move the dead-lettered stream entries back into the
                 stream once their cause is fixed (e.g. the site added).
@@ -110,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         ("check-config", "validate the configuration file"),
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
+        ("runs", "list the logged aggregation runs (flushes, prunes) and their failures"),
         ("replay-dead-letters", "move dead-lettered stream entries back into the hub's stream"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -122,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "backup":
             cmd.add_argument("path", help="the new file to write (must not exist)")
+        if name == "runs":
+            cmd.add_argument("--since", default="", help="an age (90m, 6h, 2d) or a UTC date/time")
+            cmd.add_argument("--limit", type=int, default=50, help="at most this many, the latest")
+            cmd.add_argument("--json", action="store_true", help="print one JSON array")
         if name == "replay-dead-letters":
             cmd.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
         if name == "export":
@@ -169,6 +177,34 @@ def cmd_export(path: str | None, args: argparse.Namespace) -> int:
         rows = export.aggregates(data_dir, site.id, first, last)
         columns = export.AGGREGATE_COLUMNS
     export.write(rows, columns, args.format, sys.stdout)
+    return 0
+
+
+def cmd_runs(path: str | None, args: argparse.Namespace) -> int:
+    from analyticsd.core import runs
+    from analyticsd.daemon import wall_ms
+    from analyticsd.storage import run_log
+    from analyticsd.storage.statsdb import FILENAME, connect_readonly
+
+    if not 1 <= args.limit <= 100_000:
+        raise AnalyticsdError("--limit must be between 1 and 100000")
+    try:
+        since = runs.parse_since(args.since, wall_ms()) if args.since else 0
+    except ValueError as e:
+        raise AnalyticsdError(str(e)) from None
+    cfg, _ = load_config(path)
+    db = os.path.join(cfg.storage.data_dir, FILENAME)
+    if not os.path.exists(db):
+        raise AnalyticsdError(f"no statistics database at {db} (nothing flushed yet)")
+    conn = connect_readonly(db)
+    try:
+        logged = run_log.read(conn, since, args.limit)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps([runs.as_json(r) for r in logged], sort_keys=True))
+    else:
+        print(runs.render(logged))
     return 0
 
 
@@ -350,6 +386,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_backup(args.config, args.path)
     if args.command == "export":
         return cmd_export(args.config, args)
+    if args.command == "runs":
+        return cmd_runs(args.config, args)
     if args.command == "replay-dead-letters":
         return cmd_replay_dead_letters(args.config, args.limit)
     return cmd_run(args.config)

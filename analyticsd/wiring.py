@@ -243,6 +243,7 @@ def _aggregator(parts: Parts) -> Aggregator:
         parts.heartbeats.register("aggregator"),
         config.aggregator.memory_mb,
         parts.storage.spill,
+        config.storage.run_log_retention_days,
     )
 
 

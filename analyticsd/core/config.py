@@ -93,6 +93,9 @@ class StorageConfig(_Section, frozen=True):
     # Per-event rows are what unique visitors are recounted from after a
     # restart when late events (up to 7 days old) arrive, so keep 8 days.
     raw_event_retention_days: Annotated[int, Meta(ge=8, le=3650)] = 30
+    # The aggregation-runs log (`analyticsd runs`): a row per flush, up to
+    # one a second on a busy site, so kept shorter than per-event rows.
+    run_log_retention_days: Annotated[int, Meta(ge=1, le=3650)] = 7
 
 
 class AggregatorConfig(_Section, frozen=True):

@@ -20,6 +20,7 @@ Tables (see core.aggregate for how `agg` is keyed):
   events    one row per non-bot event, kept `raw_event_retention_days`
   sessions  one row per visit with its visit dimensions
   dims      dimension code → Stats API property name (for people reading SQL)
+  runs      one row per aggregation run (flush, prune): storage.run_log
 
 Methods are blocking; callers run each in one `trio.to_thread.run_sync`.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import chain, islice
@@ -63,8 +65,10 @@ from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.dimensions import shared_dims
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
+from analyticsd.core.runs import FLUSH, OK, Run, failed
 from analyticsd.core.sessions import Session
 from analyticsd.core.value_cap import Folded, ValueCap
+from analyticsd.storage import run_log
 
 FILENAME = "stats.sqlite3"
 SCHEMA_VERSION = 2
@@ -215,8 +219,10 @@ class StatsDB:
         # (core.value_cap); the admitted ones are read back from the rows.
         self.cap = ValueCap(max_values_per_day)
         self.folded_values = 0  # since start: values whose rows went to (other)
+        self.runs = run_log.RunLog()
         try:
             self.conn.executescript(SCHEMA)
+            self.conn.executescript(run_log.SCHEMA)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO dims(code, name) VALUES (?, ?)",
                 [(c, n or "(site totals)") for c, n in DIMENSIONS.items()],
@@ -316,16 +322,24 @@ class StatsDB:
             raise StatsStoreError(f"cannot truncate the WAL of {self.path}: {e}") from e
 
     def flush(self, batch: FlushBatch, now_ms: int) -> None:
-        """Write one batch and its `last_seq`, atomically."""
+        """Write one batch and its `last_seq`, atomically, with its run."""
         c = self.conn
+        started = time.monotonic()  # the run's duration; its start is `now_ms`
+        run = Run(now_ms, 0, FLUSH, OK, events=batch.n_events, last_seq=batch.last_seq)
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
+                changes = c.total_changes
                 folded = self._fold(c, batch)
                 engagement = self.cap.fold_engagement(batch.engagement, folded)
                 self._write_batch(
                     c, replace(batch, buckets=folded.buckets, engagement=engagement), now_ms
                 )
+                if faults.fails("flush.error"):
+                    raise sqlite3.OperationalError("disk I/O error (failpoint flush.error)")
+                run = _took(run, started, rows=c.total_changes - changes)
+                run = msgspec.structs.replace(run, folded=folded.folded_values)
+                self.runs.insert(c, run)
                 faults.hit("flush.before_commit")
                 c.execute("COMMIT")
             except BaseException:
@@ -336,11 +350,17 @@ class StatsDB:
                     with contextlib.suppress(sqlite3.Error):
                         c.execute("ROLLBACK")
                 raise
+            self.runs.committed(run)
             self.cap.admit(folded)
             self.folded_values += folded.folded_values
             faults.hit("flush.after_commit")
         except sqlite3.Error as e:
+            self.runs.record(c, failed(_took(run, started), str(e)))
             raise StatsStoreError(f"flush to {self.path} failed: {e}") from e
+
+    def log_run(self, run: Run) -> None:
+        """Log a run that is not a flush (a prune), best effort (storage.run_log)."""
+        self.runs.record(self.conn, run)
 
     def _fold(self, c: sqlite3.Connection, batch: FlushBatch) -> Folded:
         """The batch's rows under the distinct-values cap, the admitted
@@ -374,8 +394,9 @@ class StatsDB:
         )
         c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,))
 
-    def prune(self, before_ms: int) -> int:
-        """Drop per-event rows and visits older than the retention horizon."""
+    def prune(self, before_ms: int, runs_before_ms: int | None = None) -> int:
+        """Drop per-event rows and visits older than the retention horizon
+        (and logged runs older than theirs); how many per-event rows went."""
         c = self.conn
         try:
             # The sites with per-event rows, by one index seek per site (a
@@ -394,6 +415,8 @@ class StatsDB:
                     "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
                 ).rowcount
             c.execute("DELETE FROM sessions WHERE touched_ms < ?", (before_ms,))
+            if runs_before_ms is not None:
+                run_log.prune(c, runs_before_ms)
             if c.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
                 # Each step frees one page and execute() steps once;
                 # executescript runs the statement to the end.
@@ -487,6 +510,11 @@ class StatsDB:
             vis = visitor_hex(visitor)
             marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
         return marks, visitors
+
+
+def _took(run: Run, started: float, rows: int = 0) -> Run:
+    ms = round((time.monotonic() - started) * 1000)
+    return msgspec.structs.replace(run, duration_ms=ms, rows=rows)
 
 
 def _session_row(s: Session, c: Contribution) -> tuple[object, ...]:
