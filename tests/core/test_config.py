@@ -182,6 +182,7 @@ RANGES = [
     ),
     ("storage", "spool_max_bytes", (4095, -1), "at least 4096", (4096,)),
     ("storage", "raw_event_retention_days", (7, 3651), "between 8 and 3650", (8, 3650)),
+    ("storage", "run_log_retention_days", (0, 3651), "between 1 and 3650", (1, 3650)),
     ("aggregator", "flush_interval_s", (0, 3600.01), "in (0, 3600]", (0.001, 3600)),
     ("aggregator", "quiet_flush_s", (-0.01, 3600.01), "in [0, 3600] (0 turns it off)", (0, 3600)),
     (
