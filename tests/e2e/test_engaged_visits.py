@@ -316,3 +316,14 @@ def test_v2_session_metrics_with_event_dimensions_are_a_400(world: World) -> Non
         status=400,
     )
     assert "Session metric(s) `engagement_rate`" in res["error"]
+
+
+def test_openapi_describes_both_metrics_in_v1_and_v2(world: World) -> None:
+    doc = web.get(f"{world.d.url}/api/openapi.json", timeout=10).json()
+    v1 = doc["paths"]["/api/v1/stats/aggregate"]["get"]["parameters"]
+    [metrics] = [p for p in v1 if p["name"] == "metrics"]
+    body = doc["paths"]["/api/v2/query"]["post"]["requestBody"]["content"]["application/json"]
+    v2 = body["schema"]["properties"]["metrics"]["description"]
+    for text in (metrics["description"], v2):
+        assert "engaged_visits, engagement_rate" in text
+        assert "engaged_visits: visits of at least 10 s, 2 page views or a conversion" in text
