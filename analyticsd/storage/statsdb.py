@@ -6,6 +6,8 @@ Invariants:
   and records `last_seq`, the highest spool sequence all of that covers. The
   aggregator resumes after `last_seq` on start (reloading open sessions), which
   is what makes counting exactly-once across crashes.
+* The flush's row in `runs` is written in that same transaction: a run is
+  logged `ok` exactly when its counts committed (storage.run_log).
 * `synchronous=FULL`: a flush is durable before the spool may forget the
   records it covers.
 * Only salted visitor hashes and derived facts are stored, never an IP or a
