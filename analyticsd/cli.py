@@ -1,5 +1,5 @@
 """Command line: `analyticsd run | status | reload | check-config | backup | export |
-import | replay-dead-letters` (SPEC §3).
+import | runs | replay-dead-letters` (SPEC §3).
 
 Exit codes (the README's table): 0 success (status: the daemon runs);
 1 an unexpected failure, or a reload that did not finish in time;
@@ -60,6 +60,9 @@ commands:
   import plausible --site S FILE.zip
                 a Plausible CSV export as the site's imported history
                 (all or nothing; importing again replaces, never adds).
+  runs          the aggregation-runs log: each flush and retention prune,
+                when, how long, how many events and rows, and failures
+                (read-only; also while the daemon runs).
   replay-dead-letters
                 (hub) move the dead-lettered stream entries back into the
                 stream once their cause is fixed (e.g. the site added).
@@ -114,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
         ("import", "import a Plausible CSV export (zip) as a site's history"),
+        ("runs", "list the logged aggregation runs (flushes, prunes) and their failures"),
         ("replay-dead-letters", "move dead-lettered stream entries back into the hub's stream"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -126,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "backup":
             cmd.add_argument("path", help="the new file to write (must not exist)")
+        if name == "runs":
+            cmd.add_argument("--since", default="", help="an age (90m, 6h, 2d) or a UTC date/time")
+            cmd.add_argument("--limit", type=int, default=50, help="at most this many, the latest")
+            cmd.add_argument("--json", action="store_true", help="print one JSON array")
         if name == "replay-dead-letters":
             cmd.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
         if name == "import":
@@ -185,6 +193,34 @@ def cmd_import(path: str | None, args: argparse.Namespace) -> int:
 
     cfg, _ = load_config(path)
     return run_import(cfg, args.source, args.site, args.file)
+
+
+def cmd_runs(path: str | None, args: argparse.Namespace) -> int:
+    from analyticsd.core import runs
+    from analyticsd.daemon import wall_ms
+    from analyticsd.storage import run_log
+    from analyticsd.storage.statsdb import FILENAME, connect_readonly
+
+    if not 1 <= args.limit <= 100_000:
+        raise AnalyticsdError("--limit must be between 1 and 100000")
+    try:
+        since = runs.parse_since(args.since, wall_ms()) if args.since else 0
+    except ValueError as e:
+        raise AnalyticsdError(str(e)) from None
+    cfg, _ = load_config(path)
+    db = os.path.join(cfg.storage.data_dir, FILENAME)
+    if not os.path.exists(db):
+        raise AnalyticsdError(f"no statistics database at {db} (nothing flushed yet)")
+    conn = connect_readonly(db)
+    try:
+        logged = run_log.read(conn, since, args.limit)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps([runs.as_json(r) for r in logged], sort_keys=True))
+    else:
+        print(runs.render(logged))
+    return 0
 
 
 def cmd_replay_dead_letters(path: str | None, limit: int) -> int:
@@ -367,6 +403,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_export(args.config, args)
     if args.command == "import":
         return cmd_import(args.config, args)
+    if args.command == "runs":
+        return cmd_runs(args.config, args)
     if args.command == "replay-dead-letters":
         return cmd_replay_dead_letters(args.config, args.limit)
     return cmd_run(args.config)

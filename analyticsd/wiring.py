@@ -245,6 +245,7 @@ def _aggregator(parts: Parts) -> Aggregator:
         config.aggregator.memory_mb,
         parts.storage.spill,
         config.storage.hour_rollup_retention_days,
+        config.storage.run_log_retention_days,
     )
 
 

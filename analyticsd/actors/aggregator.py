@@ -35,6 +35,7 @@ from analyticsd.core.flush_limit import FlushLimit
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
 from analyticsd.core.messages import Advance
 from analyticsd.core.metrics import Metrics
+from analyticsd.core.runs import FAILED, OK, PRUNE, Run
 from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.core.spool_record import EnrichedRecord
 from analyticsd.storage.spill import SpillStore
@@ -168,6 +169,7 @@ class Aggregator:
         memory_mb: int = 0,
         spill: SpillStore | None = None,
         hour_retention_days: int = 0,
+        run_log_days: int = 7,
     ) -> None:
         self.spool, self.writer, self.db = spool, writer, db
         # 0: no budget (nothing spilled, no visit evicted for memory).
@@ -183,6 +185,8 @@ class Aggregator:
         self.now_ms = now_ms
         self.retention_ms = retention_days * DAY_MS
         self.hour_retention_ms = hour_retention_days * DAY_MS  # 0: hour rows kept
+        self.run_log_ms = run_log_days * DAY_MS
+        self._counted_run: Run | None = None  # the db's last run, once in the metrics
         self.state = AggregatorState()
         self.metrics = metrics or Metrics()
         self.beat = beat
@@ -409,6 +413,29 @@ class Aggregator:
                 return True
             await sleep_beating(self.interval, self.beat)
 
+    def _count_run(self) -> None:
+        """The run the last flush logged (or tried to), into /metrics."""
+        run = self.db.runs.last
+        if run is not None and run is not self._counted_run:
+            self._counted_run = run
+            self.metrics.count_run(run)
+
+    async def _prune(self, now: int) -> None:
+        """The retention prune (per-event rows, visits, logged runs), itself a logged run."""
+        started = trio.current_time()
+        hours = now - self.hour_retention_ms if self.hour_retention_ms else None
+        horizons = (now - self.retention_ms, hours, now - self.run_log_ms)
+        try:
+            n = await trio.to_thread.run_sync(self.db.prune, *horizons)
+            error = ""
+        except StatsStoreError as e:
+            log.error("pruning old per-event rows failed, will retry: %s", e)
+            n, error = 0, str(e)
+        ms = round((trio.current_time() - started) * 1000)
+        run = Run(now, ms, PRUNE, FAILED if error else OK, rows=n, error=error)
+        await trio.to_thread.run_sync(self.db.log_run, run)
+        self._count_run()
+
     async def _give_back_wal(self) -> None:
         """Copy the WAL into the database file and truncate it (SQLite keeps
         a WAL file at its largest size, and a failed transaction's pages in
@@ -444,6 +471,8 @@ class Aggregator:
         except BaseException:
             agg.failed(batch)
             raise
+        finally:
+            self._count_run()
         self.metrics.flush_duration.observe((), trio.current_time() - started)
         agg.committed(batch)
         if trio.current_time() - self._trimmed_at >= tuning.TRIM_INTERVAL_S:
@@ -461,11 +490,7 @@ class Aggregator:
         st.last_flush_ms, st.flushes = now, st.flushes + 1
         if now - self._last_prune_ms >= PRUNE_EVERY_MS:
             self._last_prune_ms = now
-            try:
-                hours = now - self.hour_retention_ms if self.hour_retention_ms else None
-                await trio.to_thread.run_sync(self.db.prune, now - self.retention_ms, hours)
-            except StatsStoreError as e:
-                log.error("pruning old per-event rows failed, will retry: %s", e)
+            await self._prune(now)
         try:
             await self.writer.submit(Advance(consumer=CONSUMER, seq=batch.last_seq))
         except (ShuttingDown, SpoolError) as e:

@@ -20,6 +20,8 @@ COLUMNS_OF = {
     "views_per_visit": ("pageviews", "visits"),
     "bounce_rate": ("bounces", "visits"),
     "visit_duration": ("duration_ms", "visits"),
+    "engaged_visits": ("engaged",),
+    "engagement_rate": ("engaged", "visits"),
     "conversion_rate": ("visitors",),
 }
 
@@ -38,15 +40,17 @@ class Acc:
     events: int = 0
     bounces: int = 0
     duration_ms: int = 0
+    engaged: int = 0  # engaged visits (core.sessions.Session.engaged)
     conversions: int = 0
     revenue: dict[str, list[int]] = field(default_factory=dict)  # currency → [micros, n]
     custom: dict[str, float | None] = field(default_factory=dict)
     # Engagement rows (core.engagement): engaged ms, deepest-scroll sum and
-    # count, engaged visit-pages.
+    # count, engaged visit-pages (a page's visits with an engagement event,
+    # not the engaged visits above).
     engaged_ms: int = 0
     scroll_sum: int = 0
     scroll_n: int = 0
-    engaged_visits: int = 0
+    engaged_pages: int = 0
 
     def add_vector(self, v: Sequence[int]) -> None:
         # METRIC_COLUMNS order: visitors, visits, pageviews, events, bounces,
@@ -57,13 +61,14 @@ class Acc:
         self.events += v[3]
         self.bounces += v[4]
         self.duration_ms += v[5]
+        self.engaged += v[6]
         self.conversions += v[7]
 
     def add_engagement(self, engaged_ms: int, scroll_sum: int, scroll_n: int, visits: int) -> None:
         self.engaged_ms += engaged_ms
         self.scroll_sum += scroll_sum
         self.scroll_n += scroll_n
-        self.engaged_visits += visits
+        self.engaged_pages += visits
 
     def add_revenue(self, currency: str, micros: int, n: int) -> None:
         r = self.revenue.setdefault(currency, [0, 0])
@@ -94,6 +99,11 @@ def metric_values(acc: Acc, metrics: Sequence[str], total_visitors: int | None) 
             out[m] = round(acc.pageviews / visits, 2) if visits else 0
         elif m == "bounce_rate":
             out[m] = round(100 * acc.bounces / visits) if visits else 0
+        elif m == "engaged_visits":
+            out[m] = acc.engaged
+        elif m == "engagement_rate":
+            # As bounce_rate: a whole %, 0 without visits.
+            out[m] = round(100 * acc.engaged / visits) if visits else 0
         elif m == "visit_duration":
             out[m] = round(acc.duration_ms / visits / 1000) if visits else 0
         elif m == "conversion_rate":
@@ -105,9 +115,7 @@ def metric_values(acc: Acc, metrics: Sequence[str], total_visitors: int | None) 
             out[m] = round(acc.scroll_sum / acc.scroll_n) if acc.scroll_n else None
         elif m == "time_on_page":
             # Engaged seconds per engaged visit of the page; null without any.
-            out[m] = (
-                round(acc.engaged_ms / acc.engaged_visits / 1000) if acc.engaged_visits else None
-            )
+            out[m] = round(acc.engaged_ms / acc.engaged_pages / 1000) if acc.engaged_pages else None
         elif m == "revenue":
             out[m] = {c: _money(v[0]) for c, v in sorted(acc.revenue.items())}
         elif m == "average_revenue":

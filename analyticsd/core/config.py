@@ -101,6 +101,9 @@ class StorageConfig(_Section, frozen=True):
     hour_rollup_retention_days: Annotated[
         int, Meta(ge=0, le=36500, description="0: kept forever")
     ] = 62
+    # The aggregation-runs log (`analyticsd runs`): a row per flush, up to
+    # one a second on a busy site, so kept shorter than per-event rows.
+    run_log_retention_days: Annotated[int, Meta(ge=1, le=3650)] = 7
 
 
 class AggregatorConfig(_Section, frozen=True):

@@ -10,6 +10,10 @@ A failpoint armed as `name:PATH` (anything but digits after the colon) is a
 pause instead: `held(name)` is true while the file at PATH exists, and the
 caller waits meanwhile. The disk-full tests hold the aggregator's flushes
 that way, fill the disk, and let go by deleting the file.
+
+A failpoint the code asks through `fails(name)` (`flush.error`) is an
+error instead: true the first n times, the caller then raises what the real
+failure would.
 """
 
 from __future__ import annotations
@@ -51,3 +55,14 @@ def held(name: str) -> bool:
     if _armed is None or _armed[0] != name or not _armed[1] or _armed[1].isdigit():
         return False
     return os.path.exists(_armed[1])
+
+
+def fails(name: str) -> bool:
+    """True the first n times `name` is reached when armed as `name:n` (an
+    error instead of a kill: the caller raises what the real failure would,
+    so a test sees a flush fail and the daemon recover)."""
+    if _armed is None or _armed[0] != name:
+        return False
+    _hits[name] = _hits.get(name, 0) + 1
+    count = int(_armed[1]) if _armed[1].isdigit() else 1
+    return _hits[name] <= count

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from analyticsd.core.runs import KINDS, OUTCOMES, Run
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FLUSH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FORWARDER_STATES = ("disabled", "starting", "healthy", "unreachable", "down")
@@ -44,6 +46,13 @@ class Metrics:
     http_requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (route, code)
     http_latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
     flush_duration: Histogram = field(default_factory=lambda: Histogram(FLUSH_BUCKETS))
+    # Aggregation runs (core.runs) by (kind, outcome), and their durations by kind.
+    aggregation_runs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    aggregation_run_seconds: Histogram = field(default_factory=lambda: Histogram(FLUSH_BUCKETS))
+
+    def count_run(self, run: Run) -> None:
+        self.aggregation_runs[(run.kind, run.outcome)] += 1
+        self.aggregation_run_seconds.observe((run.kind,), run.duration_ms / 1000)
 
 
 def route_of(path: str) -> str:
@@ -128,8 +137,26 @@ def exposition(m: Metrics, report: dict[str, Any]) -> str:
         m.flush_duration,
         (),
     )
+    _runs(o, m)
     _report_gauges(o, report)
     return "\n".join(o.lines) + "\n"
+
+
+def _runs(o: _Out, m: Metrics) -> None:
+    """Every kind and outcome from the start (a 0 until it happens), so a
+    rate or an alert on failures has its series before the first one."""
+    name = "analyticsd_aggregation_runs_total"
+    o.family(name, "counter", "Aggregation runs (flushes, prunes) by kind and outcome.")
+    for kind in KINDS:
+        for outcome in OUTCOMES:
+            n = m.aggregation_runs[(kind, outcome)]
+            o.sample(name, n, [("kind", kind), ("outcome", outcome)])
+    o.histogram(
+        "analyticsd_aggregation_run_seconds",
+        "Duration of aggregation runs, by kind (as logged in the runs table).",
+        m.aggregation_run_seconds,
+        ("kind",),
+    )
 
 
 def _gauge(o: _Out, name: str, text: str, value: float | None) -> None:

@@ -32,7 +32,7 @@ from analyticsd.core.query import ENGAGEMENT_METRICS, Prop, Query, Range, prop_o
 # rows count). Anything else goes to the raw engine.
 _SITE_METRICS = frozenset(
     {"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration",
-     "events", "revenue", "average_revenue"}
+     "engaged_visits", "engagement_rate", "events", "revenue", "average_revenue"}
 )  # fmt: skip
 _VISIT_METRICS = _SITE_METRICS - {"revenue", "average_revenue"}
 _ENTRY_METRICS = _VISIT_METRICS - {"visitors"}

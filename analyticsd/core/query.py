@@ -50,6 +50,8 @@ STANDARD_METRICS = (
     "views_per_visit",
     "bounce_rate",
     "visit_duration",
+    "engaged_visits",
+    "engagement_rate",
     "events",
     "conversion_rate",
     "revenue",

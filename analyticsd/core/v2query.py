@@ -38,6 +38,8 @@ METRICS = (
     "views_per_visit",
     "bounce_rate",
     "visit_duration",
+    "engaged_visits",
+    "engagement_rate",
     "events",
     "percentage",
     "conversion_rate",
@@ -53,7 +55,9 @@ NOT_YET = ("exit_rate",)
 # filter or dimension.
 PAGE_METRICS = ("scroll_depth", "time_on_page")
 TIME_DIMS = ("time", "time:minute", "time:hour", "time:day", "time:week", "time:month")
-SESSION_METRICS = frozenset({"bounce_rate", "visit_duration", "views_per_visit"})
+SESSION_METRICS = frozenset(
+    {"bounce_rate", "visit_duration", "views_per_visit", "engaged_visits", "engagement_rate"}
+)
 DATE_RANGES = ("day", "month", "year", "all")
 _SHORTHAND = re.compile(r"^(\d{1,4})(d|mo)$")
 MAX_LIMIT = 10_000

@@ -12,7 +12,7 @@ from typing import Any
 
 from analyticsd import __version__
 from analyticsd.core.query import INTERVALS, PERIODS, STANDARD_METRICS
-from analyticsd.http.openapi_v2 import v2_paths
+from analyticsd.http.openapi_v2 import ENGAGED_TEXT, v2_paths
 
 _ERROR = {
     "type": "object",
@@ -64,7 +64,7 @@ _PERIOD = _param(
 _DATE = _param("date", "YYYY-MM-DD anchoring the period (default today); A,B for custom")
 _METRICS = _param(
     "metrics",
-    "Comma-separated: " + ", ".join(STANDARD_METRICS) + ", or a [[metrics]] name",
+    "Comma-separated: " + ", ".join(STANDARD_METRICS) + ", or a [[metrics]] name. " + ENGAGED_TEXT,
 )
 _FILTERS = _param(
     "filters",

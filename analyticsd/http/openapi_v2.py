@@ -13,6 +13,12 @@ from typing import Any
 from analyticsd.core.v2filters import LEAF_OPS
 from analyticsd.core.v2query import DATE_RANGES, MAX_LIMIT, METRICS, TIME_DIMS
 
+# What the two metrics of ours (not Plausible's) mean, for both versions.
+ENGAGED_TEXT = (
+    "engaged_visits: visits of at least 10 s, 2 page views or a conversion; "
+    "engagement_rate: engaged_visits / visits, a whole %."
+)
+
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -39,7 +45,7 @@ _QUERY = {
             "minItems": 1,
             "uniqueItems": True,
             "items": _STR,
-            "description": f"{', '.join(METRICS)}, or a [[metrics]] name",
+            "description": f"{', '.join(METRICS)}, or a [[metrics]] name. {ENGAGED_TEXT}",
         },
         "date_range": {
             "oneOf": [

@@ -79,7 +79,9 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
         elif prop.column.startswith(DIMS_ALIAS):
             # A visit dimension: the ids of the matching combinations, a set
             # SQLite builds once from the small table (storage.visitdims),
-            # instead of each event's visit joined and tested.
+            # instead of each event's visit joined and tested. Values as
+            # stored ("(not set)" is the empty value, "organic" is "Organic Search").
+            f = replace(f, values=tuple(stored_value(prop, v) for v in f.values))
             sql, p = match_sql(prop.column, [], f, prop.joined)
             ev += f" AND e.vd IN (SELECT s.id FROM visit_dims s WHERE {sql})"
             ev_p += p

@@ -33,6 +33,7 @@ from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.plan import fold, rollup_buckets
 from analyticsd.core.query import CustomMetric, Prop, Query, shown_value, stored_value
+from analyticsd.core.sessions import ENGAGED_MIN_MS, ENGAGED_MIN_PAGEVIEWS
 from analyticsd.storage.eventsql import (
     builtin_sql,
     custom_sql,
@@ -44,6 +45,11 @@ from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonl
 from analyticsd.storage.treesql import groups_sql, regexp, tree_sql
 
 _DIM_COLUMN = re.compile(r"s\.d_[a-z_]+")  # a visit dimension's column (core.query)
+# Metrics counted over visits (the visits a group's events belong to).
+VISIT_METRICS = frozenset(
+    {"visits", "bounce_rate", "visit_duration", "views_per_visit"}
+    | {"engaged_visits", "engagement_rate"}
+)
 
 
 class QueryEngine:
@@ -286,21 +292,21 @@ class QueryEngine:
             ):
                 a = acc(g, b)
                 a.visitors, a.pageviews, a.events, a.conversions = visitors, pvs, evs, convs
-        if needs & {"visits", "bounce_rate", "visit_duration", "views_per_visit"}:
+        if needs & VISIT_METRICS:
             # Visits started in the range that match: one row per (group, visit).
             vis_base = (
                 f"FROM sessions s JOIN events e ON e.session = s.id {g_join} "
                 f"WHERE s.site = ? AND s.start_ms >= ? AND s.start_ms < ?{ev_where}{vis_where}"
             )
-            for g, b, visits, bounces, dur in self._rows(
-                "SELECT g, b, count(*), sum(bounce), sum(dur) FROM ("
-                f"SELECT DISTINCT {g_event} AS g, s.id, {st_bucket} AS b, "
-                "(s.pageviews = 1 AND s.conversions = 0) AS bounce, s.end_ms - s.start_ms AS dur "
-                f"{vis_base}) GROUP BY g, b",
-                [q.site, start_ms, end_ms, *ev_params, *vis_params],
+            for g, b, visits, bounces, dur, engaged in self._rows(
+                "SELECT g, b, count(*), sum(bounce), sum(dur), sum(dur >= ? OR pvs >= ? OR convs) "
+                f"FROM (SELECT DISTINCT {g_event} AS g, s.id, {st_bucket} AS b, "
+                "(s.pageviews = 1 AND s.conversions = 0) AS bounce, s.end_ms - s.start_ms AS dur, "
+                f"s.pageviews AS pvs, s.conversions > 0 AS convs {vis_base}) GROUP BY g, b",
+                [ENGAGED_MIN_MS, ENGAGED_MIN_PAGEVIEWS, *params[:3], *ev_params, *vis_params],
             ):
                 a = acc(g, b)
-                a.visits, a.bounces, a.duration_ms = visits, bounces, dur
+                a.visits, a.bounces, a.duration_ms, a.engaged = visits, bounces, dur, engaged
         if needs & {"revenue", "average_revenue"}:
             for g, b, cur, micros, n in self._rows(
                 f"SELECT {g_event}, {ev_bucket}, e.currency, sum(e.revenue_micros), "

@@ -43,7 +43,7 @@ from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.v2_answers import v2_answer
 
 # Percentages compare by the difference in points, not a percent of a percent.
-_POINTS = frozenset({"bounce_rate", "conversion_rate"})
+_POINTS = frozenset({"bounce_rate", "engagement_rate", "conversion_rate"})
 _REVENUE = ("revenue", "average_revenue")
 _PROPS = "event:props:"
 
@@ -402,7 +402,7 @@ def _period_end(day: int, interval: str) -> int:
     return month_first_day(month_of(day) + 1) - 1
 
 
-_ADDITIVE = frozenset({"visitors", "visits", "pageviews", "events"})
+_ADDITIVE = frozenset({"visitors", "visits", "pageviews", "events", "engaged_visits"})
 
 
 class StatsStoreView:

@@ -6,6 +6,8 @@ Invariants:
   and records `last_seq`, the highest spool sequence all of that covers. The
   aggregator resumes after `last_seq` on start (reloading open sessions), which
   is what makes counting exactly-once across crashes.
+* The flush's row in `runs` is written in that same transaction: a run is
+  logged `ok` exactly when its counts committed (storage.run_log).
 * `synchronous=FULL`: a flush is durable before the spool may forget the
   records it covers.
 * Only salted visitor hashes and derived facts are stored, never an IP or a
@@ -23,6 +25,7 @@ visits and their dimensions):
   visit_dims one row per distinct combination of visit dimensions
   sessions  a view: visits with their dimensions' columns
   dims      dimension code → Stats API property name (for people reading SQL)
+  runs      one row per aggregation run (flush, prune): storage.run_log
 
 Methods are blocking; callers run each in one `trio.to_thread.run_sync`.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import chain, islice
@@ -65,6 +69,7 @@ from analyticsd.core.buckets import day_range_ms
 from analyticsd.core.dimensions import EMPTY_LABELS, SEP, SESSION_DIMS, major_minor, shared_dims
 from analyticsd.core.errors import StatsStoreError
 from analyticsd.core.messages import DayStats
+from analyticsd.core.runs import FLUSH, OK, Run, failed
 from analyticsd.core.sessions import Session
 from analyticsd.core.source import LEGACY_CHANNELS
 from analyticsd.core.useragent import (
@@ -74,7 +79,7 @@ from analyticsd.core.useragent import (
     MOBILE_APP,
 )
 from analyticsd.core.value_cap import Folded, ValueCap
-from analyticsd.storage import visitdims
+from analyticsd.storage import run_log, visitdims
 
 FILENAME = "stats.sqlite3"
 SCHEMA_VERSION = 2
@@ -229,8 +234,10 @@ class StatsDB:
         self.cap = ValueCap(max_values_per_day)
         self.folded_values = 0  # since start: values whose rows went to (other)
         self.visit_dims = visitdims.VisitDims()
+        self.runs = run_log.RunLog()
         try:
             self.conn.executescript(SCHEMA)
+            self.conn.executescript(run_log.SCHEMA)
             self.conn.executescript(visitdims.SCHEMA)
             visitdims.migrate(self.conn)
             self.conn.executescript(_EVENTS_INDEX)
@@ -438,16 +445,24 @@ class StatsDB:
             raise StatsStoreError(f"cannot truncate the WAL of {self.path}: {e}") from e
 
     def flush(self, batch: FlushBatch, now_ms: int) -> None:
-        """Write one batch and its `last_seq`, atomically."""
+        """Write one batch and its `last_seq`, atomically, with its run."""
         c = self.conn
+        started = time.monotonic()  # the run's duration; its start is `now_ms`
+        run = Run(now_ms, 0, FLUSH, OK, events=batch.n_events, last_seq=batch.last_seq)
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
+                changes = c.total_changes
                 folded = self._fold(c, batch)
                 engagement = self.cap.fold_engagement(batch.engagement, folded)
                 self._write_batch(
                     c, replace(batch, buckets=folded.buckets, engagement=engagement), now_ms
                 )
+                if faults.fails("flush.error"):
+                    raise sqlite3.OperationalError("disk I/O error (failpoint flush.error)")
+                run = _took(run, started, rows=c.total_changes - changes)
+                run = msgspec.structs.replace(run, folded=folded.folded_values)
+                self.runs.insert(c, run)
                 faults.hit("flush.before_commit")
                 c.execute("COMMIT")
             except BaseException:
@@ -460,11 +475,17 @@ class StatsDB:
                 self.visit_dims.rollback()
                 raise
             self.visit_dims.committed()
+            self.runs.committed(run)
             self.cap.admit(folded)
             self.folded_values += folded.folded_values
             faults.hit("flush.after_commit")
         except sqlite3.Error as e:
+            self.runs.record(c, failed(_took(run, started), str(e)))
             raise StatsStoreError(f"flush to {self.path} failed: {e}") from e
+
+    def log_run(self, run: Run) -> None:
+        """Log a run that is not a flush (a prune), best effort (storage.run_log)."""
+        self.runs.record(self.conn, run)
 
     def _fold(self, c: sqlite3.Connection, batch: FlushBatch) -> Folded:
         """The batch's rows under the distinct-values cap, the admitted
@@ -500,9 +521,12 @@ class StatsDB:
         )
         c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_flush_ms', ?)", (now_ms,))
 
-    def prune(self, before_ms: int, hours_before_ms: int | None = None) -> int:
+    def prune(
+        self, before_ms: int, hours_before_ms: int | None = None, runs_before_ms: int | None = None
+    ) -> int:
         """Drop per-event rows and visits older than the retention horizon,
-        and hour rollup rows older than `hours_before_ms` (None: keep them)."""
+        hour rollup rows older than `hours_before_ms` (None: keep them) and
+        logged runs older than `runs_before_ms`; how many per-event rows went."""
         c = self.conn
         try:
             if hours_before_ms is not None:
@@ -516,6 +540,8 @@ class StatsDB:
                 ).rowcount
             c.execute("DELETE FROM visits WHERE touched_ms < ?", (before_ms,))
             self.visit_dims.prune(c)
+            if runs_before_ms is not None:
+                run_log.prune(c, runs_before_ms)
             if c.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
                 # Each step frees one page and execute() steps once;
                 # executescript runs the statement to the end.
@@ -635,6 +661,11 @@ class StatsDB:
             vis = visitor_hex(visitor)
             marks.update(m for m, g, *_ in visitor_marks(hour, d, vis, pairs) if g == gran)
         return marks, visitors
+
+
+def _took(run: Run, started: float, rows: int = 0) -> Run:
+    ms = round((time.monotonic() - started) * 1000)
+    return msgspec.structs.replace(run, duration_ms=ms, rows=rows)
 
 
 _RENAMED_DIMS = (

@@ -13,6 +13,7 @@ must let everything acknowledged be counted once within 10 s.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -274,7 +275,20 @@ def test_the_disk_filling_during_a_flush_is_503_and_all_is_counted_once(tmp_path
             give_back(filler, 2 * backlog)
             assert wait_counted(d, total, 10.0) == total, state_of(d, disk, backlog)
             assert "flushing in chunks" in d.log()
+            assert_runs_logged(d, total)
         assert trouble == []
+
+
+def assert_runs_logged(d: Daemon, total: int) -> None:
+    """The failed flushes are in the runs log once a flush committed again
+    (on the full disk they waited in memory), and the committed ones counted
+    every event once."""
+    done = d.cli("runs", "--json", "--limit", "100000")
+    assert done.returncode == 0, done.stderr
+    flushes = [r for r in json.loads(done.stdout) if r["kind"] == "flush"]
+    failed = [r for r in flushes if r["outcome"] == "failed"]
+    assert any("disk is full" in r["error"] for r in failed), flushes
+    assert sum(r["events"] for r in flushes if r["outcome"] == "ok") == total
 
 
 def test_sigterm_while_the_disk_fills_during_a_flush_stays_within_the_budget(

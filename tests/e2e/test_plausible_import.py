@@ -246,7 +246,7 @@ def test_import_then_answers_with_and_without_imports(tmp_path: Path) -> None:
                "property": "visit:source", "filters": "visit:source!=Google"}  # fmt: skip
         r = web.get(f"{d.url}/api/v1/stats/breakdown", params=ask, headers=d.auth(), timeout=10)
         assert r.status_code == 400
-        assert "raw_event_retention_days" in r.json()["message"][0]
+        assert "raw_event_retention_days" in r.json()["error"]
         r = web.get(
             f"{d.url}/api/v1/stats/breakdown", params={**ask, "with_imported": "true"},
             headers=d.auth(), timeout=10,
