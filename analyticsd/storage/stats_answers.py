@@ -44,6 +44,9 @@ from analyticsd.storage.v2_answers import v2_answer
 _POINTS = frozenset({"bounce_rate", "conversion_rate"})
 _REVENUE = ("revenue", "average_revenue")
 _PROPS = "event:props:"
+_NO_BLANK_ROW = frozenset(
+    f"visit:utm_{k}" for k in ("source", "medium", "campaign", "content", "term")
+)
 
 
 class Reports:
@@ -297,7 +300,10 @@ class Reports:
         grouped = self.grouped(q, "none")
         totals = self._totals(q, "none")
         total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        accs = {g: acc for (g, _), acc in grouped.items() if g != ""}
+        # Plausible's v1 breakdown (and dashboard) by a UTM value leaves out
+        # the visits without one: no "(not set)" row, as v2 has.
+        blank = NOT_SET if q.prop in _NO_BLANK_ROW else ""
+        accs = {g: acc for (g, _), acc in grouped.items() if g not in ("", blank)}
         return accs, total, self._entry_split(q, "none")
 
     def breakdown(self, q: Query) -> dict[str, Any]:
