@@ -154,6 +154,27 @@ def goal_filtered(where: Expr | None) -> bool:
     return any(leaf.dim == "event:goal" for leaf, _ in leaves(where))
 
 
+def check_time_on_page(prop: str, filtered: frozenset[str]) -> None:
+    """Plausible's v1 rules for `time_on_page`, in its order: no goal or
+    event name filter, no breakdown but by page, else a page filter.
+    `filtered`: the properties the query filters on."""
+    metric = "Metric `time_on_page`"
+    for dim in ("event:goal", "event:name"):
+        if dim in filtered:
+            raise whole("metrics", f"{metric} cannot be queried when filtering by `{dim}`")
+    if prop == "event:page":
+        return
+    if prop:
+        raise whole(
+            "metrics",
+            f"{metric} is not supported in breakdown queries (except `event:page` breakdown)",
+        )
+    if "event:page" not in filtered:
+        raise whole(
+            "metrics", f"{metric} can only be queried in a page breakdown or with a page filter."
+        )
+
+
 def _wildcards(raw: Any) -> Any:
     """`matches_wildcard` (`*` any run) as the `matches` pattern it stands for."""
     if not isinstance(raw, list):

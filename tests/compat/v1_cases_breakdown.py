@@ -10,7 +10,6 @@ from typing import Any
 from tests.compat.v1_cases_aggregate import (
     PAGE_OF_EVENTS,
     SESSION_EXTRA,
-    TIME_ON_PAGE,
     VALUES,
     _rejected,
 )
@@ -103,7 +102,6 @@ CASES: list[dict[str, Any]] = [
         {"property": "visit:source", "filters": "event:page==/A", "metrics": "time_on_page"},
         "Metric `time_on_page` is not supported in breakdown queries (except `event:page` "
         "breakdown)",
-        differs=TIME_ON_PAGE,
     ),
     _bd_rejected(
         "does not allow querying conversion_rate without a goal filter",
