@@ -201,6 +201,13 @@ def change(metric: str, current: Any, previous: Any) -> Any:
     return int(_half_up((current - previous) / previous * 100, 0))
 
 
+def group_conversion_rate(converted: int, visitors: int | None) -> float:
+    """conversion_rate of a v1 breakdown row by anything but a goal or a
+    custom property: Plausible's group conversion rate, to one decimal
+    (66.7; its aggregates and goal rows have two)."""
+    return _half_up(100 * converted / visitors, 1) if visitors else 0
+
+
 def _half_up(x: float, digits: int) -> float:
     """Rounded as Elixir's round/2: halves away from zero (Python's round
     takes halves to even, 2.5 to 2, where Plausible says 3)."""

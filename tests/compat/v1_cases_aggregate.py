@@ -27,7 +27,6 @@ ONE_VISIT = {
     "visit_duration": {"value": 1500},
 }
 # Reasons shared by several cases (the README's table groups them).
-VALUES = "dimension values are ours, not Plausible's (a separate change)"
 SESSION_EXTRA = (
     "we answer session metrics with event filters (the visits that had such an event; "
     "the dashboard's cards ask for them), where Plausible refuses"

@@ -10,7 +10,6 @@ from typing import Any
 from tests.compat.v1_cases_aggregate import (
     PAGE_OF_EVENTS,
     SESSION_EXTRA,
-    VALUES,
     _rejected,
 )
 from tests.compat.v2_cases_filters import ev, pv
@@ -848,7 +847,6 @@ CASES += [
             {"device": "Desktop", "visitors": 1, "events": 2, "conversion_rate": 50},
         ],
         goals=["event:Purchase", "event:AddToCart"],
-        differs=VALUES + ": devices desktop and mobile, not Desktop and Mobile",
     ),
     _bd(
         "returns conversion_rate alone in a goal filtered visit:screen_size breakdown",
