@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.compat.v2_cases_engagement import eg
 from tests.compat.v2_cases_filters import SCHEMELESS, ev, pv
 
 U = 1231  # Plausible's @user_id
@@ -195,6 +196,26 @@ CASES: list[dict[str, Any]] = [
         "Metric `time_on_page` cannot be queried when filtering by `event:name`",
     ),
     # -- metrics ----------------------------------------------------------------
+    {  # engaged time per visit that sent the page an engagement event
+        "name": "time_on_page with a page filter",
+        "events": [
+            pv(path="/A", user=123, ts=T0),
+            eg(path="/A", user=123, ts="2021-01-01 00:01:00", engagement_time=60_000),
+            pv(path="/another", user=123, ts="2021-01-01 00:01:00"),
+            pv(path="/A", user=321, ts=T0),
+            eg(path="/A", user=321, ts="2021-01-01 00:01:20", engagement_time=80_000),
+            pv(path="/another", user=321, ts="2021-01-01 00:01:20"),
+            pv(path="/A", ts=T0),
+        ],
+        "params": {**DAY, "metrics": "time_on_page", "filters": "event:page==/A"},
+        "results": _values(time_on_page=70),
+    },
+    {
+        "name": "time_on_page is returned as `nil` if it cannot be calculated",
+        "events": [pv(path="/A")],
+        "params": {"metrics": "time_on_page", "filters": "event:page==/A"},
+        "results": _values(time_on_page=None),
+    },
     {
         "name": "aggregates a single metric",
         "events": TWO_VISITS,
