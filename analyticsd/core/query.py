@@ -426,6 +426,11 @@ def parse_query(
     )
     if "conversion_rate" in metrics and not goal_based:
         raise v1_rules.whole("metrics", v1_rules.NEEDS_GOAL)
+    if "time_on_page" in metrics:
+        from analyticsd.core.v2filters import leaves  # builds on this module
+
+        filtered = {f.prop for f in filters} | {leaf.dim for leaf, _ in leaves(where)}
+        v1_rules.check_time_on_page(prop, frozenset(filtered))
     return Query(
         site,
         tz,

@@ -154,6 +154,27 @@ def goal_filtered(where: Expr | None) -> bool:
     return any(leaf.dim == "event:goal" for leaf, _ in leaves(where))
 
 
+def check_time_on_page(prop: str, filtered: frozenset[str]) -> None:
+    """Plausible's v1 rules for `time_on_page`, in its order: no goal or
+    event name filter, no breakdown but by page, else a page filter.
+    `filtered`: the properties the query filters on."""
+    metric = "Metric `time_on_page`"
+    for dim in ("event:goal", "event:name"):
+        if dim in filtered:
+            raise whole("metrics", f"{metric} cannot be queried when filtering by `{dim}`")
+    if prop == "event:page":
+        return
+    if prop:
+        raise whole(
+            "metrics",
+            f"{metric} is not supported in breakdown queries (except `event:page` breakdown)",
+        )
+    if "event:page" not in filtered:
+        raise whole(
+            "metrics", f"{metric} can only be queried in a page breakdown or with a page filter."
+        )
+
+
 def _wildcards(raw: Any) -> Any:
     """`matches_wildcard` (`*` any run) as the `matches` pattern it stands for."""
     if not isinstance(raw, list):
@@ -168,16 +189,26 @@ def _wildcards(raw: Any) -> Any:
 def change(metric: str, current: Any, previous: Any) -> Any:
     """Plausible's `change` of a comparison: points for bounce rate (none
     without a previous rate) and conversion rate, else a whole percent, 100
-    from nothing to something."""
+    from nothing to something. Our engagement rate changes in points too,
+    as the other rate of visits does."""
     if not isinstance(current, (int, float)) or not isinstance(previous, (int, float)):
         return None
     if metric == "bounce_rate":
         return current - previous if previous > 0 else None
+    if metric == "engagement_rate":
+        return current - previous
     if metric == "conversion_rate":
         return _half_up(current - previous, 1)
     if previous == 0:
         return 100 if current > 0 else 0
     return int(_half_up((current - previous) / previous * 100, 0))
+
+
+def group_conversion_rate(converted: int, visitors: int | None) -> float:
+    """conversion_rate of a v1 breakdown row by anything but a goal or a
+    custom property: Plausible's group conversion rate, to one decimal
+    (66.7; its aggregates and goal rows have two)."""
+    return _half_up(100 * converted / visitors, 1) if visitors else 0
 
 
 def _half_up(x: float, digits: int) -> float:

@@ -6,7 +6,7 @@ connection of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -46,6 +46,15 @@ from analyticsd.storage.v2_answers import v2_answer
 _POINTS = frozenset({"bounce_rate", "engagement_rate", "conversion_rate"})
 _REVENUE = ("revenue", "average_revenue")
 _PROPS = "event:props:"
+_NO_BLANK_ROW = frozenset(
+    f"visit:utm_{k}" for k in ("source", "medium", "campaign", "content", "term")
+)
+
+
+def _group_rate(prop: str) -> bool:
+    """Whether a v1 breakdown's conversion_rate is the group conversion rate
+    (Plausible's, but by goal or custom property: those are of every visitor)."""
+    return prop != "event:goal" and not prop.startswith(_PROPS)
 
 
 class Reports:
@@ -135,8 +144,9 @@ class Reports:
             if acc.events or acc.visits:
                 into[(NO_PROP, bucket)] = acc
 
-    def _totals(self, q: Query, unit: str) -> Grouped | None:
-        """Visitors without the goal filter: the base of conversion_rate."""
+    def _totals(self, q: Query, unit: str, by_group: bool = False) -> Grouped | None:
+        """Visitors without the goal filter: the base of conversion_rate
+        (`by_group`: of each value of q's breakdown property)."""
         if "conversion_rate" not in q.metrics:
             return None
         base = replace(
@@ -147,7 +157,7 @@ class Reports:
                 f for f in q.filters if f.prop != "event:goal" and not f.prop.startswith(_PROPS)
             ),
             where=without_goals(q.where),
-            prop="",
+            prop=q.prop if by_group else "",
             metrics=("visitors",),
         )
         return self.grouped(base, unit)
@@ -295,23 +305,51 @@ class Reports:
 
     def _breakdown_accs(
         self, q: Query
-    ) -> tuple[dict[str, Acc], int | None, tuple[Grouped, tuple[str, ...]] | None]:
+    ) -> tuple[dict[str, Acc], Callable[[str], int | None], tuple[Grouped, tuple[str, ...]] | None]:
+        """The rows, the base of a row's conversion_rate, the entry split.
+
+        The base is Plausible's v1: every visitor for a breakdown by goal or
+        custom property, else the row's own visitors without the goal filter
+        (its group conversion rate: of the mobile visitors, those who
+        converted)."""
         grouped = self.grouped(q, "none")
-        totals = self._totals(q, "none")
-        total = totals.get(("", 0), Acc()).visitors if totals is not None else None
-        accs = {g: acc for (g, _), acc in grouped.items() if g != ""}
-        return accs, total, self._entry_split(q, "none")
+        by_group = _group_rate(q.prop)
+        totals = self._totals(q, "none", by_group)
+
+        def base(g: str) -> int | None:
+            if totals is None:
+                return None
+            return totals.get((g if by_group else "", 0), Acc()).visitors
+
+        # Plausible's v1 breakdown (and dashboard) by a UTM value leaves out
+        # the visits without one: no "(not set)" row (v2 has one).
+        blank = NOT_SET if q.prop in _NO_BLANK_ROW else ""
+        accs = {g: acc for (g, _), acc in grouped.items() if g not in ("", blank)}
+        return accs, base, self._entry_split(q, "none")
 
     def breakdown(self, q: Query) -> dict[str, Any]:
         prop = prop_of(q.prop, "property")
-        accs, total, split = self._breakdown_accs(q)
+        accs, base, split = self._breakdown_accs(q)
         first = (q.metrics[0],)
+        group = _group_rate(q.prop)
+
+        def values_of(
+            acc: Acc | None,
+            total: int | None,
+            entry: tuple[Acc, tuple[str, ...]] | None,
+            metrics: tuple[str, ...] | None = None,
+        ) -> dict[str, Any]:
+            values = self._values(q, acc, total, metrics, entry)
+            if group and "conversion_rate" in values:
+                converted = acc.visitors if acc is not None else 0
+                values["conversion_rate"] = v1_rules.group_conversion_rate(converted, total)
+            return values
 
         def order(g: str) -> tuple[float, str]:
             # Only the first metric, for ranking: a breakdown can have
             # thousands of values and shows a page of them.
             entry = self._entry_of(split, (g, 0))
-            v = self._values(q, accs[g], total, first, entry)[first[0]]
+            v = values_of(accs[g], base(g), entry, first)[first[0]]
             if isinstance(v, dict):
                 v = sum(v.values())
             return (-(v or 0), g)
@@ -323,17 +361,15 @@ class Reports:
         prev_q = None
         if q.compare:
             prev_q = q.with_range(previous_range(q.range, q.period))
-            prev_accs, prev_total, prev_split = self._breakdown_accs(prev_q)
+            prev_accs, prev_base, prev_split = self._breakdown_accs(prev_q)
             prev = {
-                g: self._values(
-                    q, prev_accs[g], prev_total, entry=self._entry_of(prev_split, (g, 0))
-                )
+                g: values_of(prev_accs[g], prev_base(g), self._entry_of(prev_split, (g, 0)))
                 for g in page
                 if g in prev_accs
             }
         results = []
         for g in page:
-            values = self._values(q, accs[g], total, entry=self._entry_of(split, (g, 0)))
+            values = values_of(accs[g], base(g), self._entry_of(split, (g, 0)))
             row: dict[str, Any] = {}
             if prop.joined and SEP in g:
                 parent, _, shown = g.partition(SEP)

@@ -109,6 +109,28 @@ def as_ingested(value: Any, written: dict[str, str]) -> Any:
     return value
 
 
+_V1_FILTER = re.compile(r"^(\s*[^=!]+?\s*(?:==|!=)\s*)(.*)$")
+
+
+def v1_as_ingested(params: dict[str, Any], written: dict[str, str]) -> dict[str, Any]:
+    """A v1 request read with `ingest_values` (see as_ingested): the values
+    of its `filters` (`prop==a|b;prop!=c`) are replaced one by one; a JSON
+    filter list is replaced as any other value."""
+    text = params.get("filters")
+    if not written or not isinstance(text, str) or text.lstrip().startswith("["):
+        return as_ingested(params, written)
+
+    def one(flt: str) -> str:
+        m = _V1_FILTER.match(flt)
+        if m is None:
+            return flt
+        values = re.split(r"(?<!\\)\|", m.group(2))
+        return m.group(1) + "|".join(written.get(v.strip(), v) for v in values)
+
+    rest = as_ingested({k: v for k, v in params.items() if k != "filters"}, written)
+    return {**rest, "filters": ";".join(one(f) for f in text.split(";"))}
+
+
 def shift(value: Any, days: int) -> Any:
     """Every YYYY-MM-DD in a JSON-like value moved by `days`."""
     if isinstance(value, str):

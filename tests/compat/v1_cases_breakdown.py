@@ -10,8 +10,6 @@ from typing import Any
 from tests.compat.v1_cases_aggregate import (
     PAGE_OF_EVENTS,
     SESSION_EXTRA,
-    TIME_ON_PAGE,
-    VALUES,
     _rejected,
 )
 from tests.compat.v2_cases_filters import ev, pv
@@ -103,7 +101,6 @@ CASES: list[dict[str, Any]] = [
         {"property": "visit:source", "filters": "event:page==/A", "metrics": "time_on_page"},
         "Metric `time_on_page` is not supported in breakdown queries (except `event:page` "
         "breakdown)",
-        differs=TIME_ON_PAGE,
     ),
     _bd_rejected(
         "does not allow querying conversion_rate without a goal filter",
@@ -184,7 +181,6 @@ CASES: list[dict[str, Any]] = [
         "Bing",
         None,
         [{"channel": "Organic Search", "visitors": 2}, {"channel": "Direct", "visitors": 1}],
-        differs=VALUES + ": channels organic and direct, not Organic Search and Direct",
     ),
     _bd(
         "breakdown by visit:country",
@@ -202,7 +198,7 @@ CASES: list[dict[str, Any]] = [
             {"referrer": "https://ref.com", "visitors": 2},
             {"referrer": "Direct / None", "visitors": 1},
         ],
-        differs=VALUES + ": referrers without their scheme, and no Direct / None row",
+        ingest_values={"https://ref.com": "ref.com"},
     ),
     _by_hostname("visit:utm_campaign", "utm_campaign"),
     _by_hostname("visit:utm_source", "utm_source"),
@@ -255,7 +251,6 @@ CASES: list[dict[str, Any]] = [
         "Desktop",
         "Mobile",
         [{"device": "Desktop", "visitors": 2}, {"device": "Mobile", "visitors": 1}],
-        differs=VALUES + ": devices desktop and mobile, not Desktop and Mobile",
     ),
     _simple(
         "breakdown by visit:os",
@@ -264,7 +259,6 @@ CASES: list[dict[str, Any]] = [
         "Mac",
         "Windows",
         [{"os": "Mac", "visitors": 2}, {"os": "Windows", "visitors": 1}],
-        differs=VALUES + ": macOS, not Mac",
     ),
     _simple(
         "breakdown by visit:browser",
@@ -414,7 +408,6 @@ CASES: list[dict[str, Any]] = [
             {"cost": "14", "visitors": 2},
             {"cost": "(none)", "visitors": 1},
         ],
-        differs=VALUES + ": no (none) row for events without the property",
     ),
     _bd(
         "breakdown by custom event property, limited",
@@ -709,13 +702,13 @@ CASES += [
         [*BROWSER_PROPS[:2], pv(browser="Safari", ts=T0), BROWSER_PROPS[3]],
         {"property": "visit:browser", "filters": "event:props:browser == Chrome|(none)"},
         [{"browser": "Chrome", "visitors": 2}, {"browser": "Safari", "visitors": 1}],
-        differs=VALUES + ": no (none) filter value for events without the property",
     ),
     _bd(
         "can use a is_not filter",
         [pv(browser="Chrome"), pv(browser="Safari"), pv(browser="Safari"), pv(browser="Edge")],
         {"filters": "visit:browser != Chrome", "property": "visit:browser"},
         [{"browser": "Safari", "visitors": 2}, {"browser": "Edge", "visitors": 1}],
+        ingest_values={"Edge": "Microsoft Edge"},
     ),
     # -- pagination -----------------------------------------------------------------
     {
@@ -792,7 +785,6 @@ CASES += [
             {"author": "(none)", "visitors": 1, "events": 1, "conversion_rate": 12.5},
         ],
         goals=["page:/blog**"],
-        differs=VALUES + ": no (none) row for events without the property",
     ),
     _bd(
         "returns conversion_rate alone in a goal filtered custom prop breakdown",
@@ -855,7 +847,6 @@ CASES += [
             {"device": "Desktop", "visitors": 1, "events": 2, "conversion_rate": 50},
         ],
         goals=["event:Purchase", "event:AddToCart"],
-        differs=VALUES + ": devices desktop and mobile, not Desktop and Mobile",
     ),
     _bd(
         "returns conversion_rate alone in a goal filtered visit:screen_size breakdown",
@@ -867,7 +858,6 @@ CASES += [
         },
         [{"device": "Mobile", "conversion_rate": 50}],
         goals=["event:AddToCart"],
-        differs=VALUES + ": devices desktop and mobile, not Desktop and Mobile",
     ),
     _bd(
         "all metrics for breakdown by visit prop",

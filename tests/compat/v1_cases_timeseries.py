@@ -14,10 +14,9 @@ from typing import Any
 from tests.compat.v1_cases_aggregate import (
     HOSTNAME,
     PAGE_OF_EVENTS,
-    VALUES,
     _rejected,
 )
-from tests.compat.v2_cases_filters import ev, pv
+from tests.compat.v2_cases_filters import SCHEMELESS, ev, pv
 
 U = 1231
 T0, T25 = "2021-01-01 00:00:00", "2021-01-01 00:25:00"
@@ -329,7 +328,6 @@ CASES: list[dict[str, Any]] = [
         [pv(source="Bing"), pv()],
         "visit:channel==Organic Search",
         1,
-        differs=VALUES + ": channels organic and direct, not Organic Search and Direct",
     ),
     _month_filter(
         "can filter by no source/referrer",
@@ -342,7 +340,7 @@ CASES: list[dict[str, Any]] = [
         [pv(referrer="https://facebook.com"), pv()],
         "visit:referrer==https://facebook.com",
         1,
-        differs=VALUES + ": referrers are kept without their scheme",
+        ingest_values=SCHEMELESS,
     ),
     _month_filter(
         "can filter by utm_medium", [pv(utm_medium="social"), pv()], "visit:utm_medium==social", 1
@@ -361,7 +359,6 @@ CASES: list[dict[str, Any]] = [
         [pv(screen="Desktop"), pv()],
         "visit:device==Desktop",
         1,
-        differs=VALUES + ": devices desktop and mobile, not Desktop and Mobile",
     ),
     _month_filter(
         "can filter by browser",
@@ -383,7 +380,6 @@ CASES: list[dict[str, Any]] = [
         ],
         "visit:os == Mac;visit:os_version==10.5",
         1,
-        differs=VALUES + ": macOS, not Mac",
     ),
     _series(
         "can filter by country",
@@ -546,7 +542,6 @@ CASES: list[dict[str, Any]] = [
         ],
         "event:goal==Signup;visit:device==Mobile",
         [{"date": "2021-01-04", "conversion_rate": 33.33}],
-        differs=VALUES + ": devices desktop and mobile, not Desktop and Mobile",
     ),
     _ts_rejected(
         "validates that conversion_rate cannot be queried without a goal filter",

@@ -254,12 +254,46 @@ def test_engagement_metrics_refuse_what_the_page_rows_cannot_say(
 ) -> None:
     endpoint = "breakdown" if "property" in args else "aggregate"
     q = parse_query(
-        endpoint, {"site_id": "s", "metrics": "time_on_page,visitors", **args}, "UTC", 20_000, {}
+        endpoint, {"site_id": "s", "metrics": "scroll_depth,visitors", **args}, "UTC", 20_000, {}
     )
     stripped, _ = without_engagement(q)
     assert stripped.metrics == ("visitors",)
     with pytest.raises(QueryError, match=message):
         engagement_page(stripped)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({}, "can only be queried in a page breakdown or with a page filter."),
+        ({"filters": "visit:country==DE"}, "can only be queried in a page breakdown"),
+        ({"filters": "event:page==/a;event:goal==Signup"}, "when filtering by `event:goal`"),
+        ({"filters": '[["is", "event:name", ["Signup"]]]'}, "when filtering by `event:name`"),
+        (
+            {"property": "visit:source", "filters": "event:page==/a"},
+            "is not supported in breakdown queries (except `event:page` breakdown)",
+        ),
+    ],
+)
+def test_v1_time_on_page_follows_plausibles_rules(args: dict[str, str], message: str) -> None:
+    """Plausible's v1 words for a time_on_page it refuses (its v1 tests)."""
+    endpoint = "breakdown" if "property" in args else "aggregate"
+    params = {"site_id": "s", "metrics": "time_on_page", **args}
+    with pytest.raises(QueryError, match=re.escape(message)) as err:
+        parse_query(endpoint, params, "UTC", 20_000, {}, goals=("Signup",))
+    assert str(err.value).startswith("Metric `time_on_page`")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{"property": "event:page"}, {"filters": "event:page==/a"}, {"filters": "event:page==/a*"}],
+)
+def test_v1_time_on_page_with_a_page_is_taken(args: dict[str, str]) -> None:
+    endpoint = "breakdown" if "property" in args else "aggregate"
+    q = parse_query(
+        endpoint, {"site_id": "s", "metrics": "time_on_page", **args}, "UTC", 20_000, {}
+    )
+    assert q.metrics == ("time_on_page",)
 
 
 def test_filter_values_are_the_values_the_rows_hold() -> None:

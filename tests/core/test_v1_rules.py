@@ -7,7 +7,7 @@ import pytest
 
 from analyticsd.core.errors import QueryError
 from analyticsd.core.query import default_interval, parse_filters, parse_query
-from analyticsd.core.v1_rules import change, check_goals, json_filters
+from analyticsd.core.v1_rules import change, check_goals, group_conversion_rate, json_filters
 from analyticsd.core.v2filters import Leaf
 
 
@@ -76,3 +76,11 @@ def test_aggregates_ignore_property_and_day_is_date() -> None:
         "UTC", 20000, {},
     )  # fmt: skip
     assert q.interval == "date"  # one day of a custom range is one daily point
+
+
+def test_group_conversion_rate_has_one_decimal() -> None:
+    """Plausible's v1 breakdown rows: 2 of 3 visitors is 66.7, halves up."""
+    assert group_conversion_rate(2, 3) == 66.7
+    assert group_conversion_rate(1, 2) == 50
+    assert group_conversion_rate(1, 16) == 6.3  # 6.25
+    assert group_conversion_rate(0, 0) == 0
