@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,17 +21,15 @@ import pytest
 from tests import web
 from tests.compat.plausible_seed import (
     as_ingested,
-    build_geo_db,
     shift,
-    shift_days,
     v1_as_ingested,
 )
-from tests.compat.test_v2_query import TOKEN, _batches, _send, _wait_counted
+from tests.compat.test_v2_query import TOKEN, World, _send, seeded_world
 from tests.compat.v1_cases_aggregate import CASES as AGGREGATE_CASES
 from tests.compat.v1_cases_auth import CASES as AUTH_CASES
 from tests.compat.v1_cases_breakdown import CASES as BREAKDOWN_CASES
 from tests.compat.v1_cases_timeseries import CASES as TIMESERIES_CASES
-from tests.helpers import Daemon, free_port, write_config
+from tests.helpers import Daemon
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CASES = [*AGGREGATE_CASES, *TIMESERIES_CASES, *BREAKDOWN_CASES, *AUTH_CASES]
@@ -58,37 +54,11 @@ def _config_extra() -> str:
     return "\n".join(out)
 
 
-@dataclass
-class World:
-    d: Daemon
-    days: dict[int, int]  # case index → days its dates were moved by
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("compat-v1")
-    port = free_port()
-    geo = build_geo_db(tmp / "geo.mmdb")
     # The default retention (31 days) keeps the per-event rows Plausible's 30d reads.
-    d = Daemon(write_config(tmp, port, extra=_config_extra(), geoip=str(geo)), port)
-    d.start()
-    try:
-        today = datetime.now(UTC).date()
-        days = {i: shift_days(case, today) for i, case in enumerate(CASES)}
-        # Engagement events are not events (as in Plausible): they add none.
-        sent = {
-            site_of(i): sum(e.get("name") != "engagement" for e in c["events"])
-            for i, c in enumerate(CASES)
-            if c["events"]
-        }
-        batches = [b for i, c in enumerate(CASES) for b in _batches(site_of(i), c, days[i])]
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda b: _send(d, b), batches))
-        d.wait_caught_up()
-        _wait_counted(d, sent)
-        yield World(d, days)
-    finally:
-        d.kill()
+    tmp = tmp_path_factory.mktemp("compat-v1")
+    yield from seeded_world(tmp, _config_extra(), CASES, site_of)
 
 
 def _params() -> list[Any]:

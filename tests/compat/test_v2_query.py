@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,23 +127,25 @@ def _wait_counted(d: Daemon, expected: dict[str, int]) -> None:
     assert not waiting, f"events never all counted: {waiting}"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("compat-v2")
+def seeded_world(
+    tmp: Path, extra: str, cases: list[dict[str, Any]], site_of: Callable[[int], str]
+) -> Iterator[World]:
+    """A daemon serving every case's events (one site per case), each case's
+    dates moved to end before today; the v1 port seeds the same way."""
     port = free_port()
     geo = build_geo_db(tmp / "geo.mmdb")
-    d = Daemon(write_config(tmp, port, extra=_config_extra(), geoip=str(geo)), port)
+    d = Daemon(write_config(tmp, port, extra=extra, geoip=str(geo)), port)
     d.start()
     try:
         today = datetime.now(UTC).date()
-        days = {i: shift_days(case, today) for i, case in enumerate(CASES)}
+        days = {i: shift_days(case, today) for i, case in enumerate(cases)}
         # Engagement events are not events (as in Plausible): they add none.
         sent = {
             site_of(i): sum(e.get("name") != "engagement" for e in c["events"])
-            for i, c in enumerate(CASES)
+            for i, c in enumerate(cases)
             if c["events"]
         }
-        batches = [b for i, c in enumerate(CASES) for b in _batches(site_of(i), c, days[i])]
+        batches = [b for i, c in enumerate(cases) for b in _batches(site_of(i), c, days[i])]
         # Concurrent requests share the spool's group commits (one fsync for many).
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda b: _send(d, b), batches))
@@ -151,6 +154,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(d, days)
     finally:
         d.kill()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield from seeded_world(tmp_path_factory.mktemp("compat-v2"), _config_extra(), CASES, site_of)
 
 
 def _params() -> list[Any]:
