@@ -1,5 +1,6 @@
 """`analyticsd backfill --site S FILE.ndjson`: a file of past events sent to
-the running daemon's `/api/backfill` (http/backfill.py), with a progress bar.
+the running daemon's `/api/backfill` (http/backfill.py), with a progress bar;
+`analyticsd recompute --site S --from D --to D`: days rebuilt by the daemon.
 
 Why through the daemon: the spool and the statistics store have one writer
 each, the daemon's; the events then take the path of live ones (spool,
@@ -25,11 +26,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from analyticsd import control
 from analyticsd.core import backfill
+from analyticsd.core.buckets import day_label, day_number, zone
 from analyticsd.core.config import Config
 from analyticsd.core.errors import AnalyticsdError, DaemonUnreachable
+from analyticsd.core.recount import day_refusal
 from analyticsd.import_command import progress_bar
 from analyticsd.storage.access_files import TOKEN_FILE
 
@@ -188,3 +192,51 @@ def daemon_address(target: control.Target) -> str:
     if not listen:
         raise DaemonUnreachable(f"the daemon's listener is unknown ({report.get('pid')})")
     return listen
+
+
+def run_recompute(
+    cfg: Config, target: control.Target, site_id: str, first: str, last: str, token: str | None
+) -> int:
+    """`analyticsd recompute --site S --from D --to D`: each day rebuilt by
+    the daemon in one transaction, in date order, with a progress bar. Every
+    day is checked before the first is touched; a day the daemon refuses
+    stops the run there (the days before it are rebuilt, that one and the
+    rest are unchanged) with exit 1."""
+    site = cfg.site(site_id)
+    if site is None:
+        raise AnalyticsdError(f"--site {site_id!r} is not a configured site")
+    try:
+        lo, hi = day_number(first), day_number(last)
+    except ValueError:
+        raise AnalyticsdError("--from and --to must be dates like 2026-11-23") from None
+    if lo > hi:
+        raise AnalyticsdError("--from must not be after --to")
+    today = day_number(datetime.now(zone(site.timezone)).date().isoformat())
+    retention = cfg.storage.raw_event_retention_days
+    refused = [why for d in range(lo, hi + 1) if (why := day_refusal(d, today, retention))]
+    if refused:
+        raise AnalyticsdError(f"nothing rebuilt: {refused[0]}")
+    address = daemon_address(target)
+    secret = token_for(cfg, token)
+    tty = sys.stderr.isatty()
+    show = progress_bar(tty)
+    events = 0
+    try:
+        for n, d in enumerate(range(lo, hi + 1), 1):
+            path = f"/api/recompute?site={site.id}&date={day_label(d)}"
+            status, payload = _post(address, path, secret, b"")
+            if status != 200:
+                msgs = payload.get("message") or [f"HTTP {status}"]
+                text = "; ".join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))
+                done = f"{n - 1} day(s) before it rebuilt" if n > 1 else "nothing rebuilt"
+                raise AnalyticsdError(f"{text} ({done})")
+            events += int(str(payload.get("events", 0)))
+            show(n, hi - lo + 1, day_label(d))
+    finally:
+        if tty:
+            print(file=sys.stderr)
+    print(
+        f"recomputed {site.id} {day_label(lo)} to {day_label(hi)}: {hi - lo + 1} day(s) "
+        f"from {events} per-event rows, with the goals configured now"
+    )
+    return 0

@@ -40,7 +40,7 @@ from analyticsd.core.visitor import salt_day
 from analyticsd.http.access import AccessDeps
 from analyticsd.http.admin import create_admin_app
 from analyticsd.http.api import create_app
-from analyticsd.http.backfill import BackfillDeps
+from analyticsd.http.backfill import BackfillDeps, register_recompute
 from analyticsd.http.backfill import register as register_backfill
 from analyticsd.http.client_facts import ClientProfiler
 from analyticsd.http.dashboard import over_https
@@ -334,6 +334,8 @@ def _backfill(parts: Parts, access: AccessDeps) -> BackfillDeps:
         key=lambda: backfill_store.key(storage.data_dir),
         now_ms=parts.now_ms,
         on_accepted=lambda n: meter.add(n, trio.current_time()),
+        recompute=lambda req: parts.aggregator.recompute(req),
+        today=lambda tz: day_number(parts.today_in(tz)),
     )
 
 
@@ -382,6 +384,8 @@ def _http_server(parts: Parts) -> HttpServer:
     register_dashboard(app, stats_deps, geo=lambda: parts.geo.describe())
     register_share(app, lambda: parts.config, access, over_https)
     register_tracker(app, config.tracker)
-    register_backfill(app, _backfill(parts, access))
+    history = _backfill(parts, access)
+    register_backfill(app, history)
+    register_recompute(app, history)
     alias = config.tracker.event_path
     return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")

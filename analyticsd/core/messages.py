@@ -66,3 +66,23 @@ class DayStats:
     bounces: int = 0
     duration_ms: int = 0
     bot_pageviews: int = 0
+
+
+@dataclass(frozen=True)
+class RecomputeDay:
+    """Rebuild one site-day's rollups from its per-event rows (the aggregator
+    does it between flushes: storage.recompute), with these goal rules
+    (a core.enrich.SiteRules; None: the site has none)."""
+
+    site: str
+    day: int
+    tz: str
+    rules: object
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """The answer: how many per-event rows the day was rebuilt from, or why not."""
+
+    events: int = 0
+    error: str | None = None

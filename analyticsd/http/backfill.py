@@ -1,4 +1,5 @@
-"""`POST /api/backfill?site=S&first_line=N`: past events into a site's statistics.
+"""`POST /api/backfill?site=S&first_line=N`: past events into a site's statistics;
+`POST /api/recompute?site=S&date=YYYY-MM-DD`: one day's rollups rebuilt.
 
 The body is NDJSON, one event per line (core.backfill says what a line
 holds). Invariants:
@@ -14,6 +15,11 @@ holds). Invariants:
   racing ongoing ingest and flushes has one writer and the same crash
   guarantees. An eventId the spool or the per-event rows already hold is
   not stored again (the answer counts it as a duplicate).
+* Recompute is the aggregator's to do (storage/recompute.py): the route
+  checks the day, hands it the day with the goals configured now, and
+  answers when the day's transaction committed (200) or was refused (409,
+  nothing changed). Days before the per-event retention are refused: their
+  rows are gone, and a rebuild from what is left would undercount.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ from quart_trio import QuartTrio
 
 from analyticsd.core import backfill
 from analyticsd.core.access import Grant
+from analyticsd.core.buckets import day_label, day_number
 from analyticsd.core.config import Config
+from analyticsd.core.enrich import rules_for
 from analyticsd.core.errors import ShuttingDown, SpoolError, SpoolFull, StatsStoreError
-from analyticsd.core.messages import Append, PendingRecord
+from analyticsd.core.messages import Append, PendingRecord, Recomputed, RecomputeDay
+from analyticsd.core.recount import day_refusal
 from analyticsd.http.access import AccessDeps, request_grant
 
 _REASONS = {
@@ -38,6 +47,7 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    409: "Conflict",
     413: "Payload Too Large",
     503: "Service Unavailable",
 }
@@ -53,6 +63,8 @@ class BackfillDeps:
     key: Callable[[], bytes]
     now_ms: Callable[[], int]
     on_accepted: Callable[[int], None]
+    recompute: Callable[[RecomputeDay], Awaitable[Recomputed]]
+    today: Callable[[str], int]  # the local day number in a timezone
 
 
 def _answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -104,6 +116,30 @@ def register(app: QuartTrio, deps: BackfillDeps) -> None:
         if parsed.problems:
             return _error(400, parsed.problems)
         return await _store(deps, site.id, site.timezone, parsed, now)
+
+
+def register_recompute(app: QuartTrio, deps: BackfillDeps) -> None:
+    @app.post("/api/recompute")
+    async def recompute_route() -> Response:
+        refused = _operator(deps)
+        if refused is not None:
+            return refused
+        cfg = deps.config()
+        site = cfg.site(request.args.get("site", ""))
+        if site is None:
+            return _error(404, f"site {request.args.get('site', '')!r} is not a configured site")
+        try:
+            day = day_number(request.args.get("date", ""))
+        except ValueError:
+            return _error(400, "date must be YYYY-MM-DD")
+        why = day_refusal(day, deps.today(site.timezone), cfg.storage.raw_event_retention_days)
+        if why is not None:
+            return _error(409, why)
+        req = RecomputeDay(site.id, day, site.timezone, rules_for(cfg.sites).get(site.id))
+        done = await deps.recompute(req)
+        if done.error is not None:
+            return _error(409, f"{day_label(day)} not rebuilt, nothing changed: {done.error}")
+        return _answer(200, {"success": True, "date": day_label(day), "events": done.events})
 
 
 async def _store(

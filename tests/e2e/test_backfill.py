@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -302,5 +303,145 @@ def test_only_backfill_takes_old_events_and_only_with_an_unscoped_token(tmp_path
         assert r.json()["stored"] == 1
         d.wait_caught_up()
         assert d.stats(ts[:10]).json()["totalViews"] == 1
+    finally:
+        d.kill()
+
+
+PRICING_GOAL = """
+[[sites.goals]]
+page = "/pricing"
+"""
+
+
+def start_with(tmp: Path, site_extra: str) -> Daemon:
+    port = free_port()
+    config = write_config(tmp, port, extra=EXTRA, site_extra=site_extra)
+    config.write_text(
+        config.read_text().replace("[storage]\n", "[storage]\nraw_event_retention_days = 400\n", 1)
+    )
+    d = Daemon(config, port)
+    d.start()
+    return d
+
+
+def post_live(d: Daemon, live: list[dict[str, Any]]) -> list[int]:
+    """Each event from a client of its own; the statuses."""
+    out = []
+    with web.Client(timeout=10) as client:
+        for i, ev in enumerate(live):
+            headers = {"User-Agent": UA, "X-Forwarded-For": f"198.51.100.{i + 1}"}
+            out.append(client.post(f"{d.url}/api/event", json=ev, headers=headers).status_code)
+    return out
+
+
+def goal_rows(d: Daemon, **period: str) -> dict[str, tuple[int, int]]:
+    rows = v1(d, "breakdown", property="event:goal", metrics="visitors,events", **period)
+    return {r["goal"]: (r["visitors"], r["events"]) for r in rows}
+
+
+def test_recompute_a_month_after_a_goal_changed(tmp_path: Path) -> None:
+    """The goal changes from the "Signup" event to the page /pricing; the
+    last 30 days are recomputed while live events keep coming in.
+
+    * The recomputed days' goal rows are the page goal's, counted by hand
+      from the generated events; the days before the range keep "Signup".
+    * The last five days equal a fresh daemon C configured with the page
+      goal and fed those days live (bounce rate included: a lone /pricing
+      view is a conversion now, so no bounce).
+    * The live events sent meanwhile (to a recomputed day and to today)
+      are all counted once: the day's page views are the backfilled plus
+      the live ones.
+    """
+    a = start_with(tmp_path / "a", SITE_EXTRA)
+    c: Daemon | None = None
+    try:
+        today = datetime.now(UTC).date()
+        events = generate(today)
+        path = write_lines(tmp_path / "year.ndjson", [e.line() for e in events])
+        assert a.cli("backfill", "--site", TEST_SITE, str(path)).returncode == 0
+        a.wait_caught_up()
+        first, last = today - timedelta(days=30), today - timedelta(days=1)
+        before = {
+            "period": "custom",
+            "date": f"{first - timedelta(days=60)},{first - timedelta(days=1)}",
+        }
+        old_goals = goal_rows(a, **before)
+        assert "Signup" in old_goals
+
+        a.config.write_text(a.config.read_text().replace(SITE_EXTRA, PRICING_GOAL))
+        reloaded = a.cli("reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        live_day = last
+        live = [
+            {"siteId": TEST_SITE, "eventType": "pageview", "url": "https://test.example/pricing",
+             "timestamp": datetime(d.year, d.month, d.day, 20, i, tzinfo=UTC).isoformat(),
+             "eventId": str(uuid.uuid4())}
+            for i in range(20) for d in (live_day,)
+        ]  # fmt: skip
+        statuses: list[int] = []
+        sender = threading.Thread(target=lambda: statuses.extend(post_live(a, live)))
+        sender.start()
+        done = a.cli("recompute", "--site", TEST_SITE, "--from", str(first), "--to", str(last))
+        sender.join(timeout=60)
+        assert statuses == [202] * len(live)
+        assert done.returncode == 0, done.stderr
+        assert "30 day(s)" in done.stdout, done.stdout
+        a.wait_caught_up()
+
+        span = {"period": "custom", "date": f"{first},{last}"}
+        inside = [e for e in events if first <= e.day <= last]
+        pricing = [e for e in inside if e.kind == "pageview" and e.path == "/pricing"]
+        expected = (len({e.user for e in pricing}) + len(live), len(pricing) + len(live))
+        assert goal_rows(a, **span) == {"Visit /pricing": expected}
+        assert goal_rows(a, **before) == old_goals  # days outside the range untouched
+        day = {"period": "day", "date": str(live_day)}
+        backfilled = sum(e.kind == "pageview" for e in events if e.day == live_day)
+        assert v1(a, "aggregate", metrics="pageviews", **day)["pageviews"]["value"] == (
+            backfilled + len(live)
+        )
+
+        c = start_with(tmp_path / "c", PRICING_GOAL)
+        recent_first = today - timedelta(days=LIVE_DAYS)
+        recent = [e for e in events if recent_first <= e.day <= last]
+        send_live(c, recent)
+        assert post_live(c, live) == [202] * len(live)  # what A got, from the same clients
+        c.wait_caught_up()
+        period = {"period": "custom", "date": f"{recent_first},{last}"}
+        assert v1(a, "aggregate", metrics=METRICS, **period) == v1(
+            c, "aggregate", metrics=METRICS, **period
+        )
+        assert goal_rows(a, **period) == goal_rows(c, **period)
+    finally:
+        a.kill()
+        if c is not None:
+            c.kill()
+
+
+def test_recompute_refuses_days_without_per_event_rows(tmp_path: Path) -> None:
+    d = start_with(tmp_path / "d", SITE_EXTRA)
+    try:
+        today = datetime.now(UTC).date()
+        ts = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=3)
+        ev = {"eventType": "pageview", "url": "https://test.example/", "visitorId": "v",
+              "timestamp": ts.isoformat(), "eventId": str(uuid.uuid4())}  # fmt: skip
+        path = write_lines(tmp_path / "one.ndjson", [ev])
+        assert d.cli("backfill", "--site", TEST_SITE, str(path)).returncode == 0
+        d.wait_caught_up()
+        old = today - timedelta(days=450)
+        for first, last, why in (
+            (old, today - timedelta(days=1), "older than raw_event_retention_days"),
+            (today, today + timedelta(days=1), "in the future"),
+        ):
+            done = d.cli("recompute", "--site", TEST_SITE, "--from", str(first), "--to", str(last))
+            assert done.returncode == 1
+            assert why in done.stderr, done.stderr
+            assert "nothing rebuilt" in done.stderr
+        r = web.post(f"{d.url}/api/recompute", params={"site": TEST_SITE, "date": str(old)},
+                     headers=AUTH, timeout=10)  # fmt: skip
+        assert r.status_code == 409, r.text
+        r = web.post(f"{d.url}/api/recompute", params={"site": TEST_SITE, "date": str(ts.date())},
+                     headers={"Authorization": f"Bearer {SCOPED}"}, timeout=10)  # fmt: skip
+        assert r.status_code == 403, r.text
+        assert d.stats(str(ts.date())).json()["totalViews"] == 1
     finally:
         d.kill()
