@@ -13,6 +13,10 @@ the day's DAY and HOUR buckets only (a visit begun the day before keeps its
 visit counts there; its events on this day count here, as live), each
 event's goals as they are now, and each visit's conversions.
 
+A stored visit that the recount would split in two (live, its events came
+so late and out of order that they made visits of their own) is refused,
+with the day, rather than counted under one id twice.
+
 What the per-event rows cannot give is left alone by the caller: bot rows
 (bots make no per-event row) and engagement rows (engagement events make
 none either; goals do not change them).
@@ -29,6 +33,7 @@ from analyticsd.core.aggregate import Aggregation
 from analyticsd.core.batch import FlushBatch
 from analyticsd.core.buckets import DAY, HOUR, buckets, day_label
 from analyticsd.core.enrich import SiteRules
+from analyticsd.core.errors import RecomputeRefused
 from analyticsd.core.geo import NO_GEO
 from analyticsd.core.ingest import IncomingEvent, PropValue
 from analyticsd.core.marks import visitor_hex
@@ -103,14 +108,29 @@ def recount_day(
 ) -> Recount:
     """The day's rows counted afresh from `events` (time order), whose
     visits are all in `visits`."""
-    dims_by_event: dict[str, tuple[str, ...]] = {}
+    visit_of: dict[str, StoredVisit] = {}
+    opened: set[int] = set()
+
+    def dims_of(rec: EnrichedRecord) -> tuple[str, ...]:
+        # Called once per visit the recount opens. A stored visit opened
+        # twice would be two visits under one id (their counts would
+        # collide): refuse the day rather than count it wrong.
+        visit = visit_of[rec.event_id]
+        if visit.sid in opened:
+            raise RecomputeRefused(
+                f"visit {visit.sid} on {day_label(day)} does not regroup as stored "
+                "(its events came late, out of order); the day is left as counted live"
+            )
+        opened.add(visit.sid)
+        return visit.dims
+
     agg = Aggregation(tz_of={site: tz_name})
-    agg.dims_of = lambda rec: dims_by_event[rec.event_id]
+    agg.dims_of = dims_of
     out = Recount(FlushBatch())
     for e in events:
         visit = visits[e.session]
         rec = _record(e, visit, site, rules)
-        dims_by_event[e.event_id] = visit.dims
+        visit_of[e.event_id] = visit
         for s, gran, bucket in agg.marks_needed((rec,)):
             agg.load_marks(s, gran, bucket, set(), set())
         # The stored visit id as the sequence: the visit it opens gets it again.

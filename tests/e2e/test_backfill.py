@@ -205,11 +205,22 @@ def test_older_months_and_the_year_match_hand_counts(
     months = sorted({(e.day.year, e.day.month) for e in events})[1:4]  # whole months, long ago
     for y, m in months:
         inside = [e for e in events if (e.day.year, e.day.month) == (y, m)]
-        got = v1(a, "aggregate", metrics="visitors,visits,pageviews,events",
-                 period="month", date=f"{y:04d}-{m:02d}-01")  # fmt: skip
+        got = v1(
+            a,
+            "aggregate",
+            metrics="visitors,visits,pageviews,events",
+            period="month",
+            date=f"{y:04d}-{m:02d}-01",
+        )
         assert {k: got[k]["value"] for k in got} == hand_totals(inside), (y, m)
-        goal_rows = v1(a, "breakdown", property="event:goal", metrics="events",
-                       period="month", date=f"{y:04d}-{m:02d}-01")  # fmt: skip
+        goal_rows = v1(
+            a,
+            "breakdown",
+            property="event:goal",
+            metrics="events",
+            period="month",
+            date=f"{y:04d}-{m:02d}-01",
+        )
         assert signups(goal_rows) == sum(e.kind == "Signup" for e in inside)
     span = {"period": "custom", "date": f"{events[0].day},{today - timedelta(days=1)}"}
     got = v1(a, "aggregate", metrics="pageviews,events", **span)
@@ -234,8 +245,12 @@ def test_bad_lines_are_named_and_nothing_is_stored(tmp_path: Path) -> None:
     d = start(tmp_path / "d")
     try:
         ts = (datetime.now(UTC) - timedelta(days=20)).isoformat()
-        good = {"eventType": "pageview", "url": "https://test.example/", "timestamp": ts,
-                "visitorId": "v1"}  # fmt: skip
+        good = {
+            "eventType": "pageview",
+            "url": "https://test.example/",
+            "timestamp": ts,
+            "visitorId": "v1",
+        }
         path = write_lines(
             tmp_path / "bad.ndjson",
             [
@@ -280,8 +295,13 @@ def test_only_backfill_takes_old_events_and_only_with_an_unscoped_token(tmp_path
     d = start(tmp_path / "d")
     try:
         ts = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-        ev = {"siteId": TEST_SITE, "eventType": "pageview", "url": "https://test.example/",
-              "timestamp": ts, "eventId": str(uuid.uuid4())}  # fmt: skip
+        ev = {
+            "siteId": TEST_SITE,
+            "eventType": "pageview",
+            "url": "https://test.example/",
+            "timestamp": ts,
+            "eventId": str(uuid.uuid4()),
+        }
         r = web.post(f"{d.url}/api/event", json=ev, timeout=10)
         assert r.status_code == 400
         assert "7 days in the past" in r.text
@@ -292,13 +312,13 @@ def test_only_backfill_takes_old_events_and_only_with_an_unscoped_token(tmp_path
             ({"Authorization": f"Bearer {SCOPED}"}, 403),
             ({"Authorization": "Bearer wrong-token-0123456789"}, 403),
         ):
-            r = web.post(f"{d.url}/api/backfill", params=params, content=body,
-                         headers=headers, timeout=10)  # fmt: skip
+            r = web.post(
+                f"{d.url}/api/backfill", params=params, content=body, headers=headers, timeout=10
+            )
             assert r.status_code == status, r.text
         d.wait_caught_up()
         assert d.stats(ts[:10]).status_code == 404
-        r = web.post(f"{d.url}/api/backfill", params=params, content=body, headers=AUTH,
-                     timeout=10)  # fmt: skip
+        r = web.post(f"{d.url}/api/backfill", params=params, content=body, headers=AUTH, timeout=10)
         assert r.status_code == 202, r.text
         assert r.json()["stored"] == 1
         d.wait_caught_up()
@@ -373,11 +393,16 @@ def test_recompute_a_month_after_a_goal_changed(tmp_path: Path) -> None:
         assert reloaded.returncode == 0, reloaded.stderr
         live_day = last
         live = [
-            {"siteId": TEST_SITE, "eventType": "pageview", "url": "https://test.example/pricing",
-             "timestamp": datetime(d.year, d.month, d.day, 20, i, tzinfo=UTC).isoformat(),
-             "eventId": str(uuid.uuid4())}
-            for i in range(20) for d in (live_day,)
-        ]  # fmt: skip
+            {
+                "siteId": TEST_SITE,
+                "eventType": "pageview",
+                "url": "https://test.example/pricing",
+                "timestamp": datetime(d.year, d.month, d.day, 20, i, tzinfo=UTC).isoformat(),
+                "eventId": str(uuid.uuid4()),
+            }
+            for i in range(20)
+            for d in (live_day,)
+        ]
         statuses: list[int] = []
         sender = threading.Thread(target=lambda: statuses.extend(post_live(a, live)))
         sender.start()
@@ -422,8 +447,13 @@ def test_recompute_refuses_days_without_per_event_rows(tmp_path: Path) -> None:
     try:
         today = datetime.now(UTC).date()
         ts = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=3)
-        ev = {"eventType": "pageview", "url": "https://test.example/", "visitorId": "v",
-              "timestamp": ts.isoformat(), "eventId": str(uuid.uuid4())}  # fmt: skip
+        ev = {
+            "eventType": "pageview",
+            "url": "https://test.example/",
+            "visitorId": "v",
+            "timestamp": ts.isoformat(),
+            "eventId": str(uuid.uuid4()),
+        }
         path = write_lines(tmp_path / "one.ndjson", [ev])
         assert d.cli("backfill", "--site", TEST_SITE, str(path)).returncode == 0
         d.wait_caught_up()
@@ -436,11 +466,19 @@ def test_recompute_refuses_days_without_per_event_rows(tmp_path: Path) -> None:
             assert done.returncode == 1
             assert why in done.stderr, done.stderr
             assert "nothing rebuilt" in done.stderr
-        r = web.post(f"{d.url}/api/recompute", params={"site": TEST_SITE, "date": str(old)},
-                     headers=AUTH, timeout=10)  # fmt: skip
+        r = web.post(
+            f"{d.url}/api/recompute",
+            params={"site": TEST_SITE, "date": str(old)},
+            headers=AUTH,
+            timeout=10,
+        )
         assert r.status_code == 409, r.text
-        r = web.post(f"{d.url}/api/recompute", params={"site": TEST_SITE, "date": str(ts.date())},
-                     headers={"Authorization": f"Bearer {SCOPED}"}, timeout=10)  # fmt: skip
+        r = web.post(
+            f"{d.url}/api/recompute",
+            params={"site": TEST_SITE, "date": str(ts.date())},
+            headers={"Authorization": f"Bearer {SCOPED}"},
+            timeout=10,
+        )
         assert r.status_code == 403, r.text
         assert d.stats(str(ts.date())).json()["totalViews"] == 1
     finally:
