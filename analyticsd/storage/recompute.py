@@ -45,10 +45,8 @@ _REV_CONFLICT = (
 )
 
 
-def recompute_day(db: StatsDB, site: str, day: int, tz: str, rules: object) -> int:
-    """Rebuild the day with `rules` (a SiteRules, or None); how many
-    per-event rows it was rebuilt from."""
-    site_rules = rules if isinstance(rules, SiteRules) else None
+def recompute_day(db: StatsDB, site: str, day: int, tz: str, rules: SiteRules | None) -> int:
+    """Rebuild the day with the goal `rules`; how many per-event rows it was rebuilt from."""
     c = db.conn
     c.create_function("month_of", 1, month_of, deterministic=True)
     c.create_function("week_of", 1, week_of, deterministic=True)
@@ -58,7 +56,7 @@ def recompute_day(db: StatsDB, site: str, day: int, tz: str, rules: object) -> i
         c.execute("BEGIN IMMEDIATE")
         try:
             events, visits = _read(c, site, day, start, end)
-            recount = recount_day(site, day, tz, events, visits, site_rules, with_hours)
+            recount = recount_day(site, day, tz, events, visits, rules, with_hours)
             _take_out(c, site, day)
             db.cap.days.pop((site, day), None)  # its admitted values are rebuilt too
             folded = db._fold(c, recount.batch)
@@ -83,17 +81,16 @@ def recompute_day(db: StatsDB, site: str, day: int, tz: str, rules: object) -> i
 def _read(
     c: sqlite3.Connection, site: str, day: int, start: int, end: int
 ) -> tuple[list[StoredEvent], dict[int, StoredVisit]]:
-    """The per-event rows of every visit touching the day, and those visits."""
+    """The per-event rows of every visit with an event on the day, and those visits."""
     sids = {
         int(r[0])
         for r in c.execute(
             "SELECT session FROM events WHERE site = ? AND ts >= ? AND ts < ?", (site, start, end)
         )
     }
-    sids |= {
-        int(r[0])
-        for r in c.execute("SELECT id FROM visits WHERE site = ? AND start_day = ?", (site, day))
-    }
+    # A visit begun on the day has its first event on it (only events with
+    # per-event rows open visits), so these are all the visits it needs; no
+    # scan of `visits` by start day (it has no index for one).
     visits: dict[int, StoredVisit] = {}
     lo, hi = start, end
     ordered = sorted(sids)
