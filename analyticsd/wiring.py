@@ -375,7 +375,7 @@ def _http_server(parts: Parts) -> HttpServer:
         run=storage.run_query,
         today=lambda tz: day_number(parts.today_in(tz)),
         now_ms=parts.now_ms,
-        flushes=lambda: parts.aggregator.state.flushes,
+        flushes=lambda: parts.aggregator.state.writes(),
         imports=lambda: stamp_of(config.storage.data_dir),
         access=access,
     )

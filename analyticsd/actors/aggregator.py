@@ -162,6 +162,12 @@ class AggregatorState:
     marks_spilled: int = 0
     visits_restored: int = 0
     resident_bytes: int = 0
+    recomputed_days: int = 0
+
+    def writes(self) -> int:
+        """Commits that changed the rows (flushes and recomputed days): what
+        the Stats API's answer cache is valid for."""
+        return self.flushes + self.recomputed_days
 
 
 class Aggregator:
@@ -240,6 +246,7 @@ class Aggregator:
                         recompute_day, self.db, day.site, day.day, day.tz, day.rules
                     )
                     req.result = Recomputed(events=n)
+                    self.state.recomputed_days += 1
                 except (StatsStoreError, RecomputeRefused) as e:
                     req.result = Recomputed(error=str(e))
                 while not await self._rebuild():

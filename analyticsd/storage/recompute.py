@@ -20,6 +20,7 @@ import contextlib
 import sqlite3
 from dataclasses import replace
 
+from analyticsd.core import faults
 from analyticsd.core.buckets import DAY, HOUR, MONTH, WEEK, day_range_ms, month_of, week_of
 from analyticsd.core.dimensions import BOTS, shared_dims
 from analyticsd.core.enrich import SiteRules
@@ -66,6 +67,7 @@ def recompute_day(db: StatsDB, site: str, day: int, tz: str, rules: SiteRules | 
             _drop_zero_sums(c, site, day)
             c.executemany("UPDATE events SET goals = ? WHERE rowid = ?", recount.goals)
             c.executemany("UPDATE visits SET conversions = ? WHERE id = ?", recount.conversions)
+            faults.hit("recompute.before_commit")
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:

@@ -483,3 +483,53 @@ def test_recompute_refuses_days_without_per_event_rows(tmp_path: Path) -> None:
         assert d.stats(str(ts.date())).json()["totalViews"] == 1
     finally:
         d.kill()
+
+
+def test_a_crash_inside_a_recompute_leaves_each_day_whole(tmp_path: Path) -> None:
+    """Killed (SIGKILL) inside the second day's transaction: after the
+    restart the first day is rebuilt, the second and third are as before
+    (none half done), nothing is counted twice, and running it again
+    finishes the range."""
+    d = start_with(tmp_path / "d", SITE_EXTRA)
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in (5, 4, 3)]
+    lines = []
+    for day in days:
+        t = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+        for user, kind, page in (("u1", "pageview", "/pricing"), ("u2", "Signup", "/")):
+            lines.append(
+                {
+                    "eventType": kind,
+                    "url": f"https://test.example{page}",
+                    "timestamp": t.isoformat(),
+                    "eventId": str(uuid.uuid4()),
+                    "visitorId": f"{user}-{day}",
+                }
+            )
+    path = write_lines(tmp_path / "three.ndjson", lines)
+    try:
+        assert d.cli("backfill", "--site", TEST_SITE, str(path)).returncode == 0
+        d.wait_caught_up()
+        d.stop()
+        d.config.write_text(d.config.read_text().replace(SITE_EXTRA, PRICING_GOAL))
+        d.start(failpoint="recompute.before_commit:2")
+        span = ("--from", str(days[0]), "--to", str(days[-1]))
+        crashed = d.cli("recompute", "--site", TEST_SITE, *span)
+        assert crashed.returncode != 0
+        d.wait()  # killed by the failpoint
+        d.start()
+        by_day = [goal_rows(d, period="day", date=str(day)) for day in days]
+        assert by_day == [{"Visit /pricing": (1, 1)}, {"Signup": (1, 1)}, {"Signup": (1, 1)}]
+        totals = v1(
+            d,
+            "aggregate",
+            metrics="pageviews,events,visits",
+            period="custom",
+            date=f"{days[0]},{days[-1]}",
+        )
+        assert totals == {"pageviews": {"value": 3}, "events": {"value": 6}, "visits": {"value": 6}}
+        assert d.cli("recompute", "--site", TEST_SITE, *span).returncode == 0
+        by_day = [goal_rows(d, period="day", date=str(day)) for day in days]
+        assert by_day == [{"Visit /pricing": (1, 1)}] * 3
+    finally:
+        d.kill()
