@@ -39,6 +39,9 @@ from analyticsd.storage.access_files import TOKEN_FILE
 
 TOKEN_ENV = "ANALYTICSD_TOKEN"
 SEND_TIMEOUT_S = 60.0
+# A recompute request is answered when its day is rebuilt: a day of a busy
+# site is millions of per-event rows counted again.
+RECOMPUTE_TIMEOUT_S = 1800.0
 # A full spool answers 503: wait and try the same request again, this often.
 RETRIES = 20
 RETRY_WAIT_S = 2.0
@@ -96,8 +99,10 @@ def check_file(cfg: Config, site_id: str, lines: list[bytes], now_ms: int) -> li
     return problems + parsed.problems
 
 
-def _post(address: str, path: str, token: str, body: bytes) -> tuple[int, dict[str, object]]:
-    conn = control.connection(address, SEND_TIMEOUT_S)
+def _post(
+    address: str, path: str, token: str, body: bytes, timeout: float = SEND_TIMEOUT_S
+) -> tuple[int, dict[str, object]]:
+    conn = control.connection(address, timeout)
     try:
         conn.request(
             "POST",
@@ -224,7 +229,7 @@ def run_recompute(
     try:
         for n, d in enumerate(range(lo, hi + 1), 1):
             path = f"/api/recompute?site={site.id}&date={day_label(d)}"
-            status, payload = _post(address, path, secret, b"")
+            status, payload = _post(address, path, secret, b"", RECOMPUTE_TIMEOUT_S)
             if status != 200:
                 msgs = payload.get("message") or [f"HTTP {status}"]
                 text = "; ".join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))

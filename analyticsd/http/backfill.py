@@ -87,7 +87,7 @@ def _operator(deps: BackfillDeps) -> Response | None:
         status, message, headers = grant
         return _error(status, message, headers)
     if grant.sites is not None or grant.shared:
-        return _error(403, "backfill needs an API token without a `sites` scope")
+        return _error(403, "this writes history: it needs an API token without a `sites` scope")
     return None
 
 
