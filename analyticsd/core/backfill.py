@@ -31,8 +31,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from analyticsd.core.buckets import buckets, day_range_ms
 from analyticsd.core.errors import BodyError
 from analyticsd.core.geo import GeoInfo
@@ -185,7 +183,3 @@ def record(ev: BackfillEvent, key: bytes, tz_name: str, received_ms: int) -> Rec
 
 def encoded(ev: BackfillEvent, key: bytes, tz_name: str, received_ms: int) -> bytes:
     return encode(record(ev, key, tz_name, received_ms))
-
-
-def problems_json(problems: list[str]) -> bytes:
-    return msgspec.json.encode({"statusCode": 400, "error": "Bad Request", "message": problems})
