@@ -1,5 +1,5 @@
 """Command line: `analyticsd run | status | reload | check-config | backup | export |
-import | runs | replay-dead-letters` (SPEC §3).
+import | backfill | recompute | runs | replay-dead-letters` (SPEC §3).
 
 Exit codes (the README's table): 0 success (status: the daemon runs);
 1 an unexpected failure, or a reload that did not finish in time;
@@ -60,6 +60,16 @@ commands:
   import plausible --site S FILE.zip
                 a Plausible CSV export as the site's imported history
                 (all or nothing; importing again replaces, never adds).
+  backfill --site S FILE.ndjson
+                past events (any date within raw_event_retention_days) into
+                the running daemon, deduplicated by eventId, checked like
+                ingest; a bad line and nothing is sent. Needs an unscoped
+                API token (--token, $ANALYTICSD_TOKEN or the configuration).
+  recompute --site S --from D --to D
+                rebuild those days' rollups from the per-event rows with the
+                goals configured now (e.g. after a goal changed), one
+                transaction per day, by the running daemon. Days older than
+                raw_event_retention_days are refused.
   runs          the aggregation-runs log: each flush and retention prune,
                 when, how long, how many events and rows, and failures
                 (read-only; also while the daemon runs).
@@ -117,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         ("backup", "copy the statistics database consistently (also while running)"),
         ("export", "print a site's day aggregates or per-event rows"),
         ("import", "import a Plausible CSV export (zip) as a site's history"),
+        ("backfill", "send past events (NDJSON) to the running daemon, deduplicated by eventId"),
+        ("recompute", "rebuild days' rollups from the per-event rows (current goals)"),
         ("runs", "list the logged aggregation runs (flushes, prunes) and their failures"),
         ("replay-dead-letters", "move dead-lettered stream entries back into the hub's stream"),
     ):
@@ -140,6 +152,15 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("source", choices=("plausible",), help="where the export is from")
             cmd.add_argument("file", help="the export's zip (imported_*.csv files)")
             cmd.add_argument("--site", required=True, help="the configured site it is for")
+        if name == "backfill":
+            cmd.add_argument("file", help="one event per line (JSON, eventId and timestamp set)")
+            cmd.add_argument("--site", required=True, help="the configured site they are for")
+            cmd.add_argument("--token", help="an API token without a sites scope")
+        if name == "recompute":
+            cmd.add_argument("--site", required=True, help="the configured site")
+            cmd.add_argument("--from", dest="first", required=True, help="YYYY-MM-DD")
+            cmd.add_argument("--to", dest="last", required=True, help="YYYY-MM-DD, inclusive")
+            cmd.add_argument("--token", help="an API token without a sites scope")
         if name == "export":
             cmd.add_argument("--site", required=True)
             cmd.add_argument("--from", dest="first", required=True, help="YYYY-MM-DD")
@@ -193,6 +214,24 @@ def cmd_import(path: str | None, args: argparse.Namespace) -> int:
 
     cfg, _ = load_config(path)
     return run_import(cfg, args.source, args.site, args.file)
+
+
+def cmd_backfill(path: str | None, args: argparse.Namespace) -> int:
+    from analyticsd.backfill_command import run_backfill
+
+    target = control.find(path, load_config)
+    if target.config is None:
+        raise ConfigError(target.config_error or "the configuration does not load")
+    return run_backfill(target.config, target, args.site, args.file, args.token)
+
+
+def cmd_recompute(path: str | None, args: argparse.Namespace) -> int:
+    from analyticsd.backfill_command import run_recompute
+
+    target = control.find(path, load_config)
+    if target.config is None:
+        raise ConfigError(target.config_error or "the configuration does not load")
+    return run_recompute(target.config, target, args.site, args.first, args.last, args.token)
 
 
 def cmd_runs(path: str | None, args: argparse.Namespace) -> int:
@@ -403,6 +442,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_export(args.config, args)
     if args.command == "import":
         return cmd_import(args.config, args)
+    if args.command == "backfill":
+        return cmd_backfill(args.config, args)
+    if args.command == "recompute":
+        return cmd_recompute(args.config, args)
     if args.command == "runs":
         return cmd_runs(args.config, args)
     if args.command == "replay-dead-letters":

@@ -114,6 +114,9 @@ def _connection(address: str, timeout: float) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(host, port, timeout=timeout)
 
 
+connection = _connection  # for commands that POST (backfill_command)
+
+
 def get_json(address: str, path: str, timeout: float = ASK_TIMEOUT_S) -> dict[str, Any] | None:
     """GET `path` on `address`; the JSON object of a 200, else None."""
     try:

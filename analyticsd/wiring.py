@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -40,6 +40,8 @@ from analyticsd.core.visitor import salt_day
 from analyticsd.http.access import AccessDeps
 from analyticsd.http.admin import create_admin_app
 from analyticsd.http.api import create_app
+from analyticsd.http.backfill import BackfillDeps, register_recompute
+from analyticsd.http.backfill import register as register_backfill
 from analyticsd.http.client_facts import ClientProfiler
 from analyticsd.http.dashboard import over_https
 from analyticsd.http.dashboard import register as register_dashboard
@@ -50,6 +52,7 @@ from analyticsd.http.stats_api import StatsDeps
 from analyticsd.http.stats_api import register as register_stats
 from analyticsd.http.stats_v2 import register as register_stats_v2
 from analyticsd.http.tracker import register as register_tracker
+from analyticsd.storage import backfill_store
 from analyticsd.storage.access_files import FirstToken, SessionEpochs
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.imported import stamp_of
@@ -136,6 +139,13 @@ class Storage:
     async def day_stats(self, site_id: str, day: str) -> DayStats | None:
         async with self._read_lock:
             return await trio.to_thread.run_sync(self.reader.day_stats, site_id, day)
+
+    async def known_event_ids(self, site: str, events: Iterable[tuple[int, str]]) -> set[str]:
+        """Backfill's dedupe beyond the spool's window (storage.backfill_store)."""
+        async with self._read_lock:  # the reader's one connection
+            return await trio.to_thread.run_sync(
+                backfill_store.known_ids, self.reader.conn, site, list(events)
+            )
 
     def close(self) -> None:
         self.reader.close()
@@ -313,6 +323,22 @@ def _access(parts: Parts, storage: Storage) -> AccessDeps:
     )
 
 
+def _backfill(parts: Parts, access: AccessDeps) -> BackfillDeps:
+    storage, meter = parts.storage, parts.meter
+
+    return BackfillDeps(
+        config=lambda: parts.config,
+        access=access,
+        submit=parts.writer.submit,
+        known=storage.known_event_ids,
+        key=lambda: backfill_store.key(storage.data_dir),
+        now_ms=parts.now_ms,
+        on_accepted=lambda n: meter.add(n, trio.current_time()),
+        recompute=lambda req: parts.aggregator.recompute(req),
+        today=lambda tz: day_number(parts.today_in(tz)),
+    )
+
+
 def _absolute(address: str) -> str:
     """A unix socket path made absolute, so the record names it for any working directory."""
     if address.startswith("unix:"):
@@ -349,7 +375,7 @@ def _http_server(parts: Parts) -> HttpServer:
         run=storage.run_query,
         today=lambda tz: day_number(parts.today_in(tz)),
         now_ms=parts.now_ms,
-        flushes=lambda: parts.aggregator.state.flushes,
+        flushes=lambda: parts.aggregator.state.writes(),
         imports=lambda: stamp_of(config.storage.data_dir),
         access=access,
     )
@@ -358,5 +384,8 @@ def _http_server(parts: Parts) -> HttpServer:
     register_dashboard(app, stats_deps, geo=lambda: parts.geo.describe())
     register_share(app, lambda: parts.config, access, over_https)
     register_tracker(app, config.tracker)
+    history = _backfill(parts, access)
+    register_backfill(app, history)
+    register_recompute(app, history)
     alias = config.tracker.event_path
     return HttpServer(config.server, parts.ingest, app, alias if alias != "/api/event" else "")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
@@ -30,14 +30,15 @@ from analyticsd.actors.spool_writer import SpoolWriter
 from analyticsd.actors.waiting import sleep_beating
 from analyticsd.core import faults
 from analyticsd.core.aggregate import SKEW_MS, VISIT_BYTES, Aggregation
-from analyticsd.core.errors import ShuttingDown, SpoolError, StatsStoreError
+from analyticsd.core.errors import RecomputeRefused, ShuttingDown, SpoolError, StatsStoreError
 from analyticsd.core.flush_limit import FlushLimit
 from analyticsd.core.heartbeat import HEARTBEAT_S, no_beat
-from analyticsd.core.messages import Advance
+from analyticsd.core.messages import Advance, Recomputed, RecomputeDay
 from analyticsd.core.metrics import Metrics
 from analyticsd.core.runs import FAILED, OK, PRUNE, Run
 from analyticsd.core.sessions import SESSION_GAP_MS
 from analyticsd.core.spool_record import EnrichedRecord
+from analyticsd.storage.recompute import recompute_day
 from analyticsd.storage.spill import SpillStore
 from analyticsd.storage.spool import Spool
 from analyticsd.storage.statsdb import StatsDB
@@ -74,6 +75,8 @@ FINAL_FLUSH_TIMEOUT_S = 5.0
 # (a flush makes them clean, and clean visits can be evicted).
 EARLY_FLUSH_VISITS = 1.25
 PRUNE_EVERY_MS = 3600_000
+# Recompute requests waiting at most (each one day of one site).
+MAX_REQUESTS = 64
 DAY_MS = 86_400_000
 
 
@@ -133,6 +136,15 @@ class FlushTimer:
 
 
 @dataclass
+class _Request:
+    """A recompute request waiting for the aggregator, and its answer."""
+
+    day: RecomputeDay
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Recomputed = field(default_factory=lambda: Recomputed(error="not done"))
+
+
+@dataclass
 class AggregatorState:
     """What status and health report; written only by the aggregator."""
 
@@ -150,6 +162,12 @@ class AggregatorState:
     marks_spilled: int = 0
     visits_restored: int = 0
     resident_bytes: int = 0
+    recomputed_days: int = 0
+
+    def writes(self) -> int:
+        """Commits that changed the rows (flushes and recomputed days): what
+        the Stats API's answer cache is valid for."""
+        return self.flushes + self.recomputed_days
 
 
 class Aggregator:
@@ -195,6 +213,46 @@ class Aggregator:
         self._feed: Feed  # subscribed in `run`
         self._last_prune_ms = 0
         self._trimmed_at = -float("inf")
+        # Recompute requests (actors.recompute), served between batches; the
+        # wait for the next batch is cut short when one comes.
+        self._requests: list[_Request] = []
+        self._wait_scope: trio.CancelScope | None = None
+
+    async def recompute(self, day: RecomputeDay) -> Recomputed:
+        """Have the aggregator rebuild a day between its flushes (why it does
+        it: the store's one writer, and its memory reloaded from the result)."""
+        if len(self._requests) >= MAX_REQUESTS:
+            return Recomputed(error="too many recompute requests waiting; retry")
+        req = _Request(day)
+        self._requests.append(req)
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+        await req.done.wait()
+        return req.result
+
+    async def _serve_requests(self) -> None:
+        """Flush, rebuild each requested day (one transaction each), then
+        reload the committed state so memory agrees with the rebuilt rows."""
+        while self._requests:
+            req = self._requests.pop(0)
+            day = req.day
+            try:
+                if not await self.try_flush():
+                    error = f"the statistics store refuses writes: {self.state.store_error}"
+                    req.result = Recomputed(error=error)
+                    continue
+                try:
+                    n = await trio.to_thread.run_sync(
+                        recompute_day, self.db, day.site, day.day, day.tz, day.rules
+                    )
+                    req.result = Recomputed(events=n)
+                    self.state.recomputed_days += 1
+                except (StatsStoreError, RecomputeRefused) as e:
+                    req.result = Recomputed(error=str(e))
+                while not await self._rebuild():
+                    await sleep_beating(self.interval, self.beat)
+            finally:
+                req.done.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.spill is not None:  # a spill file of an earlier run holds nothing of ours
@@ -282,6 +340,9 @@ class Aggregator:
                 if faults.armed("aggregator.stall"):
                     await trio.sleep_forever()  # a stuck actor, for the watchdog drill
                 self.beat()
+                if batch is None and self._requests:
+                    await self._serve_requests()
+                    caught_up = False  # the new feed brings what is not counted
                 if batch is None:
                     batch = _poll(self._feed)
                 rest = None
@@ -316,8 +377,12 @@ class Aggregator:
         heartbeat too, so an idle aggregator still beats)."""
         now = trio.current_time()
         wake = timer.wake_at(now, self.agg.n_events > 0 or bool(self.agg.dirty))
-        with trio.move_on_at(min(wake, now + HEARTBEAT_S)):
+        self._wait_scope = trio.CancelScope(deadline=min(wake, now + HEARTBEAT_S))
+        with self._wait_scope:
+            if self._requests:
+                return None  # one came while the batch was counted
             return await feed.receive()
+        self._wait_scope = None
         timer.idle(trio.current_time())
         return None
 

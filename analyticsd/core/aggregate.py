@@ -32,7 +32,7 @@ counts are put back for the next attempt, so nothing is lost or doubled).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -196,6 +196,9 @@ class Aggregation:
     dirty: dict[int, Session] = field(default_factory=dict)
     # Per open visit, by its sid; forgotten with the visit.
     visits: dict[int, VisitCache] = field(default_factory=dict)
+    # A new visit's dimensions from its landing event. A recount of stored
+    # days (core.recount) gives the dimensions the visit was stored with.
+    dims_of: Callable[[EnrichedRecord], tuple[str, ...]] = session_dims
 
     @property
     def n_events(self) -> int:
@@ -317,7 +320,7 @@ class Aggregation:
             _count_bot(in_hour, in_day, pageview)
             return
         s = self.book.session_for(
-            seq, site, rec.visitor, rec.prev_visitor, ts, partial(session_dims, rec)
+            seq, site, rec.visitor, rec.prev_visitor, ts, partial(self.dims_of, rec)
         )
         s.add(ts, pageview, ev.path, bool(rec.goals))
         self.dirty[s.sid] = s

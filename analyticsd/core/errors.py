@@ -98,3 +98,7 @@ class QueryError(AnalyticsdError):
 
 class QueryTimeout(StatsStoreError):
     """A stats query ran past its time limit and was interrupted."""
+
+
+class RecomputeRefused(AnalyticsdError):
+    """A day's rollups cannot be rebuilt (its per-event rows are gone, or it is in the future)."""

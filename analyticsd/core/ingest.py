@@ -189,7 +189,9 @@ def _opt_str(obj: dict[str, Any], key: str, errs: Problems, limit: int = MAX_STR
     return _text(key, value, limit, errs)
 
 
-def read_timestamp(obj: dict[str, Any], now_ms: int, errs: Problems) -> int:
+def read_timestamp(
+    obj: dict[str, Any], now_ms: int, errs: Problems, max_age_ms: int = MAX_EVENT_AGE_MS
+) -> int:
     raw = obj.get("timestamp")
     if raw is None:
         return now_ms
@@ -206,8 +208,8 @@ def read_timestamp(obj: dict[str, Any], now_ms: int, errs: Problems) -> int:
     ts = int(parsed.timestamp() * 1000)
     if ts > now_ms + MAX_FUTURE_SKEW_MS:
         errs.add("timestamp must not be more than 15 minutes in the future")
-    elif ts < now_ms - MAX_EVENT_AGE_MS:
-        errs.add("timestamp must not be more than 7 days in the past")
+    elif ts < now_ms - max_age_ms:
+        errs.add(f"timestamp must not be more than {max_age_ms // 86_400_000} days in the past")
     return ts
 
 
@@ -381,8 +383,14 @@ def _required_str(obj: dict[str, Any], key: str, limit: int, errs: Problems) -> 
     return value
 
 
-def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
+def validate_event(
+    obj: Any, now_ms: int, max_age_ms: int = MAX_EVENT_AGE_MS
+) -> IncomingEvent | list[str]:
     """Check one decoded JSON value; returns the event or every problem found.
+
+    `max_age_ms` is lifted only by the authenticated backfill path
+    (core.backfill), whose dedupe does not rely on the spool's window; the
+    public beacon endpoints always use the default.
 
     Refused, each with a message naming the field: a wrong type; `null` for
     `siteId`, `eventType`, `path` or `url` (Plausible: `d`, `n`, `u`); a
@@ -411,7 +419,7 @@ def validate_event(obj: Any, now_ms: int) -> IncomingEvent | list[str]:
     site_id = _required_str(obj, "siteId", MAX_STR, errs)
     event_type = normalise_event_type(_required_str(obj, "eventType", MAX_EVENT_TYPE, errs))
     path, hostname = read_path_and_host(obj, errs, hash_mode)
-    timestamp_ms = read_timestamp(obj, now_ms, errs)
+    timestamp_ms = read_timestamp(obj, now_ms, errs, max_age_ms)
     event_id = read_event_id(obj, errs)
     # Optional fields are checked only when present: most beacons carry few,
     # and this runs for every event on the ingest path.

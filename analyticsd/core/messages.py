@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from analyticsd.core.errors import SpoolError
+
+if TYPE_CHECKING:
+    from analyticsd.core.enrich import SiteRules
 
 
 class PendingRecord(NamedTuple):  # a tuple: built per event on the hot path
@@ -66,3 +69,23 @@ class DayStats:
     bounces: int = 0
     duration_ms: int = 0
     bot_pageviews: int = 0
+
+
+@dataclass(frozen=True)
+class RecomputeDay:
+    """Rebuild one site-day's rollups from its per-event rows (the aggregator
+    does it between flushes: storage.recompute), with the site's goal rules
+    in force now (None: the site has none)."""
+
+    site: str
+    day: int
+    tz: str
+    rules: SiteRules | None
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """The answer: how many per-event rows the day was rebuilt from, or why not."""
+
+    events: int = 0
+    error: str | None = None
