@@ -35,6 +35,8 @@ from analyticsd.core.plan import fold, rollup_buckets
 from analyticsd.core.query import CustomMetric, Prop, Query, shown_value, stored_value
 from analyticsd.core.sessions import ENGAGED_MIN_MS, ENGAGED_MIN_PAGEVIEWS
 from analyticsd.storage.eventsql import (
+    PERCENTILE,
+    Percentile,
     builtin_sql,
     custom_sql,
     filter_sql,
@@ -65,6 +67,8 @@ class QueryEngine:
         conn.set_progress_handler(self._over_time, 10_000)
         # The v2 `matches` filter (storage.treesql).
         conn.create_function("regexp", 2, regexp, deterministic=True)
+        # Percentile custom metrics: SQLite has no percentile of its own.
+        conn.create_aggregate(PERCENTILE, 2, Percentile)
 
     def _over_time(self) -> int:
         return int(self._deadline > 0 and time.monotonic() > self._deadline)
