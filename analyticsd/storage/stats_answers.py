@@ -199,7 +199,11 @@ class Reports:
         metrics = metrics or q.metrics
         values = metric_values(acc or Acc(), metrics, total)
         for m in metrics:
-            if m in self.custom and values[m] is None and self.custom[m].type not in NULL_WHEN_EMPTY:
+            if (
+                m in self.custom
+                and values[m] is None
+                and self.custom[m].type not in NULL_WHEN_EMPTY
+            ):
                 values[m] = 0  # nothing counted; an average (min, ...) of nothing stays null
         if entry is not None:
             by_entry = metric_values(entry[0], entry[1], None)

@@ -195,9 +195,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         d.wait_caught_up()
         w = World(d, [(day0 + timedelta(days=i)).strftime("%Y-%m-%d") for i in (0, 1)])
         deadline = time.monotonic() + 20
-        while w.v1("aggregate", metrics="events", **w.both_days())["results"]["events"][
-            "value"
-        ] != 16:
+        while (
+            w.v1("aggregate", metrics="events", **w.both_days())["results"]["events"]["value"] != 16
+        ):
             assert time.monotonic() < deadline, "the events were never all counted"
             time.sleep(0.1)
         yield w
@@ -274,9 +274,9 @@ def test_v1_timeseries_by_day(world: World) -> None:
     ],
 )  # fmt: skip
 def test_v1_breakdowns(world: World, prop: str, key: str, want: dict[str, Any]) -> None:
-    res = world.v1(
-        "breakdown", property=prop, metrics=f"events,{LOADS}", **world.yesterday()
-    )["results"]
+    res = world.v1("breakdown", property=prop, metrics=f"events,{LOADS}", **world.yesterday())[
+        "results"
+    ]
     rows = {r[key]: [r[m] for m in LOADS.split(",")] for r in res}
     if prop == "event:props:ms":
         rows.pop("(none)")  # page views and purchases: no ms at all
@@ -320,8 +320,9 @@ def test_v2_metrics_by_name(world: World) -> None:
 def test_v1_breakdown_by_event_user_and_visit_user(world: World) -> None:
     metrics = "visitors,pageviews,events"
     by_event = world.v1("breakdown", property="event:user", metrics=metrics, **world.yesterday())
-    assert {r["user"]: (r["visitors"], r["pageviews"], r["events"])
-            for r in by_event["results"]} == {  # fmt: skip
+    assert {
+        r["user"]: (r["visitors"], r["pageviews"], r["events"]) for r in by_event["results"]
+    } == {
         "alice": (2, 2, 8),  # V1, V4
         "(none)": (2, 2, 4),  # V2, V3's page view
         "bob": (1, 0, 2),  # V3's Load and Purchase
@@ -329,8 +330,10 @@ def test_v1_breakdown_by_event_user_and_visit_user(world: World) -> None:
     by_visit = world.v1(
         "breakdown", property="visit:user", metrics=f"{metrics},visits", **world.yesterday()
     )
-    assert {r["user"]: (r["visitors"], r["pageviews"], r["events"], r["visits"])
-            for r in by_visit["results"]} == {  # fmt: skip
+    assert {
+        r["user"]: (r["visitors"], r["pageviews"], r["events"], r["visits"])
+        for r in by_visit["results"]
+    } == {
         "alice": (2, 2, 8, 2),
         "bob": (1, 1, 3, 1),  # the page view before bob's first user id counts for bob
         "(none)": (1, 1, 3, 1),  # V2
