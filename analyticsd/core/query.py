@@ -114,14 +114,11 @@ def _visit_props() -> dict[str, Prop]:
 # The user id the client sent (`userId`), as it sent it: never derived from
 # the address or user agent. A visit's is the first (by time) of its events'
 # user ids, so the events of a visit before a sign-in count for its user too.
-# Found among the site's events within the visit's time span (the scan index
-# holds site, ts, session and user_id), first by time, then by id.
+# The query engine works those out once per question, into a temporary table
+# (storage.queries): looked up per event it would rescan the visit's events.
 EVENT_USER = "e.user_id"
-VISIT_USER = (
-    "(SELECT nullif(x.user_id, '') FROM events x WHERE x.site = s.site "
-    "AND x.ts >= s.start_ms AND x.ts <= s.end_ms AND x.session = s.id "
-    "AND coalesce(x.user_id, '') != '' ORDER BY x.ts, x.user_id LIMIT 1)"
-)
+VISIT_USERS = "visit_users"
+VISIT_USER = f"(SELECT u.user_id FROM temp.{VISIT_USERS} u WHERE u.session = s.id)"
 
 PROPS: dict[str, Prop] = {
     "event:page": Prop("event:page", "page", "event", PAGE, "e.path"),
