@@ -283,8 +283,23 @@ def test_v1_breakdowns(world: World, prop: str, key: str, want: dict[str, Any]) 
     assert rows == want
 
 
-def test_v1_filtered_by_page_of_the_load_events(world: World) -> None:
-    # A custom event's page is not a page view's: filtered by a property.
+def test_v1_breakdown_compared_with_the_day_before(world: World) -> None:
+    res = world.v1(
+        "breakdown", property="visit:source", metrics="load_min,load_p50",
+        compare="previous_period", **world.yesterday(),
+    )["results"]  # fmt: skip
+    rows = {r["source"]: (r["load_min"], r["load_p50"]) for r in res}
+    # W1 (Direct, 50) is the day before's only Load.
+    assert rows["Direct / None"] == (
+        {"value": 100, "comparison_value": 50, "change": 100},
+        {"value": 300, "comparison_value": 50, "change": 500},
+    )
+    assert rows["Google"][0]["value"] == 200
+    assert rows["Google"][0]["comparison_value"] is None
+
+
+def test_v1_filtered_by_the_entry_page(world: World) -> None:
+    # event:page filters page views; the Load events are picked by their visit.
     res = world.v1(
         "aggregate", metrics=f"{LOADS},basket_max", filters="visit:entry_page==/pricing",
         **world.yesterday(),
