@@ -123,3 +123,15 @@ def metric_values(acc: Acc, metrics: Sequence[str], total_visitors: int | None) 
         else:
             out[m] = acc.custom.get(m)
     return out
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The p-th percentile (0-100) by linear interpolation between the
+    closest ranks; None of no values (see storage.eventsql.Percentile)."""
+    if not values:
+        return None
+    xs = sorted(values)
+    rank = p / 100 * (len(xs) - 1)
+    lo = int(rank)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo)

@@ -14,6 +14,7 @@ must not collide.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import urllib.parse
@@ -305,7 +306,8 @@ class MetricConfig(_Section, frozen=True):
     """A custom metric over per-event rows: which events, and what of them.
 
     No SQL: the events are chosen by name, page, goal and property values,
-    and `type` says what to compute (count, sum, avg, distinct, ratio)."""
+    and `type` says what to compute (count, sum, avg, min, max, percentile,
+    distinct, ratio)."""
 
     name: Annotated[
         str,
@@ -314,13 +316,14 @@ class MetricConfig(_Section, frozen=True):
             description="lower-case letters, digits and _, from a letter",
         ),
     ]
-    type: Literal["count", "sum", "avg", "distinct", "ratio"]
+    type: Literal["count", "sum", "avg", "min", "max", "percentile", "distinct", "ratio"]
     description: str = ""
     event: str = ""
     page: _Page = ""
     goal: str = ""
     props: dict[str, str] = msgspec.field(default_factory=dict)
-    field: str = ""  # sum / avg: "revenue" or "props.NAME"
+    field: str = ""  # sum / avg / min / max / percentile: "revenue" or "props.NAME"
+    p: float | None = None  # percentile: 0-100 (linear interpolation, see README)
     of: str = ""  # distinct: "visitor", "session", "user" or "props.NAME"
     numerator: str = ""  # ratio: two metric names (custom or events,
     denominator: str = ""  # pageviews, visitors, visits)
@@ -702,6 +705,8 @@ def validate_funnels(site: SiteConfig, key: str) -> None:
 
 
 _BUILTIN_OPERANDS = ("events", "pageviews", "visitors", "visits")
+# Metric types over a number of each event (revenue or a numeric property).
+_FIELD_TYPES = ("sum", "avg", "min", "max", "percentile")
 _PROPS_FIELD = re.compile(r'^props\.[^"\\\x00-\x1f]{1,256}$')
 
 
@@ -718,14 +723,25 @@ def _validate_metrics(metrics: tuple[MetricConfig, ...]) -> None:
 def _validate_metric_type(m: MetricConfig, key: str, metrics: tuple[MetricConfig, ...]) -> None:
     """Which of `field`, `of`, `numerator`/`denominator` a metric takes
     depends on its `type`."""
-    if m.type in ("sum", "avg"):
+    if m.type in _FIELD_TYPES:
         _check(
             m.field == "revenue" or bool(_PROPS_FIELD.match(m.field)),
             f"{key}.field",
-            'sum and avg need field = "revenue" or "props.NAME"',
+            f'{m.type} needs field = "revenue" or "props.NAME"',
         )
     else:
-        _check(not m.field, f"{key}.field", "only sum and avg take a field")
+        _check(not m.field, f"{key}.field", f"only {', '.join(_FIELD_TYPES)} take a field")
+    if m.type == "percentile":
+        # Checked here, not by a range in the schema: a missing p and one out
+        # of range get a message saying what p is.
+        _check(m.p is not None, f"{key}.p", "percentile needs p, a number from 0 to 100")
+        _check(
+            m.p is not None and math.isfinite(m.p) and 0 <= m.p <= 100,
+            f"{key}.p",
+            f"must be a number from 0 to 100 (the percentile), not {m.p}",
+        )
+    else:
+        _check(m.p is None, f"{key}.p", "only percentile takes p")
     if m.type == "distinct":
         _check(
             m.of in ("visitor", "session", "user") or bool(_PROPS_FIELD.match(m.of)),

@@ -83,6 +83,9 @@ class Prop:
     # Visitor-constant: a visitor has one value per day, so daily visitors of
     # several values add up exactly.
     constant: bool = False
+    # Optional per event, as a custom property: the events without a value
+    # are the "(none)" row of a breakdown, and what a "(none)" filter matches.
+    none: bool = False
 
 
 def _visit_props() -> dict[str, Prop]:
@@ -108,10 +111,21 @@ def _visit_props() -> dict[str, Prop]:
     return out
 
 
+# The user id the client sent (`userId`), as it sent it: never derived from
+# the address or user agent. A visit's is the first (by time) of its events'
+# user ids, so the events of a visit before a sign-in count for its user too.
+# The query engine works those out once per question, into a temporary table
+# (storage.queries): looked up per event it would rescan the visit's events.
+EVENT_USER = "e.user_id"
+VISIT_USERS = "visit_users"
+VISIT_USER = f"(SELECT u.user_id FROM temp.{VISIT_USERS} u WHERE u.session = s.id)"
+
 PROPS: dict[str, Prop] = {
     "event:page": Prop("event:page", "page", "event", PAGE, "e.path"),
     "event:goal": Prop("event:goal", "goal", "event", GOAL, ""),
     "event:name": Prop("event:name", "name", "name", -1, "e.name"),
+    "event:user": Prop("event:user", "user", "event", -1, EVENT_USER, none=True),
+    "visit:user": Prop("visit:user", "user", "visit", -1, VISIT_USER, none=True),
     "visit:entry_page": Prop("visit:entry_page", "entry_page", "entry_exit", ENTRY_PAGE, "s.entry"),
     "visit:exit_page": Prop("visit:exit_page", "exit_page", "entry_exit", EXIT_PAGE, "s.exit"),
     **_visit_props(),
@@ -297,20 +311,26 @@ def _day(text: str) -> int:
     return day_number(text)
 
 
+# Custom metric types of a value per event: over no event they are null (an
+# average or percentile of nothing is no number), where counts and sums are 0.
+NULL_WHEN_EMPTY = frozenset({"avg", "min", "max", "percentile"})
+
+
 @dataclass(frozen=True)
 class CustomMetric:
     """A `[[metrics]]` definition, validated (see core.config)."""
 
     name: str
-    type: str  # count, sum, avg, distinct, ratio
+    type: str  # count, sum, avg, min, max, percentile, distinct, ratio
     event: str = ""
     page: str = ""
     goal: str = ""
     props: tuple[tuple[str, str], ...] = ()
-    field: str = ""  # sum/avg: "revenue" or "props.NAME"
+    field: str = ""  # sum/avg/min/max/percentile: "revenue" or "props.NAME"
     of: str = ""  # distinct: visitor, session, user or props.NAME
     numerator: str = ""
     denominator: str = ""
+    p: float | None = None  # percentile: 0-100
 
 
 @dataclass(frozen=True)

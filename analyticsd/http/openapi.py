@@ -12,7 +12,7 @@ from typing import Any
 
 from analyticsd import __version__
 from analyticsd.core.query import INTERVALS, PERIODS, STANDARD_METRICS
-from analyticsd.http.openapi_v2 import ENGAGED_TEXT, v2_paths
+from analyticsd.http.openapi_v2 import CUSTOM_TEXT, ENGAGED_TEXT, USER_TEXT, v2_paths
 
 _ERROR = {
     "type": "object",
@@ -64,12 +64,18 @@ _PERIOD = _param(
 _DATE = _param("date", "YYYY-MM-DD anchoring the period (default today); A,B for custom")
 _METRICS = _param(
     "metrics",
-    "Comma-separated: " + ", ".join(STANDARD_METRICS) + ", or a [[metrics]] name. " + ENGAGED_TEXT,
+    "Comma-separated: "
+    + ", ".join(STANDARD_METRICS)
+    + ", or a [[metrics]] name. "
+    + ENGAGED_TEXT
+    + " "
+    + CUSTOM_TEXT,
 )
 _FILTERS = _param(
     "filters",
     "PROPERTY==VALUE or PROPERTY!=VALUE, alternatives split by |, joined by ;"
-    " (* matches any run of characters)",
+    " (* matches any run of characters). Properties as for a breakdown, event:user and"
+    " visit:user too. " + USER_TEXT,
 )
 _COMPARE = _param(
     "compare", "previous_period: add comparison values and change",
@@ -309,7 +315,8 @@ def _v1_paths() -> dict[str, Any]:
                 _FILTERS,
                 _param(
                     "property",
-                    "event:page, event:goal, event:props:NAME, visit:source ...",
+                    "event:page, event:goal, event:props:NAME, event:user, visit:source ..., "
+                    "visit:user. " + USER_TEXT,
                     required=True,
                 ),
                 _COMPARE,

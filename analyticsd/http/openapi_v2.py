@@ -18,6 +18,16 @@ ENGAGED_TEXT = (
     "engaged_visits: visits of at least 10 s, 2 page views or a conversion; "
     "engagement_rate: engaged_visits / visits, a whole %."
 )
+# What a [[metrics]] name may compute (core.config MetricConfig).
+CUSTOM_TEXT = (
+    "A [[metrics]] name is a custom metric of the per-event rows: count, sum, avg, min, max, "
+    "percentile (with p 0-100, linear interpolation between the closest ranks), distinct "
+    "or ratio; avg, min, max and percentile are null when no event had the value."
+)
+USER_TEXT = (
+    "event:user: the userId the client sent with the event; visit:user: the first userId "
+    'among the visit\'s events; "(none)": without one. Never derived from IP or user agent.'
+)
 
 _ERROR = {
     "type": "object",
@@ -45,7 +55,8 @@ _QUERY = {
             "minItems": 1,
             "uniqueItems": True,
             "items": _STR,
-            "description": f"{', '.join(METRICS)}, or a [[metrics]] name. {ENGAGED_TEXT}",
+            "description": f"{', '.join(METRICS)}, or a [[metrics]] name. {ENGAGED_TEXT} "
+            + CUSTOM_TEXT,
         },
         "date_range": {
             "oneOf": [
@@ -64,8 +75,8 @@ _QUERY = {
             "uniqueItems": True,
             "items": _STR,
             "description": "event:page, event:name, event:goal, event:hostname, "
-            "event:props:NAME, visit:source ... visit:entry_page, or one of "
-            + ", ".join(TIME_DIMS),
+            "event:props:NAME, event:user, visit:source ... visit:entry_page, visit:user, "
+            "or one of " + ", ".join(TIME_DIMS) + ". " + USER_TEXT,
         },
         "filters": {"type": "array", "items": _FILTER},
         "order_by": {

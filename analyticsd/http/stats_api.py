@@ -183,6 +183,7 @@ def _custom(m: MetricConfig) -> CustomMetric:
         m.of,
         m.numerator,
         m.denominator,
+        m.p,
     )
 
 

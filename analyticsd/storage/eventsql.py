@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from analyticsd.core.aggregate import GOAL, PAGE, PROP
+from analyticsd.core.answers import percentile
 from analyticsd.core.dimensions import EMPTY_LABELS, NO_PROP
 from analyticsd.core.query import CustomMetric, Filter, Prop, prop_of, stored_value
 
@@ -76,6 +77,14 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
             sql, p = match_sql("e.name", [], f, False)
             ev += f" AND {sql}"
             ev_p += p
+        elif prop.none:  # event:user / visit:user: values exactly as sent
+            sql, p = match_sql(prop.column, [], f, False, is_prop=True)
+            if needs_visit(prop.column):
+                vis += f" AND {sql}"
+                vis_p += p
+            else:
+                ev += f" AND {sql}"
+                ev_p += p
         elif prop.column.startswith(DIMS_ALIAS):
             # A visit dimension: the ids of the matching combinations, a set
             # SQLite builds once from the small table (storage.visitdims),
@@ -119,6 +128,8 @@ def group_sql(prop: Prop | None) -> tuple[str, str]:
             f"''), '{NO_PROP}')",
             "",
         )
+    if prop.none:  # as a custom property: no user id is the "(none)" row
+        return f"coalesce(nullif({prop.column}, ''), '{NO_PROP}')", ""
     if prop.dim == PAGE:
         return "CASE WHEN e.name = 'pageview' THEN e.path END", ""
     label = EMPTY_LABELS.get(prop.dim)
@@ -158,11 +169,42 @@ def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
         return f"count(DISTINCT {target})", where, params
     if m.field == "revenue":
         value = "e.revenue_micros / 1000000.0"
+        where += " AND e.revenue_micros IS NOT NULL"
     else:
         name = m.field[len("props.") :].replace("'", "''")
         value = f"json_extract(e.props, '$.\"{name}\"')"
+        # Events without the property, or with text in it, are not counted.
         where += f" AND json_type(e.props, '$.\"{name}\"') IN ('integer', 'real')"
-    return ("sum" if m.type == "sum" else "avg") + f"({value})", where, params
+    if m.type == "percentile":
+        # p is a number the configuration checked (0-100), not text.
+        return f"{PERCENTILE}({value}, {float(m.p or 0)!r})", where, params
+    return f"{m.type}({value})", where, params
+
+
+# The exact percentile aggregate the query engine registers (storage.queries).
+PERCENTILE = "percentile_exact"
+
+
+class Percentile:
+    """SQLite aggregate: the p-th percentile of a group's values, exactly.
+
+    Linear interpolation between the closest ranks (as numpy's default and
+    PostgreSQL's percentile_cont): the values sorted, rank p/100 * (n - 1),
+    and between two values the weighted mean of both. p = 0 is the minimum,
+    100 the maximum, 50 the median. The group's values are held while it is
+    summed up: per-event rows of one group, bounded by their retention."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.p = 0.0
+
+    def step(self, value: float | None, p: float) -> None:
+        if value is not None:
+            self.values.append(value)
+            self.p = p
+
+    def finalize(self) -> float | None:
+        return percentile(self.values, self.p)
 
 
 def builtin_sql(name: str) -> tuple[str, str, list[object]]:

@@ -25,16 +25,26 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from analyticsd.core.aggregate import DAY, PAGE, PROP, SEP, SITE
 from analyticsd.core.answers import Acc, Grouped, columns_for
 from analyticsd.core.buckets import day_range_ms, zone
 from analyticsd.core.errors import QueryError, QueryTimeout, StatsStoreError
 from analyticsd.core.plan import fold, rollup_buckets
-from analyticsd.core.query import CustomMetric, Prop, Query, shown_value, stored_value
+from analyticsd.core.query import (
+    VISIT_USERS,
+    CustomMetric,
+    Prop,
+    Query,
+    shown_value,
+    stored_value,
+)
 from analyticsd.core.sessions import ENGAGED_MIN_MS, ENGAGED_MIN_PAGEVIEWS
+from analyticsd.core.v2filters import leaves
 from analyticsd.storage.eventsql import (
+    PERCENTILE,
+    Percentile,
     builtin_sql,
     custom_sql,
     filter_sql,
@@ -65,6 +75,15 @@ class QueryEngine:
         conn.set_progress_handler(self._over_time, 10_000)
         # The v2 `matches` filter (storage.treesql).
         conn.create_function("regexp", 2, regexp, deterministic=True)
+        # Percentile custom metrics: SQLite has no percentile of its own.
+        # (Any: typeshed's aggregate protocol takes one argument, this two.)
+        conn.create_aggregate(PERCENTILE, 2, cast(Any, Percentile))
+        # visit:user (core.query.VISIT_USER): the temporary database is this
+        # connection's own, writable also on a read-only connection.
+        conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {VISIT_USERS} "
+            "(session INTEGER PRIMARY KEY, user_id TEXT NOT NULL)"
+        )
 
     def _over_time(self) -> int:
         return int(self._deadline > 0 and time.monotonic() > self._deadline)
@@ -230,6 +249,46 @@ class QueryEngine:
                 f"({datetime.fromtimestamp(horizon_ms / 1000, zone(q.tz)):%Y-%m-%d %H:%M}). "
                 "Shorten the period, or drop the filters/metrics that need per-event rows.",
             )
+        if not _uses_visit_user(q):
+            return self._per_event(q, unit, custom, start_ms, end_ms)
+        # One read transaction: the visits' users and the counts are of the
+        # same events (a flush committed in between would leave its new
+        # visits without their user).
+        self.conn.execute("BEGIN")
+        try:
+            self._fill_visit_users(q.site, start_ms, end_ms)
+            return self._per_event(q, unit, custom, start_ms, end_ms)
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")  # nothing written but the temporary table
+
+    def _fill_visit_users(self, site: str, start_ms: int, end_ms: int) -> None:
+        """The first user id (by time, then id) of each visit with events in
+        the range, from all of the visit's events (also those outside it)."""
+        self._rows(f"DELETE FROM temp.{VISIT_USERS}", [])
+        lo, hi = self._rows(
+            "SELECT min(v.start_ms), max(v.end_ms) FROM events e JOIN visits v ON v.id = e.session "
+            "WHERE e.site = ? AND e.ts >= ? AND e.ts < ?",
+            [site, start_ms, end_ms],
+        )[0]
+        if lo is None:
+            return
+        self._rows(
+            f"INSERT INTO temp.{VISIT_USERS}(session, user_id) SELECT session, user_id FROM "
+            "(SELECT x.session, x.user_id, row_number() OVER (PARTITION BY x.session "
+            "ORDER BY x.ts, x.user_id) AS rn FROM events x WHERE x.site = ? AND x.ts >= ? "
+            "AND x.ts <= ? AND coalesce(x.user_id, '') != '') WHERE rn = 1",
+            [site, lo, hi],
+        )
+
+    def _per_event(
+        self,
+        q: Query,
+        unit: str,
+        custom: dict[str, CustomMetric],
+        start_ms: int,
+        end_ms: int,
+    ) -> Grouped:
         steps = offset_steps(q.tz, start_ms, end_ms)
         ev_bucket = bucket_sql(local_sql("e.ts", steps), unit)
         st_bucket = bucket_sql(local_sql("s.start_ms", steps), unit)
@@ -404,6 +463,11 @@ class QueryEngine:
                 yield from batch
         except sqlite3.Error as e:
             raise self._translate(e) from e
+
+
+def _uses_visit_user(q: Query) -> bool:
+    names = {q.prop, *q.dims, *(f.prop for f in q.filters)}
+    return "visit:user" in names or any(leaf.dim == "visit:user" for leaf, _ in leaves(q.where))
 
 
 class EnginePool:

@@ -26,6 +26,7 @@ from analyticsd.core.plan import (
     without_engagement,
 )
 from analyticsd.core.query import (
+    NULL_WHEN_EMPTY,
     CustomMetric,
     Filter,
     Query,
@@ -208,8 +209,12 @@ class Reports:
         metrics = metrics or q.metrics
         values = metric_values(acc or Acc(), metrics, total)
         for m in metrics:
-            if m in self.custom and values[m] is None and self.custom[m].type != "avg":
-                values[m] = 0  # nothing counted; an average of nothing stays null
+            if (
+                m in self.custom
+                and values[m] is None
+                and self.custom[m].type not in NULL_WHEN_EMPTY
+            ):
+                values[m] = 0  # nothing counted; an average (min, ...) of nothing stays null
         if entry is not None:
             by_entry = metric_values(entry[0], entry[1], None)
             values.update({m: v for m, v in by_entry.items() if m in values})

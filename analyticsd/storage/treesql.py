@@ -34,15 +34,15 @@ def _cond(
     """The leaf's test on one column (negation applied by the caller).
 
     `is` compares with the value the rows hold (core.query.stored_value:
-    "(not set)" is the empty value); on a custom property "(none)" is the
-    events without it."""
+    "(not set)" is the empty value); on a custom property (or a user id)
+    "(none)" is the events without it."""
     lower = not leaf.case_sensitive
     target = f"lower({col})" if lower else col
     parts: list[str] = []
     params: list[object] = []
     for v in leaf.values:
         if leaf.kind == "is" and prop is not None:
-            if prop.dim == PROP and v == NO_PROP:
+            if (prop.dim == PROP or prop.none) and v == NO_PROP:
                 parts.append(f"coalesce({col}, '') = ''")
                 params += col_params
                 continue
@@ -78,7 +78,7 @@ def _leaf_sql(leaf: Leaf) -> tuple[str, list[object]]:
     cond, params = _cond(col, col_params, leaf, prop)
     if leaf.negated:
         cond = f"NOT coalesce({cond}, 0)"
-        if prop.dim == PROP and leaf.kind != "is":
+        if (prop.dim == PROP or prop.none) and leaf.kind != "is":
             # As Plausible: contains_not / matches_not need the property;
             # is_not keeps the events without it unless it lists "(none)".
             cond = f"({col} IS NOT NULL AND {cond})"

@@ -30,6 +30,7 @@ def rec(
     revenue: tuple[str, str] | None = None,
     bot: bool = False,
     received_ms: int | None = None,
+    user_id: str | None = None,
 ) -> EnrichedRecord:
     ev = IncomingEvent(
         site_id=site,
@@ -43,7 +44,7 @@ def rec(
         revenue_amount=revenue[0] if revenue else None,
         revenue_currency=revenue[1] if revenue else None,
         session_id=None,
-        user_id=None,
+        user_id=user_id,
         screen_width=1920,
         utm={},
     )

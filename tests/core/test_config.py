@@ -317,7 +317,8 @@ METRIC = "[[metrics]]\nname = 'signups'\ntype = 'count'\n"
         ),
         (
             MINIMAL + METRIC.replace("count", "median"),
-            "metrics[0].type: must be one of avg, count, distinct, ratio, sum, got 'median'",
+            "metrics[0].type: must be one of avg, count, distinct, max, min, percentile, "
+            "ratio, sum, got 'median'",
         ),
         (MINIMAL + METRIC.replace("signups", "Signups"), "metrics[0].name: must be lower-case"),
         (MINIMAL + METRIC + "page = 'x'\n", "metrics[0].page: must be a path starting with /"),
@@ -351,12 +352,42 @@ def test_length_and_choice_boundaries_are_accepted() -> None:
         "count": "",
         "sum": "field = 'revenue'\n",
         "avg": "field = 'props.amount'\n",
+        "min": "field = 'revenue'\n",
+        "max": "field = 'props.ms'\n",
+        "percentile": "field = 'props.ms'\np = 99.9\n",
         "distinct": "of = 'visitor'\n",
         "ratio": "numerator = 'visitors'\ndenominator = 'pageviews'\n",
     }
     for kind, needs in every_type.items():
         cfg = c.parse_toml(MINIMAL + METRIC.replace("count", kind) + needs)
         assert cfg.metrics[0].type == kind
+
+
+@pytest.mark.parametrize(
+    ("needs", "message"),
+    [
+        ("field = 'props.ms'\n", "metrics[0].p: percentile needs p, a number from 0 to 100"),
+        ("field = 'props.ms'\np = 100.5\n", "metrics[0].p: must be a number from 0 to 100"),
+        ("field = 'props.ms'\np = -0.1\n", "metrics[0].p: must be a number from 0 to 100"),
+        ("field = 'props.ms'\np = nan\n", "metrics[0].p: must be a number from 0 to 100"),
+        ("field = 'props.ms'\np = true\n", "metrics[0].p"),
+        ("p = 50\n", 'metrics[0].field: percentile needs field = "revenue" or "props.NAME"'),
+    ],
+)
+def test_percentile_needs_p_from_0_to_100(needs: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        c.parse_toml(MINIMAL + METRIC.replace("count", "percentile") + needs)
+    assert str(info.value).startswith(message)
+
+
+def test_percentile_bounds_are_accepted_and_p_is_for_percentile_only() -> None:
+    for p in ("0", "100", "50"):
+        cfg = c.parse_toml(
+            MINIMAL + METRIC.replace("count", "percentile") + f"field = 'revenue'\np = {p}\n"
+        )
+        assert cfg.metrics[0].p == float(p)
+    with pytest.raises(ConfigError, match=r"metrics\[0\]\.p: only percentile takes p"):
+        c.parse_toml(MINIMAL + METRIC.replace("count", "max") + "field = 'revenue'\np = 5\n")
 
 
 SECTIONS = [f.name for f in _fields(c.Config) if isinstance(f.type, msgspec.inspect.StructType)]

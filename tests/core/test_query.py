@@ -19,6 +19,7 @@ from analyticsd.core.aggregate import (
     week_first_day,
     week_of,
 )
+from analyticsd.core.answers import percentile
 from analyticsd.core.config import ConfigError, parse_toml
 from analyticsd.core.errors import QueryError, QueryTimeout
 from analyticsd.core.plan import (
@@ -315,3 +316,24 @@ def test_filter_values_are_the_values_the_rows_hold() -> None:
     assert shown_value(utm, "") == "(not set)"
     assert shown_value(ref, "") == "Direct / None"
     assert shown_value(prop_of("visit:country", "filters"), "") == ""
+
+
+@pytest.mark.parametrize(
+    ("values", "p", "want"),
+    [
+        ([], 50, None),
+        ([7], 0, 7),
+        ([7], 99, 7),
+        ([3, 1, 2], 50, 2),
+        ([1, 2, 3, 4], 50, 2.5),
+        ([100, 200, 300, 400, 1000], 90, 760),
+        ([100, 200, 300, 400, 1000], 0, 100),
+        ([100, 200, 300, 400, 1000], 100, 1000),
+        ([10, 20, 30], 25, 15),
+    ],
+)
+def test_percentile_interpolates_between_the_closest_ranks(
+    values: list[float], p: float, want: float | None
+) -> None:
+    got = percentile(values, p)
+    assert got == want if want is None else got == pytest.approx(want)

@@ -10,7 +10,7 @@ from analyticsd.core.query import CustomMetric, parse_query
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.stats_answers import Reports
 from analyticsd.storage.statsdb import FILENAME, StatsDB, connect_readonly
-from tests.core.records_fixture import rec
+from tests.core.records_fixture import ms, rec
 from tests.storage.test_statsdb import MIN, T, feed
 
 CUSTOM = {"pro": CustomMetric("pro", "count", event="Signup", props=(("plan", "pro"),))}
@@ -47,4 +47,36 @@ def test_custom_metrics_by_a_visit_dimension_equal_the_general_statement(tmp_pat
     assert breakdown("pro", "visit:entry_page==/") == breakdown(
         "visitors,pro", "visit:entry_page==/"
     )
+    engine.conn.close()
+
+
+def test_a_visits_user_comes_from_all_of_its_events_also_past_the_range(tmp_path: Path) -> None:
+    """visit:user is the first user id (by time, then id) among the visit's
+    events, also those after the queried day: a visit from 23:50 to 00:05
+    whose user id comes at 00:05 is that user's on the first day too."""
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    midnight = ms("2026-11-24T00:00:00+00:00")
+    records = [
+        rec(midnight - 10 * MIN, "00000000000000a1", "/a"),
+        rec(midnight + 5 * MIN, "00000000000000a1", "/b", user_id="late"),
+        rec(midnight - 60 * MIN, "00000000000000b2", "/c", user_id="zed"),
+        rec(midnight - 60 * MIN, "00000000000000b2", "/d", user_id="amy"),  # same time: by id
+        rec(midnight - 50 * MIN, "00000000000000c3", "/e"),
+    ]
+    feed(db, agg, records, 1)
+    db.close()
+    engine = QueryEngine(connect_readonly(str(tmp_path / FILENAME)))
+    today = day_number("2026-11-25")
+
+    def breakdown(prop: str, date: str, filters: str = "") -> dict[str, int]:
+        args = {"site_id": "s", "period": "day", "date": date, "property": prop,
+                "metrics": "pageviews", "filters": filters}  # fmt: skip
+        q = parse_query("breakdown", args, "UTC", today, {})
+        return {r["user"]: r["pageviews"] for r in Reports(engine, {}, 0).breakdown(q)["results"]}
+
+    assert breakdown("visit:user", "2026-11-23") == {"late": 1, "amy": 2, "(none)": 1}
+    assert breakdown("event:user", "2026-11-23") == {"(none)": 2, "zed": 1, "amy": 1}
+    assert breakdown("visit:user", "2026-11-24") == {"late": 1}
+    assert breakdown("event:user", "2026-11-23", "visit:user==late") == {"(none)": 1}
     engine.conn.close()
