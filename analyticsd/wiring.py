@@ -54,6 +54,7 @@ from analyticsd.http.stats_v2 import register as register_stats_v2
 from analyticsd.http.tracker import register as register_tracker
 from analyticsd.storage import backfill_store
 from analyticsd.storage.access_files import FirstToken, SessionEpochs
+from analyticsd.storage.columnstore import ColumnStore
 from analyticsd.storage.geoip import GeoLookup
 from analyticsd.storage.imported import stamp_of
 from analyticsd.storage.keys import SessionKey
@@ -124,7 +125,11 @@ class Storage:
         self._read_lock = trio.Lock()
         # Stats API queries run on connections of their own, two at a time
         # (one per core), so a slow query does not hold up /api/stats.
-        self.engines = EnginePool(st.data_dir, 2)
+        self.engines = EnginePool(
+            st.data_dir,
+            2,
+            ColumnStore(st.data_dir, st.column_memory_mb) if st.column_store else None,
+        )
         self._engine_slots = trio.Semaphore(self.engines.size)
 
     async def run_query(self, work: Callable[[StatsStoreView], T]) -> T:

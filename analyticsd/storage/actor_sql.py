@@ -26,6 +26,7 @@ from analyticsd.core.funnel import (
     masked_progress,
     retention_of_days,
 )
+from analyticsd.storage.dialect import SQLITE, Dialect
 from analyticsd.storage.eventsql import glob, prop_value_sql
 from analyticsd.storage.localtime import local_sql, offset_steps
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 Rows = Callable[[str, Sequence[object]], Iterator[tuple[Any, ...]]]
 
 
-def step_sql(step: Step) -> tuple[str, list[object]]:
+def step_sql(step: Step, d: Dialect = SQLITE) -> tuple[str, list[object]]:
     """A condition true for the events that match the step (core.funnel.Step)."""
     params: list[object]
     if step.event:
@@ -45,29 +46,35 @@ def step_sql(step: Step) -> tuple[str, list[object]]:
     else:  # a third cheaper than GLOB, on every event of the range
         parts, params = ["e.name = 'pageview'", "e.path = ?"], [step.page]
     for k, v in step.props:
-        col, cp = prop_value_sql(k)
+        col, cp = prop_value_sql(k, d)
         parts.append(f"{col} = ?")
         params += [*cp, v]
     return " AND ".join(parts), params
 
 
-def _mask_sql(steps: Sequence[Step]) -> tuple[str, list[object]]:
+def _mask_sql(steps: Sequence[Step], d: Dialect) -> tuple[str, list[object]]:
     parts, params = [], []
     for k, step in enumerate(steps):
-        cond, p = step_sql(step)
+        cond, p = step_sql(step, d)
         parts.append(f"(CASE WHEN {cond} THEN {1 << k} ELSE 0 END)")
         params += p
     return " + ".join(parts), params
 
 
 def funnel(
-    rows: Rows, site: str, start_ms: int, end_ms: int, by_user: bool, f: FunnelDef
+    rows: Rows,
+    site: str,
+    start_ms: int,
+    end_ms: int,
+    by_user: bool,
+    f: FunnelDef,
+    d: Dialect = SQLITE,
 ) -> dict[str, Any]:
     actor = "e.user_id" if by_user else "e.visitor"
     cond = " AND e.user_id IS NOT NULL" if by_user else ""
-    mask, params = _mask_sql(f.steps)
+    mask, params = _mask_sql(f.steps, d)
     inner = (
-        f"SELECT {actor} AS a, e.ts AS ts, e.rowid AS r, {mask} AS m FROM events e "
+        f"SELECT {actor} AS a, e.ts AS ts, {d.rowid} AS r, {mask} AS m FROM events e "
         f"WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{cond}"
     )
     args = [*params, site, start_ms, end_ms]
@@ -114,6 +121,7 @@ def retention(
     start_event: str = "",
     return_event: str = "",
 ) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]:
+    # The same text in both dialects (integer division: see storage.dialect).
     day = f"({local_sql('e.ts', offset_steps(tz, start_ms, end_ms))} / 86400000)"
     starts = "max(e.name = ?)" if start_event else "1"
     returns = "max(e.name = ?)" if return_event else "1"

@@ -14,6 +14,7 @@ from analyticsd.core.aggregate import GOAL, PAGE, PROP
 from analyticsd.core.answers import percentile
 from analyticsd.core.dimensions import EMPTY_LABELS, NO_PROP
 from analyticsd.core.query import CustomMetric, Filter, Prop, prop_of, stored_value
+from analyticsd.storage.dialect import SQLITE, Dialect
 
 
 def glob(value: str) -> str:
@@ -21,22 +22,23 @@ def glob(value: str) -> str:
     return "".join("[" + c + "]" if c in "[]?" else c for c in value)
 
 
-def prop_value_sql(name: str) -> tuple[str, list[object]]:
+def prop_value_sql(name: str, d: Dialect = SQLITE) -> tuple[str, list[object]]:
     path = f'$."{name}"'
-    return (
-        "(CASE json_type(e.props, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-        "ELSE CAST(json_extract(e.props, ?) AS TEXT) END)",
-        [path, path],
-    )
+    return d.prop_text("?"), d.prop_text_params(path)
 
 
 def match_sql(
-    column: str, column_params: list[object], f: Filter, joined: bool, is_prop: bool = False
+    column: str,
+    column_params: list[object],
+    f: Filter,
+    joined: bool,
+    is_prop: bool = False,
+    d: Dialect = SQLITE,
 ) -> tuple[str, list[object]]:
     """`f`'s test on a column; for a custom property (`is_prop`) "(none)"
     matches the events without it (a negated filter then keeps only those
     with it, as Plausible's)."""
-    col = f"substr({column}, instr({column}, char(31)) + 1)" if joined else column
+    col = f"substr({column}, instr({column}, {d.sep(31)}) + 1)" if joined else column
     parts, params = [], []
     for v in f.values:
         if is_prop and v == NO_PROP:
@@ -54,7 +56,9 @@ def match_sql(
     return sql, params
 
 
-def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[object]]:
+def filter_sql(
+    filters: Sequence[Filter], d: Dialect = SQLITE
+) -> tuple[str, list[object], str, list[object]]:
     ev, vis = "", ""
     ev_p: list[object] = []
     vis_p: list[object] = []
@@ -62,23 +66,23 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
         prop = prop_of(f.prop, "filters")
         if prop.dim == GOAL:
             marks = ",".join("?" * len(f.values))
-            ev += f" AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value IN ({marks}))"
+            ev += f" AND {d.any_goal(f'value IN ({marks})')}"
             ev_p += list(f.values)
         elif prop.dim == PROP:
-            col, cp = prop_value_sql(prop.prop_name)
-            sql, p = match_sql(col, cp, f, False, is_prop=True)
+            col, cp = prop_value_sql(prop.prop_name, d)
+            sql, p = match_sql(col, cp, f, False, is_prop=True, d=d)
             ev += f" AND {sql}"
             ev_p += p
         elif prop.dim == PAGE:
-            sql, p = match_sql("e.path", [], f, False)
+            sql, p = match_sql("e.path", [], f, False, d=d)
             ev += f" AND e.name = 'pageview' AND {sql}"
             ev_p += p
         elif prop.kind == "name":
-            sql, p = match_sql("e.name", [], f, False)
+            sql, p = match_sql("e.name", [], f, False, d=d)
             ev += f" AND {sql}"
             ev_p += p
         elif prop.none:  # event:user / visit:user: values exactly as sent
-            sql, p = match_sql(prop.column, [], f, False, is_prop=True)
+            sql, p = match_sql(prop.column, [], f, False, is_prop=True, d=d)
             if needs_visit(prop.column):
                 vis += f" AND {sql}"
                 vis_p += p
@@ -91,12 +95,16 @@ def filter_sql(filters: Sequence[Filter]) -> tuple[str, list[object], str, list[
             # instead of each event's visit joined and tested. Values as
             # stored ("(not set)" is the empty value, "organic" is "Organic Search").
             f = replace(f, values=tuple(stored_value(prop, v) for v in f.values))
-            sql, p = match_sql(prop.column, [], f, prop.joined)
-            ev += f" AND e.vd IN (SELECT s.id FROM visit_dims s WHERE {sql})"
+            if d.duck:  # the column store's events hold their visit's dimensions
+                sql, p = match_sql(d.visit_dim(prop.column), [], f, prop.joined, d=d)
+                ev += f" AND e.vd IS NOT NULL AND {sql}"
+            else:
+                sql, p = match_sql(prop.column, [], f, prop.joined, d=d)
+                ev += f" AND e.vd IN (SELECT s.id FROM visit_dims s WHERE {sql})"
             ev_p += p
         else:
             f = replace(f, values=tuple(stored_value(prop, v) for v in f.values))
-            sql, p = match_sql(prop.column, [], f, prop.joined)
+            sql, p = match_sql(prop.column, [], f, prop.joined, d=d)
             vis += f" AND {sql}"
             vis_p += p
     return ev, ev_p, vis, vis_p
@@ -112,33 +120,29 @@ def needs_visit(*sql: str) -> bool:
     return any("s." in part for part in sql)
 
 
-def group_sql(prop: Prop | None) -> tuple[str, str]:
+def group_sql(prop: Prop | None, d: Dialect = SQLITE) -> tuple[str, str]:
     """(group expression, extra join) for a breakdown property."""
     if prop is None:
         return "''", ""
     if prop.dim == GOAL:
-        return "gj.value", "JOIN json_each(e.goals) gj"
+        return "gj.value", d.goal_join
     if prop.dim == PROP:
         # Events without the property are Plausible's "(none)" row.
         name = prop.prop_name.replace("'", "''")
         path = f"'$.\"{name}\"'"
-        return (
-            f"coalesce(nullif((CASE json_type(e.props, {path}) WHEN 'true' THEN 'true' "
-            f"WHEN 'false' THEN 'false' ELSE CAST(json_extract(e.props, {path}) AS TEXT) END), "
-            f"''), '{NO_PROP}')",
-            "",
-        )
+        return f"coalesce(nullif({d.prop_text(path)}, ''), '{NO_PROP}')", ""
     if prop.none:  # as a custom property: no user id is the "(none)" row
         return f"coalesce(nullif({prop.column}, ''), '{NO_PROP}')", ""
     if prop.dim == PAGE:
         return "CASE WHEN e.name = 'pageview' THEN e.path END", ""
+    column = d.visit_dim(prop.column)
     label = EMPTY_LABELS.get(prop.dim)
     if label is not None:  # the empty value is a row of its own, under its label
-        return f"(CASE {prop.column} WHEN '' THEN '{label}' ELSE {prop.column} END)", ""
-    return prop.column, ""
+        return f"(CASE {column} WHEN '' THEN '{label}' ELSE {column} END)", ""
+    return column, ""
 
 
-def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
+def custom_sql(m: CustomMetric, d: Dialect = SQLITE) -> tuple[str, str, list[object]]:
     """(aggregate expression, extra WHERE, params) of a custom metric's events."""
     where = ""
     params: list[object] = []
@@ -149,10 +153,10 @@ def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
         where += f" AND e.name = 'pageview' AND e.path {'GLOB' if '*' in m.page else '='} ?"
         params.append(glob(m.page) if "*" in m.page else m.page)
     if m.goal:
-        where += " AND EXISTS (SELECT 1 FROM json_each(e.goals) WHERE value = ?)"
+        where += f" AND {d.any_goal('value = ?')}"
         params.append(m.goal)
     for k, v in m.props:
-        col, cp = prop_value_sql(k)
+        col, cp = prop_value_sql(k, d)
         where += f" AND {col} = ?"
         params += [*cp, v]
     if m.type == "count":
@@ -165,16 +169,17 @@ def custom_sql(m: CustomMetric) -> tuple[str, str, list[object]]:
         }.get(m.of)
         if target is None:
             name = m.of[len("props.") :].replace("'", "''")
-            target = f"json_extract(e.props, '$.\"{name}\"')"
+            target = d.prop_raw(f"'$.\"{name}\"'")
         return f"count(DISTINCT {target})", where, params
     if m.field == "revenue":
-        value = "e.revenue_micros / 1000000.0"
+        value = "e.revenue_micros / 1e6"  # a double in both dialects (DuckDB: no DECIMAL)
         where += " AND e.revenue_micros IS NOT NULL"
     else:
         name = m.field[len("props.") :].replace("'", "''")
-        value = f"json_extract(e.props, '$.\"{name}\"')"
+        path = f"'$.\"{name}\"'"
+        value = d.prop_number(path)
         # Events without the property, or with text in it, are not counted.
-        where += f" AND json_type(e.props, '$.\"{name}\"') IN ('integer', 'real')"
+        where += f" AND {d.prop_is_number(path)}"
     if m.type == "percentile":
         # p is a number the configuration checked (0-100), not text.
         return f"{PERCENTILE}({value}, {float(m.p or 0)!r})", where, params

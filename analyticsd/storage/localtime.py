@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from analyticsd.core.buckets import zone
+from analyticsd.storage.dialect import SQLITE, Dialect
 
 _MS_PER = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 
@@ -56,7 +57,7 @@ def local_sql(column: str, steps: Sequence[tuple[int, int]]) -> str:
     return f"({column} + CASE {cases} ELSE {steps[-1][1]} END)"
 
 
-def bucket_sql(local: str, unit: str) -> str:
+def bucket_sql(local: str, unit: str, d: Dialect = SQLITE) -> str:
     """SQL for the bucket number of a local time (see core.aggregate)."""
     if unit == "none":
         return "0"
@@ -64,8 +65,4 @@ def bucket_sql(local: str, unit: str) -> str:
         return f"({local} / {_MS_PER[unit]})"
     if unit == "week":
         return f"(({local} / 86400000 + 3) / 7)"
-    # month: year * 12 + month - 1
-    return (
-        f"(CAST(strftime('%Y', {local} / 1000, 'unixepoch') AS INTEGER) * 12"
-        f" + CAST(strftime('%m', {local} / 1000, 'unixepoch') AS INTEGER) - 1)"
-    )
+    return d.month(local)

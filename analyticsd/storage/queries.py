@@ -20,8 +20,11 @@ unique visitors: the same person on two days counts twice.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -42,6 +45,8 @@ from analyticsd.core.query import (
 )
 from analyticsd.core.sessions import ENGAGED_MIN_MS, ENGAGED_MIN_PAGEVIEWS
 from analyticsd.core.v2filters import leaves
+from analyticsd.storage.columnstore import ColumnStore, ColumnStoreError
+from analyticsd.storage.dialect import DUCKDB, SQLITE, Dialect
 from analyticsd.storage.eventsql import (
     PERCENTILE,
     Percentile,
@@ -54,6 +59,8 @@ from analyticsd.storage.localtime import bucket_sql, local_sql, offset_steps
 from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonly
 from analyticsd.storage.treesql import groups_sql, regexp, tree_sql
 
+log = logging.getLogger("analyticsd.queries")
+
 _DIM_COLUMN = re.compile(r"s\.d_[a-z_]+")  # a visit dimension's column (core.query)
 # Metrics counted over visits (the visits a group's events belong to).
 VISIT_METRICS = frozenset(
@@ -63,12 +70,23 @@ VISIT_METRICS = frozenset(
 
 
 class QueryEngine:
-    """Runs queries on one read connection (blocking; call from a thread)."""
+    """Runs queries on one read connection (blocking; call from a thread).
 
-    def __init__(self, conn: sqlite3.Connection, time_limit_s: float = 30.0) -> None:
+    Per-event questions read the column store's copy of the per-event rows
+    when there is one (`columns`), else SQLite's; the same SQL (storage.dialect)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        time_limit_s: float = 30.0,
+        columns: ColumnStore | None = None,
+    ) -> None:
         self.conn = conn
         self.time_limit_s = time_limit_s
         self._deadline = 0.0
+        self.columns = columns
+        self._cursor: Any = None  # this engine's own connection to the column store
+        self._target: Any = conn  # where per-event statements run now
         # SQLite calls this every N virtual machine steps; a non-zero answer
         # interrupts the statement. It bounds how long one question can hold
         # a read connection (a year of per-event rows with a big retention).
@@ -85,6 +103,12 @@ class QueryEngine:
             "(session INTEGER PRIMARY KEY, user_id TEXT NOT NULL)"
         )
 
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+        self.conn.close()
+
     def _over_time(self) -> int:
         return int(self._deadline > 0 and time.monotonic() > self._deadline)
 
@@ -93,10 +117,62 @@ class QueryEngine:
         self._deadline = time.monotonic() + self.time_limit_s
 
     def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        if self._target is not self.conn:
+            with self._timed():
+                return list(self._target.execute(sql, params).fetchall())
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as e:
             raise self._translate(e) from e
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        """A column store statement under the question's time limit (DuckDB
+        has no progress handler: a timer interrupts it)."""
+        import duckdb
+
+        left = self._deadline - time.monotonic() if self._deadline else self.time_limit_s
+        timer = threading.Timer(max(left, 0.001), self._target.interrupt)
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException as e:
+            raise QueryTimeout(
+                f"the question took longer than {self.time_limit_s:.0f} s; "
+                "narrow the period or the filters"
+            ) from e
+        except duckdb.Error as e:
+            raise StatsStoreError(f"query failed: {e}") from e
+        finally:
+            timer.cancel()
+
+    @contextlib.contextmanager
+    def events(self) -> Iterator[Dialect]:
+        """Per-event statements inside run on the column store, brought up
+        to SQLite's last commit first, and the SQL dialect to write them in;
+        on SQLite's rows when there is no column store or it cannot be
+        brought up to date (a full disk, a damaged file: slower, not wrong)."""
+        cursor = None
+        if self.columns is not None:
+            try:
+                self.columns.sync(self.conn)
+                if self._cursor is None:
+                    self._cursor = self.columns.cursor()
+                    self._cursor.execute(
+                        f"CREATE TEMP TABLE IF NOT EXISTS {VISIT_USERS} "
+                        "(session BIGINT PRIMARY KEY, user_id VARCHAR NOT NULL)"
+                    )
+                cursor = self._cursor
+            except ColumnStoreError as e:
+                log.warning("per-event question answered from SQLite: %s", e)
+        if cursor is None:
+            yield SQLITE
+            return
+        self._target = cursor
+        try:
+            yield DUCKDB
+        finally:
+            self._target = self.conn
 
     def _translate(self, e: sqlite3.Error) -> StatsStoreError:
         if isinstance(e, sqlite3.OperationalError) and "interrupted" in str(e):
@@ -249,18 +325,20 @@ class QueryEngine:
                 f"({datetime.fromtimestamp(horizon_ms / 1000, zone(q.tz)):%Y-%m-%d %H:%M}). "
                 "Shorten the period, or drop the filters/metrics that need per-event rows.",
             )
-        if not _uses_visit_user(q):
-            return self._per_event(q, unit, custom, start_ms, end_ms)
-        # One read transaction: the visits' users and the counts are of the
-        # same events (a flush committed in between would leave its new
-        # visits without their user).
-        self.conn.execute("BEGIN")
-        try:
-            self._fill_visit_users(q.site, start_ms, end_ms)
-            return self._per_event(q, unit, custom, start_ms, end_ms)
-        finally:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")  # nothing written but the temporary table
+        with self.events() as d:
+            if not _uses_visit_user(q):
+                return self._per_event(q, unit, custom, start_ms, end_ms, d)
+            # One read transaction: the visits' users and the counts are of
+            # the same events (a flush committed in between, or a sync of
+            # the column store, would leave its new visits without their user).
+            self._rows("BEGIN", [])
+            try:
+                self._fill_visit_users(q.site, start_ms, end_ms)
+                return self._per_event(q, unit, custom, start_ms, end_ms, d)
+            finally:
+                # Nothing written but the temporary table.
+                if self._target is not self.conn or self.conn.in_transaction:
+                    self._rows("ROLLBACK", [])
 
     def _fill_visit_users(self, site: str, start_ms: int, end_ms: int) -> None:
         """The first user id (by time, then id) of each visit with events in
@@ -288,17 +366,18 @@ class QueryEngine:
         custom: dict[str, CustomMetric],
         start_ms: int,
         end_ms: int,
+        d: Dialect,
     ) -> Grouped:
         steps = offset_steps(q.tz, start_ms, end_ms)
-        ev_bucket = bucket_sql(local_sql("e.ts", steps), unit)
-        st_bucket = bucket_sql(local_sql("s.start_ms", steps), unit)
-        ev_where, ev_params, vis_where, vis_params = filter_sql(q.filters)
+        ev_bucket = bucket_sql(local_sql("e.ts", steps), unit, d)
+        st_bucket = bucket_sql(local_sql("s.start_ms", steps), unit, d)
+        ev_where, ev_params, vis_where, vis_params = filter_sql(q.filters, d)
         tree = ""
         if q.where is not None:  # a v2 filter tree
-            tree, tree_params = tree_sql(q.where)
+            tree, tree_params = tree_sql(q.where, d)
             ev_where += f" AND {tree}"
             ev_params += tree_params
-        g_event, g_join = groups_sql(q)
+        g_event, g_join = groups_sql(q, d)
         # Events are joined to their visits only when something reads them.
         visit_join = (
             "JOIN sessions s ON s.id = e.session "
@@ -375,7 +454,7 @@ class QueryEngine:
                 acc(g, b).add_revenue(cur, micros, n)
         for name in q.metrics:
             if name in custom:
-                self._custom(custom[name], custom, base, params, g_event, ev_bucket, acc)
+                self._custom(custom[name], custom, base, params, g_event, ev_bucket, acc, d)
         return out
 
     def _custom(
@@ -387,13 +466,14 @@ class QueryEngine:
         g_event: str,
         ev_bucket: str,
         acc: Callable[[object, int], Acc],
+        d: Dialect,
     ) -> None:
         if m.type == "ratio":
             parts: dict[tuple[str, int], list[float | None]] = {}
             for i, operand in enumerate((m.numerator, m.denominator)):
                 values: dict[tuple[str, int], float | None] = {}
                 if operand in custom:
-                    expr, where, wparams = custom_sql(custom[operand])
+                    expr, where, wparams = custom_sql(custom[operand], d)
                 else:
                     expr, where, wparams = builtin_sql(operand)
                 for g, b, v in self._rows(
@@ -406,7 +486,7 @@ class QueryEngine:
             for (g, b), (num, den) in parts.items():
                 acc(g, b).custom[m.name] = round(num / den, 4) if num and den else 0
             return
-        expr, where, wparams = custom_sql(m)
+        expr, where, wparams = custom_sql(m, d)
         for g, b, v in self._rows(
             f"SELECT {g_event}, {ev_bucket}, {expr} {base}{where} GROUP BY 1, 2",
             [*params, *wparams],
@@ -457,6 +537,12 @@ class QueryEngine:
 
     def stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
         """The rows of a statement, read from the cursor a batch at a time."""
+        if self._target is not self.conn:
+            with self._timed():
+                cursor = self._target.execute(sql, params)
+                while batch := cursor.fetchmany(4096):
+                    yield from batch
+            return
         try:
             cursor = self.conn.execute(sql, params)
             while batch := cursor.fetchmany(4096):
@@ -474,14 +560,17 @@ class EnginePool:
     """Read connections for queries, one per concurrent query (SQLite
     connections must not be shared by two threads at once)."""
 
-    def __init__(self, data_dir: str, size: int) -> None:
+    def __init__(self, data_dir: str, size: int, columns: ColumnStore | None = None) -> None:
         import os
 
         path = os.path.join(data_dir, FILENAME)
-        self.free = [QueryEngine(connect_readonly(path)) for _ in range(size)]
+        self.columns = columns
+        self.free = [QueryEngine(connect_readonly(path), columns=columns) for _ in range(size)]
         self.size = size
 
     def close(self) -> None:
         for engine in self.free:
-            engine.conn.close()
+            engine.close()
         self.free.clear()
+        if self.columns is not None:
+            self.columns.close()

@@ -467,7 +467,8 @@ class StatsStoreView:
         self, site: str, start_ms: int, end_ms: int, by_user: bool, f: FunnelDef
     ) -> dict[str, Any]:
         """core.funnel.funnel's answer, the step matching done in SQL."""
-        return actor_sql.funnel(self.engine.stream, site, start_ms, end_ms, by_user, f)
+        with self.engine.events() as d:
+            return actor_sql.funnel(self.engine.stream, site, start_ms, end_ms, by_user, f, d)
 
     def retention(
         self,
@@ -484,20 +485,21 @@ class StatsStoreView:
         return_event: str = "",
     ) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]:
         """core.funnel.retention's answer, one row per user and day from SQL."""
-        return actor_sql.retention(
-            self.engine.stream,
-            site,
-            tz,
-            start_ms,
-            end_ms,
-            period,
-            periods,
-            first_day,
-            last_day,
-            today,
-            start_event,
-            return_event,
-        )
+        with self.engine.events():
+            return actor_sql.retention(
+                self.engine.stream,
+                site,
+                tz,
+                start_ms,
+                end_ms,
+                period,
+                periods,
+                first_day,
+                last_day,
+                today,
+                start_event,
+                return_event,
+            )
 
     def answers(
         self,

@@ -125,6 +125,16 @@ CREATE INDEX IF NOT EXISTS events_scan
     ON events(site, ts, vd, name, path, visitor, session, goals, user_id);
 DROP INDEX IF EXISTS events_site_ts;
 """
+# The column store (storage.columnstore) copies new per-event rows by rowid
+# and visits by touched_ms; a row changed in place (a recompute, a migration)
+# moves `events_generation`, and the copy is built again.
+_COPY_MARKS = """
+INSERT OR IGNORE INTO meta(key, value) VALUES ('events_generation', 0);
+CREATE TRIGGER IF NOT EXISTS events_changed AFTER UPDATE ON events BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'events_generation'; END;
+CREATE TRIGGER IF NOT EXISTS visits_changed AFTER UPDATE ON visits BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'events_generation'; END;
+"""
 _AGG_INSERT = f"INSERT INTO agg(site, gran, bucket, dim, val, {', '.join(METRIC_COLUMNS)})"
 _AGG_CONFLICT = "ON CONFLICT(site, gran, bucket, dim, val) DO UPDATE SET " + ", ".join(
     f"{c} = {c} + excluded.{c}" for c in METRIC_COLUMNS
@@ -241,6 +251,7 @@ class StatsDB:
             self.conn.executescript(visitdims.SCHEMA)
             visitdims.migrate(self.conn)
             self.conn.executescript(_EVENTS_INDEX)
+            self.conn.executescript(_COPY_MARKS)
             if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
                 # What a migration freed (an old table or index) goes back now.
                 self.conn.executescript("PRAGMA incremental_vacuum;")
@@ -539,6 +550,11 @@ class StatsDB:
                     "DELETE FROM events WHERE site = ? AND ts < ?", (site, before_ms)
                 ).rowcount
             c.execute("DELETE FROM visits WHERE touched_ms < ?", (before_ms,))
+            c.execute(  # for the column store's copy (storage.columnstore)
+                "INSERT INTO meta(key, value) VALUES ('pruned_before_ms', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+                (before_ms,),
+            )
             self.visit_dims.prune(c)
             if runs_before_ms is not None:
                 run_log.prune(c, runs_before_ms)

@@ -14,6 +14,7 @@ from analyticsd.core.dimensions import NO_PROP
 from analyticsd.core.query import Prop, Query, prop_of, stored_value
 from analyticsd.core.v2answer import GROUP_SEP
 from analyticsd.core.v2filters import Branch, Expr, Leaf, Not, compile_pattern
+from analyticsd.storage.dialect import SQLITE, Dialect
 from analyticsd.storage.eventsql import group_sql, prop_value_sql
 
 
@@ -61,18 +62,18 @@ def _cond(
     return "(" + " OR ".join(parts) + ")", params
 
 
-def _leaf_sql(leaf: Leaf) -> tuple[str, list[object]]:
+def _leaf_sql(leaf: Leaf, d: Dialect) -> tuple[str, list[object]]:
     prop = prop_of(leaf.dim, "filters")
     if prop.dim == GOAL:
         cond, params = _cond("value", [], leaf)
-        sql = f"EXISTS (SELECT 1 FROM json_each(e.goals) WHERE {cond})"
+        sql = d.any_goal(cond)
         return (f"NOT {sql}" if leaf.negated else sql), params
     if prop.dim == PROP:
-        col, col_params = prop_value_sql(prop.prop_name)
+        col, col_params = prop_value_sql(prop.prop_name, d)
     elif prop.dim == PAGE:
         col, col_params = "e.path", []
     elif prop.joined:
-        col, col_params = f"substr({prop.column}, instr({prop.column}, char(31)) + 1)", []
+        col, col_params = f"substr({prop.column}, instr({prop.column}, {d.sep(31)}) + 1)", []
     else:
         col, col_params = prop.column, []
     cond, params = _cond(col, col_params, leaf, prop)
@@ -88,32 +89,32 @@ def _leaf_sql(leaf: Leaf) -> tuple[str, list[object]]:
     return cond, params
 
 
-def tree_sql(e: Expr) -> tuple[str, list[object]]:
+def tree_sql(e: Expr, d: Dialect = SQLITE) -> tuple[str, list[object]]:
     """A boolean SQL expression over `e` (events) and `s` (their visits)."""
     if isinstance(e, Leaf):
-        return _leaf_sql(e)
+        return _leaf_sql(e, d)
     if isinstance(e, Not):
-        sql, params = tree_sql(e.child)
+        sql, params = tree_sql(e.child, d)
         return f"NOT coalesce({sql}, 0)", params
     assert isinstance(e, Branch)
-    parts = [tree_sql(c) for c in e.children]
+    parts = [tree_sql(c, d) for c in e.children]
     joiner = " OR " if e.op == "or" else " AND "
     return "(" + joiner.join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
 
 
-def groups_sql(q: Query) -> tuple[str, str]:
+def groups_sql(q: Query, d: Dialect = SQLITE) -> tuple[str, str]:
     """(group expression, extra joins) for a query's dimension(s): several
     dimensions are one key, their values joined by GROUP_SEP (NULL when one
     of them is missing, so such events make no row)."""
     if not q.dims:
-        return group_sql(prop_of(q.prop, "property") if q.prop else None)
+        return group_sql(prop_of(q.prop, "property") if q.prop else None, d)
     exprs, joins = [], []
     for name in q.dims:
-        expr, join = group_sql(prop_of(name, "dimensions"))
+        expr, join = group_sql(prop_of(name, "dimensions"), d)
         exprs.append(f"nullif({expr}, '')")
         if join:
             joins.append(join)
-    return f" || char({ord(GROUP_SEP)}) || ".join(exprs), " ".join(joins)
+    return f" || {d.sep(ord(GROUP_SEP))} || ".join(exprs), " ".join(joins)
 
 
 def dim_props(q: Query) -> list[Prop]:
