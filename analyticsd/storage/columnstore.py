@@ -133,7 +133,10 @@ class ColumnStore:
             return self._db
         import duckdb  # here: the module and its memory only once it is used
 
-        config = {"memory_limit": f"{self.memory_mb}MB", "threads": str(self.threads)}
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": f"{self.memory_mb}MB",
+            "threads": self.threads,
+        }
         try:
             db = duckdb.connect(self.path, config=config)
         except duckdb.Error as e:
@@ -149,8 +152,7 @@ class ColumnStore:
             db.execute("CREATE TABLE IF NOT EXISTS state (key VARCHAR, value BIGINT)")
             for table, cols in _TABLES.items():
                 db.execute(
-                    f"CREATE TABLE IF NOT EXISTS {table} "
-                    f"({', '.join(f'{c} {t}' for c, t in cols)})"
+                    f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{c} {t}' for c, t in cols)})"
                 )
             dims = ", ".join(f"v.{c}" for c in DIM_COLUMNS)
             db.execute(

@@ -119,7 +119,8 @@ class QueryEngine:
     def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         if self._target is not self.conn:
             with self._timed():
-                return list(self._target.execute(sql, params).fetchall())
+                rows: list[tuple[Any, ...]] = self._target.execute(sql, params).fetchall()
+                return rows
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as e:
