@@ -86,7 +86,8 @@ class QueryEngine:
         self._deadline = 0.0
         self.columns = columns
         self._cursor: Any = None  # this engine's own connection to the column store
-        self._target: Any = conn  # where per-event statements run now
+        # The column store cursor per-event statements run on now (None: SQLite).
+        self._duck: Any = None
         # SQLite calls this every N virtual machine steps; a non-zero answer
         # interrupts the statement. It bounds how long one question can hold
         # a read connection (a year of per-event rows with a big retention).
@@ -117,9 +118,9 @@ class QueryEngine:
         self._deadline = time.monotonic() + self.time_limit_s
 
     def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        if self._target is not self.conn:
+        if self._duck is not None:
             with self._timed():
-                rows: list[tuple[Any, ...]] = self._target.execute(sql, params).fetchall()
+                rows: list[tuple[Any, ...]] = self._duck.execute(sql, params).fetchall()
                 return rows
         try:
             return self.conn.execute(sql, params).fetchall()
@@ -133,7 +134,7 @@ class QueryEngine:
         import duckdb
 
         left = self._deadline - time.monotonic() if self._deadline else self.time_limit_s
-        timer = threading.Timer(max(left, 0.001), self._target.interrupt)
+        timer = threading.Timer(max(left, 0.001), self._duck.interrupt)
         timer.start()
         try:
             yield
@@ -169,11 +170,11 @@ class QueryEngine:
         if cursor is None:
             yield SQLITE
             return
-        self._target = cursor
+        self._duck = cursor
         try:
             yield DUCKDB
         finally:
-            self._target = self.conn
+            self._duck = None
 
     def _translate(self, e: sqlite3.Error) -> StatsStoreError:
         if isinstance(e, sqlite3.OperationalError) and "interrupted" in str(e):
@@ -338,7 +339,7 @@ class QueryEngine:
                 return self._per_event(q, unit, custom, start_ms, end_ms, d)
             finally:
                 # Nothing written but the temporary table.
-                if self._target is not self.conn or self.conn.in_transaction:
+                if self._duck is not None or self.conn.in_transaction:
                     self._rows("ROLLBACK", [])
 
     def _fill_visit_users(self, site: str, start_ms: int, end_ms: int) -> None:
@@ -538,9 +539,9 @@ class QueryEngine:
 
     def stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
         """The rows of a statement, read from the cursor a batch at a time."""
-        if self._target is not self.conn:
+        if self._duck is not None:
             with self._timed():
-                cursor = self._target.execute(sql, params)
+                cursor = self._duck.execute(sql, params)
                 while batch := cursor.fetchmany(4096):
                     yield from batch
             return
