@@ -1,14 +1,15 @@
 """Per-event questions side by side: this engine against DuckDB, same rows, same run.
 
 The rows are the fixture's per-event rows with their visits' attributes
-(what `analyticsd export --rows events` and the visits hold), copied into an
-in-memory DuckDB table once. Every question is then timed in both engines
-in this process (median of REPEAT runs after one warm-up; no HTTP on either
-side), and both answers are compared: a ratio means nothing if the two
-engines answered different questions.
-
-DuckDB is a benchmark dependency only (the `bench` extra): a column store
-is the reference the per-event engine is measured against.
+(what `analyticsd export --rows events` and the visits hold), copied into
+one flat DuckDB table, in memory and in a file. Every question is then
+timed in this process (median of REPEAT runs after one warm-up; no HTTP on
+either side) four ways: our engine as the daemon runs it (per-event
+questions on the column store, storage.columnstore), our engine on SQLite's
+rows (the column store off), and hand-written DuckDB SQL on the flat table
+in memory and in a file. All answers are compared: a ratio means nothing if
+the engines answered different questions. The ratio is ours against
+in-memory DuckDB, the faster reference.
 
     python -m bench.perevent [--pageviews N]
 """
@@ -34,6 +35,8 @@ from analyticsd.core.dimensions import EMPTY_LABELS
 from analyticsd.core.funnel import FunnelDef, Step
 from analyticsd.core.query import PROPS, CustomMetric, parse_query
 from analyticsd.storage.actor_sql import reference_funnel, reference_retention
+from analyticsd.storage.columnstore import FILENAME as COLUMNS_FILENAME
+from analyticsd.storage.columnstore import ColumnStore
 from analyticsd.storage.localtime import offset_steps
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.stats_answers import Reports, StatsStoreView
@@ -114,7 +117,7 @@ def _ms(fn: Callable[[], object]) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def load_duckdb(data: Path) -> Any:
+def load_duckdb(data: Path, file: str = ":memory:") -> Any:
     """The site's per-event rows with their visit's attributes, one flat table."""
     import duckdb
 
@@ -126,7 +129,7 @@ def load_duckdb(data: Path) -> Any:
         f"s.pageviews, s.conversions, {cols} FROM events e JOIN sessions s ON s.id = e.session"
     ).fetchall()
     src.close()
-    db = duckdb.connect()
+    db = duckdb.connect(file)
     dims = ", ".join(f"{c} VARCHAR" for c in _DIM_COLUMNS)
     db.execute(
         "CREATE TABLE ev (rid BIGINT, site VARCHAR, ts BIGINT, session BIGINT, visitor BIGINT, "
@@ -241,20 +244,41 @@ def run(tmp: Path, pageviews: int) -> dict[str, Any]:
     r = parse_query("aggregate", {"site_id": SITE, "period": "30d"}, tz, today, {}).range
     first, last = r.first, r.last
     start, end = day_range_ms(first, tz)[0], day_range_ms(last, tz)[1]
-    engine = QueryEngine(connect_readonly(str(data / FILENAME)))
+    columns = ColumnStore(str(data))
+    engine = QueryEngine(connect_readonly(str(data / FILENAME)), columns=columns)
+    rows_engine = QueryEngine(connect_readonly(str(data / FILENAME)))  # SQLite's rows
     store = StatsStoreView(engine)
+    built = time.perf_counter()
+    with engine.events():  # the column store built from SQLite, as on a first question
+        pass
+    built = time.perf_counter() - built
     duck = load_duckdb(data)
-    out: dict[str, Any] = {"fixture": info, "questions": {}}
+    duck_file = load_duckdb(data, str(tmp / "reference.duckdb"))
+    out: dict[str, Any] = {
+        "fixture": info,
+        "column_store": {
+            "build_s": round(built, 2),
+            "bytes": (data / COLUMNS_FILENAME).stat().st_size,
+            "sqlite_bytes": (data / FILENAME).stat().st_size,
+        },
+        "questions": {},
+    }
 
-    def record(label: str, ours: Callable[[], object], theirs: Callable[[], object]) -> None:
-        engine.start()
-        ours_ms, ours_answer = _ms(ours)
-        duck_ms, duck_answer = _ms(theirs)
+    def record(
+        label: str, ours: Callable[[QueryEngine], object], theirs: Callable[[Any], object]
+    ) -> None:
+        timed: dict[str, float] = {}
+        answers: dict[str, object] = {}
+        for name, e in (("ours", engine), ("sqlite_rows", rows_engine)):
+            e.start()
+            timed[name], answers[name] = _ms(lambda e=e: ours(e))
+        for name, db in (("duckdb", duck), ("duckdb_file", duck_file)):
+            timed[name], answers[name] = _ms(lambda db=db: theirs(db))
         out["questions"][label] = {
-            "ours_ms": round(ours_ms, 1),
-            "duckdb_ms": round(duck_ms, 1),
-            "ratio": round(ours_ms / max(duck_ms, 0.01), 2),
-            "same_answer": _same(ours_answer, duck_answer),
+            **{f"{k}_ms": round(v, 1) for k, v in timed.items()},
+            "ratio": round(timed["ours"] / max(timed["duckdb"], 0.01), 2),
+            "ratio_file": round(timed["ours"] / max(timed["duckdb_file"], 0.01), 2),
+            "same_answer": all(_same(answers["ours"], a) for a in answers.values()),
         }
         print(f"  {label}: {out['questions'][label]}", file=sys.stderr)
 
@@ -263,11 +287,11 @@ def run(tmp: Path, pageviews: int) -> dict[str, Any]:
         q = parse_query("breakdown", {**args, **params}, tz, today, {})
         group = _shown(params["property"])
 
-        def ours(q: Any = q) -> object:
-            return _rows_of(Reports(engine, {}, horizon).breakdown(q))
+        def ours(e: QueryEngine, q: Any = q) -> object:
+            return _rows_of(Reports(e, {}, horizon).breakdown(q))
 
-        def theirs(where: str = where, group: str = group) -> object:
-            return _duck_breakdown(duck, where, group, start, end)
+        def theirs(db: Any, where: str = where, group: str = group) -> object:
+            return _duck_breakdown(db, where, group, start, end)
 
         record(label, ours, theirs)
     q = parse_query(
@@ -285,17 +309,17 @@ def run(tmp: Path, pageviews: int) -> dict[str, Any]:
     )
     record(
         "custom metric (pro signups) by country",
-        lambda: _custom_rows(Reports(engine, CUSTOM, horizon).breakdown(q)),
-        lambda: _duck_custom(duck, start, end),
+        lambda e: _custom_rows(Reports(e, CUSTOM, horizon).breakdown(q)),
+        lambda db: _duck_custom(db, start, end),
     )
     for order in ("loose", "strict"):
         f = FunnelDef("f", STEPS, WINDOW_S, order)
 
-        def ours_funnel(f: FunnelDef = f) -> object:
-            return _funnel_counts(store.funnel(SITE, start, end, False, f))
+        def ours_funnel(e: QueryEngine, f: FunnelDef = f) -> object:
+            return _funnel_counts(StatsStoreView(e).funnel(SITE, start, end, False, f))
 
-        def duck_funnel(strict: bool = order == "strict") -> object:
-            return _duck_funnel(duck, start, end, strict)
+        def duck_funnel(db: Any, strict: bool = order == "strict") -> object:
+            return _duck_funnel(db, start, end, strict)
 
         def python_funnel(f: FunnelDef = f) -> object:
             return reference_funnel(engine, SITE, start, end, False, f)
@@ -309,10 +333,12 @@ def run(tmp: Path, pageviews: int) -> dict[str, Any]:
     ret_end = now_ms + 86_400_000
     record(
         "weekly retention (users)",
-        lambda: _retention_counts(
-            store.retention(SITE, tz, start, ret_end, "week", 8, first, last, today, "", "")
+        lambda e: _retention_counts(
+            StatsStoreView(e).retention(
+                SITE, tz, start, ret_end, "week", 8, first, last, today, "", ""
+            )
         ),
-        lambda: _duck_retention(duck, start, ret_end, first, last, tz),
+        lambda db: _duck_retention(db, start, ret_end, first, last, tz),
     )
     ref_ms, ref = _ms(
         lambda: reference_retention(engine, SITE, tz, start, ret_end, "week", 8, first, last, today)
@@ -320,8 +346,11 @@ def run(tmp: Path, pageviews: int) -> dict[str, Any]:
     new_ret = store.retention(SITE, tz, start, ret_end, "week", 8, first, last, today, "", "")
     out["questions"]["weekly retention (users)"]["python_reference_ms"] = round(ref_ms, 1)
     out["questions"]["weekly retention (users)"]["equals_reference"] = new_ret == ref
-    engine.conn.close()
+    engine.close()
+    rows_engine.close()
+    columns.close()
     duck.close()
+    duck_file.close()
     return out
 
 
@@ -350,10 +379,20 @@ def _same(a: object, b: object) -> bool:
 
 
 def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = []
+    c = r["column_store"]
+    pv = int(r["fixture"].get("pageviews_all_sites", 0)) or 1
+    rows = [
+        (
+            "  column store",
+            f"built from SQLite in {c['build_s']:.2f} s; {c['bytes'] / 2**20:.1f} MiB "
+            f"({c['bytes'] / pv:.1f} B/pv) beside SQLite's {c['sqlite_bytes'] / 2**20:.1f} MiB",
+        )
+    ]
     for label, q in r["questions"].items():
         text = (
             f"ours {q['ours_ms']:.1f} ms, DuckDB {q['duckdb_ms']:.1f} ms = {q['ratio']:.2f}x"
+            f" (DuckDB file {q['duckdb_file_ms']:.1f} ms = {q['ratio_file']:.2f}x;"
+            f" ours on SQLite rows {q['sqlite_rows_ms']:.1f} ms)"
             f"{'' if q['same_answer'] else '  (ANSWERS DIFFER)'}"
         )
         if "python_reference_ms" in q:

@@ -160,6 +160,15 @@ def funnel_answer(progress: Iterable[list[int]], f: FunnelDef) -> dict[str, Any]
                 gap_sum[k] += times[k] - times[k - 1]
         if len(times) == n:
             total_time += times[-1] - times[0]
+    return funnel_of_totals(reached, gap_sum, total_time, f)
+
+
+def funnel_of_totals(
+    reached: Sequence[int], gap_sum: Sequence[int], total_time: int, f: FunnelDef
+) -> dict[str, Any]:
+    """The answer from the actors' best attempts summed up: how many reached
+    each step, the sum of their times from the step before (ms), and of
+    their times from the first step to the last (those who completed)."""
     steps = []
     for k, step in enumerate(f.steps):
         prev = reached[k - 1] if k else reached[0]

@@ -1,13 +1,14 @@
-"""Funnels and retention in SQL: what runs per event stays in SQLite.
+"""Funnels and retention in SQL: what runs per event stays in the engine.
 
 Both used to read every event of the range into Python (decoding each
 event's props JSON) and match steps there: a 3-step funnel over 30 days of a
-1M-page-view-a-year site took ~1.1 s. Here SQLite evaluates the step
-conditions into a bitmask per event and hands over only the events that
-match a step (with their position among the actor's events, for strict
-order); retention gets one row per user and local day. The pure functions
-of core.funnel finish the answer, and are checked against the reference
-implementation (core.funnel.funnel / retention on every event) in tests.
+1M-page-view-a-year site took ~1.1 s. Here the engine (the column store, or
+SQLite's rows: storage.dialect) evaluates the step conditions into a bitmask
+per event; a loose-order funnel hands over only the events that match a
+step, a strict-order one is summed up in SQL (`_strict_sql`), and retention
+gets one row per user and local day. The pure functions of core.funnel
+finish the answer, and are checked against the reference implementation
+(core.funnel.funnel / retention on every event) in tests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from analyticsd.core.funnel import (
     Masked,
     Step,
     funnel_answer,
+    funnel_of_totals,
     masked_progress,
     retention_of_days,
 )
@@ -78,19 +80,47 @@ def funnel(
         f"WHERE e.site = ? AND e.ts >= ? AND e.ts < ?{cond}"
     )
     args = [*params, site, start_ms, end_ms]
+    n = len(f.steps)
     if f.order == "strict":
-        # Every event counts for the positions (an unmatched event between
-        # two steps breaks a strict chain); only matched ones leave SQLite.
-        sql = (
-            "SELECT a, ts, m, p FROM (SELECT a, ts, m, "
-            f"row_number() OVER (PARTITION BY a ORDER BY ts, r) AS p FROM ({inner})) "
-            "WHERE m != 0 ORDER BY a, p"
-        )
-    else:
-        sql = f"SELECT a, ts, m, 0 FROM ({inner}) WHERE m != 0 ORDER BY a, ts, r"
-    n, strict = len(f.steps), f.order == "strict"
+        row = next(rows(_strict_sql(inner, n, f.window_s * 1000), args), None)
+        totals = [int(v or 0) for v in row] if row is not None else [0] * (2 * n)
+        return funnel_of_totals(totals[:n], [0, *totals[n : 2 * n - 1]], totals[-1], f)
+    sql = f"SELECT a, ts, m, 0 FROM ({inner}) WHERE m != 0 ORDER BY a, ts, r"
     return funnel_answer(
-        (masked_progress(ev, n, f.window_s, strict) for ev in _by_actor(rows(sql, args))), f
+        (masked_progress(ev, n, f.window_s, False) for ev in _by_actor(rows(sql, args))), f
+    )
+
+
+def _strict_sql(inner: str, n: int, window_ms: int) -> str:
+    """The strict-order funnel summed up in SQL: one row of how many actors
+    reached each step, their summed times from the step before, and the
+    summed times from first to last step of those who completed.
+
+    In strict order step k must be the very next event after step k - 1,
+    so each attempt (an event matching step 1) reads the n - 1 events after
+    it (`lead`) and its length is where the chain breaks (a step not
+    matched, or past the window from the attempt's start). Each actor's
+    best attempt is its first longest one, as core.funnel.masked_progress
+    picks it; only sums leave the engine."""
+    leads = "".join(
+        f", lead(m, {k}) OVER w AS m{k}, lead(ts, {k}) OVER w AS t{k}" for k in range(1, n)
+    )
+    breaks = " ".join(
+        f"WHEN NOT ((coalesce(m{k}, 0) & {1 << k}) > 0 AND t{k} - t0 <= {window_ms}) THEN {k}"
+        for k in range(1, n)
+    )
+    length = f"CASE {breaks} ELSE {n} END" if breaks else str(n)
+    times = "".join(f", t{k}" for k in range(1, n))
+    sums = ["count(*)"]
+    sums += [f"sum(CASE WHEN l > {k} THEN 1 ELSE 0 END)" for k in range(1, n)]
+    sums += [f"sum(CASE WHEN l > {k} THEN t{k} - t{k - 1} ELSE 0 END)" for k in range(1, n)]
+    sums.append(f"sum(CASE WHEN l = {n} THEN t{n - 1} - t0 ELSE 0 END)" if n > 1 else "0")
+    return (
+        f"SELECT {', '.join(sums)} FROM ("
+        "SELECT *, row_number() OVER (PARTITION BY a ORDER BY l DESC, t0, r) AS rn FROM ("
+        f"SELECT a, r, t0{times}, {length} AS l FROM ("
+        f"SELECT a, ts AS t0, r, m{leads} FROM ({inner}) "
+        "WINDOW w AS (PARTITION BY a ORDER BY ts, r)) WHERE (m & 1) > 0)) WHERE rn = 1"
     )
 
 

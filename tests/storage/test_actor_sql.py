@@ -3,7 +3,8 @@
 The reference is core.funnel run on every event (what the Stats API ran
 before the step matching moved into SQL): checked on the hand tables of
 tests/core/test_funnel.py and on a generated month of traffic, in a zone
-whose UTC offset changes within it.
+whose UTC offset changes within it. Each test runs on both engines of
+per-event rows: SQLite's and the column store's copy (storage.columnstore).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from analyticsd.core.aggregate import day_number
 from analyticsd.core.funnel import FunnelDef, Step
 from analyticsd.storage.actor_sql import reference_funnel, reference_retention
+from analyticsd.storage.columnstore import ColumnStore
 from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.stats_answers import StatsStoreView
 from analyticsd.storage.statsdb import FILENAME, StatsDB, connect_readonly
@@ -32,7 +34,12 @@ HOME, PRICING, SIGNUP = (
 Row = tuple[int, int, str, str, dict[str, object], str | None]
 
 
-def _store(tmp_path: Path, rows: list[Row]) -> tuple[StatsStoreView, QueryEngine]:
+@pytest.fixture(params=[False, True], ids=["sqlite-rows", "column-store"])
+def columns(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+def _store(tmp_path: Path, rows: list[Row], columns: bool) -> tuple[StatsStoreView, QueryEngine]:
     db = StatsDB(str(tmp_path))
     db.conn.executemany(
         "INSERT INTO events(site, ts, session, visitor, name, path, props, user_id, event_id) "
@@ -43,7 +50,11 @@ def _store(tmp_path: Path, rows: list[Row]) -> tuple[StatsStoreView, QueryEngine
         ],
     )
     db.close()
-    engine = QueryEngine(connect_readonly(str(tmp_path / FILENAME)))
+    store = ColumnStore(str(tmp_path)) if columns else None
+    engine = QueryEngine(connect_readonly(str(tmp_path / FILENAME)), columns=store)
+    if store is not None:
+        with engine.events() as d:
+            assert d.duck  # the copy is what the questions read
     return StatsStoreView(engine), engine
 
 
@@ -51,7 +62,7 @@ def _at(t_s: int) -> int:
     return 1_700_000_000_000 + t_s * 1000
 
 
-def test_funnel_hand_table_in_sql(tmp_path: Path) -> None:
+def test_funnel_hand_table_in_sql(tmp_path: Path, columns: bool) -> None:
     """tests/core/test_funnel.py's table: a converts, b reaches pricing, c
     only home, d signs up before pricing, e never starts."""
     actors = {
@@ -64,7 +75,7 @@ def test_funnel_hand_table_in_sql(tmp_path: Path) -> None:
     rows: list[Row] = [
         (a, _at(t), name, path, {}, None) for a, evs in actors.items() for t, name, path in evs
     ]
-    store, engine = _store(tmp_path, rows)
+    store, engine = _store(tmp_path, rows, columns)
     start, end = _at(-10), _at(1000)
     loose = store.funnel(SITE, start, end, False, FunnelDef("f", (HOME, PRICING, SIGNUP), 3600))
     assert [
@@ -76,10 +87,10 @@ def test_funnel_hand_table_in_sql(tmp_path: Path) -> None:
     strict = store.funnel(SITE, start, end, False, f)
     assert [s["visitors"] for s in strict["steps"]] == [4, 2, 1]
     assert strict == reference_funnel(engine, SITE, start, end, False, f)
-    engine.conn.close()
+    engine.close()
 
 
-def test_retention_hand_table_in_sql(tmp_path: Path) -> None:
+def test_retention_hand_table_in_sql(tmp_path: Path, columns: bool) -> None:
     def ms(date: str) -> int:
         return int(datetime.strptime(f"{date} 12", "%Y-%m-%d %H").replace(tzinfo=UTC).timestamp())
 
@@ -93,7 +104,7 @@ def test_retention_hand_table_in_sql(tmp_path: Path) -> None:
     rows: list[Row] = [
         (1, ms(d) * 1000, "Signup", "/", {}, u) for u, days in activity.items() for d in days
     ]
-    store, engine = _store(tmp_path, rows)
+    store, engine = _store(tmp_path, rows, columns)
     first, last, today = (day_number(d) for d in ("2026-03-01", "2026-03-03", "2026-03-04"))
     start, end = ms("2026-02-28") * 1000, ms("2026-03-05") * 1000
     matrix, curve = store.retention(SITE, "UTC", start, end, "day", 2, first, last, today)
@@ -103,7 +114,7 @@ def test_retention_hand_table_in_sql(tmp_path: Path) -> None:
         (first + 2, 1, [1, 0, None]),
     ]
     assert curve == [100.0, 40.0, 50.0]
-    engine.conn.close()
+    engine.close()
 
 
 def _month(seed: int) -> list[Row]:
@@ -138,8 +149,10 @@ FUNNELS = [
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_generated_month_funnels_equal_the_reference(tmp_path: Path, seed: int) -> None:
-    store, engine = _store(tmp_path, _month(seed))
+def test_generated_month_funnels_equal_the_reference(
+    tmp_path: Path, seed: int, columns: bool
+) -> None:
+    store, engine = _store(tmp_path, _month(seed), columns)
     start = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
     end = start + 32 * 86_400_000
     checked = 0
@@ -152,12 +165,14 @@ def test_generated_month_funnels_equal_the_reference(tmp_path: Path, seed: int) 
                     assert ours == reference_funnel(engine, SITE, start, end, by_user, f)
                     checked += ours["steps"][-1]["visitors"] > 0
     assert checked > 10  # most of them convert someone: the comparison has teeth
-    engine.conn.close()
+    engine.close()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_generated_month_retention_equals_the_reference(tmp_path: Path, seed: int) -> None:
-    store, engine = _store(tmp_path, _month(seed))
+def test_generated_month_retention_equals_the_reference(
+    tmp_path: Path, seed: int, columns: bool
+) -> None:
+    store, engine = _store(tmp_path, _month(seed), columns)
     tz = "Europe/Berlin"
     first, last = day_number("2026-03-01"), day_number("2026-03-20")
     today = day_number("2026-03-25")
@@ -169,4 +184,4 @@ def test_generated_month_retention_equals_the_reference(tmp_path: Path, seed: in
             ours = store.retention(*args)
             assert ours == reference_retention(engine, *args)
             assert ours[0]  # some cohorts
-    engine.conn.close()
+    engine.close()
