@@ -42,6 +42,15 @@ class Dialect:
             return "e." + column[2:]
         return column
 
+    def visits(self, *sql: str) -> str:
+        """The visits to join as `s` for statements made of these parts:
+        `sessions` (visits with their dimensions) where a part reads a
+        dimension, else, in the column store, `visits` alone (DuckDB would
+        join the dimensions anyway)."""
+        if self.duck and not any("s.d_" in part for part in sql):
+            return "visits"
+        return "sessions"
+
     def sep(self, code: int) -> str:
         """A one-character string of this code point."""
         return f"chr({code})" if self.duck else f"char({code})"

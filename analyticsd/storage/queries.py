@@ -382,7 +382,7 @@ class QueryEngine:
         g_event, g_join = groups_sql(q, d)
         # Events are joined to their visits only when something reads them.
         visit_join = (
-            "JOIN sessions s ON s.id = e.session "
+            f"JOIN {d.visits(g_event, g_join, vis_where, tree)} s ON s.id = e.session "
             if needs_visit(g_event, g_join, vis_where, tree)
             else ""
         )
@@ -435,7 +435,8 @@ class QueryEngine:
         if needs & VISIT_METRICS:
             # Visits started in the range that match: one row per (group, visit).
             vis_base = (
-                f"FROM sessions s JOIN events e ON e.session = s.id {g_join} "
+                f"FROM {d.visits(g_event, g_join, ev_where, vis_where)} s "
+                f"JOIN events e ON e.session = s.id {g_join} "
                 f"WHERE s.site = ? AND s.start_ms >= ? AND s.start_ms < ?{ev_where}{vis_where}"
             )
             for g, b, visits, bounces, dur, engaged in self._rows(
