@@ -63,6 +63,9 @@ log = logging.getLogger("analyticsd.queries")
 
 _DIM_COLUMN = re.compile(r"s\.d_[a-z_]+")  # a visit dimension's column (core.query)
 # Metrics counted over visits (the visits a group's events belong to).
+# Metrics the first statement of a per-event question counts: a breakdown
+# of only these can be ranked there (`top`).
+RANKED = frozenset({"visitors", "pageviews", "events"})
 VISIT_METRICS = frozenset(
     {"visits", "bounce_rate", "visit_duration", "views_per_visit"}
     | {"engaged_visits", "engagement_rate"}
@@ -316,7 +319,11 @@ class QueryEngine:
         unit: str,
         custom: dict[str, CustomMetric],
         horizon_ms: int,
+        top: int | None = None,
     ) -> Grouped:
+        """`top`: only the first `top` groups by q's first metric are needed
+        (value order breaking ties, and not the empty group), if that
+        metric and all the others are RANKED."""
         start_ms = day_range_ms(q.range.first, q.tz)[0]
         end_ms = day_range_ms(q.range.last, q.tz)[1]
         if start_ms < horizon_ms:
@@ -329,14 +336,14 @@ class QueryEngine:
             )
         with self.events() as d:
             if not _uses_visit_user(q):
-                return self._per_event(q, unit, custom, start_ms, end_ms, d)
+                return self._per_event(q, unit, custom, start_ms, end_ms, d, top)
             # One read transaction: the visits' users and the counts are of
             # the same events (a flush committed in between, or a sync of
             # the column store, would leave its new visits without their user).
             self._rows("BEGIN", [])
             try:
                 self._fill_visit_users(q.site, start_ms, end_ms)
-                return self._per_event(q, unit, custom, start_ms, end_ms, d)
+                return self._per_event(q, unit, custom, start_ms, end_ms, d, top)
             finally:
                 # Nothing written but the temporary table.
                 if self._duck is not None or self.conn.in_transaction:
@@ -369,6 +376,7 @@ class QueryEngine:
         start_ms: int,
         end_ms: int,
         d: Dialect,
+        top: int | None = None,
     ) -> Grouped:
         steps = offset_steps(q.tz, start_ms, end_ms)
         ev_bucket = bucket_sql(local_sql("e.ts", steps), unit, d)
@@ -424,12 +432,19 @@ class QueryEngine:
             for g, b in self._rows(keys, key_params):
                 acc(g, b)
         else:
-            for g, b, visitors, pvs, evs, convs in self._rows(
-                f"SELECT {g_event}, {ev_bucket} AS b, count(DISTINCT e.visitor), "
+            sql = (
+                f"SELECT {g_event} AS grp, {ev_bucket} AS b, count(DISTINCT e.visitor), "
                 "sum(e.name = 'pageview'), count(*), sum(e.goals IS NOT NULL) "
-                f"{base} GROUP BY 1, 2",
-                params,
-            ):
+                f"{base} GROUP BY 1, 2"
+            )
+            if top is not None and unit == "none" and needs <= RANKED and q.metrics[0] in RANKED:
+                # The page of a breakdown: ranked here, as the answer ranks.
+                col = 3 + ("visitors", "pageviews", "events").index(q.metrics[0])
+                sql = (
+                    f"SELECT * FROM ({sql}) WHERE grp IS NOT NULL AND grp != '' "
+                    f"ORDER BY {col} DESC, 1 LIMIT {int(top)}"
+                )
+            for g, b, visitors, pvs, evs, convs in self._rows(sql, params):
                 a = acc(g, b)
                 a.visitors, a.pageviews, a.events, a.conversions = visitors, pvs, evs, convs
         if needs & VISIT_METRICS:

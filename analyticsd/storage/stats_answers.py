@@ -40,7 +40,7 @@ from analyticsd.core.v2filters import leaves, retarget, without_goals
 from analyticsd.core.v2query import V2Query
 from analyticsd.storage import actor_sql
 from analyticsd.storage.imported import ImportedReader
-from analyticsd.storage.queries import QueryEngine
+from analyticsd.storage.queries import RANKED, QueryEngine
 from analyticsd.storage.v2_answers import v2_answer
 
 # Percentages compare by the difference in points, not a percent of a percent.
@@ -84,16 +84,19 @@ class Reports:
 
     # -- running a query -------------------------------------------------------
 
-    def grouped(self, q: Query, unit: str) -> Grouped:
+    def grouped(self, q: Query, unit: str, top: int | None = None) -> Grouped:
+        """The counters of q's groups and buckets; `top`: a breakdown needs
+        only its first `top` groups by its first metric (a hint: engines
+        that cannot rank return them all)."""
         q, engagement = without_engagement(q)
         if not engagement:
-            return self._grouped(q, unit)
+            return self._grouped(q, unit, top)
         by_page, page = engagement_page(q)  # before any work: a QueryError if not per page
         out = self._grouped(q, unit)
         self.engine.rollup_engagement(q, by_page, page, unit, out)
         return out
 
-    def _grouped(self, q: Query, unit: str) -> Grouped:
+    def _grouped(self, q: Query, unit: str, top: int | None = None) -> Grouped:
         imported = None if self.imports is None else self.imports.plan(q, frozenset(self.custom))
         plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
         if plan is None:
@@ -102,7 +105,9 @@ class Reports:
             out = (
                 {}
                 if live is None
-                else self.engine.per_event(live, unit, self.custom, self.horizon_ms)
+                else self.engine.per_event(
+                    live, unit, self.custom, self.horizon_ms, top if imported is None else None
+                )
             )
         else:
             self.engines_used.append("rollup")
@@ -309,7 +314,7 @@ class Reports:
         return {"results": series, "comparison_period": prev_q.range.label()}
 
     def _breakdown_accs(
-        self, q: Query
+        self, q: Query, top: int | None = None
     ) -> tuple[dict[str, Acc], Callable[[str], int | None], tuple[Grouped, tuple[str, ...]] | None]:
         """The rows, the base of a row's conversion_rate, the entry split.
 
@@ -317,7 +322,7 @@ class Reports:
         custom property, else the row's own visitors without the goal filter
         (its group conversion rate: of the mobile visitors, those who
         converted)."""
-        grouped = self.grouped(q, "none")
+        grouped = self.grouped(q, "none", top)
         by_group = _group_rate(q.prop)
         totals = self._totals(q, "none", by_group)
 
@@ -334,7 +339,16 @@ class Reports:
 
     def breakdown(self, q: Query) -> dict[str, Any]:
         prop = prop_of(q.prop, "property")
-        accs, base, split = self._breakdown_accs(q)
+        # Ranked in the engine when its first statement has all there is to
+        # rank and show: only the page's groups come back, not thousands.
+        rankable = (
+            not q.compare
+            and q.metrics[0] in RANKED
+            and set(q.metrics) <= RANKED
+            and not prop.joined
+            and q.prop not in _NO_BLANK_ROW
+        )
+        accs, base, split = self._breakdown_accs(q, q.page * q.limit if rankable else None)
         first = (q.metrics[0],)
         group = _group_rate(q.prop)
 
