@@ -111,7 +111,7 @@ class StorageConfig(_Section, frozen=True):
     # SQLite's rows, and nothing of the column store is loaded.
     column_store: bool = True
     # What the column store may hold in memory while a question runs.
-    column_memory_mb: Annotated[int, Meta(ge=16, le=1 << 20)] = 128
+    column_memory_mb: Annotated[int, Meta(ge=48, le=1 << 20)] = 64
 
 
 class AggregatorConfig(_Section, frozen=True):

@@ -29,6 +29,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,7 +45,10 @@ FILENAME = "events.duckdb"
 # again on each sync: a flush commits visits touched a little before the
 # newest of an earlier flush (records wait in the batch for up to a flush).
 VISIT_SLACK_MS = 3_600_000
-_BATCH = 50_000  # rows per file handed to DuckDB's reader
+# After a failed sync (no memory, a full disk), questions go to SQLite's
+# rows for this long before the copy is tried again: each try costs time.
+RETRY_AFTER_S = 60.0
+_BATCH = 10_000  # rows per file handed to DuckDB's reader (its memory while loading)
 
 _EVENT_COLUMNS = (
     ("rid", "BIGINT"),
@@ -117,7 +121,7 @@ class ColumnStore:
     through a cursor of its own (`cursor`), which sees the copy as of its
     statement's (or transaction's) start."""
 
-    def __init__(self, data_dir: str, memory_mb: int = 128, threads: int = 0) -> None:
+    def __init__(self, data_dir: str, memory_mb: int = 64, threads: int = 0) -> None:
         self.path = os.path.join(data_dir, FILENAME)
         self.memory_mb = memory_mb
         self.threads = threads or (os.cpu_count() or 1)
@@ -125,6 +129,7 @@ class ColumnStore:
         self._db: Any = None
         self._state = _State()
         self.rebuilds = 0  # how many times the copy was built from SQLite
+        self._retry_at = 0.0  # monotonic time before which sync does not try
 
     # -- opening ---------------------------------------------------------------
 
@@ -136,6 +141,9 @@ class ColumnStore:
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": f"{self.memory_mb}MB",
             "threads": self.threads,
+            # Rows carry their rid and time; their order in the file is not
+            # needed, and keeping it costs memory while loading.
+            "preserve_insertion_order": False,
         }
         try:
             db = duckdb.connect(self.path, config=config)
@@ -196,7 +204,13 @@ class ColumnStore:
         import duckdb
 
         with self._lock:
-            db = self._open()
+            if time.monotonic() < self._retry_at:
+                raise ColumnStoreError("the column store failed a moment ago; tried again soon")
+            try:
+                db = self._open()
+            except ColumnStoreError:
+                self._retry_at = time.monotonic() + RETRY_AFTER_S
+                raise
             try:
                 conn.execute("BEGIN")
                 try:
@@ -206,7 +220,9 @@ class ColumnStore:
             except (duckdb.Error, sqlite3.Error, OSError) as e:
                 with contextlib.suppress(duckdb.Error):
                     db.execute("ROLLBACK")
-                raise ColumnStoreError(f"cannot bring the column store up to date: {e}") from e
+                self._retry_at = time.monotonic() + RETRY_AFTER_S
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise ColumnStoreError(f"cannot bring the column store up to date: {first}") from e
 
     def _sync(self, db: Any, conn: sqlite3.Connection) -> None:
         meta = dict(

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from analyticsd.core.aggregate import DAY, PAGE, PROP, SEP, SITE
 from analyticsd.core.answers import Acc, Grouped, columns_for
@@ -60,6 +60,7 @@ from analyticsd.storage.statsdb import FILENAME, METRIC_COLUMNS, connect_readonl
 from analyticsd.storage.treesql import groups_sql, regexp, tree_sql
 
 log = logging.getLogger("analyticsd.queries")
+T = TypeVar("T")
 
 _DIM_COLUMN = re.compile(r"s\.d_[a-z_]+")  # a visit dimension's column (core.query)
 # Metrics counted over visits (the visits a group's events belong to).
@@ -146,6 +147,10 @@ class QueryEngine:
                 f"the question took longer than {self.time_limit_s:.0f} s; "
                 "narrow the period or the filters"
             ) from e
+        except (duckdb.OutOfMemoryException, duckdb.IOException) as e:
+            # Memory or disk ran out (storage.column_memory_mb, a full disk):
+            # SQLite's rows can still answer (per_event_answer).
+            raise ColumnStoreError(f"the column store could not answer: {e}") from e
         except duckdb.Error as e:
             raise StatsStoreError(f"query failed: {e}") from e
         finally:
@@ -334,7 +339,8 @@ class QueryEngine:
                 f"({datetime.fromtimestamp(horizon_ms / 1000, zone(q.tz)):%Y-%m-%d %H:%M}). "
                 "Shorten the period, or drop the filters/metrics that need per-event rows.",
             )
-        with self.events() as d:
+
+        def answer(d: Dialect) -> Grouped:
             if not _uses_visit_user(q):
                 return self._per_event(q, unit, custom, start_ms, end_ms, d, top)
             # One read transaction: the visits' users and the counts are of
@@ -348,6 +354,21 @@ class QueryEngine:
                 # Nothing written but the temporary table.
                 if self._duck is not None or self.conn.in_transaction:
                     self._rows("ROLLBACK", [])
+
+        return self.per_event_answer(answer)
+
+    def per_event_answer(self, answer: Callable[[Dialect], T]) -> T:
+        """`answer(dialect)` on the column store (events()), or again on
+        SQLite's rows when the column store ran out of memory or disk on
+        the way: slower, not wrong, and no question fails for it."""
+        with self.events() as d:
+            if not d.duck:
+                return answer(d)
+            try:
+                return answer(d)
+            except ColumnStoreError as e:
+                log.warning("per-event question answered from SQLite: %s", e)
+        return answer(SQLITE)
 
     def _fill_visit_users(self, site: str, start_ms: int, end_ms: int) -> None:
         """The first user id (by time, then id) of each visit with events in

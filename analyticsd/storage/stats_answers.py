@@ -481,8 +481,9 @@ class StatsStoreView:
         self, site: str, start_ms: int, end_ms: int, by_user: bool, f: FunnelDef
     ) -> dict[str, Any]:
         """core.funnel.funnel's answer, the step matching done in SQL."""
-        with self.engine.events() as d:
-            return actor_sql.funnel(self.engine.stream, site, start_ms, end_ms, by_user, f, d)
+        return self.engine.per_event_answer(
+            lambda d: actor_sql.funnel(self.engine.stream, site, start_ms, end_ms, by_user, f, d)
+        )
 
     def retention(
         self,
@@ -499,8 +500,8 @@ class StatsStoreView:
         return_event: str = "",
     ) -> tuple[list[tuple[int, int, list[int | None]]], list[float | None]]:
         """core.funnel.retention's answer, one row per user and day from SQL."""
-        with self.engine.events():
-            return actor_sql.retention(
+        return self.engine.per_event_answer(
+            lambda _: actor_sql.retention(
                 self.engine.stream,
                 site,
                 tz,
@@ -514,6 +515,7 @@ class StatsStoreView:
                 start_event,
                 return_event,
             )
+        )
 
     def answers(
         self,

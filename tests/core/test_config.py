@@ -190,7 +190,7 @@ RANGES = [
         (0, 36500),
     ),
     ("storage", "run_log_retention_days", (0, 3651), "between 1 and 3650", (1, 3650)),
-    ("storage", "column_memory_mb", (15, 1048577), "between 16 and 1048576", (16, 1048576)),
+    ("storage", "column_memory_mb", (47, 1048577), "between 48 and 1048576", (48, 1048576)),
     ("aggregator", "flush_interval_s", (0, 3600.01), "in (0, 3600]", (0.001, 3600)),
     ("aggregator", "quiet_flush_s", (-0.01, 3600.01), "in [0, 3600] (0 turns it off)", (0, 3600)),
     (
