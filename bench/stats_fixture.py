@@ -40,7 +40,7 @@ SMALL = {"shop.example": 400_000, "docs.example": 150_000, "blog.example": 50_00
 TZ = {BIG: "Europe/Berlin", "shop.example": "America/New_York", "docs.example": "UTC",
       "blog.example": "Asia/Tokyo"}  # fmt: skip
 RETENTION_DAYS = 31  # the default storage.raw_event_retention_days
-VERSION = 4  # bump when the generated traffic (or what the daemon keeps of it) changes
+VERSION = 5  # bump when the generated traffic (or what the daemon keeps of it) changes
 OUT = Path(__file__).parent / "out"
 
 CLIENTS = [

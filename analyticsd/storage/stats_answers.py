@@ -99,6 +99,8 @@ class Reports:
     def _grouped(self, q: Query, unit: str, top: int | None = None) -> Grouped:
         imported = None if self.imports is None else self.imports.plan(q, frozenset(self.custom))
         plan = None if any(m in self.custom for m in q.metrics) else rollup_dim(q)
+        if plan is not None and plan[0] is not None and unit == "hour":
+            plan = None  # hour rows are the sites' totals only (core.batch.flat_rows)
         if plan is None:
             self.engines_used.append("events")
             live = q if imported is None or imported.reason else self._live_range(q)

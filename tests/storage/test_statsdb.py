@@ -391,7 +391,7 @@ def test_a_database_with_a_sessions_table_is_converted_once(tmp_path: Path) -> N
     c.executescript(
         "CREATE TABLE old AS SELECT * FROM sessions; DROP VIEW sessions; "
         "DROP TABLE visits; DROP TABLE visit_dims; ALTER TABLE old DROP COLUMN vd; "
-        "ALTER TABLE old RENAME TO sessions; DROP INDEX events_scan; "
+        "ALTER TABLE old RENAME TO sessions; DROP INDEX events_ts; "
         "ALTER TABLE events DROP COLUMN vd; CREATE INDEX events_site_ts ON events(site, ts);"
     )
     db.close()
