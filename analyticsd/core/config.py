@@ -96,9 +96,9 @@ class StorageConfig(_Section, frozen=True):
     # 31 by default: Plausible's 30d (the 30 whole days before today) reads
     # them back to the start of the 31st day when a question needs them.
     raw_event_retention_days: Annotated[int, Meta(ge=8, le=3650)] = 31
-    # Hour rollup rows are read only by hourly series (at most 31 days, and
-    # as many again for compare=previous_period), yet they are most of the
-    # rollup rows: they are dropped once older than this.
+    # Hour rollup rows (the sites' totals) are read only by unfiltered hourly
+    # series (at most 31 days, and as many again for compare=previous_period):
+    # they are dropped once older than this.
     hour_rollup_retention_days: Annotated[
         int, Meta(ge=0, le=36500, description="0: kept forever")
     ] = 62
