@@ -3,13 +3,14 @@
 The rows are the fixture's per-event rows with their visits' attributes
 (what `analyticsd export --rows events` and the visits hold), copied into
 one flat DuckDB table, in memory and in a file. Every question is then
-timed in this process (median of REPEAT runs after one warm-up; no HTTP on
-either side) four ways: our engine as the daemon runs it (per-event
-questions on the column store, storage.columnstore), our engine on SQLite's
-rows (the column store off), and hand-written DuckDB SQL on the flat table
-in memory and in a file. All answers are compared: a ratio means nothing if
-the engines answered different questions. The ratio is ours against
-in-memory DuckDB, the faster reference.
+timed in this process four ways: our engine as the daemon runs it
+(per-event questions on the column store, storage.columnstore), our engine
+on SQLite's rows (the column store off), and hand-written DuckDB SQL on the
+flat table in memory and in a file (median of REPEAT rounds after one
+warm-up, the four taking turns in each round; no HTTP on either side). All
+answers are compared: a ratio means nothing if the engines answered
+different questions. Ratios are ours against each DuckDB reference; the
+file-backed one is usually the faster (its columns are compressed).
 
     python -m bench.perevent [--pageviews N]
 """
@@ -43,7 +44,7 @@ from analyticsd.storage.stats_answers import Reports, StatsStoreView
 from analyticsd.storage.statsdb import _DIM_COLUMNS, FILENAME, connect_readonly
 from bench import stats_fixture
 
-REPEAT = 5
+REPEAT = 7
 SITE = stats_fixture.BIG
 WINDOW_S = 3600
 STEPS = (
@@ -105,6 +106,23 @@ def _shown(prop: str) -> str:
     label = EMPTY_LABELS.get(p.dim)
     shown = "NULL" if label is None else "'" + label.replace("'", "''") + "'"
     return f"(CASE WHEN {col} = '' THEN {shown} ELSE {col} END)"
+
+
+def _interleaved(runs: dict[str, Callable[[], object]], *engines: QueryEngine) -> dict[str, float]:
+    """Median ms of each, after a warm-up, the engines taking turns in each
+    of REPEAT rounds: a machine whose speed drifts (other work on it) then
+    slows all of them alike instead of whichever ran in the slow moment."""
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(REPEAT):
+        for name, fn in runs.items():
+            for e in engines:
+                e.start()
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _ms(fn: Callable[[], object]) -> tuple[float, object]:
@@ -267,13 +285,14 @@ def run(tmp: Path, pageviews: int) -> dict[str, Any]:
     def record(
         label: str, ours: Callable[[QueryEngine], object], theirs: Callable[[Any], object]
     ) -> None:
-        timed: dict[str, float] = {}
-        answers: dict[str, object] = {}
-        for name, e in (("ours", engine), ("sqlite_rows", rows_engine)):
-            e.start()
-            timed[name], answers[name] = _ms(lambda e=e: ours(e))
-        for name, db in (("duckdb", duck), ("duckdb_file", duck_file)):
-            timed[name], answers[name] = _ms(lambda db=db: theirs(db))
+        runs: dict[str, Callable[[], object]] = {
+            "ours": lambda: ours(engine),
+            "sqlite_rows": lambda: ours(rows_engine),
+            "duckdb": lambda: theirs(duck),
+            "duckdb_file": lambda: theirs(duck_file),
+        }
+        timed = _interleaved(runs, engine, rows_engine)
+        answers = {name: fn() for name, fn in runs.items()}
         out["questions"][label] = {
             **{f"{k}_ms": round(v, 1) for k, v in timed.items()},
             "ratio": round(timed["ours"] / max(timed["duckdb"], 0.01), 2),

@@ -430,6 +430,22 @@ class QueryEngine:
         )
         params = [q.site, start_ms, end_ms, *ev_params, *vis_params]
         needs = set(q.metrics)
+        alone = custom.get(q.metrics[0]) if len(q.metrics) == 1 else None
+        folded = custom_sql(alone, d) if alone is not None and alone.type != "ratio" else None
+        if alone is not None and folded is not None and "EXISTS" not in folded[1]:
+            # One custom metric alone: its groups and its value in one scan,
+            # the metric's conditions as the aggregate's FILTER. Groups
+            # without a matching event are listed with no value, as below.
+            expr, where, wparams = folded
+            for g, b, v in self._rows(
+                f"SELECT {g_event}, {ev_bucket}, {expr} FILTER (WHERE true{where}) "
+                f"{base} GROUP BY 1, 2",
+                [*wparams, *params],
+            ):
+                a = acc(g, b)
+                if v is not None and not (alone.type in ("count", "distinct") and v == 0):
+                    a.custom[alone.name] = round(v, 4) if isinstance(v, float) else v
+            return out
         if needs <= custom.keys():
             # Only custom metrics: the groups with events, without counting
             # distinct visitors per group (most of this statement's time).
@@ -440,7 +456,7 @@ class QueryEngine:
                 and not needs_visit(vis_where, tree)
             ):
                 # The values of a visit dimension: from the ids the events
-                # carry (an index-only scan), not a join of every event.
+                # carry, not a join of every event to its visit.
                 keys = (
                     f"SELECT DISTINCT {g_event}, 0 FROM visit_dims s WHERE s.id IN "
                     f"(SELECT e.vd FROM events e WHERE e.site = ? AND e.ts >= ? AND e.ts < ?"
