@@ -64,6 +64,7 @@ def write_config(
     geoip: str = "",
     memory_mb: int | None = None,
     aggregator_extra: str = "",
+    storage_extra: str = "",
 ) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "analyticsd.toml"
@@ -77,6 +78,7 @@ read_timeout_s = {read_timeout_s}
 [storage]
 data_dir = "{tmp / "data"}"
 spool_max_bytes = {spool_max_bytes}
+{storage_extra}
 
 [aggregator]
 flush_interval_s = {flush_interval_s}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -659,3 +660,43 @@ def test_openapi_document_is_served(world: World) -> None:
     doc = web.get(f"{world.d.url}/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert {"/api/event", "/api/v1/stats/aggregate", "/api/v1/stats/breakdown"} <= set(doc["paths"])
+
+
+def test_per_event_answers_with_and_without_the_column_store(world: World, tmp_path: Path) -> None:
+    """The daemon answers per-event questions from its column store (a copy
+    of SQLite's per-event rows); a daemon on a backup of the same database
+    with `storage.column_store = false` answers them from SQLite's rows,
+    alike, and loads nothing of the column store."""
+    questions: list[dict[str, str]] = [
+        {"filters": "visit:source==Google|Twitter", "property": "event:page"},
+        {"filters": "visit:device!=Mobile;event:page==/pricing", "property": "visit:browser"},
+        {"filters": "visit:entry_page==/", "property": "visit:country"},
+        {"filters": "visit:source!=Google", "metrics": "visitors,visits,bounce_rate"},
+    ]
+
+    def ask(w: World, q: dict[str, str]) -> Any:
+        endpoint = "breakdown" if "property" in q else "aggregate"
+        metrics = q.get("metrics", "visitors,pageviews")
+        return w.get(endpoint, **{**q, "metrics": metrics}, **w.both())["results"]
+
+    ours = [ask(world, q) for q in questions]
+    assert all(ours)  # every question has rows or counts
+    data = Path(world.d.config).parent / "data"
+    assert (data / "events.duckdb").exists()  # the copy the answers came from
+    backup = tmp_path / "stats.sqlite3"
+    done = world.d.cli("backup", str(backup))
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "data").mkdir()
+    backup.rename(tmp_path / "data" / "stats.sqlite3")
+    port = free_port()
+    cfg = write_config(
+        tmp_path, port, extra=EXTRA, site_extra=SITE_EXTRA, storage_extra="column_store = false"
+    )
+    other = Daemon(cfg, port)
+    other.start()
+    try:
+        theirs = [ask(World(other, world.visits, world.days), q) for q in questions]
+    finally:
+        other.kill()
+    assert theirs == ours
+    assert not (tmp_path / "data" / "events.duckdb").exists()
