@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ from analyticsd.storage.queries import QueryEngine
 from analyticsd.storage.stats_answers import Reports, StatsStoreView
 from analyticsd.storage.statsdb import FILENAME, StatsDB, connect_readonly
 from bench import stats_fixture
+from tests import web
 from tests.core.records_fixture import rec
+from tests.helpers import TEST_SITE, Daemon, free_port, running_daemon, write_config
 from tests.storage.test_statsdb import MIN, T, feed
 
 SITE = stats_fixture.BIG
@@ -89,9 +92,12 @@ QUESTIONS: list[tuple[str, dict[str, str]]] = [
     ("breakdown", {"property": "event:page", "filters": "event:page==/blog/page-1*;visit:os==iOS"}),
     (
         "breakdown",
-        {"property": "event:page", "filters": "visit:source==Google;visit:browser==Chrome;"
-         "visit:country!=US|FR;event:page!=/"},
-    ),  # fmt: skip
+        {
+            "property": "event:page",
+            "filters": "visit:source==Google;visit:browser==Chrome;"
+            "visit:country!=US|FR;event:page!=/",
+        },
+    ),
     ("breakdown", {"property": "event:page", "filters": "visit:source==Google", "page": "2"}),
     # entry and exit pages
     ("breakdown", {"property": "visit:browser", "filters": "visit:entry_page==/pricing"}),
@@ -113,37 +119,57 @@ QUESTIONS: list[tuple[str, dict[str, str]]] = [
     # goals
     (
         "breakdown",
-        {"property": "event:goal", "filters": "visit:device==Mobile",
-         "metrics": "visitors,events,conversion_rate"},
-    ),  # fmt: skip
+        {
+            "property": "event:goal",
+            "filters": "visit:device==Mobile",
+            "metrics": "visitors,events,conversion_rate",
+        },
+    ),
     (
         "breakdown",
-        {"property": "visit:source", "filters": "event:goal==Signup",
-         "metrics": "visitors,events,conversion_rate"},
-    ),  # fmt: skip
+        {
+            "property": "visit:source",
+            "filters": "event:goal==Signup",
+            "metrics": "visitors,events,conversion_rate",
+        },
+    ),
     ("aggregate", {"filters": "event:goal==Signup|purchase;visit:country!=DE"}),
     # visit metrics, filtered
-    ("breakdown", {"property": "event:page", "filters": "visit:source==Google", "metrics": VISIT_METRICS}),  # fmt: skip
-    ("breakdown", {"property": "visit:country", "filters": "visit:entry_page==/", "metrics": VISIT_METRICS}),  # fmt: skip
+    (
+        "breakdown",
+        {"property": "event:page", "filters": "visit:source==Google", "metrics": VISIT_METRICS},
+    ),
+    (
+        "breakdown",
+        {"property": "visit:country", "filters": "visit:entry_page==/", "metrics": VISIT_METRICS},
+    ),
     ("aggregate", {"filters": "visit:source==Google;visit:device==Mobile"}),
     (
         "aggregate",
-        {"filters": "visit:entry_page==/", "metrics": "visitors,visits,pageviews,bounce_rate,"
-         "visit_duration,views_per_visit,events"},
-    ),  # fmt: skip
+        {
+            "filters": "visit:entry_page==/",
+            "metrics": "visitors,visits,pageviews,bounce_rate,"
+            "visit_duration,views_per_visit,events",
+        },
+    ),
     # custom metrics of each type
     ("breakdown", {"property": "visit:country", "metrics": "pro"}),
     ("breakdown", {"property": "visit:source", "metrics": "signups,revenue_sum"}),
     (
         "breakdown",
-        {"property": "visit:channel", "metrics": "visitors,plans,sessions,pricing_views,"
-         "docs_views,goal_signups"},
-    ),  # fmt: skip
+        {
+            "property": "visit:channel",
+            "metrics": "visitors,plans,sessions,pricing_views,docs_views,goal_signups",
+        },
+    ),
     (
         "breakdown",
-        {"property": "visit:country", "metrics": "visitors,revenue_sum,revenue_avg,revenue_max,"
-         "revenue_p90,per_visit,pro_share"},
-    ),  # fmt: skip
+        {
+            "property": "visit:country",
+            "metrics": "visitors,revenue_sum,revenue_avg,revenue_max,"
+            "revenue_p90,per_visit,pro_share",
+        },
+    ),
     ("aggregate", {"metrics": "visitors,pro,signups,revenue_avg,revenue_p90,per_visit,pro_share"}),
     ("aggregate", {"filters": "visit:device==Mobile", "metrics": "per_visit,docs_views,plans"}),
     # series: each interval, filtered (month: DuckDB's month expression)
@@ -152,7 +178,10 @@ QUESTIONS: list[tuple[str, dict[str, str]]] = [
     ("timeseries", {"filters": "visit:country!=DE", "interval": "month", "period": "month"}),
     ("timeseries", {"filters": "visit:country!=DE", "interval": "month", "period": "30d"}),
     ("timeseries", {"filters": "visit:source==Google", "interval": "hour", "period": "7d"}),
-    ("timeseries", {"filters": "visit:exit_page==/", "interval": "date", "metrics": VISIT_METRICS}),  # fmt: skip
+    (
+        "timeseries",
+        {"filters": "visit:exit_page==/", "interval": "date", "metrics": VISIT_METRICS},
+    ),
     ("timeseries", {"metrics": "pro,per_visit", "interval": "date"}),
 ]
 
@@ -216,16 +245,30 @@ V2_BODIES: list[dict[str, Any]] = [
     {
         "metrics": ["visitors", "pageviews"],
         "dimensions": ["visit:source"],
-        "filters": [["contains_not", "event:page", ["/docs/"]], ["matches_not", "event:page", ["^/$"]]],
-    },  # fmt: skip
+        "filters": [
+            ["contains_not", "event:page", ["/docs/"]],
+            ["matches_not", "event:page", ["^/$"]],
+        ],
+    },
     {
         "metrics": ["visitors", "visits", "visit_duration"],
         "dimensions": ["time:day", "visit:device"],
         "filters": [
-            ["and", [["is", "visit:source", ["Google", "Bing"]],
-                     ["or", [["is", "visit:device", ["Mobile"]], ["not", ["is", "visit:os", ["Windows"]]]]]]]
+            [
+                "and",
+                [
+                    ["is", "visit:source", ["Google", "Bing"]],
+                    [
+                        "or",
+                        [
+                            ["is", "visit:device", ["Mobile"]],
+                            ["not", ["is", "visit:os", ["Windows"]]],
+                        ],
+                    ],
+                ],
+            ]
         ],
-    },  # fmt: skip
+    },
     {
         "metrics": ["visitors", "events"],
         "dimensions": ["event:goal", "visit:country"],
@@ -454,3 +497,162 @@ def test_the_triggers_count_changes_in_place_only(tmp_path: Path) -> None:
     db.conn.commit()
     assert generation(db.conn) == 1
     db.close()
+
+
+AMOUNTS = {
+    "sum": CustomMetric("sum", "sum", event="Order", field="props.amount"),
+    "avg": CustomMetric("avg", "avg", event="Order", field="props.amount"),
+    "min": CustomMetric("min", "min", event="Order", field="props.amount"),
+    "max": CustomMetric("max", "max", event="Order", field="props.amount"),
+    "p50": CustomMetric("p50", "percentile", event="Order", field="props.amount", p=50),
+    "p90": CustomMetric("p90", "percentile", event="Order", field="props.amount", p=90),
+    "kinds": CustomMetric("kinds", "distinct", event="Order", of="props.amount"),
+    "gifts": CustomMetric("gifts", "count", event="Order", props=(("gift", "true"),)),
+    "per_order": CustomMetric("per_order", "ratio", numerator="sum", denominator="events"),
+}
+
+
+def test_numeric_properties_aggregate_alike_in_both(tmp_path: Path) -> None:
+    """Sums, means, extremes and exact percentiles of a numeric property,
+    text in it skipped, booleans read as "true": one value per dialect's
+    JSON functions, so each engine is checked against the numbers too."""
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    amounts: list[int | float | str] = [1, 2, 3.5, 4, 10, "lots"]
+    records = [
+        rec(T + i * MIN, f"00000000000000a{i}", "/buy", kind="Order", geo=DE,
+            props={"amount": a, "gift": i % 2 == 0})
+        for i, a in enumerate(amounts)
+    ]  # fmt: skip
+    feed(db, agg, records, 1)
+    copy, rows, store = _engines(tmp_path)
+    args = {"site_id": "s", "period": "day", "date": "2026-11-23", "metrics": ",".join(AMOUNTS)}
+    q = parse_query("aggregate", args, "UTC", day_number("2026-11-24"), AMOUNTS)
+    answers = []
+    for engine in (copy, rows):
+        engine.start()
+        answers.append(Reports(engine, AMOUNTS, 0).aggregate(q)["results"])
+    with copy.events() as d:
+        assert d.duck
+    got = {k: v["value"] for k, v in answers[0].items()}
+    # p90 of 1, 2, 3.5, 4, 10: rank 3.6, 4 + 0.6 * (10 - 4)
+    assert got == {"sum": 20.5, "avg": 4.1, "min": 1, "max": 10, "p50": 3.5, "p90": 7.6,
+                   "kinds": 6, "gifts": 3, "per_order": round(20.5 / 6, 4)}  # fmt: skip
+    assert answers[0] == answers[1]
+    for e in (copy, rows):
+        e.close()
+    store.close()
+    db.close()
+
+
+def test_rows_after_a_prune_of_everything_build_the_copy_again(tmp_path: Path) -> None:
+    """A prune that empties `events` starts SQLite's rowids again: new rows
+    under the rowids the copy already holds must not be taken for copied."""
+    db = StatsDB(str(tmp_path))
+    agg = Aggregation(tz_of={"s": "UTC"})
+    old = [rec(T + i * MIN, f"00000000000000a{i}", f"/old{i}") for i in range(3)]
+    feed(db, agg, old, 1)
+    copy, rows, store = _engines(tmp_path)
+    assert len(_breakdown(copy, filters="visit:device!=Tablet")) == 3
+    db.prune(T + 60 * MIN)
+    assert _breakdown(copy, filters="visit:device!=Tablet") == []
+    new = [rec(T + (70 + i) * MIN, f"00000000000000b{i}", f"/new{i}") for i in range(4)]
+    feed(db, agg, new, 4)
+    after = _breakdown(copy, filters="visit:device!=Tablet")
+    assert after == _breakdown(rows, filters="visit:device!=Tablet")
+    assert {r["page"] for r in after} == {"/new0", "/new1", "/new2", "/new3"}
+    assert store.rebuilds == 2  # the first build, and the one for the new table
+    for e in (copy, rows):
+        e.close()
+    store.close()
+    db.close()
+
+
+# -- the daemon ------------------------------------------------------------------
+
+DESKTOP_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:122.0) Gecko/20100101 Firefox/122.0"
+MOBILE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"
+)
+GOOGLE = "https://www.google.com/search?q=x"
+# (client address, user agent, referrer, paths): a visit each. Visitors are
+# told apart by address and user agent.
+FIRST = [
+    ("203.0.113.1", MOBILE_UA, GOOGLE, ["/a", "/b"]),
+    ("203.0.113.2", MOBILE_UA, GOOGLE, ["/a"]),
+    ("203.0.113.3", DESKTOP_UA, GOOGLE, ["/a"]),  # desktop: not counted
+    ("203.0.113.4", MOBILE_UA, "", ["/a", "/c"]),  # direct: not counted
+]
+MORE = [
+    ("203.0.113.5", MOBILE_UA, GOOGLE, ["/b", "/c"]),
+    ("203.0.113.1", MOBILE_UA, "", ["/c"]),  # the first visitor again, same visit
+]
+ASKED = {"period": "day", "property": "event:page", "metrics": "visitors,pageviews",
+         "filters": "visit:source==Google;visit:device==Mobile"}  # fmt: skip
+
+
+def _send(d: Daemon, visits: list[tuple[str, str, str, list[str]]], start: datetime) -> None:
+    with web.Client(timeout=10) as client:
+        for i, (ip, ua, referrer, paths) in enumerate(visits):
+            items = []
+            for j, path in enumerate(paths):
+                item: dict[str, Any] = {
+                    "siteId": TEST_SITE,
+                    "eventType": "pageview",
+                    "url": f"https://test.example{path}",
+                    "timestamp": (start + timedelta(seconds=10 * i + j)).isoformat(),
+                    "eventId": str(uuid.uuid4()),
+                }
+                if j == 0 and referrer:
+                    item["referrer"] = referrer
+                items.append(item)
+            r = client.post(
+                f"{d.url}/api/batch",
+                json={"events": items},
+                headers={"User-Agent": ua, "X-Forwarded-For": ip},
+            )
+            assert r.status_code == 202, r.text
+            assert not r.json()["rejected"], r.text
+
+
+def _ask(d: Daemon, day: str) -> dict[str, tuple[int, int]]:
+    r = web.get(
+        f"{d.url}/api/v1/stats/breakdown",
+        params={"site_id": TEST_SITE, "date": day, **ASKED},
+        headers=d.auth(),
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return {row["page"]: (row["visitors"], row["pageviews"]) for row in r.json()["results"]}
+
+
+def test_the_daemon_answers_from_the_copy_and_without_it(tmp_path: Path) -> None:
+    # Events of a few minutes ago (all of them before now, on one UTC day).
+    now = datetime.now(UTC)
+    start = max(now - timedelta(minutes=10), now.replace(hour=0, minute=0, second=0))
+    day = start.strftime("%Y-%m-%d")
+    with running_daemon(tmp_path / "with") as d:
+        _send(d, FIRST, start)
+        d.wait_caught_up()
+        assert _ask(d, day) == {"/a": (2, 2), "/b": (1, 1)}
+        assert (tmp_path / "with" / "data" / COPY).exists()
+        _send(d, MORE, start + timedelta(minutes=2))
+        d.wait_caught_up()
+        grown = _ask(d, day)
+        assert grown == {"/a": (2, 2), "/b": (2, 2), "/c": (2, 2)}
+        assert "answered from SQLite" not in d.log()
+    # Another daemon, its column store off, on the same events.
+    plain = tmp_path / "without"
+    port = free_port()
+    config = write_config(plain, port, storage_extra="column_store = false")
+    d2 = Daemon(config, port)
+    d2.start()
+    try:
+        _send(d2, FIRST, start)
+        _send(d2, MORE, start + timedelta(minutes=2))
+        d2.wait_caught_up()
+        assert _ask(d2, day) == grown
+        assert not (plain / "data" / COPY).exists()
+    finally:
+        d2.kill()
