@@ -36,7 +36,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import chain, islice
 
@@ -569,18 +569,12 @@ class StatsDB:
         c = self.conn
         if c.execute("SELECT 1 FROM meta WHERE key = 'hour_rows_site_only'").fetchone():
             return
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(c):
             for site in _sites(c, "agg"):
                 c.execute(
                     "DELETE FROM agg WHERE site = ? AND gran = ? AND dim != ?", (site, HOUR, SITE)
                 )
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('hour_rows_site_only', 1)")
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
 
     @staticmethod
     def _prune_hours(c: sqlite3.Connection, before_ms: int) -> None:
@@ -588,8 +582,7 @@ class StatsDB:
         day of slack for the sites' UTC offsets); `hour_rows_from_ms` tells
         queries from when on hourly points are whole. One transaction."""
         last_day = before_ms // 86_400_000 - 1
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(c):
             for table in ("agg", "revenue", "engagement"):
                 # Per site, a range of the primary key (site, gran, bucket, ...).
                 for site in _sites(c, table):
@@ -602,11 +595,6 @@ class StatsDB:
                 "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
                 (before_ms,),
             )
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
 
     def open_sessions(self, since_ms: int, limit: int = -1) -> list[tuple[Session, Contribution]]:
         """Visits that may still grow (added to at or after `since_ms`), each
@@ -766,6 +754,20 @@ def _remap_visit_dims(c: sqlite3.Connection) -> None:
     c.execute("DELETE FROM visit_dims WHERE id IN (SELECT old FROM vd_map)")
     c.execute("DROP TABLE vd_moved")
     c.execute("DROP TABLE vd_map")
+
+
+@contextlib.contextmanager
+def _immediate(c: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction around the block: committed when it ends,
+    rolled back when it raises."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+    c.execute("COMMIT")
 
 
 def _sites(c: sqlite3.Connection, table: str) -> list[str]:
